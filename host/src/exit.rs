@@ -1,0 +1,37 @@
+//! Process exit codes, as the command-line contract defines them.
+
+use std::process::ExitCode;
+
+/// The outcome of a command, mapped to the documented exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Everything passed.
+    Pass,
+    /// An SLO or a gate failed.
+    Fail,
+    /// Bad input: flags, files or plugins.
+    BadInput,
+    /// The run could not be carried out (target unreachable, plugin crashed at load).
+    CannotRun,
+    /// Interrupted by Ctrl-C or SIGTERM; a partial report was written.
+    Interrupted,
+}
+
+impl Exit {
+    /// The numeric exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Pass => 0,
+            Exit::Fail => 1,
+            Exit::BadInput => 2,
+            Exit::CannotRun => 3,
+            Exit::Interrupted => 130,
+        }
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        ExitCode::from(exit.code())
+    }
+}

@@ -1,0 +1,14 @@
+//! relhost: a reliability load platform.
+//!
+//! A native host owns connections, scheduling and timing; scenarios, payload
+//! builders and other team-specific logic ship as sandboxed WebAssembly
+//! components. The binary in `main.rs` is a thin wrapper over [`cli::run`].
+
+pub mod cli;
+pub mod engine;
+pub mod exit;
+pub mod http;
+pub mod metrics;
+pub mod plugin;
+pub mod policy;
+pub mod report;

@@ -1,0 +1,7 @@
+//! The `relhost` binary.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    relhost::cli::run().into()
+}

@@ -1,0 +1,18 @@
+//! Plugin components produced by the build script: the built-in plugins,
+//! embedded in the binary, and the test plugins, by path.
+
+include!(concat!(env!("OUT_DIR"), "/plugin_artifacts.rs"));
+
+/// Names of the built-in scenario plugins, in drill order.
+pub const BUILTIN_SCENARIOS: &[&str] =
+    &["gmail_push_webhook", "whatsapp_webhook", "chat_stream_http"];
+
+/// The embedded component of a built-in scenario plugin.
+pub fn builtin(name: &str) -> Option<&'static [u8]> {
+    match name {
+        "chat_stream_http" => Some(CHAT_STREAM_HTTP),
+        "gmail_push_webhook" => Some(GMAIL_PUSH_WEBHOOK),
+        "whatsapp_webhook" => Some(WHATSAPP_WEBHOOK),
+        _ => None,
+    }
+}

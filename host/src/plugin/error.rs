@@ -1,0 +1,91 @@
+//! Errors of loading and calling plugins. Every message names the plugin.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What went wrong with a plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// The plugin file could not be read.
+    #[error("plugin {path}: cannot read it: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// No built-in plugin has this name.
+    #[error("unknown built-in plugin {name:?}; valid: {valid}")]
+    UnknownBuiltin {
+        /// The name asked for.
+        name: String,
+        /// The valid names, comma-separated.
+        valid: String,
+    },
+    /// The bytes are not a WebAssembly component.
+    #[error("plugin {plugin}: not a WebAssembly component ({reason})")]
+    NotComponent {
+        /// The plugin's source.
+        plugin: String,
+        /// What the compiler said.
+        reason: String,
+    },
+    /// The component does not implement a world the host knows, or imports
+    /// something the host does not grant.
+    #[error(
+        "plugin {plugin}: not a component of the relhost:plugin/{world}@0.1.0 world ({reason})"
+    )]
+    WorldMismatch {
+        /// The plugin's source.
+        plugin: String,
+        /// The world the host expected.
+        world: &'static str,
+        /// What did not match.
+        reason: String,
+    },
+    /// The plugin described itself with invalid values.
+    #[error("plugin {plugin}: invalid descriptor: {reason}")]
+    Descriptor {
+        /// The plugin's name or source.
+        plugin: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A guest call failed: deadline, memory cap or trap.
+    #[error("plugin {plugin}: {call} {fault}")]
+    Call {
+        /// The plugin's name.
+        plugin: String,
+        /// The export that was called (or `instantiate`).
+        call: &'static str,
+        /// What happened.
+        fault: PluginFault,
+    },
+    /// The wasmtime engine could not be set up.
+    #[error("plugin runtime: {0}")]
+    Runtime(String),
+}
+
+/// How a guest call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PluginFault {
+    /// The call ran past its epoch deadline.
+    #[error("exceeded its {0:?} deadline")]
+    Deadline(Duration),
+    /// The instance tried to grow its memory past the cap.
+    #[error("exceeded its memory cap of {0} MiB")]
+    Memory(u64),
+    /// The guest trapped (a panic, an abort, an invalid operation).
+    #[error("trapped: {0}")]
+    Trap(String),
+}
+
+impl PluginError {
+    /// The fault, when this error is a failed guest call.
+    pub fn fault(&self) -> Option<&PluginFault> {
+        match self {
+            PluginError::Call { fault, .. } => Some(fault),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! The `relhost:plugin/host` interface: what the host grants every plugin.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::bindings::relhost::plugin::{host, scenario_types, types};
+use super::state::PluginState;
+
+impl types::Host for PluginState {}
+
+impl scenario_types::Host for PluginState {}
+
+impl host::Host for PluginState {
+    fn log(&mut self, level: types::LogLevel, message: String) {
+        let level = match level {
+            types::LogLevel::Debug => "debug",
+            types::LogLevel::Info => "info",
+            types::LogLevel::Warn => "warn",
+            types::LogLevel::Error => "error",
+        };
+        let message = self.grants.secrets.redact(&message);
+        eprintln!("[plugin {}] {level}: {message}", self.grants.plugin);
+    }
+
+    fn has_secret(&mut self, name: String) -> bool {
+        self.grants.secret(&name).is_some()
+    }
+
+    fn secret(&mut self, name: String) -> Option<String> {
+        self.grants.secret(&name).map(str::to_string)
+    }
+
+    fn random_u64(&mut self) -> u64 {
+        self.next_random()
+    }
+
+    fn hmac_sha256_hex(&mut self, secret: String, data: Vec<u8>) -> Option<String> {
+        let key = self.grants.secret(&secret)?;
+        Some(hmac_sha256_hex(key.as_bytes(), &data))
+    }
+}
+
+/// HMAC-SHA256 of `data` keyed with `key`, as lowercase hex.
+pub(crate) fn hmac_sha256_hex(key: &[u8], data: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(data);
+    let digest = mac.finalize().into_bytes();
+    let mut out = String::with_capacity(64);
+    for byte in digest {
+        out.push(HEX[usize::from(byte >> 4)] as char);
+        out.push(HEX[usize::from(byte & 0xf)] as char);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_matches_rfc4231_case_2() {
+        assert_eq!(
+            hmac_sha256_hex(b"Jefe", b"what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+}

@@ -1,0 +1,31 @@
+//! The WebAssembly plugin runtime: sandbox, host capabilities and loading.
+//!
+//! Plugins are components of the `relhost:plugin` WIT package (see `wit/`).
+//! A plugin gets no filesystem, network, clock or environment of its own: a
+//! WASI context with nothing preopened and nothing inherited, plus the
+//! [`host`](bindings::relhost::plugin::host) interface. Every guest call runs
+//! under an epoch deadline and every instance under a memory cap.
+
+pub mod artifacts;
+#[allow(missing_docs)] // generated from wit/, which documents every item
+mod bindings;
+mod error;
+mod host_api;
+mod runtime;
+mod sandbox;
+mod scenario;
+mod secrets;
+mod state;
+
+pub use bindings::relhost::plugin::scenario_types::{
+    CallContext, Credential, Descriptor, RequestPlan, ResponseSummary, Signing, Template, Verdict,
+};
+pub use bindings::relhost::plugin::types::{Header, Load, Method, Request, Stage};
+pub use error::{PluginError, PluginFault};
+pub use runtime::{PluginSource, Runtime};
+pub use sandbox::Limits;
+pub use scenario::{ScenarioInstance, ScenarioPlugin};
+pub use secrets::Secrets;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,137 @@
+//! The sandbox: engine configuration, call deadlines and memory caps.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, ResourceLimiter};
+
+use super::error::PluginError;
+
+/// How often the epoch advances; deadlines are whole numbers of ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Per-call and per-instance limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The longest a single guest call may run.
+    pub deadline: Duration,
+    /// The most linear memory one instance may hold, in bytes.
+    pub memory_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            deadline: Duration::from_millis(100),
+            memory_bytes: 64 << 20,
+        }
+    }
+}
+
+impl Limits {
+    /// The deadline in epoch ticks (at least one).
+    pub(crate) fn deadline_ticks(&self) -> u64 {
+        (self.deadline.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64 + 1
+    }
+
+    /// The memory cap in whole MiB, for messages.
+    pub(crate) fn memory_mib(&self) -> u64 {
+        self.memory_bytes >> 20
+    }
+}
+
+/// A wasmtime engine whose epoch advances on a background thread for as
+/// long as the engine is in use.
+pub(crate) struct SandboxEngine {
+    engine: Engine,
+    ticker: Option<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl SandboxEngine {
+    /// An engine with epoch interruption and the component model.
+    pub(crate) fn new() -> Result<Self, PluginError> {
+        let mut config = Config::new();
+        config.wasm_component_model(true).epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(|e| PluginError::Runtime(e.to_string()))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let ticker = {
+            let engine = engine.clone();
+            let stop = Arc::clone(&stop);
+            std::thread::Builder::new()
+                .name("relhost-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| PluginError::Runtime(format!("cannot start the epoch thread: {e}")))?
+        };
+        Ok(SandboxEngine {
+            engine,
+            ticker: Some(ticker),
+            stop,
+        })
+    }
+
+    /// The engine.
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+impl Drop for SandboxEngine {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(ticker) = self.ticker.take() {
+            let _ = ticker.join();
+        }
+    }
+}
+
+/// Caps an instance's memory and remembers whether the cap was hit, so a
+/// guest abort after a failed allocation is reported as what it is.
+#[derive(Debug)]
+pub(crate) struct MemoryCap {
+    max_bytes: usize,
+    hit: bool,
+}
+
+impl MemoryCap {
+    pub(crate) fn new(limits: &Limits) -> Self {
+        MemoryCap {
+            max_bytes: usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX),
+            hit: false,
+        }
+    }
+
+    /// Whether a growth was refused since the last call; resets the flag.
+    pub(crate) fn take_hit(&mut self) -> bool {
+        std::mem::take(&mut self.hit)
+    }
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = desired <= self.max_bytes;
+        self.hit |= !allowed;
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}

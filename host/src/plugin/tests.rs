@@ -1,0 +1,238 @@
+//! Sandbox tests: built-in plugins load, hostile plugins fail cleanly and
+//! every escape attempt is denied.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::*;
+
+fn runtime() -> Runtime {
+    Runtime::new(Limits {
+        deadline: Duration::from_millis(50),
+        memory_bytes: 16 << 20,
+    })
+    .expect("runtime")
+}
+
+fn stage(name: &str) -> Stage {
+    Stage {
+        name: name.into(),
+        load: Load::Rate(1.0),
+        duration_ms: 1_000,
+        ramp_ms: 0,
+        max_requests: None,
+    }
+}
+
+fn ctx(stage: &str) -> CallContext {
+    CallContext {
+        scenario: "hostile".into(),
+        stage: stage.into(),
+        iteration: 7,
+        worker: 0,
+        credential: None,
+    }
+}
+
+async fn load(source: PluginSource, secrets: Secrets) -> Result<ScenarioPlugin, PluginError> {
+    runtime()
+        .load_scenario(&source, Arc::new(secrets), 42)
+        .await
+}
+
+async fn hostile() -> ScenarioInstance {
+    let mut secrets = Secrets::default();
+    secrets.insert("HOSTILE_DECLARED", "declared-value");
+    secrets.insert("WHATSAPP_APP_SECRET", "not-for-this-plugin");
+    let plugin = load(PluginSource::File(artifacts::HOSTILE.into()), secrets)
+        .await
+        .expect("hostile plugin loads");
+    plugin.instantiate(1).await.expect("instance")
+}
+
+async fn probe(instance: &mut ScenarioInstance, stage: &str) -> String {
+    let request = instance
+        .build_request(&ctx(stage))
+        .await
+        .expect("probe call");
+    String::from_utf8(request.body).expect("utf-8 body")
+}
+
+#[tokio::test]
+async fn builtins_describe_themselves() {
+    for name in artifacts::BUILTIN_SCENARIOS {
+        let plugin = load(PluginSource::Builtin(name.to_string()), Secrets::default())
+            .await
+            .expect("built-in loads");
+        let d = plugin.descriptor();
+        assert_eq!(d.name, *name);
+        assert!(d.endpoint.starts_with("/api/"), "{}", d.endpoint);
+        assert_eq!(d.event_stream, *name == "chat_stream_http");
+        assert_eq!(d.needs_credential, *name == "chat_stream_http");
+        assert_eq!(plugin.sha256().len(), 64);
+        assert_eq!(plugin.source(), format!("builtin:{name}"));
+    }
+}
+
+#[tokio::test]
+async fn whatsapp_signs_only_when_the_secret_is_set() {
+    for (secret, signed) in [(None, false), (Some("app-secret"), true)] {
+        let mut secrets = Secrets::default();
+        if let Some(value) = secret {
+            secrets.insert("WHATSAPP_APP_SECRET", value);
+        }
+        let plugin = load(PluginSource::Builtin("whatsapp_webhook".into()), secrets)
+            .await
+            .expect("loads");
+        let mut instance = plugin.instantiate(0).await.expect("instance");
+        let RequestPlan::Template(template) = instance.plan(&stage("steady")).await.expect("plan")
+        else {
+            panic!("whatsapp_webhook plans a template");
+        };
+        assert_eq!(template.signing.is_some(), signed);
+        assert!(!String::from_utf8_lossy(&template.request.body).contains("app-secret"));
+    }
+}
+
+#[tokio::test]
+async fn gmail_adds_the_verify_token_placeholder_when_set() {
+    let mut secrets = Secrets::default();
+    secrets.insert("GMAIL_PUBSUB_VERIFY_TOKEN", "verify-me");
+    let plugin = load(PluginSource::Builtin("gmail_push_webhook".into()), secrets)
+        .await
+        .expect("loads");
+    let mut instance = plugin.instantiate(0).await.expect("instance");
+    let RequestPlan::Template(template) = instance.plan(&stage("steady")).await.expect("plan")
+    else {
+        panic!("gmail_push_webhook plans a template");
+    };
+    assert_eq!(
+        template.request.query,
+        vec![(
+            "token".to_string(),
+            "{{secret.GMAIL_PUBSUB_VERIFY_TOKEN}}".to_string()
+        )]
+    );
+}
+
+#[tokio::test]
+async fn a_trap_is_reported_and_the_instance_recovers() {
+    let mut instance = hostile().await;
+    let err = instance.build_request(&ctx("trap")).await.unwrap_err();
+    assert!(matches!(err.fault(), Some(PluginFault::Trap(_))), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("plugin hostile: build-request trapped"),
+        "{err}"
+    );
+    assert_eq!(probe(&mut instance, "plain").await, "");
+}
+
+#[tokio::test]
+async fn an_endless_loop_hits_the_deadline() {
+    let mut instance = hostile().await;
+    let started = Instant::now();
+    let err = instance.build_request(&ctx("spin")).await.unwrap_err();
+    assert_eq!(
+        err.fault(),
+        Some(&PluginFault::Deadline(Duration::from_millis(50))),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(probe(&mut instance, "plain").await, "");
+}
+
+#[tokio::test]
+async fn a_memory_hog_hits_the_cap() {
+    let mut instance = hostile().await;
+    let err = instance.build_request(&ctx("hog")).await.unwrap_err();
+    assert_eq!(err.fault(), Some(&PluginFault::Memory(16)), "{err}");
+    assert!(err.to_string().contains("memory cap of 16 MiB"), "{err}");
+}
+
+#[tokio::test]
+async fn escapes_are_denied() {
+    let mut instance = hostile().await;
+    let fs = probe(&mut instance, "fs").await;
+    assert!(fs.starts_with("fs:denied:"), "{fs}");
+    assert_eq!(probe(&mut instance, "env").await, "env:vars=0:home=false");
+    let net = probe(&mut instance, "net").await;
+    assert!(net.starts_with("net:denied:"), "{net}");
+    assert_eq!(probe(&mut instance, "clock").await, "clock:0");
+    assert_eq!(
+        probe(&mut instance, "secret").await,
+        "secret:declared=true:undeclared=false"
+    );
+}
+
+#[tokio::test]
+async fn a_plugin_that_spins_while_describing_fails_to_load() {
+    let err = load(
+        PluginSource::File(artifacts::HOSTILE_LOAD.into()),
+        Secrets::default(),
+    )
+    .await
+    .err()
+    .expect("must not load");
+    assert!(
+        matches!(err.fault(), Some(PluginFault::Deadline(_))),
+        "{err}"
+    );
+    assert!(err.to_string().contains("hostile_load.wasm"), "{err}");
+}
+
+#[tokio::test]
+async fn a_component_of_another_world_is_refused() {
+    let err = load(
+        PluginSource::File(artifacts::NOT_SCENARIO.into()),
+        Secrets::default(),
+    )
+    .await
+    .err()
+    .expect("must not load");
+    assert!(matches!(err, PluginError::WorldMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("not_scenario.wasm"), "{err}");
+}
+
+#[tokio::test]
+async fn bytes_that_are_not_a_component_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, bytes) in [
+        ("garbage.wasm", &b"definitely not wasm"[..]),
+        ("core.wasm", &b"\0asm\x01\0\0\0"[..]),
+    ] {
+        let path: PathBuf = dir.path().join(name);
+        std::fs::write(&path, bytes).expect("write");
+        let err = load(PluginSource::File(path), Secrets::default())
+            .await
+            .err()
+            .expect("must not load");
+        assert!(matches!(err, PluginError::NotComponent { .. }), "{err}");
+        assert!(err.to_string().contains(name), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_builtins_and_missing_files_are_named() {
+    let err = load(PluginSource::Builtin("nope".into()), Secrets::default())
+        .await
+        .err()
+        .expect("unknown");
+    assert!(
+        err.to_string().contains("valid: gmail_push_webhook"),
+        "{err}"
+    );
+    let err = load(
+        PluginSource::File("/nonexistent/x.wasm".into()),
+        Secrets::default(),
+    )
+    .await
+    .err()
+    .expect("missing");
+    assert!(err.to_string().contains("/nonexistent/x.wasm"), "{err}");
+}

@@ -1,0 +1,107 @@
+//! Guest SDK for relhost scenario plugins.
+//!
+//! Implement [`Guest`] for a type and export it with
+//! [`export_scenario!`](crate::export_scenario):
+//!
+//! ```ignore
+//! use relhost_plugin_sdk::*;
+//! struct MyScenario;
+//! impl Guest for MyScenario { /* describe, plan, build_request, judge */ }
+//! export_scenario!(MyScenario);
+//! ```
+
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "scenario",
+        pub_export_macro: true,
+        export_macro_name: "export_scenario",
+        default_bindings_module: "relhost_plugin_sdk::bindings",
+    });
+}
+
+pub use bindings::relhost::plugin::host;
+pub use bindings::relhost::plugin::scenario_types::{
+    CallContext, Credential, Descriptor, RequestPlan, ResponseSummary, Signing, Template, Verdict,
+};
+pub use bindings::relhost::plugin::types::{Header, Load, LogLevel, Method, Request, Stage};
+pub use bindings::{Guest, export_scenario};
+
+/// A header from two string slices.
+pub fn header(name: &str, value: &str) -> Header {
+    Header {
+        name: name.to_string(),
+        value: value.to_string(),
+    }
+}
+
+/// An open-model stage: `rate` arrivals per second for `duration_ms`.
+pub fn rate_stage(name: &str, rate: f64, duration_ms: u64, ramp_ms: u64) -> Stage {
+    Stage {
+        name: name.to_string(),
+        load: Load::Rate(rate),
+        duration_ms,
+        ramp_ms,
+        max_requests: None,
+    }
+}
+
+/// A closed-model stage: `users` concurrent virtual users for `duration_ms`.
+pub fn concurrency_stage(name: &str, users: u32, duration_ms: u64, ramp_ms: u64) -> Stage {
+    Stage {
+        name: name.to_string(),
+        load: Load::Concurrency(users),
+        duration_ms,
+        ramp_ms,
+        max_requests: None,
+    }
+}
+
+/// A template for a `POST` of a JSON body, with optional signing.
+pub fn json_post(
+    path: &str,
+    query: Vec<(String, String)>,
+    mut headers: Vec<Header>,
+    body: &str,
+    signing: Option<Signing>,
+) -> Template {
+    headers.push(header("content-type", "application/json"));
+    Template {
+        request: Request {
+            method: Method::Post,
+            path: path.to_string(),
+            query,
+            headers,
+            body: body.as_bytes().to_vec(),
+        },
+        signing,
+    }
+}
+
+/// A scenario whose every request follows one template that the host fills
+/// natively: no plugin call per request. Implementing it implements [`Guest`].
+pub trait TemplateScenario {
+    /// What the scenario says about itself.
+    fn descriptor() -> Descriptor;
+    /// The request template, filled by the host for every request.
+    fn template() -> Template;
+}
+
+impl<T: TemplateScenario> Guest for T {
+    fn describe() -> Descriptor {
+        T::descriptor()
+    }
+
+    fn plan(_stage: Stage) -> RequestPlan {
+        RequestPlan::Template(T::template())
+    }
+
+    fn build_request(_ctx: CallContext) -> Request {
+        T::template().request
+    }
+
+    fn judge(_summary: ResponseSummary) -> Verdict {
+        Verdict::Pass
+    }
+}
