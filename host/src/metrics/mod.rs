@@ -1,0 +1,15 @@
+//! Measurements: histograms, counters, time series and their merging.
+//!
+//! The engine gives each worker one [`StageMetrics`] per stage and calls
+//! [`StageMetrics::record`] for every finished request; recorders are merged
+//! at the end of a stage and turned into a [`StageSummary`] for reports.
+
+mod hist;
+mod sample;
+mod series;
+mod stage;
+mod summary;
+
+pub use sample::{Sample, SseSample};
+pub use stage::StageMetrics;
+pub use summary::{Percentiles, PluginTime, SseSummary, StageSummary, TimePoint};

@@ -1,0 +1,26 @@
+//! Reports: the drill report's types, the SLO gate, atomic writers and the
+//! human summary table.
+//!
+//! The engine builds one [`ScenarioReport`] per scenario with
+//! [`ScenarioReport::from_stages`] (which also evaluates the gate), wraps
+//! them in a [`DrillReport`], writes it with [`write_json_atomic`] under
+//! [`report_file_name`], and prints [`write_summary_table`].
+
+mod gate;
+mod table;
+mod types;
+mod write;
+
+#[cfg(test)]
+mod tests;
+
+pub use gate::{Check, Comparator, GateResult, Unit, Verdict, evaluate};
+pub use table::write_summary_table;
+pub use types::{
+    DrillReport, DrillStatus, LoadReport, PluginInfo, ReportKind, SCHEMA_VERSION, ScenarioReport,
+    StageReport, StageRun, TargetInfo,
+};
+pub use write::{
+    ReportError, compact_timestamp, report_file_name, rfc3339_millis, write_bytes_atomic,
+    write_json_atomic, write_json_atomic_with_mode,
+};

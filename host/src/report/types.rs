@@ -1,0 +1,261 @@
+//! The drill report's types, serialized as `load-drill-<profile>-<timestamp>.json`.
+//!
+//! The published schema is `schemas/load-drill.schema.json`; tests validate
+//! real reports against it. Bump [`SCHEMA_VERSION`] on incompatible changes.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::gate::{self, GateResult, Verdict};
+use crate::metrics::{StageMetrics, StageSummary, TimePoint};
+use crate::policy::{Load, SloThresholds, Stage};
+
+/// The report format version written by this build.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What a report is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportKind {
+    /// A load drill (`relhost drill`).
+    LoadDrill,
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DrillStatus {
+    /// Every gate passed.
+    Pass,
+    /// At least one gate failed.
+    Fail,
+    /// The run could not be carried out (see `error`).
+    Error,
+    /// Stopped by a signal; figures cover what ran until then.
+    Interrupted,
+}
+
+/// A load drill report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillReport {
+    /// Always [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Always [`ReportKind::LoadDrill`].
+    pub kind: ReportKind,
+    /// How the run ended.
+    pub status: DrillStatus,
+    /// RFC 3339 UTC with milliseconds (see [`rfc3339_millis`](super::rfc3339_millis)).
+    pub started_at: String,
+    /// RFC 3339 UTC with milliseconds.
+    pub finished_at: String,
+    /// The exact command line (arguments with secrets redacted by the caller).
+    pub command_line: Vec<String>,
+    /// The effective configuration, secrets already redacted by the caller.
+    pub config: serde_json::Value,
+    /// What was drilled.
+    pub target: TargetInfo,
+    /// The profile name (or file) used.
+    pub profile: String,
+    /// The plugins used.
+    pub plugins: Vec<PluginInfo>,
+    /// One entry per scenario, in run order.
+    pub scenarios: Vec<ScenarioReport>,
+    /// Things the operator should know (e.g. late starts, a capped series).
+    pub warnings: Vec<String>,
+    /// Why the run could not be carried out (status `error`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl DrillReport {
+    /// `Pass` when every scenario's gate passed (or was skipped, as long as
+    /// at least one ran), `Fail` otherwise. Callers override with `Error` or
+    /// `Interrupted` as the run demands.
+    pub fn status_from_gates(scenarios: &[ScenarioReport]) -> DrillStatus {
+        let any_failed = scenarios
+            .iter()
+            .any(|s| s.slo_gate.verdict == Verdict::Fail);
+        let any_ran = scenarios
+            .iter()
+            .any(|s| s.slo_gate.verdict == Verdict::Pass);
+        if any_failed || !any_ran {
+            DrillStatus::Fail
+        } else {
+            DrillStatus::Pass
+        }
+    }
+}
+
+/// The drilled target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetInfo {
+    /// Base URL requests went to.
+    pub base_url: String,
+    /// Whether relhost started relhost-sim in-process as the target.
+    pub in_process_sim: bool,
+}
+
+/// A plugin used by the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginInfo {
+    /// The plugin's name.
+    pub name: String,
+    /// Its semver version.
+    pub version: String,
+    /// Its world (`scenario`, ...).
+    pub kind: String,
+    /// Where it came from (`builtin`, a file path, a registry reference).
+    pub source: String,
+    /// Lowercase hex SHA-256 of the component bytes.
+    pub sha256: String,
+}
+
+/// One scenario's results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioReport {
+    /// The scenario (plugin) name.
+    pub name: String,
+    /// The endpoint drilled, e.g. `/api/chat`.
+    pub endpoint: String,
+    /// Whether responses are event streams.
+    pub event_stream: bool,
+    /// Why the scenario did not run, when it did not.
+    pub skipped: Option<String>,
+    /// All stages merged (its series is in `timeseries`).
+    pub totals: StageSummary,
+    /// Per stage, in run order.
+    pub stages: Vec<StageReport>,
+    /// The SLO gate over `totals`.
+    pub slo_gate: GateResult,
+    /// Per-second series over the whole scenario (seconds since the drill start).
+    pub timeseries: Vec<TimePoint>,
+}
+
+/// What one stage ran, for [`ScenarioReport::from_stages`].
+#[derive(Debug, Clone)]
+pub struct StageRun {
+    /// The stage as run (after scaling).
+    pub stage: Stage,
+    /// All workers' recorders for the stage, merged.
+    pub metrics: StageMetrics,
+    /// How long the stage actually ran.
+    pub elapsed: Duration,
+}
+
+impl ScenarioReport {
+    /// Builds a scenario's report: per-stage summaries, totals over all
+    /// stages, the SLO gate over the totals, and the scenario's series.
+    pub fn from_stages(
+        name: &str,
+        endpoint: &str,
+        event_stream: bool,
+        runs: &[StageRun],
+        thresholds: &SloThresholds,
+    ) -> ScenarioReport {
+        let mut all = StageMetrics::new();
+        let mut elapsed = Duration::ZERO;
+        let stages = runs
+            .iter()
+            .map(|run| {
+                all.merge(&run.metrics);
+                elapsed += run.elapsed;
+                let mut summary = run.metrics.summarize(run.elapsed);
+                // The scenario's series covers every stage; don't repeat it.
+                summary.timeseries = Vec::new();
+                StageReport::new(&run.stage, summary)
+            })
+            .collect();
+        let mut totals = all.summarize(elapsed);
+        let timeseries = std::mem::take(&mut totals.timeseries);
+        let slo_gate = gate::evaluate(&totals, thresholds);
+        ScenarioReport {
+            name: name.to_owned(),
+            endpoint: endpoint.to_owned(),
+            event_stream,
+            skipped: None,
+            totals,
+            stages,
+            slo_gate,
+            timeseries,
+        }
+    }
+
+    /// A scenario that did not run, with the reason; its gate is `skipped`.
+    pub fn skipped(name: &str, endpoint: &str, event_stream: bool, reason: &str) -> ScenarioReport {
+        ScenarioReport {
+            name: name.to_owned(),
+            endpoint: endpoint.to_owned(),
+            event_stream,
+            skipped: Some(reason.to_owned()),
+            totals: StageMetrics::new().summarize(Duration::ZERO),
+            stages: Vec::new(),
+            slo_gate: GateResult {
+                verdict: Verdict::Skipped,
+                checks: Vec::new(),
+            },
+            timeseries: Vec::new(),
+        }
+    }
+}
+
+/// How a stage generated load.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "model", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LoadReport {
+    /// Arrival rate (open model).
+    Open {
+        /// Arrivals per second.
+        rate: f64,
+    },
+    /// Fixed concurrency (closed model).
+    Closed {
+        /// Concurrent workers.
+        concurrency: u32,
+        /// Pause between a worker's requests, in seconds.
+        think_time_s: f64,
+    },
+}
+
+/// One stage's plan and results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageReport {
+    /// The stage's name.
+    pub name: String,
+    /// Open or closed model, with its level.
+    pub load: LoadReport,
+    /// Planned duration in seconds (`elapsed_s` is what actually ran).
+    pub duration_s: f64,
+    /// Ramp in seconds.
+    pub ramp_s: f64,
+    /// The request cap, if any.
+    pub max_requests: Option<u64>,
+    /// The stage's figures.
+    #[serde(flatten)]
+    pub summary: StageSummary,
+}
+
+impl StageReport {
+    /// A stage's report from its plan and summary.
+    pub fn new(stage: &Stage, summary: StageSummary) -> StageReport {
+        let load = match stage.load {
+            Load::Rate(rate) => LoadReport::Open { rate },
+            Load::Concurrency(concurrency) => LoadReport::Closed {
+                concurrency,
+                think_time_s: stage.think_time.as_secs_f64(),
+            },
+        };
+        StageReport {
+            name: stage.name.clone(),
+            load,
+            duration_s: stage.duration.as_secs_f64(),
+            ramp_s: stage.ramp.as_secs_f64(),
+            max_requests: stage.max_requests,
+            summary,
+        }
+    }
+}
