@@ -1,0 +1,240 @@
+//! One worker's connection pool and the timed send of one request.
+
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Frame, Incoming};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::time::{Instant, Sleep};
+
+use super::classify::classify;
+use super::connect::{Resolver, TimedConnector};
+use super::sse::EventCounter;
+use super::{ClientConfig, ClientTls, ErrorClass, HttpError};
+
+type Connector = TimedConnector<HttpsConnector<HttpConnector<Resolver>>>;
+type Pool = hyper_util::client::legacy::Client<Connector, Full<Bytes>>;
+
+/// A fully built request. `uri` is absolute (scheme, authority, path and query).
+#[derive(Debug, Clone)]
+pub struct OutgoingRequest {
+    /// The request method.
+    pub method: http::Method,
+    /// The absolute URI: scheme, authority, path and query.
+    pub uri: http::Uri,
+    /// Request headers (`Host` is added from `uri` when absent).
+    pub headers: http::HeaderMap,
+    /// The request body (empty for none).
+    pub body: Bytes,
+}
+
+/// What happened to one request. Durations are measured from the moment
+/// [`Client::send`] was called (the actual send time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    /// `Ok(status)` only when the head arrived and the whole body (or event
+    /// stream) was read to its end; a body cut after the head is
+    /// `Err(BodyAborted)`, or `Err(StreamIdleTimeout)` when it went idle.
+    pub result: Result<u16, ErrorClass>,
+    /// The status of the head, if one arrived (even if the body was cut later).
+    pub status: Option<u16>,
+    /// To the first body byte (or to the head for an empty body).
+    pub ttfb: Option<Duration>,
+    /// Event streams: to the first complete SSE event.
+    pub first_event: Option<Duration>,
+    /// Event streams: complete SSE events (blocks ended by a blank line;
+    /// comment-only blocks do not count).
+    pub events: u32,
+    /// Response body bytes received (after transfer decoding).
+    pub body_bytes: u64,
+    /// To the end of the body or to the failure.
+    pub total: Duration,
+}
+
+impl Exchange {
+    /// A request that failed before any response head arrived.
+    fn failed(class: ErrorClass, total: Duration) -> Exchange {
+        Exchange {
+            result: Err(class),
+            status: None,
+            ttfb: None,
+            first_event: None,
+            events: 0,
+            body_bytes: 0,
+            total,
+        }
+    }
+}
+
+/// One worker's connection pool. Each engine worker owns its own `Client`
+/// (no lock shared by all workers); cheap to clone within the worker.
+#[derive(Clone)]
+pub struct Client {
+    pool: Pool,
+    request_timeout: Duration,
+    stream_idle_timeout: Duration,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("request_timeout", &self.request_timeout)
+            .field("stream_idle_timeout", &self.stream_idle_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Builds the TLS configuration and one pool. With several workers,
+    /// build a [`ClientTls`] once and call [`Client::with_tls`] per worker.
+    pub fn new(config: &ClientConfig) -> Result<Client, HttpError> {
+        Ok(Client::with_tls(config, &ClientTls::new(config)?))
+    }
+
+    /// A new, empty pool that shares an already built TLS configuration.
+    /// `tls` must have been built from a config with the same `http2` value
+    /// (its ALPN list depends on it); checked in debug builds.
+    pub fn with_tls(config: &ClientConfig, tls: &ClientTls) -> Client {
+        debug_assert_eq!(
+            tls.http2(),
+            config.http2,
+            "ClientTls built for another http2"
+        );
+        let mut http = HttpConnector::new_with_resolver(Resolver::default());
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        // hyper-util splits this among a host's addresses, so a dead first
+        // address still leaves time for the next; the outer bound below
+        // covers resolve, TCP and TLS together.
+        http.set_connect_timeout(Some(config.connect_timeout));
+        let https = HttpsConnector::from((http, tls.for_worker()));
+        let connector = TimedConnector::new(https, config.connect_timeout);
+
+        let mut builder = hyper_util::client::legacy::Client::builder(TokioExecutor::new());
+        builder
+            .pool_max_idle_per_host(config.max_idle_per_host)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new());
+        if config.http2 {
+            builder.http2_only(true);
+        }
+        Client {
+            pool: builder.build(connector),
+            request_timeout: config.request_timeout,
+            stream_idle_timeout: config.stream_idle_timeout,
+        }
+    }
+
+    /// Sends one request and reads its response to the end, counting body
+    /// bytes (and SSE events when `event_stream`) without keeping them.
+    /// Never fails: every outcome is described by the returned [`Exchange`].
+    pub async fn send(&self, request: OutgoingRequest, event_stream: bool) -> Exchange {
+        let start = Instant::now();
+        let mut req = http::Request::new(Full::new(request.body));
+        *req.method_mut() = request.method;
+        *req.uri_mut() = request.uri;
+        *req.headers_mut() = request.headers;
+
+        // One timer for the whole exchange: the head deadline first, then
+        // re-armed whenever we have to wait for a body frame.
+        let mut timer = pin!(tokio::time::sleep_until(start + self.request_timeout));
+        let head = tokio::select! {
+            biased;
+            head = self.pool.request(req) => head,
+            () = &mut timer => {
+                return Exchange::failed(ErrorClass::RequestTimeout, start.elapsed());
+            }
+        };
+        let response = match head {
+            Ok(response) => response,
+            Err(err) => return Exchange::failed(classify(&err), start.elapsed()),
+        };
+        let head_at = start.elapsed();
+        let status = response.status().as_u16();
+        let mut body = response.into_body();
+
+        let mut exchange = Exchange {
+            result: Ok(status),
+            status: Some(status),
+            ttfb: None,
+            first_event: None,
+            events: 0,
+            body_bytes: 0,
+            total: head_at,
+        };
+        let mut counter = event_stream.then(EventCounter::new);
+        loop {
+            let Some(frame) = next_frame(&mut body, timer.as_mut(), self.stream_idle_timeout).await
+            else {
+                exchange.result = Err(ErrorClass::StreamIdleTimeout);
+                break;
+            };
+            match frame {
+                None => break,
+                Some(Ok(frame)) => {
+                    let Some(data) = frame.data_ref() else {
+                        continue; // trailers
+                    };
+                    if data.is_empty() {
+                        continue;
+                    }
+                    exchange.body_bytes += data.len() as u64;
+                    if exchange.ttfb.is_none() {
+                        exchange.ttfb = Some(start.elapsed());
+                    }
+                    if let Some(counter) = &mut counter
+                        && counter.feed(data) > 0
+                        && exchange.first_event.is_none()
+                    {
+                        exchange.first_event = Some(start.elapsed());
+                    }
+                }
+                Some(Err(_)) => {
+                    exchange.result = Err(ErrorClass::BodyAborted);
+                    break;
+                }
+            }
+        }
+        exchange.total = start.elapsed();
+        exchange.events = counter.map_or(0, |c| c.events());
+        if exchange.result.is_ok() && exchange.ttfb.is_none() {
+            exchange.ttfb = Some(head_at);
+        }
+        exchange
+    }
+}
+
+/// The next body frame, or `None` when none came within `idle`. The timer
+/// is re-armed only when the frame is not already available, so a body that
+/// arrives in one piece costs no timer work per frame.
+async fn next_frame(
+    body: &mut Incoming,
+    mut timer: Pin<&mut Sleep>,
+    idle: Duration,
+) -> Option<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    let mut frame = body.frame();
+    let mut armed = false;
+    poll_fn(|cx| {
+        if let Poll::Ready(frame) = Pin::new(&mut frame).poll(cx) {
+            return Poll::Ready(Some(frame));
+        }
+        if !armed {
+            timer.as_mut().reset(Instant::now() + idle);
+            armed = true;
+        }
+        timer.as_mut().poll(cx).map(|()| None)
+    })
+    .await
+}
+
+// Workers may move a client between tasks and threads.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Client>();
+};

@@ -1,0 +1,31 @@
+//! HTTP client side: connection pools, TLS, event-stream reading and error classes.
+//!
+//! Each engine worker owns a [`Client`] (one hyper-util pool over a rustls
+//! connector); the rustls configuration is built once per run as a
+//! [`ClientTls`] and shared read-only. [`Client::send`] times one request
+//! from the moment it is called, reads the whole response without keeping
+//! it (counting bytes and, for event streams, SSE events) and ends in an
+//! [`Exchange`]: a status, or exactly one [`ErrorClass`].
+//!
+//! Timeouts: `connect_timeout` bounds establishing a new connection —
+//! name resolution, TCP connect and TLS handshake together — and its expiry
+//! is `ConnectTimeout`; `request_timeout` runs from the call of `send` until
+//! the response head (waiting for or establishing a connection included) and
+//! is `RequestTimeout`; `stream_idle_timeout` bounds every gap between body
+//! frames.
+
+mod classify;
+mod client;
+mod config;
+mod connect;
+mod error;
+mod sse;
+mod tls;
+
+#[cfg(test)]
+mod tests;
+
+pub use client::{Client, Exchange, OutgoingRequest};
+pub use config::{ClientConfig, HttpError};
+pub use error::ErrorClass;
+pub use tls::ClientTls;

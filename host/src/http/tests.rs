@@ -1,0 +1,499 @@
+//! End-to-end tests of [`Client::send`] against real local servers on
+//! `127.0.0.1:0`: hyper servers, raw TCP servers that misbehave on purpose,
+//! and a rustls server with a certificate from a generated CA.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::{Client, ClientConfig, ClientTls, ErrorClass, Exchange, OutgoingRequest};
+
+/// Every test body runs under this bound.
+async fn bounded<F: Future>(test: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(5), test)
+        .await
+        .expect("test exceeded its 5 s bound")
+}
+
+fn config() -> ClientConfig {
+    ClientConfig {
+        connect_timeout: Duration::from_secs(1),
+        request_timeout: Duration::from_secs(2),
+        stream_idle_timeout: Duration::from_secs(2),
+        http2: false,
+        ca_cert: None,
+        max_idle_per_host: 8,
+    }
+}
+
+fn get(uri: &str) -> OutgoingRequest {
+    OutgoingRequest {
+        method: http::Method::GET,
+        uri: uri.parse().expect("test uri"),
+        headers: http::HeaderMap::new(),
+        body: Bytes::new(),
+    }
+}
+
+async fn send(config: &ClientConfig, uri: &str, event_stream: bool) -> Exchange {
+    let client = Client::new(config).expect("client");
+    client.send(get(uri), event_stream).await
+}
+
+/// Accepts connections forever and runs `handler` on each.
+async fn raw_server<F, Fut>(handler: F) -> SocketAddr
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(handler(socket));
+        }
+    });
+    addr
+}
+
+/// Reads until the end of a request head (requests in these tests have no body).
+async fn read_head(socket: &mut TcpStream) {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match socket.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// A hyper HTTP/1.1 server answering 200 with a body of `len` bytes.
+async fn hyper_h1_server(len: usize) -> SocketAddr {
+    raw_server(move |socket| async move {
+        let service = service_fn(move |_req| async move {
+            Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from(vec![
+                b'x';
+                len
+            ]))))
+        });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(socket), service)
+            .await;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn ok_with_body_reads_to_the_end() {
+    bounded(async {
+        let addr = hyper_h1_server(1000).await;
+        let client = Client::new(&config()).unwrap();
+        for _ in 0..3 {
+            let ex = client
+                .send(get(&format!("http://{addr}/x?y=1")), false)
+                .await;
+            assert_eq!(ex.result, Ok(200), "{ex:?}");
+            assert_eq!(ex.status, Some(200));
+            assert_eq!(ex.body_bytes, 1000);
+            assert_eq!(ex.events, 0);
+            let ttfb = ex.ttfb.expect("ttfb");
+            assert!(ttfb <= ex.total);
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn empty_body_ttfb_is_the_head() {
+    bounded(async {
+        let addr = hyper_h1_server(0).await;
+        let ex = send(&config(), &format!("http://{addr}/"), false).await;
+        assert_eq!(ex.result, Ok(200));
+        assert_eq!(ex.body_bytes, 0);
+        assert!(ex.ttfb.is_some());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn connect_refused() {
+    bounded(async {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let ex = send(&config(), &format!("http://{addr}/"), false).await;
+        assert_eq!(ex.result, Err(ErrorClass::ConnectRefused), "{ex:?}");
+        assert_eq!(ex.status, None);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn connect_timeout_when_the_accept_queue_is_full() {
+    bounded(async {
+        // A listener that never accepts, with its queue filled: the kernel
+        // drops further SYNs, so a connect hangs until our timeout.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(1).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut held = Vec::new();
+        for _ in 0..16 {
+            let attempt =
+                tokio::time::timeout(Duration::from_millis(100), TcpStream::connect(addr)).await;
+            match attempt {
+                Ok(Ok(stream)) => held.push(stream),
+                _ => break, // the queue is full
+            }
+        }
+        let config = ClientConfig {
+            connect_timeout: Duration::from_millis(200),
+            ..config()
+        };
+        let ex = send(&config, &format!("http://{addr}/"), false).await;
+        assert_eq!(ex.result, Err(ErrorClass::ConnectTimeout), "{ex:?}");
+        drop(listener);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn connect_timeout_bounds_a_stuck_tls_handshake() {
+    bounded(async {
+        // Accepts the TCP connection, then never answers the ClientHello.
+        let addr = raw_server(|socket| async move {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            drop(socket);
+        })
+        .await;
+        let ca = TestCa::new(); // a root, so the client builds without system roots
+        let config = ClientConfig {
+            connect_timeout: Duration::from_millis(200),
+            ca_cert: Some(ca.pem_path().to_path_buf()),
+            ..config()
+        };
+        let ex = send(
+            &config,
+            &format!("https://127.0.0.1:{}/", addr.port()),
+            false,
+        )
+        .await;
+        assert_eq!(ex.result, Err(ErrorClass::ConnectTimeout), "{ex:?}");
+        assert_eq!(ex.status, None);
+        // Ended by the connect bound, well before the 2 s request bound.
+        assert!(ex.total >= Duration::from_millis(200), "{ex:?}");
+        assert!(ex.total < Duration::from_millis(1500), "{ex:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dns_failure() {
+    bounded(async {
+        // `.invalid` never resolves (RFC 2606).
+        let ex = send(&config(), "http://relhost-no-such-host.invalid/", false).await;
+        assert_eq!(ex.result, Err(ErrorClass::Dns), "{ex:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn close_before_head_is_reset() {
+    bounded(async {
+        let addr = raw_server(|mut socket| async move {
+            read_head(&mut socket).await;
+            drop(socket);
+        })
+        .await;
+        let ex = send(&config(), &format!("http://{addr}/"), false).await;
+        assert_eq!(ex.result, Err(ErrorClass::Reset), "{ex:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tcp_reset_before_head_is_reset() {
+    bounded(async {
+        let addr = raw_server(|mut socket| async move {
+            read_head(&mut socket).await;
+            let _ = socket.set_zero_linger();
+            drop(socket);
+        })
+        .await;
+        let ex = send(&config(), &format!("http://{addr}/"), false).await;
+        assert_eq!(ex.result, Err(ErrorClass::Reset), "{ex:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn no_head_in_time_is_request_timeout() {
+    bounded(async {
+        let addr = raw_server(|mut socket| async move {
+            read_head(&mut socket).await;
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            drop(socket);
+        })
+        .await;
+        let config = ClientConfig {
+            request_timeout: Duration::from_millis(150),
+            ..config()
+        };
+        let ex = send(&config, &format!("http://{addr}/"), false).await;
+        assert_eq!(ex.result, Err(ErrorClass::RequestTimeout), "{ex:?}");
+        assert_eq!(ex.status, None);
+        assert!(ex.total >= Duration::from_millis(150));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn stalled_body_is_stream_idle_timeout() {
+    bounded(async {
+        let addr = raw_server(|mut socket| async move {
+            read_head(&mut socket).await;
+            let _ = socket
+                .write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n")
+                .await;
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        })
+        .await;
+        let config = ClientConfig {
+            stream_idle_timeout: Duration::from_millis(150),
+            ..config()
+        };
+        let ex = send(&config, &format!("http://{addr}/"), false).await;
+        assert_eq!(ex.result, Err(ErrorClass::StreamIdleTimeout), "{ex:?}");
+        assert_eq!(ex.status, Some(200));
+        assert_eq!(ex.body_bytes, 5);
+        assert!(ex.ttfb.is_some());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn body_cut_mid_way_is_body_aborted() {
+    bounded(async {
+        let addr = raw_server(|mut socket| async move {
+            read_head(&mut socket).await;
+            let _ = socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789")
+                .await;
+            let _ = socket.shutdown().await;
+        })
+        .await;
+        let ex = send(&config(), &format!("http://{addr}/"), false).await;
+        assert_eq!(ex.result, Err(ErrorClass::BodyAborted), "{ex:?}");
+        assert_eq!(ex.status, Some(200));
+        assert_eq!(ex.body_bytes, 10);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sse_events_across_awkward_frames() {
+    bounded(async {
+        let addr = raw_server(|mut socket| async move {
+            read_head(&mut socket).await;
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                        transfer-encoding: chunked\r\n\r\n";
+            let _ = socket.write_all(head.as_bytes()).await;
+            // Each piece is its own chunk, sent apart, so frames split
+            // terminators: `\r` | `\n\r` | `\n`, and a comment-only block.
+            let pieces: [&[u8]; 6] = [
+                b"data: a\r",
+                b"\n\r",
+                b"\ndata: b\n",
+                b"\n: keep-alive\n\n",
+                b"event: x\r\ndata: c\r\n\r",
+                b"\ndata: unterminated",
+            ];
+            for piece in pieces {
+                let chunk = [format!("{:x}\r\n", piece.len()).as_bytes(), piece, b"\r\n"].concat();
+                let _ = socket.write_all(&chunk).await;
+                let _ = socket.flush().await;
+                tokio::time::sleep(Duration::from_millis(15)).await;
+            }
+            let _ = socket.write_all(b"0\r\n\r\n").await;
+        })
+        .await;
+        let ex = send(&config(), &format!("http://{addr}/stream"), true).await;
+        assert_eq!(ex.result, Ok(200), "{ex:?}");
+        assert_eq!(ex.events, 3);
+        let first_event = ex.first_event.expect("first event");
+        assert!(ex.ttfb.expect("ttfb") < first_event);
+        assert!(first_event <= ex.total);
+        // Not an event stream: nothing counted.
+        let ex = send(&config(), &format!("http://{addr}/stream"), false).await;
+        assert_eq!((ex.result, ex.events, ex.first_event), (Ok(200), 0, None));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn http2_prior_knowledge() {
+    bounded(async {
+        let addr = raw_server(|socket| async move {
+            let service = service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+                let body = format!("{:?}", req.version());
+                Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from(body))))
+            });
+            let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(socket), service)
+                .await;
+        })
+        .await;
+        let uri = format!("http://{addr}/");
+        let h2 = ClientConfig {
+            http2: true,
+            ..config()
+        };
+        let client = Client::new(&h2).unwrap();
+        for _ in 0..3 {
+            let ex = client.send(get(&uri), false).await;
+            assert_eq!(ex.result, Ok(200), "{ex:?}");
+            assert_eq!(ex.body_bytes, "HTTP/2.0".len() as u64);
+        }
+        // An HTTP/1.1 client gets no response head from an h2-only server.
+        let ex = send(&config(), &uri, false).await;
+        assert!(ex.result.is_err(), "{ex:?}");
+    })
+    .await;
+}
+
+/// A generated CA and a server certificate it signed for `localhost` and
+/// `127.0.0.1`; the CA's PEM lives in a temporary directory.
+pub(super) struct TestCa {
+    _dir: tempfile::TempDir,
+    pem_path: PathBuf,
+    server: Arc<rustls::ServerConfig>,
+}
+
+impl TestCa {
+    pub(super) fn new() -> TestCa {
+        use rcgen::{
+            BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+            KeyUsagePurpose,
+        };
+        use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "relhost test CA");
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+
+        let leaf_key = KeyPair::generate().unwrap();
+        let mut leaf_params =
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+        leaf_params
+            .distinguished_name
+            .push(DnType::CommonName, "localhost");
+        let leaf = leaf_params.signed_by(&leaf_key, &ca).unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let pem_path = dir.path().join("ca.pem");
+        std::fs::write(&pem_path, ca.pem()).unwrap();
+
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+        let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone()], key)
+        .unwrap();
+        TestCa {
+            _dir: dir,
+            pem_path,
+            server: Arc::new(server),
+        }
+    }
+
+    pub(super) fn pem_path(&self) -> &Path {
+        &self.pem_path
+    }
+
+    /// A blocking HTTPS/1.1 server on its own thread that serves one
+    /// connection: `200` with body `ok`.
+    fn serve_once(&self) -> SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = Arc::clone(&self.server);
+        std::thread::spawn(move || {
+            let Ok((tcp, _)) = listener.accept() else {
+                return;
+            };
+            let _ = tcp.set_read_timeout(Some(Duration::from_secs(5)));
+            let conn = rustls::ServerConnection::new(config).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, tcp);
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match tls.read(&mut buf) {
+                    Ok(0) | Err(_) => return, // e.g. the client rejected our certificate
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = tls.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+            let _ = tls.flush();
+        });
+        addr
+    }
+}
+
+#[tokio::test]
+async fn https_with_private_ca() {
+    bounded(async {
+        let ca = TestCa::new();
+        let with_ca = ClientConfig {
+            ca_cert: Some(ca.pem_path().to_path_buf()),
+            ..config()
+        };
+        // Build the TLS config once and share it, as workers do.
+        let tls = ClientTls::new(&with_ca).unwrap();
+        for host in ["127.0.0.1", "localhost"] {
+            let addr = ca.serve_once();
+            let client = Client::with_tls(&with_ca, &tls);
+            let uri = format!("https://{host}:{}/secure", addr.port());
+            let ex = client.send(get(&uri), false).await;
+            assert_eq!(ex.result, Ok(200), "{host}: {ex:?}");
+            assert_eq!(ex.body_bytes, 2);
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn https_without_the_ca_is_tls() {
+    bounded(async {
+        let ca = TestCa::new();
+        let addr = ca.serve_once();
+        // System roots only (no --ca-cert). A machine without any system
+        // roots cannot build this client; that case is covered elsewhere.
+        let Ok(client) = Client::new(&config()) else {
+            return;
+        };
+        let ex = client
+            .send(get(&format!("https://127.0.0.1:{}/", addr.port())), false)
+            .await;
+        assert_eq!(ex.result, Err(ErrorClass::Tls), "{ex:?}");
+        assert_eq!(ex.status, None);
+    })
+    .await;
+}
