@@ -12,3 +12,4 @@ pub mod metrics;
 pub mod plugin;
 pub mod policy;
 pub mod report;
+mod rng;

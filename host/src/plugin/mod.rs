@@ -22,6 +22,8 @@ pub use bindings::relhost::plugin::scenario_types::{
 };
 pub use bindings::relhost::plugin::types::{Header, Load, Method, Request, Stage};
 pub use error::{PluginError, PluginFault};
+#[cfg(test)]
+pub(crate) use host_api::hmac_sha256_hex;
 pub use runtime::{PluginSource, Runtime};
 pub use sandbox::Limits;
 pub use scenario::{ScenarioInstance, ScenarioPlugin};

@@ -15,6 +15,7 @@ use super::runtime::{RuntimeInner, root_cause};
 use super::sandbox::Limits;
 use super::secrets::Secrets;
 use super::state::{Grants, PluginState};
+use crate::rng::SplitMix64;
 
 /// What every instance of one plugin shares.
 pub(crate) struct PluginCore {
@@ -56,6 +57,19 @@ impl ScenarioPlugin {
             grants,
             descriptor: Arc::new(descriptor),
         })
+    }
+
+    /// The same plugin, granted `secrets` (of which it sees only those it declared).
+    pub fn with_secrets(&self, secrets: Arc<Secrets>) -> ScenarioPlugin {
+        ScenarioPlugin {
+            core: Arc::clone(&self.core),
+            grants: Arc::new(Grants {
+                plugin: self.grants.plugin.clone(),
+                declared: self.grants.declared.clone(),
+                secrets,
+            }),
+            descriptor: Arc::clone(&self.descriptor),
+        }
     }
 
     /// What the plugin said about itself.
@@ -167,7 +181,7 @@ async fn instantiate(
     worker: u32,
 ) -> Result<(Store<PluginState>, Scenario), PluginError> {
     let limits = core.runtime.limits;
-    let seed = core.seed ^ u64::from(worker).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let seed = SplitMix64::derive(core.seed, u64::from(worker));
     let state = PluginState::new(Arc::clone(grants), &limits, seed);
     let mut store = Store::new(core.runtime.sandbox.engine(), state);
     store.limiter(|state| &mut state.memory);

@@ -12,6 +12,7 @@ use wasmtime_wasi::{
 
 use super::sandbox::{Limits, MemoryCap};
 use super::secrets::Secrets;
+use crate::rng::SplitMix64;
 
 /// What the host grants one plugin: shared by all its instances.
 #[derive(Debug)]
@@ -41,8 +42,8 @@ pub(crate) struct PluginState {
     table: ResourceTable,
     pub(crate) memory: MemoryCap,
     pub(crate) grants: Arc<Grants>,
-    /// State of the instance's seeded random sequence (splitmix64).
-    pub(crate) random: u64,
+    /// The instance's seeded random sequence.
+    random: SplitMix64,
 }
 
 impl PluginState {
@@ -62,17 +63,13 @@ impl PluginState {
             table: ResourceTable::new(),
             memory: MemoryCap::new(limits),
             grants,
-            random: seed,
+            random: SplitMix64::new(seed),
         }
     }
 
     /// The next number of the seeded sequence.
     pub(crate) fn next_random(&mut self) -> u64 {
-        self.random = self.random.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.random;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.random.next_u64()
     }
 }
 

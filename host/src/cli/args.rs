@@ -1,0 +1,54 @@
+//! Typed values of flags: parsers whose errors state the expected form.
+
+use std::time::Duration;
+
+/// A duration like `100ms`, `5s` or `2m`.
+pub(crate) fn duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|e| format!("expected a duration like 100ms, 5s or 2m ({e})"))
+}
+
+/// A positive, finite multiplier like `0.5` or `20`.
+pub(crate) fn scale(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err("expected a number greater than 0, like 0.5 or 20".into()),
+    }
+}
+
+/// A size in MiB, at least 1.
+pub(crate) fn mebibytes(text: &str) -> Result<u64, String> {
+    let digits = text.trim_end_matches("MiB").trim_end_matches("M");
+    match digits.parse::<u64>() {
+        Ok(v) if (1..=65_536).contains(&v) => Ok(v),
+        _ => Err("expected a whole number of MiB between 1 and 65536, like 64 or 64MiB".into()),
+    }
+}
+
+/// A comma-separated list of names; empty items are refused.
+pub(crate) fn names(text: &str) -> Result<Vec<String>, String> {
+    let names: Vec<String> = text.split(',').map(|s| s.trim().to_string()).collect();
+    if names.iter().any(String::is_empty) {
+        return Err(
+            "expected comma-separated names like gmail_push_webhook,whatsapp_webhook".into(),
+        );
+    }
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parsers_state_the_expected_form() {
+        assert_eq!(duration("150ms"), Ok(Duration::from_millis(150)));
+        assert!(duration("soon").unwrap_err().contains("like 100ms"));
+        assert_eq!(scale("0.5"), Ok(0.5));
+        assert!(scale("0").is_err() && scale("-1").is_err() && scale("inf").is_err());
+        assert_eq!(mebibytes("64MiB"), Ok(64));
+        assert!(mebibytes("0").is_err());
+        assert_eq!(names("a, b"), Ok(vec!["a".to_string(), "b".to_string()]));
+        assert!(names("a,,b").is_err());
+    }
+}

@@ -1,0 +1,265 @@
+//! `relhost drill` (alias `run`): staged load against the target's
+//! endpoints, SLO gates per scenario, and a report.
+
+mod report;
+mod scenarios;
+mod target;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use clap::Args;
+use clap::builder::BoolishValueParser;
+
+use self::report::{RunInfo, drill_report};
+use self::scenarios::{Catalog, grant_secrets};
+use self::target::{Target, parse_base_url};
+use super::args;
+use super::error::CliError;
+use super::printer::Printer;
+use super::progress::ConsoleProgress;
+use super::signals::stop_on_signal;
+use crate::engine::{self, DrillPlan};
+use crate::exit::Exit;
+use crate::http::ClientConfig;
+use crate::plugin::{Limits, Runtime, Secrets};
+use crate::policy::{self, Profile, Scale};
+use crate::report::{DrillStatus, TargetInfo, report_file_name, write_json_atomic};
+
+/// Run a load drill. With no base URL anywhere, relhost starts relhost-sim
+/// in-process on 127.0.0.1 and drills that.
+#[derive(Debug, Args)]
+pub struct DrillCommand {
+    /// Load profile: quick, standard, burst, soak, m1_1k, m2_5k, m3_20k, or a JSON file.
+    #[arg(long, default_value = "standard", value_name = "NAME|FILE")]
+    profile: String,
+    /// Shorthand for --profile=quick.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
+          value_parser = BoolishValueParser::new())]
+    quick: Option<bool>,
+    /// Scenarios to run, comma-separated (default: the profile's, or the --plugin ones).
+    #[arg(long, value_name = "A,B", value_parser = args::names)]
+    scenarios: Option<std::vec::Vec<String>>,
+    /// Base URL of the target; without one, the built-in relhost-sim is drilled.
+    #[arg(long, env = "RELIABILITY_BASE_URL", value_name = "URL", value_parser = parse_base_url)]
+    base_url: Option<http::Uri>,
+    /// Multiplies the chat stages' rates and request caps.
+    #[arg(long, default_value = "1", value_name = "X", value_parser = args::scale)]
+    chat_load_scale: f64,
+    /// Multiplies the chat stages' concurrency.
+    #[arg(long, default_value = "1", value_name = "X", value_parser = args::scale)]
+    chat_concurrency_scale: f64,
+    /// Multiplies the chat stages' durations and ramps.
+    #[arg(long, default_value = "1", value_name = "X", value_parser = args::scale)]
+    chat_duration_scale: f64,
+    /// A scenario plugin component to drill (repeatable); replaces a built-in of the same name.
+    #[arg(long = "plugin", value_name = "PATH.wasm")]
+    plugins: Vec<PathBuf>,
+    /// SLO baseline file (default: the built-in policies/slo-baseline.json).
+    #[arg(long, env = "RELIABILITY_SLO_BASELINE", value_name = "FILE")]
+    slo_baseline: Option<PathBuf>,
+    /// Where reports are written.
+    #[arg(
+        long,
+        env = "RELIABILITY_OUTPUT_DIR",
+        default_value = ".output/reliability",
+        value_name = "DIR"
+    )]
+    output_dir: PathBuf,
+    /// Print nothing but errors.
+    #[arg(long)]
+    quiet: bool,
+    /// Longest a single plugin call may run.
+    #[arg(long, default_value = "100ms", value_name = "DURATION", value_parser = args::duration)]
+    plugin_deadline: Duration,
+    /// Memory cap of each plugin instance, in MiB.
+    #[arg(long, default_value = "64", value_name = "MIB", value_parser = args::mebibytes)]
+    plugin_memory: u64,
+    /// TCP connect timeout.
+    #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = args::duration)]
+    connect_timeout: Duration,
+    /// Time allowed until the response head.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = args::duration)]
+    request_timeout: Duration,
+    /// Longest gap allowed between chunks of a response body or event stream.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = args::duration)]
+    stream_idle_timeout: Duration,
+    /// Use HTTP/2 (h2c prior knowledge on http://, ALPN on https://).
+    #[arg(long)]
+    http2: bool,
+    /// PEM file with extra root certificates (a private CA).
+    #[arg(long, value_name = "PEM")]
+    ca_cert: Option<PathBuf>,
+    /// Workers per scenario, each with its own connections (default: one per CPU).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    workers: Option<u32>,
+    /// Most requests in flight at once, over all workers.
+    #[arg(long, default_value = "50000", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_in_flight: u64,
+    /// After Ctrl-C or SIGTERM, how long to wait for requests in flight.
+    #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = args::duration)]
+    grace: Duration,
+    /// Seed of every random sequence (payload ids, plugin randomness).
+    #[arg(long, env = "RELIABILITY_SEED", default_value = "1", value_name = "N")]
+    seed: u64,
+}
+
+/// Secrets the built-in plugins may use, read from the environment.
+const BUILTIN_SECRETS: &[&str] = &["WHATSAPP_APP_SECRET", "GMAIL_PUBSUB_VERIFY_TOKEN"];
+
+impl DrillCommand {
+    /// Runs the drill and writes its report.
+    pub async fn run(self) -> Result<Exit, CliError> {
+        let started = SystemTime::now();
+        // From here on, Ctrl-C or SIGTERM ends the drill with a report.
+        let stop = stop_on_signal();
+        let printer = Printer::stdout(self.quiet);
+        let progress = ConsoleProgress::new(self.quiet);
+        let profile = self.profile()?;
+        let baseline = match &self.slo_baseline {
+            Some(path) => policy::load_slo_baseline(path)?,
+            None => policy::builtin_slo_baseline()?,
+        };
+        let scale = Scale {
+            load: self.chat_load_scale,
+            concurrency: self.chat_concurrency_scale,
+            duration: self.chat_duration_scale,
+        };
+        scale.check()?;
+        let runtime = Runtime::new(Limits {
+            deadline: self.plugin_deadline,
+            memory_bytes: self.plugin_memory << 20,
+        })?;
+        let mut catalog = Catalog::load(&runtime, &self.plugins, self.seed).await?;
+        let mut scenarios = catalog
+            .select(&profile, self.scenarios.as_deref(), scale)
+            .await?;
+        let secrets = grant_secrets(&mut scenarios, BUILTIN_SECRETS);
+
+        let target = Target::resolve(self.base_url.clone()).await?;
+        if target.sim.is_some() {
+            progress.note(&format!(
+                "no --base-url or RELIABILITY_BASE_URL: drilling the built-in relhost-sim at {}",
+                target.base_url.to_string().trim_end_matches('/')
+            ));
+        }
+        target.check_reachable(self.connect_timeout).await?;
+        let workers = self.workers.unwrap_or_else(default_workers);
+        let plan = DrillPlan {
+            base_url: target.base_url.clone(),
+            scenarios,
+            client: self.client_config(),
+            workers,
+            max_in_flight: (self.max_in_flight / u64::from(workers)).max(1) as usize,
+            grace: self.grace,
+            seed: self.seed,
+            secrets: Arc::clone(&secrets),
+            credentials: Arc::new(target.credentials.clone()),
+        };
+        engine::prepare(&plan).await?;
+        let results = engine::run(&plan, stop.clone(), &progress).await?;
+        let interrupted = *stop.borrow();
+
+        let info = RunInfo {
+            started,
+            command_line: redacted_args(&secrets, &target),
+            config: self.effective_config(&profile, &plan, &secrets),
+            target: TargetInfo {
+                base_url: target.base_url.to_string(),
+                in_process_sim: target.sim.is_some(),
+            },
+            profile: profile.name.clone(),
+            interrupted,
+        };
+        let report = drill_report(info, &results, &baseline);
+        let name = report_file_name("load-drill", &profile.name, started);
+        let path = write_json_atomic(&self.output_dir, &name, &report)?;
+        printer.summary(&report);
+        printer.line(&format!("report: {}", path.display()));
+        if let Some(sim) = target.sim {
+            sim.shutdown().await;
+        }
+        Ok(match report.status {
+            DrillStatus::Pass => Exit::Pass,
+            DrillStatus::Fail => Exit::Fail,
+            DrillStatus::Error => Exit::CannotRun,
+            DrillStatus::Interrupted => Exit::Interrupted,
+        })
+    }
+
+    fn profile(&self) -> Result<Profile, CliError> {
+        let name = if self.quick == Some(true) {
+            "quick"
+        } else {
+            self.profile.as_str()
+        };
+        if name.ends_with(".json") || name.contains('/') {
+            Ok(policy::load_profile_file(std::path::Path::new(name))?)
+        } else {
+            Ok(policy::builtin_profile(name)?)
+        }
+    }
+
+    fn client_config(&self) -> ClientConfig {
+        ClientConfig {
+            connect_timeout: self.connect_timeout,
+            request_timeout: self.request_timeout,
+            stream_idle_timeout: self.stream_idle_timeout,
+            http2: self.http2,
+            ca_cert: self.ca_cert.clone(),
+            ..ClientConfig::default()
+        }
+    }
+
+    /// The configuration the drill ran with; secrets appear by name only.
+    fn effective_config(
+        &self,
+        profile: &Profile,
+        plan: &DrillPlan,
+        secrets: &Secrets,
+    ) -> serde_json::Value {
+        let scenarios: Vec<&str> = plan
+            .scenarios
+            .iter()
+            .map(|s| s.plugin.descriptor().name.as_str())
+            .collect();
+        serde_json::json!({
+            "profile": profile.name,
+            "scenarios": scenarios,
+            "chat_load_scale": self.chat_load_scale,
+            "chat_concurrency_scale": self.chat_concurrency_scale,
+            "chat_duration_scale": self.chat_duration_scale,
+            "workers": plan.workers,
+            "max_in_flight": self.max_in_flight,
+            "connect_timeout_ms": self.connect_timeout.as_millis() as u64,
+            "request_timeout_ms": self.request_timeout.as_millis() as u64,
+            "stream_idle_timeout_ms": self.stream_idle_timeout.as_millis() as u64,
+            "http2": self.http2,
+            "ca_cert": self.ca_cert.as_ref().map(|p| p.display().to_string()),
+            "plugin_deadline_ms": self.plugin_deadline.as_millis() as u64,
+            "plugin_memory_mib": self.plugin_memory,
+            "grace_ms": self.grace.as_millis() as u64,
+            "seed": self.seed,
+            "secrets_set": format!("{secrets:?}"),
+            "credentials": plan.credentials.len(),
+        })
+    }
+}
+
+fn default_workers() -> u32 {
+    std::thread::available_parallelism().map_or(2, |n| n.get() as u32)
+}
+
+/// The command line with every secret and token value masked.
+fn redacted_args(secrets: &Secrets, target: &Target) -> Vec<String> {
+    std::env::args()
+        .map(|arg| {
+            let arg = secrets.redact(&arg);
+            target
+                .credentials
+                .tokens()
+                .fold(arg, |acc, token| acc.replace(token, "***"))
+        })
+        .collect()
+}

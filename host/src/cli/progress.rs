@@ -1,0 +1,161 @@
+//! Live progress on stderr: a bar on a terminal, plain lines otherwise,
+//! nothing when quiet. Figures come from the workers' live counters.
+
+use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::sync::oneshot;
+
+use crate::engine::{LiveStats, LiveTotals, Progress};
+use crate::metrics::StageMetrics;
+use crate::policy::{Load, Stage};
+
+/// How often plain lines are written when stderr is not a terminal.
+const LINE_EVERY: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Quiet,
+    Bar,
+    Lines,
+}
+
+/// Progress on the console.
+pub(crate) struct ConsoleProgress {
+    mode: Mode,
+    ticker: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+impl ConsoleProgress {
+    /// A bar when stderr is a terminal, lines otherwise; nothing when `quiet`.
+    pub(crate) fn new(quiet: bool) -> Self {
+        let mode = if quiet {
+            Mode::Quiet
+        } else if std::io::stderr().is_terminal() {
+            Mode::Bar
+        } else {
+            Mode::Lines
+        };
+        ConsoleProgress {
+            mode,
+            ticker: Mutex::new(None),
+        }
+    }
+
+    /// Writes a line on stderr (above the bar, if one is drawn).
+    pub(crate) fn note(&self, text: &str) {
+        if self.mode != Mode::Quiet {
+            eprintln!("{text}");
+        }
+    }
+}
+
+fn describe_load(stage: &Stage) -> String {
+    match stage.load {
+        Load::Rate(rate) => format!("{rate}/s"),
+        Load::Concurrency(users) => format!("{users} users"),
+    }
+}
+
+/// The live line: rate, p95 and errors over the last interval.
+fn live_line(now: &LiveTotals, before: &LiveTotals, interval: Duration) -> String {
+    let rate = (now.sent - before.sent) as f64 / interval.as_secs_f64().max(1e-3);
+    let p95 = now
+        .quantile_ms_since(before, 0.95)
+        .map_or_else(|| "-".to_string(), |ms| format!("{ms:.1} ms"));
+    format!(
+        "{rate:.0} req/s  p95 {p95}  sent {}  errors {}",
+        now.sent, now.errors
+    )
+}
+
+impl Progress for ConsoleProgress {
+    fn stage_started(&self, scenario: &str, stage: &Stage, live: &[Arc<LiveStats>]) {
+        if self.mode == Mode::Quiet {
+            return;
+        }
+        let title = format!(
+            "{scenario}/{} ({}, {:?})",
+            stage.name,
+            describe_load(stage),
+            stage.duration
+        );
+        let (stop, mut stopped) = oneshot::channel();
+        let live = live.to_vec();
+        let mode = self.mode;
+        let length = stage.duration.as_millis() as u64;
+        if mode == Mode::Lines {
+            eprintln!("stage {title}");
+        }
+        tokio::spawn(async move {
+            let bar = (mode == Mode::Bar).then(|| {
+                let bar = ProgressBar::new(length);
+                bar.set_style(
+                    ProgressStyle::with_template("{prefix} [{bar:24}] {elapsed_precise} {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                bar.set_prefix(title.clone());
+                bar
+            });
+            let started = Instant::now();
+            let every = if bar.is_some() {
+                Duration::from_secs(1)
+            } else {
+                LINE_EVERY
+            };
+            let mut before = LiveTotals::read(&live);
+            let mut at = Instant::now();
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    _ = tokio::time::sleep(every) => {}
+                }
+                let now = LiveTotals::read(&live);
+                let line = live_line(&now, &before, at.elapsed());
+                match &bar {
+                    Some(bar) => {
+                        bar.set_position(started.elapsed().as_millis() as u64);
+                        bar.set_message(line);
+                    }
+                    None => eprintln!("  {line}"),
+                }
+                before = now;
+                at = Instant::now();
+            }
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+        });
+        if let Ok(mut ticker) = self.ticker.lock() {
+            *ticker = Some(stop);
+        }
+    }
+
+    fn stage_finished(
+        &self,
+        scenario: &str,
+        stage: &Stage,
+        metrics: &StageMetrics,
+        elapsed: Duration,
+    ) {
+        if let Some(stop) = self.ticker.lock().ok().and_then(|mut t| t.take()) {
+            let _ = stop.send(());
+        }
+        if self.mode == Mode::Quiet {
+            return;
+        }
+        let summary = metrics.summarize(elapsed);
+        eprintln!(
+            "done  {scenario}/{}: {} requests in {:.1} s, {:.0} req/s, p95 {:.1} ms, 5xx {:.2}%, network errors {:.2}%",
+            stage.name,
+            summary.requests,
+            elapsed.as_secs_f64(),
+            summary.throughput_rps,
+            summary.latency_ms.p95,
+            summary.rate_5xx * 100.0,
+            summary.network_error_rate * 100.0,
+        );
+    }
+}

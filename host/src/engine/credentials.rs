@@ -1,0 +1,58 @@
+//! Credentials a scenario's requests carry: bearer token and thread id.
+
+use std::fmt;
+
+/// One credential. The token never appears in `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// The bearer token.
+    pub token: String,
+    /// The thread the requests post to.
+    pub thread_id: String,
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credential")
+            .field("token", &"***")
+            .field("thread_id", &self.thread_id)
+            .finish()
+    }
+}
+
+/// The credentials of a run, picked round-robin by request sequence number.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    entries: Vec<Credential>,
+}
+
+impl Credentials {
+    /// A pool of credentials.
+    pub fn new(entries: Vec<Credential>) -> Self {
+        Credentials { entries }
+    }
+
+    /// Whether the pool is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// How many credentials the pool holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The credential for request `sequence`, with its index.
+    pub fn pick(&self, sequence: u64) -> Option<(u32, &Credential)> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let index = (sequence % self.entries.len() as u64) as usize;
+        Some((index as u32, &self.entries[index]))
+    }
+
+    /// Every token, for redaction.
+    pub fn tokens(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|c| c.token.as_str())
+    }
+}

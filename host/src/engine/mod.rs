@@ -1,0 +1,16 @@
+//! The load engine: stages, schedules, workers and request templates.
+
+mod credentials;
+mod drill;
+mod live;
+mod schedule;
+mod template;
+mod worker;
+
+pub use credentials::{Credential, Credentials};
+pub(crate) use drill::policy_stage;
+pub use drill::{DrillPlan, EngineError, Progress, ScenarioResult, ScenarioSpec, prepare, run};
+pub use live::{LiveStats, LiveTotals};
+pub use schedule::{RateSchedule, UserRamp};
+pub use template::{FillContext, RequestTemplate, TemplateError};
+pub use worker::LATE_START;

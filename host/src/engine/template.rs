@@ -1,0 +1,597 @@
+//! Request templates: compiled once per stage, filled natively per request.
+//!
+//! A plugin's template carries `{{placeholders}}` (see `wit/relhost.wit`).
+//! Compiling splits every templated string into literal pieces and
+//! variables; filling writes them into reusable buffers, so a request whose
+//! template has no placeholder costs no allocation beyond hyper's own.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use hmac::{Hmac, Mac};
+use http::header::{HeaderName, HeaderValue};
+use http::{HeaderMap, Method, Uri};
+use sha2::Sha256;
+
+use crate::http::OutgoingRequest;
+use crate::plugin::{self, Secrets};
+use crate::rng::SplitMix64;
+
+/// Why a template cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// A `{{name}}` the host does not know.
+    #[error(
+        "unknown placeholder {{{{{0}}}}}; valid: iteration, worker, uuid, random, now_ms, now_s, credential.token, credential.thread, secret.NAME"
+    )]
+    UnknownPlaceholder(String),
+    /// A `{{secret.NAME}}` or signing secret the plugin did not declare.
+    #[error("secret {0:?} is used but not declared by the plugin")]
+    UndeclaredSecret(String),
+    /// A header name or value that HTTP does not allow.
+    #[error("invalid header {0:?}")]
+    InvalidHeader(String),
+    /// The path, query or base URL do not form a valid URI.
+    #[error("invalid request target {0:?}")]
+    InvalidUri(String),
+    /// A `{{` without its `}}`.
+    #[error("unclosed placeholder in {0:?}")]
+    Unclosed(String),
+}
+
+/// A value the host fills per request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Var {
+    Iteration,
+    Worker,
+    Uuid,
+    Random,
+    NowMs,
+    NowS,
+    CredentialToken,
+    CredentialThread,
+    /// Index into [`RequestTemplate::secrets`].
+    Secret(usize),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Literal(Bytes),
+    Var(Var),
+}
+
+/// A templated byte string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Pieces(Vec<Piece>);
+
+impl Pieces {
+    /// The whole string when it has no placeholder.
+    fn constant(&self) -> Option<&Bytes> {
+        match self.0.as_slice() {
+            [Piece::Literal(bytes)] => Some(bytes),
+            [] => None,
+            _ => None,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// What a request is filled from.
+#[derive(Debug, Clone, Copy)]
+pub struct FillContext<'a> {
+    /// Sequence number of the request within its scenario.
+    pub iteration: u64,
+    /// The worker sending it.
+    pub worker: u32,
+    /// The credential's bearer token and thread, when the scenario uses one.
+    pub credential: Option<(&'a str, &'a str)>,
+}
+
+/// A compiled template, ready to fill.
+pub struct RequestTemplate {
+    method: Method,
+    /// `scheme://authority` plus the base path, without a trailing slash.
+    base: String,
+    path: Pieces,
+    query: Vec<(String, Pieces)>,
+    /// The whole URI when neither path nor query has a placeholder.
+    fixed_uri: Option<Uri>,
+    fixed_headers: HeaderMap,
+    templated_headers: Vec<(HeaderName, Pieces)>,
+    body: Pieces,
+    signing: Option<(HeaderName, String, Hmac<Sha256>)>,
+    filler: Filler,
+    text: String,
+}
+
+/// The per-request state of filling: buffers, secret values, random sequence.
+struct Filler {
+    secrets: Vec<String>,
+    scratch: BytesMut,
+    random: SplitMix64,
+}
+
+impl RequestTemplate {
+    /// Compiles a plugin's template for requests against `base_url`.
+    /// Only secrets in `declared` may be used; their values come from `secrets`.
+    pub fn compile(
+        template: &plugin::Template,
+        base_url: &Uri,
+        declared: &[String],
+        secrets: &Secrets,
+        seed: u64,
+    ) -> Result<Self, TemplateError> {
+        let mut secret_values = Vec::new();
+        let mut parse = |text: &[u8]| parse_pieces(text, declared, secrets, &mut secret_values);
+        let request = &template.request;
+        let path = parse(request.path.as_bytes())?;
+        let query = request
+            .query
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), parse(v.as_bytes())?)))
+            .collect::<Result<Vec<_>, TemplateError>>()?;
+        let mut fixed_headers = HeaderMap::new();
+        let mut templated_headers = Vec::new();
+        for header in &request.headers {
+            let name = HeaderName::from_bytes(header.name.as_bytes())
+                .map_err(|_| TemplateError::InvalidHeader(header.name.clone()))?;
+            let value = parse(header.value.as_bytes())?;
+            match value.constant() {
+                Some(bytes) => {
+                    let value = HeaderValue::from_maybe_shared(bytes.clone())
+                        .map_err(|_| TemplateError::InvalidHeader(header.name.clone()))?;
+                    fixed_headers.append(name, value);
+                }
+                None if value.is_empty() => {
+                    fixed_headers.append(name, HeaderValue::from_static(""));
+                }
+                None => templated_headers.push((name, value)),
+            }
+        }
+        let body = parse(&request.body)?;
+        let signing = match &template.signing {
+            None => None,
+            Some(signing) => {
+                if !declared.contains(&signing.secret) {
+                    return Err(TemplateError::UndeclaredSecret(signing.secret.clone()));
+                }
+                let name = HeaderName::from_bytes(signing.header.as_bytes())
+                    .map_err(|_| TemplateError::InvalidHeader(signing.header.clone()))?;
+                let key = secrets.get(&signing.secret).unwrap_or_default();
+                let mac = Hmac::<Sha256>::new_from_slice(key.as_bytes())
+                    .expect("HMAC takes keys of any length");
+                Some((name, signing.prefix.clone(), mac))
+            }
+        };
+        let base = base_url.to_string().trim_end_matches('/').to_string();
+        let mut compiled = RequestTemplate {
+            method: method(request.method),
+            base,
+            path,
+            query,
+            fixed_uri: None,
+            fixed_headers,
+            templated_headers,
+            body,
+            signing,
+            filler: Filler {
+                secrets: secret_values,
+                scratch: BytesMut::with_capacity(4096),
+                random: SplitMix64::new(seed),
+            },
+            text: String::with_capacity(256),
+        };
+        let uri_is_fixed = compiled.path.constant().is_some() || compiled.path.is_empty();
+        if uri_is_fixed
+            && compiled
+                .query
+                .iter()
+                .all(|(_, v)| v.constant().is_some() || v.is_empty())
+        {
+            let ctx = FillContext {
+                iteration: 0,
+                worker: 0,
+                credential: None,
+            };
+            compiled.fixed_uri = Some(compiled.build_uri(&ctx)?);
+        } else {
+            // Fail at compile time, not on the first request.
+            let ctx = FillContext {
+                iteration: 0,
+                worker: 0,
+                credential: Some(("token", "thread")),
+            };
+            compiled.build_uri(&ctx)?;
+        }
+        Ok(compiled)
+    }
+
+    /// Whether any piece needs a credential.
+    pub fn uses_credential(&self) -> bool {
+        let uses = |p: &Pieces| {
+            p.0.iter().any(|piece| {
+                matches!(
+                    piece,
+                    Piece::Var(Var::CredentialToken) | Piece::Var(Var::CredentialThread)
+                )
+            })
+        };
+        uses(&self.path)
+            || self.query.iter().any(|(_, v)| uses(v))
+            || self.templated_headers.iter().any(|(_, v)| uses(v))
+            || uses(&self.body)
+    }
+
+    /// Builds one request.
+    pub fn fill(&mut self, ctx: &FillContext<'_>) -> Result<OutgoingRequest, TemplateError> {
+        let uri = match &self.fixed_uri {
+            Some(uri) => uri.clone(),
+            None => self.build_uri(ctx)?,
+        };
+        let mut headers = self.fixed_headers.clone();
+        for (name, pieces) in &self.templated_headers {
+            let value = HeaderValue::from_maybe_shared(self.filler.render(pieces, ctx))
+                .map_err(|_| TemplateError::InvalidHeader(name.to_string()))?;
+            headers.append(name.clone(), value);
+        }
+        let body = match self.body.constant() {
+            Some(bytes) => bytes.clone(),
+            None if self.body.is_empty() => Bytes::new(),
+            None => self.filler.render(&self.body, ctx),
+        };
+        if let Some((name, prefix, mac)) = &self.signing {
+            let mut mac = mac.clone();
+            mac.update(&body);
+            let digest = mac.finalize().into_bytes();
+            let mut value = BytesMut::with_capacity(prefix.len() + 64);
+            value.put_slice(prefix.as_bytes());
+            for byte in digest {
+                value.put_u8(HEX[usize::from(byte >> 4)]);
+                value.put_u8(HEX[usize::from(byte & 0xf)]);
+            }
+            let value = HeaderValue::from_maybe_shared(value.freeze())
+                .map_err(|_| TemplateError::InvalidHeader(name.to_string()))?;
+            headers.insert(name.clone(), value);
+        }
+        Ok(OutgoingRequest {
+            method: self.method.clone(),
+            uri,
+            headers,
+            body,
+        })
+    }
+
+    fn build_uri(&mut self, ctx: &FillContext<'_>) -> Result<Uri, TemplateError> {
+        let target = &mut self.text;
+        target.clear();
+        target.push_str(&self.base);
+        let path = self.filler.render(&self.path, ctx);
+        target.push_str(&String::from_utf8_lossy(&path));
+        for (i, (key, value)) in self.query.iter().enumerate() {
+            target.push(if i == 0 { '?' } else { '&' });
+            percent_encode(key.as_bytes(), target);
+            target.push('=');
+            percent_encode(&self.filler.render(value, ctx), target);
+        }
+        Uri::try_from(target.as_str()).map_err(|_| TemplateError::InvalidUri(target.clone()))
+    }
+}
+
+impl Filler {
+    /// Renders pieces into the scratch buffer and splits them off as `Bytes`.
+    fn render(&mut self, pieces: &Pieces, ctx: &FillContext<'_>) -> Bytes {
+        for piece in &pieces.0 {
+            match piece {
+                Piece::Literal(bytes) => self.scratch.put_slice(bytes),
+                Piece::Var(var) => self.put_var(var, ctx),
+            }
+        }
+        self.scratch.split().freeze()
+    }
+
+    fn put_var(&mut self, var: &Var, ctx: &FillContext<'_>) {
+        match var {
+            Var::Iteration => put_decimal(&mut self.scratch, ctx.iteration),
+            Var::Worker => put_decimal(&mut self.scratch, u64::from(ctx.worker)),
+            Var::NowMs => put_decimal(&mut self.scratch, unix_millis()),
+            Var::NowS => put_decimal(&mut self.scratch, unix_millis() / 1000),
+            Var::Random => {
+                let r = self.next_random();
+                put_hex(&mut self.scratch, r, 16);
+            }
+            Var::Uuid => {
+                // Version 4, variant 1: 8-4-4-4-12 hex digits.
+                let (a, b) = (self.next_random(), self.next_random());
+                put_hex(&mut self.scratch, a >> 32, 8);
+                self.scratch.put_u8(b'-');
+                put_hex(&mut self.scratch, (a >> 16) & 0xffff, 4);
+                self.scratch.put_slice(b"-4");
+                put_hex(&mut self.scratch, a & 0x0fff, 3);
+                self.scratch.put_u8(b'-');
+                put_hex(&mut self.scratch, ((b >> 48) & 0x3fff) | 0x8000, 4);
+                self.scratch.put_u8(b'-');
+                put_hex(&mut self.scratch, b & 0xffff_ffff_ffff, 12);
+            }
+            Var::CredentialToken => {
+                if let Some((token, _)) = ctx.credential {
+                    self.scratch.put_slice(token.as_bytes());
+                }
+            }
+            Var::CredentialThread => {
+                if let Some((_, thread)) = ctx.credential {
+                    self.scratch.put_slice(thread.as_bytes());
+                }
+            }
+            Var::Secret(i) => {
+                let value = &self.secrets[*i];
+                self.scratch.put_slice(value.as_bytes());
+            }
+        }
+    }
+
+    fn next_random(&mut self) -> u64 {
+        self.random.next_u64()
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Writes `n` in decimal.
+fn put_decimal(out: &mut BytesMut, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut start = buf.len();
+    loop {
+        start -= 1;
+        buf[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.put_slice(&buf[start..]);
+}
+
+/// Writes the low `digits` hex digits of `n`, zero-padded.
+fn put_hex(out: &mut BytesMut, n: u64, digits: u32) {
+    for shift in (0..digits).rev() {
+        out.put_u8(HEX[((n >> (shift * 4)) & 0xf) as usize]);
+    }
+}
+
+fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn percent_encode(bytes: &[u8], out: &mut String) {
+    for &b in bytes {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)].to_ascii_uppercase() as char);
+            out.push(HEX[usize::from(b & 0xf)].to_ascii_uppercase() as char);
+        }
+    }
+}
+
+fn parse_pieces(
+    text: &[u8],
+    declared: &[String],
+    secrets: &Secrets,
+    secret_values: &mut Vec<String>,
+) -> Result<Pieces, TemplateError> {
+    let mut pieces = Vec::new();
+    let mut rest = text;
+    while let Some(open) = find(rest, b"{{") {
+        if open > 0 {
+            pieces.push(Piece::Literal(Bytes::copy_from_slice(&rest[..open])));
+        }
+        let after = &rest[open + 2..];
+        let close = find(after, b"}}")
+            .ok_or_else(|| TemplateError::Unclosed(String::from_utf8_lossy(text).into_owned()))?;
+        let name = String::from_utf8_lossy(&after[..close]).trim().to_string();
+        let var = match name.as_str() {
+            "iteration" => Var::Iteration,
+            "worker" => Var::Worker,
+            "uuid" => Var::Uuid,
+            "random" => Var::Random,
+            "now_ms" => Var::NowMs,
+            "now_s" => Var::NowS,
+            "credential.token" => Var::CredentialToken,
+            "credential.thread" => Var::CredentialThread,
+            other => match other.strip_prefix("secret.") {
+                Some(secret) if declared.iter().any(|d| d == secret) => {
+                    secret_values.push(secrets.get(secret).unwrap_or_default().to_string());
+                    Var::Secret(secret_values.len() - 1)
+                }
+                Some(secret) => return Err(TemplateError::UndeclaredSecret(secret.to_string())),
+                None => return Err(TemplateError::UnknownPlaceholder(other.to_string())),
+            },
+        };
+        pieces.push(Piece::Var(var));
+        rest = &after[close + 2..];
+    }
+    if !rest.is_empty() {
+        pieces.push(Piece::Literal(Bytes::copy_from_slice(rest)));
+    }
+    Ok(Pieces(pieces))
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn method(method: plugin::Method) -> Method {
+    match method {
+        plugin::Method::Get => Method::GET,
+        plugin::Method::Head => Method::HEAD,
+        plugin::Method::Post => Method::POST,
+        plugin::Method::Put => Method::PUT,
+        plugin::Method::Patch => Method::PATCH,
+        plugin::Method::Delete => Method::DELETE,
+        plugin::Method::Options => Method::OPTIONS,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::{Header, Request, Signing, Template};
+
+    fn template(
+        path: &str,
+        query: &[(&str, &str)],
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Template {
+        Template {
+            request: Request {
+                method: plugin::Method::Post,
+                path: path.into(),
+                query: query
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                headers: headers
+                    .iter()
+                    .map(|(n, v)| Header {
+                        name: n.to_string(),
+                        value: v.to_string(),
+                    })
+                    .collect(),
+                body: body.as_bytes().to_vec(),
+            },
+            signing: None,
+        }
+    }
+
+    fn compile(
+        t: &Template,
+        declared: &[&str],
+        secrets: &[(&str, &str)],
+    ) -> Result<RequestTemplate, TemplateError> {
+        let mut store = Secrets::default();
+        for (k, v) in secrets {
+            store.insert(*k, *v);
+        }
+        let declared: Vec<String> = declared.iter().map(|s| s.to_string()).collect();
+        RequestTemplate::compile(
+            t,
+            &"http://127.0.0.1:8080/".parse().expect("uri"),
+            &declared,
+            &store,
+            9,
+        )
+    }
+
+    const CTX: FillContext<'static> = FillContext {
+        iteration: 42,
+        worker: 3,
+        credential: Some(("tok-123", "thread-9")),
+    };
+
+    #[test]
+    fn fills_every_placeholder() {
+        let t = template(
+            "/api/{{worker}}",
+            &[("token", "{{secret.VERIFY}}"), ("plain", "a b&c")],
+            &[
+                ("authorization", "Bearer {{credential.token}}"),
+                ("x-fixed", "yes"),
+            ],
+            r#"{"thread":"{{credential.thread}}","n":{{iteration}},"id":"{{uuid}}","r":"{{random}}","t":{{now_s}}}"#,
+        );
+        let mut compiled = compile(&t, &["VERIFY"], &[("VERIFY", "v=1&2")]).expect("compiles");
+        assert!(compiled.uses_credential());
+        let request = compiled.fill(&CTX).expect("fills");
+        assert_eq!(
+            request.uri,
+            "http://127.0.0.1:8080/api/3?token=v%3D1%262&plain=a%20b%26c"
+        );
+        assert_eq!(request.headers["authorization"], "Bearer tok-123");
+        assert_eq!(request.headers["x-fixed"], "yes");
+        let body: serde_json::Value = serde_json::from_slice(&request.body).expect("JSON body");
+        assert_eq!(body["thread"], "thread-9");
+        assert_eq!(body["n"], 42);
+        let id = body["id"].as_str().expect("uuid");
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4", "version 4: {id}");
+        assert_eq!(body["r"].as_str().map(str::len), Some(16));
+        assert!(body["t"].as_u64().expect("seconds") > 1_700_000_000);
+        let again = compiled.fill(&CTX).expect("fills");
+        assert_ne!(
+            again.body, request.body,
+            "uuid and random change per request"
+        );
+    }
+
+    #[test]
+    fn constant_parts_are_shared_not_rebuilt() {
+        let t = template("/healthz", &[], &[("accept", "*/*")], "{}");
+        let mut compiled = compile(&t, &[], &[]).expect("compiles");
+        assert!(!compiled.uses_credential());
+        let a = compiled.fill(&CTX).expect("fills");
+        let b = compiled.fill(&CTX).expect("fills");
+        assert_eq!(a.uri, "http://127.0.0.1:8080/healthz");
+        assert_eq!(
+            a.body.as_ptr(),
+            b.body.as_ptr(),
+            "a constant body is one shared buffer"
+        );
+    }
+
+    #[test]
+    fn signs_the_final_body_with_the_named_secret() {
+        let mut t = template("/hook", &[], &[], r#"{"n":{{iteration}}}"#);
+        t.signing = Some(Signing {
+            header: "x-hub-signature-256".into(),
+            secret: "APP_SECRET".into(),
+            prefix: "sha256=".into(),
+        });
+        let mut compiled =
+            compile(&t, &["APP_SECRET"], &[("APP_SECRET", "Jefe")]).expect("compiles");
+        let request = compiled.fill(&CTX).expect("fills");
+        let expected = crate::plugin::hmac_sha256_hex(b"Jefe", br#"{"n":42}"#);
+        assert_eq!(
+            request.headers["x-hub-signature-256"],
+            format!("sha256={expected}").as_str()
+        );
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_fill() {
+        let undeclared = template("/", &[], &[], "{{secret.OTHER}}");
+        assert_eq!(
+            compile(&undeclared, &["MINE"], &[("OTHER", "x")]).err(),
+            Some(TemplateError::UndeclaredSecret("OTHER".into()))
+        );
+        let unknown = template("/", &[], &[], "{{nope}}");
+        let err = compile(&unknown, &[], &[])
+            .err()
+            .expect("unknown placeholder");
+        assert!(
+            err.to_string().contains("{{nope}}") && err.to_string().contains("valid: iteration"),
+            "{err}"
+        );
+        let unclosed = template("/{{iteration", &[], &[], "");
+        assert!(matches!(
+            compile(&unclosed, &[], &[]),
+            Err(TemplateError::Unclosed(_))
+        ));
+        let bad_header = template("/", &[], &[("bad header", "x")], "");
+        assert!(matches!(
+            compile(&bad_header, &[], &[]),
+            Err(TemplateError::InvalidHeader(_))
+        ));
+        let bad_path = template("no slash {{iteration}}", &[], &[], "");
+        assert!(matches!(
+            compile(&bad_path, &[], &[]),
+            Err(TemplateError::InvalidUri(_))
+        ));
+    }
+}

@@ -1,0 +1,475 @@
+//! One worker: owns its connection pool, its plugin instance and its
+//! recorders, and sends the share of a stage's requests that falls to it.
+//!
+//! Open model: the worker takes every `workers`-th arrival of the stage's
+//! schedule and sends it at its intended time, whatever is in flight (up to
+//! a cap). Closed model: the worker runs every `workers`-th user, each
+//! sending its next request when the previous one ended, after think time.
+//! Building and recording happen in the worker's own loop; only the network
+//! exchange is in flight, so nothing is shared between workers.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until};
+
+use super::credentials::Credentials;
+use super::live::LiveStats;
+use super::schedule::{RateSchedule, UserRamp};
+use super::template::{FillContext, RequestTemplate};
+use crate::http::{Client, Exchange, OutgoingRequest};
+use crate::metrics::{Sample, SseSample, StageMetrics};
+use crate::plugin::{self, CallContext, ResponseSummary, ScenarioInstance, Secrets, Verdict};
+
+/// A send whose actual start lagged its intended time by more than this is a late start.
+pub const LATE_START: Duration = Duration::from_millis(5);
+
+/// What a scenario's workers share (read-only).
+pub(crate) struct ScenarioContext {
+    pub(crate) name: String,
+    pub(crate) event_stream: bool,
+    pub(crate) judges: bool,
+    pub(crate) expected: Box<[bool; 600]>,
+    pub(crate) declared_secrets: Vec<String>,
+    pub(crate) secrets: Arc<Secrets>,
+    pub(crate) credentials: Arc<Credentials>,
+    pub(crate) base_url: http::Uri,
+    pub(crate) seed: u64,
+}
+
+/// How a stage's load is shaped, for one worker.
+pub(crate) enum Shape {
+    Open(RateSchedule),
+    Closed {
+        users: UserRamp,
+        think_time: Duration,
+        /// Requests left under the stage's cap, shared by the stage's workers.
+        remaining: Option<Arc<AtomicU64>>,
+    },
+}
+
+/// One stage, as a worker runs it.
+pub(crate) struct StageJob {
+    pub(crate) name: String,
+    pub(crate) shape: Shape,
+    pub(crate) plan: plugin::RequestPlan,
+    pub(crate) started: Instant,
+    pub(crate) ends: Instant,
+    pub(crate) drill_started: Instant,
+    /// First request sequence number of the stage within the scenario.
+    pub(crate) sequence_base: u64,
+    pub(crate) workers: u32,
+    pub(crate) max_in_flight: usize,
+}
+
+/// What a worker returns from a stage.
+pub(crate) struct StageOutput {
+    pub(crate) metrics: StageMetrics,
+    /// Distinct plugin error messages (at most a few).
+    pub(crate) plugin_errors: Vec<String>,
+    /// Requests still in flight when an interrupt's grace period ended.
+    pub(crate) abandoned: u64,
+}
+
+/// A request in flight and what is known about it.
+struct Flight {
+    intended: Instant,
+    actual: Instant,
+    plugin_us: u64,
+    user: u32,
+}
+
+async fn fly(
+    client: Client,
+    request: OutgoingRequest,
+    sse: bool,
+    flight: Flight,
+) -> (Flight, Exchange) {
+    let exchange = client.send(request, sse).await;
+    (flight, exchange)
+}
+
+/// Distinct plugin error messages kept per worker and stage.
+const MAX_ERROR_MESSAGES: usize = 5;
+
+/// One worker of one scenario.
+pub(crate) struct Worker {
+    id: u32,
+    client: Client,
+    instance: ScenarioInstance,
+    scenario: Arc<ScenarioContext>,
+    live: Arc<LiveStats>,
+}
+
+impl Worker {
+    pub(crate) fn new(
+        id: u32,
+        client: Client,
+        instance: ScenarioInstance,
+        scenario: Arc<ScenarioContext>,
+        live: Arc<LiveStats>,
+    ) -> Self {
+        Worker {
+            id,
+            client,
+            instance,
+            scenario,
+            live,
+        }
+    }
+
+    /// Runs this worker's share of a stage. When `stop` turns true the worker
+    /// stops scheduling and waits up to `grace` for what is in flight.
+    pub(crate) async fn run_stage(
+        &mut self,
+        job: &StageJob,
+        mut stop: watch::Receiver<bool>,
+        grace: Duration,
+    ) -> StageOutput {
+        let mut output = StageOutput {
+            metrics: StageMetrics::new(),
+            plugin_errors: Vec::new(),
+            abandoned: 0,
+        };
+        let seed = crate::rng::SplitMix64::derive(
+            self.scenario.seed,
+            u64::from(self.id) ^ job.sequence_base,
+        );
+        let mut template = match &job.plan {
+            plugin::RequestPlan::Template(t) => match self.compile(t, seed) {
+                Ok(template) => Some(template),
+                Err(message) => {
+                    note(&mut output.plugin_errors, message);
+                    return output;
+                }
+            },
+            plugin::RequestPlan::PerRequest => None,
+        };
+        let mut due = Due::new(self.id, job);
+        let mut in_flight = FuturesUnordered::new();
+        let mut stopping: Option<Instant> = None;
+        loop {
+            if stopping.is_none() && *stop.borrow() {
+                stopping = Some(Instant::now() + grace);
+            }
+            let next = if stopping.is_some() {
+                None
+            } else {
+                due.peek(job)
+            };
+            if next.is_none() && in_flight.is_empty() {
+                break;
+            }
+            let can_send = in_flight.len() < job.max_in_flight;
+            tokio::select! {
+                biased;
+                Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                    let (flight, exchange): (Flight, Exchange) = done;
+                    let user = flight.user;
+                    self.finish(&flight, &exchange, job, &mut output).await;
+                    due.finished(user, job);
+                }
+                _ = sleep_until(next.unwrap_or(job.ends)), if next.is_some() && can_send => {
+                    let Some((intended, ticket)) = due.pop(job) else { continue };
+                    let sequence = job.sequence_base + ticket.sequence;
+                    match self.build(template.as_mut(), job, sequence, seed).await {
+                        Ok((request, plugin_us)) => {
+                            let actual = Instant::now();
+                            // The closed model has no intended times: a user
+                            // sends when its previous request ended.
+                            let intended = if ticket.open { intended } else { actual };
+                            if actual.saturating_duration_since(intended) > LATE_START {
+                                output.metrics.late_start();
+                            }
+                            let flight = Flight { intended, actual, plugin_us, user: ticket.user };
+                            in_flight.push(fly(self.client.clone(), request, self.scenario.event_stream, flight));
+                        }
+                        Err(message) => {
+                            output.metrics.plugin_error();
+                            note(&mut output.plugin_errors, message);
+                            due.finished(ticket.user, job);
+                        }
+                    }
+                }
+                _ = stop.changed(), if stopping.is_none() => {}
+                _ = sleep_until(stopping.unwrap_or(job.ends)), if stopping.is_some() => {
+                    output.abandoned = in_flight.len() as u64;
+                    break;
+                }
+            }
+        }
+        output
+    }
+
+    fn compile(&self, template: &plugin::Template, seed: u64) -> Result<RequestTemplate, String> {
+        RequestTemplate::compile(
+            template,
+            &self.scenario.base_url,
+            &self.scenario.declared_secrets,
+            &self.scenario.secrets,
+            seed,
+        )
+        .map_err(|e| format!("plugin {}: template: {e}", self.scenario.name))
+    }
+
+    /// Builds request `sequence`: fills the stage's template, or asks the plugin.
+    async fn build(
+        &mut self,
+        template: Option<&mut RequestTemplate>,
+        job: &StageJob,
+        sequence: u64,
+        seed: u64,
+    ) -> Result<(OutgoingRequest, u64), String> {
+        let credential = self.scenario.credentials.pick(sequence);
+        let ctx = FillContext {
+            iteration: sequence,
+            worker: self.id,
+            credential: credential.map(|(_, c)| (c.token.as_str(), c.thread_id.as_str())),
+        };
+        if let Some(template) = template {
+            return template
+                .fill(&ctx)
+                .map(|r| (r, 0))
+                .map_err(|e| format!("plugin {}: template: {e}", self.scenario.name));
+        }
+        let call = CallContext {
+            scenario: self.scenario.name.clone(),
+            stage: job.name.clone(),
+            iteration: sequence,
+            worker: self.id,
+            credential: credential.map(|(index, c)| plugin::Credential {
+                index,
+                thread_id: c.thread_id.clone(),
+            }),
+        };
+        let started = std::time::Instant::now();
+        let request = self.instance.build_request(&call).await;
+        let plugin_us = started.elapsed().as_micros() as u64;
+        let request = request.map_err(|e| e.to_string())?;
+        let template = plugin::Template {
+            request,
+            signing: None,
+        };
+        let mut compiled = self.compile(&template, seed)?;
+        let request = compiled
+            .fill(&ctx)
+            .map_err(|e| format!("plugin {}: request: {e}", self.scenario.name))?;
+        Ok((request, plugin_us))
+    }
+
+    /// Records a finished request.
+    async fn finish(
+        &mut self,
+        flight: &Flight,
+        ex: &Exchange,
+        job: &StageJob,
+        output: &mut StageOutput,
+    ) {
+        let service_us = micros(ex.total);
+        let send_lag_us = micros(flight.actual.saturating_duration_since(flight.intended));
+        let latency_us = send_lag_us + service_us;
+        let mut expected = match ex.result {
+            Ok(status) => self
+                .scenario
+                .expected
+                .get(usize::from(status))
+                .copied()
+                .unwrap_or(false),
+            Err(_) => false,
+        };
+        let mut plugin_us = flight.plugin_us;
+        if let (true, Ok(status)) = (self.scenario.judges, ex.result) {
+            let started = std::time::Instant::now();
+            let verdict = self
+                .instance
+                .judge(ResponseSummary {
+                    status,
+                    latency_us,
+                    body_bytes: ex.body_bytes,
+                    events: ex.events,
+                })
+                .await;
+            plugin_us += started.elapsed().as_micros() as u64;
+            match verdict {
+                Ok(Verdict::Pass) => {}
+                Ok(Verdict::Fail(_)) => expected = false,
+                Err(e) => {
+                    output.metrics.plugin_error();
+                    note(&mut output.plugin_errors, e.to_string());
+                }
+            }
+        }
+        let sse = self.scenario.event_stream.then(|| SseSample {
+            ttfb_us: ex.ttfb.map_or(service_us, micros),
+            first_event_us: ex.first_event.map(micros),
+            events: ex.events,
+            duration_us: service_us,
+            cut: ex.status.is_some() && ex.result.is_err(),
+        });
+        let finished = flight.actual + ex.total;
+        let sample = Sample {
+            result: ex.result,
+            expected,
+            latency_us,
+            service_us,
+            send_lag_us,
+            plugin_us,
+            sse,
+            second: finished
+                .saturating_duration_since(job.drill_started)
+                .as_secs() as u32,
+        };
+        output.metrics.record(&sample);
+        let error = matches!(ex.result, Err(_) | Ok(500..=599));
+        self.live.record(latency_us, error);
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+fn note(messages: &mut Vec<String>, message: String) {
+    if messages.len() < MAX_ERROR_MESSAGES && !messages.contains(&message) {
+        messages.push(message);
+    }
+}
+
+/// A request that is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Ticket {
+    /// Sequence number within the stage.
+    sequence: u64,
+    /// The closed-model user sending it (0 in the open model).
+    user: u32,
+    open: bool,
+}
+
+/// The worker's due requests: its share of the arrival schedule, or its
+/// users' next starts.
+enum Due {
+    Open {
+        schedule: RateSchedule,
+        next: u64,
+        step: u64,
+    },
+    Closed {
+        users: UserRamp,
+        think_time: Duration,
+        remaining: Option<Arc<AtomicU64>>,
+        starts: BinaryHeap<Reverse<(Instant, u32)>>,
+        sent: u64,
+        id: u32,
+        workers: u32,
+    },
+}
+
+impl Due {
+    fn new(id: u32, job: &StageJob) -> Self {
+        match &job.shape {
+            Shape::Open(schedule) => Due::Open {
+                schedule: *schedule,
+                next: u64::from(id),
+                step: u64::from(job.workers),
+            },
+            Shape::Closed {
+                users,
+                think_time,
+                remaining,
+            } => {
+                let starts = (id..users.peak())
+                    .step_by(job.workers as usize)
+                    .filter_map(|user| Some(Reverse((job.started + users.start_of(user)?, user))))
+                    .collect();
+                Due::Closed {
+                    users: *users,
+                    think_time: *think_time,
+                    remaining: remaining.clone(),
+                    starts,
+                    sent: 0,
+                    id,
+                    workers: job.workers,
+                }
+            }
+        }
+    }
+
+    /// When the next request is due, if one is due before the stage ends.
+    fn peek(&self, job: &StageJob) -> Option<Instant> {
+        let at = match self {
+            Due::Open { schedule, next, .. } => job.started + schedule.time_of(*next)?,
+            Due::Closed { starts, .. } => starts.peek()?.0.0,
+        };
+        (at < job.ends).then_some(at)
+    }
+
+    /// Takes the next due request.
+    fn pop(&mut self, job: &StageJob) -> Option<(Instant, Ticket)> {
+        match self {
+            Due::Open {
+                schedule,
+                next,
+                step,
+            } => {
+                let at = job.started + schedule.time_of(*next)?;
+                let ticket = Ticket {
+                    sequence: *next,
+                    user: 0,
+                    open: true,
+                };
+                *next += *step;
+                Some((at, ticket))
+            }
+            Due::Closed {
+                users,
+                remaining,
+                starts,
+                sent,
+                id,
+                workers,
+                ..
+            } => {
+                let Reverse((at, user)) = starts.pop()?;
+                if at >= job.ends
+                    || !users.is_active(user, at.saturating_duration_since(job.started))
+                {
+                    return None;
+                }
+                if let Some(remaining) = remaining {
+                    let took = remaining
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+                    if took.is_err() {
+                        starts.clear();
+                        return None;
+                    }
+                }
+                let ticket = Ticket {
+                    sequence: *sent * u64::from(*workers) + u64::from(*id),
+                    user,
+                    open: false,
+                };
+                *sent += 1;
+                Some((at, ticket))
+            }
+        }
+    }
+
+    /// A user's request ended: schedule its next one.
+    fn finished(&mut self, user: u32, job: &StageJob) {
+        if let Due::Closed {
+            think_time, starts, ..
+        } = self
+        {
+            let next = Instant::now() + *think_time;
+            if next < job.ends {
+                starts.push(Reverse((next, user)));
+            }
+        }
+    }
+}

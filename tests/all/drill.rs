@@ -1,0 +1,432 @@
+//! `relhost drill` end to end: the real binary against the real sim.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// A stage of `rate` requests per second for `seconds`.
+fn rate_stage(name: &str, rate: u32, seconds: u32) -> Value {
+    json!({ "name": name, "rate": rate, "duration": format!("{seconds}s") })
+}
+
+fn check<'a>(scenario: &'a Value, name: &str) -> &'a Value {
+    scenario["slo_gate"]["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("no check {name}"))
+}
+
+fn assert_counts_add_up(scenario: &Value) {
+    let totals = &scenario["totals"];
+    let sent = totals["requests"].as_u64().expect("requests");
+    assert_eq!(
+        sent,
+        sum_counts(&totals["status_counts"]) + sum_counts(&totals["network_errors"]),
+        "sent != statuses + network errors in {totals}"
+    );
+    let stage_sum: u64 = scenario["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .map(|s| s["requests"].as_u64().expect("stage requests"))
+        .sum();
+    assert_eq!(sent, stage_sum, "stages do not add up to the totals");
+}
+
+#[test]
+fn quick_drill_of_the_built_in_target_passes() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let mut cmd = relhost();
+    cmd.args(["drill", "--quick=true", "--output-dir"])
+        .arg(out.path());
+    let output = run_bounded(cmd, Duration::from_secs(90));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("drilling the built-in relhost-sim at http://127.0.0.1:"),
+        "{stderr}"
+    );
+    let report = only_report(out.path(), "load-drill-quick-");
+    assert_valid_drill_report(&report);
+    assert_eq!(report["status"], "pass");
+    assert_eq!(report["target"]["in_process_sim"], true);
+    for name in ["gmail_push_webhook", "whatsapp_webhook", "chat_stream_http"] {
+        let s = scenario(&report, name);
+        assert!(
+            s["totals"]["requests"].as_u64().unwrap_or(0) > 0,
+            "{name} sent nothing"
+        );
+        assert_eq!(
+            s["slo_gate"]["verdict"], "pass",
+            "{name}: {}",
+            s["slo_gate"]
+        );
+        assert_counts_add_up(s);
+    }
+    let plugins = report["plugins"].as_array().expect("plugins");
+    assert!(
+        plugins
+            .iter()
+            .all(|p| p["sha256"].as_str().is_some_and(|d| d.len() == 64))
+    );
+    // SSE figures are present and plausible.
+    let sse = &scenario(&report, "chat_stream_http")["totals"]["sse"];
+    assert!(sse["streams"].as_u64().unwrap_or(0) > 0, "{sse}");
+    assert!(
+        sse["events_per_stream"].as_f64().unwrap_or(0.0) >= 1.0,
+        "{sse}"
+    );
+    let first_event = sse["first_event_ms"]["p50"].as_f64().expect("first event");
+    let duration = sse["stream_duration_ms"]["p50"].as_f64().expect("duration");
+    assert!(first_event > 0.0 && first_event <= duration, "{sse}");
+    assert_eq!(sse["streams_cut"], 0, "{sse}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("report: "), "{stdout}");
+}
+
+#[test]
+fn injected_faults_are_counted_exactly_and_fail_the_gate() {
+    let sim = Sim::start(
+        &[
+            "--seed=7",
+            "--fault=whatsapp:error_rate=0.05,status=503",
+            "--fault=gmail:reset_rate=0.05",
+        ],
+        &[],
+    );
+    let out = tempfile::tempdir().expect("tempdir");
+    let profile = profile_file(
+        out.path(),
+        "faulty",
+        json!({
+            "whatsapp_webhook": { "stages": [rate_stage("steady", 200, 2)] },
+            "gmail_push_webhook": { "stages": [rate_stage("steady", 200, 2)] },
+        }),
+    );
+    let mut cmd = relhost();
+    cmd.args(["drill", "--base-url", &sim.base_url, "--profile"])
+        .arg(&profile)
+        .arg("--output-dir")
+        .arg(out.path());
+    let output = run_bounded(cmd, Duration::from_secs(60));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let report = only_report(out.path(), "load-drill-faulty-");
+    assert_valid_drill_report(&report);
+    assert_eq!(report["status"], "fail");
+
+    let whatsapp = scenario(&report, "whatsapp_webhook");
+    assert_eq!(whatsapp["totals"]["requests"], 400);
+    assert_counts_add_up(whatsapp);
+    let errors = whatsapp["totals"]["status_counts"]["503"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(
+        (5..=45).contains(&errors),
+        "about 5% of 400 should be 503: {errors}"
+    );
+    assert_eq!(whatsapp["slo_gate"]["verdict"], "fail");
+    assert_eq!(check(whatsapp, "rate_5xx")["verdict"], "fail");
+
+    let gmail = scenario(&report, "gmail_push_webhook");
+    assert_eq!(gmail["totals"]["requests"], 400);
+    assert_counts_add_up(gmail);
+    let resets = sum_counts(&gmail["totals"]["network_errors"]);
+    assert!(
+        (5..=45).contains(&resets),
+        "about 5% of 400 should be network errors: {}",
+        gmail["totals"]
+    );
+}
+
+#[test]
+fn a_wrong_signature_shows_as_401s() {
+    let sim = Sim::start(&[], &[("WHATSAPP_APP_SECRET", "the-server-secret")]);
+    let out = tempfile::tempdir().expect("tempdir");
+    let profile = profile_file(
+        out.path(),
+        "signed",
+        json!({ "whatsapp_webhook": { "stages": [rate_stage("steady", 50, 1)] } }),
+    );
+    let run = |secret: &str| {
+        let mut cmd = relhost();
+        cmd.args(["drill", "--base-url", &sim.base_url, "--profile"])
+            .arg(&profile)
+            .arg("--output-dir")
+            .arg(out.path().join(secret))
+            .env("WHATSAPP_APP_SECRET", secret);
+        let output = run_bounded(cmd, Duration::from_secs(60));
+        (
+            output,
+            only_report(&out.path().join(secret), "load-drill-signed-"),
+        )
+    };
+    let (output, report) = run("a-wrong-secret");
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let whatsapp = scenario(&report, "whatsapp_webhook");
+    assert_eq!(whatsapp["totals"]["status_counts"], json!({ "401": 50 }));
+    assert_eq!(whatsapp["totals"]["unknown_status"], 50);
+    let text = serde_json::to_string(&report).expect("serialize");
+    assert!(
+        !text.contains("a-wrong-secret"),
+        "the secret leaked into the report"
+    );
+
+    let (output, report) = run("the-server-secret");
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let whatsapp = scenario(&report, "whatsapp_webhook");
+    assert_eq!(whatsapp["totals"]["status_counts"], json!({ "200": 50 }));
+    let text = serde_json::to_string(&report).expect("serialize");
+    assert!(
+        !text.contains("the-server-secret"),
+        "the secret leaked into the report"
+    );
+}
+
+#[test]
+fn an_external_plugin_drives_the_drill_and_its_traps_are_counted() {
+    let sim = Sim::start(&[], &[]);
+    let out = tempfile::tempdir().expect("tempdir");
+    let profile = profile_file(
+        out.path(),
+        "hostile",
+        json!({ "hostile": { "stages": [rate_stage("plain", 40, 1), rate_stage("trap", 20, 1)] } }),
+    );
+    let mut cmd = relhost();
+    cmd.args(["run", "--base-url", &sim.base_url, "--profile"])
+        .arg(&profile)
+        .arg(format!("--plugin={}", relhost::plugin::artifacts::HOSTILE))
+        .arg("--output-dir")
+        .arg(out.path());
+    let output = run_bounded(cmd, Duration::from_secs(60));
+    let report = only_report(out.path(), "load-drill-hostile-");
+    assert_valid_drill_report(&report);
+    let hostile = scenario(&report, "hostile");
+    assert_eq!(
+        report["scenarios"].as_array().map(Vec::len),
+        Some(1),
+        "only the plugin's scenario runs"
+    );
+    let stages = hostile["stages"].as_array().expect("stages");
+    assert_eq!(
+        stages[0]["status_counts"],
+        json!({ "200": 40 }),
+        "{}",
+        describe(&output)
+    );
+    assert_eq!(stages[1]["requests"], 0);
+    assert_eq!(stages[1]["plugin_errors"], 20);
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains("plugin hostile: build-request trapped"),
+        "{warnings}"
+    );
+    assert_eq!(
+        report["plugins"][0]["source"],
+        relhost::plugin::artifacts::HOSTILE
+    );
+}
+
+#[test]
+fn a_plugin_that_cannot_load_is_bad_input() {
+    let out = tempfile::tempdir().expect("tempdir");
+    for (plugin, expected) in [
+        (
+            relhost::plugin::artifacts::HOSTILE_LOAD,
+            "describe exceeded its",
+        ),
+        (
+            relhost::plugin::artifacts::NOT_SCENARIO,
+            "not a component of the relhost:plugin/scenario",
+        ),
+    ] {
+        let mut cmd = relhost();
+        cmd.args(["drill", "--quick=true", "--plugin", plugin, "--output-dir"])
+            .arg(out.path());
+        let output = run_bounded(cmd, Duration::from_secs(30));
+        assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(plugin) && stderr.contains(expected),
+            "{stderr}"
+        );
+    }
+    assert!(
+        std::fs::read_dir(out.path())
+            .map(|d| d.count())
+            .unwrap_or(0)
+            == 0,
+        "no report on bad input"
+    );
+}
+
+#[test]
+fn bad_input_names_what_is_wrong() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let broken = out.path().join("broken.json");
+    std::fs::write(&broken, "{\n  \"name\": \"broken\",\n  \"scenarios\": { \"whatsapp_webhook\": { \"stages\": [ { \"name\": \"x\", \"rate\": -1, \"duration\": \"1s\" } ] } }\n}\n")
+        .expect("write");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--profile=nope".into()], "quick"),
+        (
+            vec!["--quick=true".into(), "--scenarios=nope".into()],
+            "valid: chat_stream_http",
+        ),
+        (
+            vec![format!("--profile={}", broken.display())],
+            "broken.json",
+        ),
+        (
+            vec!["--chat-load-scale=0".into()],
+            "expected a number greater than 0",
+        ),
+        (vec!["--plugin-deadline=soon".into()], "like 100ms"),
+        (vec!["--base-url=ftp://x".into()], "http://"),
+    ];
+    for (args, expected) in cases {
+        let mut cmd = relhost();
+        cmd.arg("drill")
+            .args(&args)
+            .arg("--output-dir")
+            .arg(out.path().join("reports"));
+        let output = run_bounded(cmd, Duration::from_secs(30));
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            describe(&output)
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    assert!(
+        !out.path().join("reports").exists(),
+        "no report on bad input"
+    );
+}
+
+#[test]
+fn an_unreachable_target_cannot_run() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let out = tempfile::tempdir().expect("tempdir");
+    let mut cmd = relhost();
+    cmd.args([
+        "drill",
+        "--quick=true",
+        &format!("--base-url=http://127.0.0.1:{port}"),
+        "--output-dir",
+    ])
+    .arg(out.path());
+    let output = run_bounded(cmd, Duration::from_secs(30));
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains(&format!("127.0.0.1:{port}")));
+}
+
+#[test]
+fn an_interrupt_writes_a_partial_report() {
+    let sim = Sim::start(&[], &[]);
+    let out = tempfile::tempdir().expect("tempdir");
+    let profile = profile_file(
+        out.path(),
+        "long",
+        json!({ "whatsapp_webhook": { "stages": [rate_stage("steady", 50, 60)] } }),
+    );
+    let mut cmd = relhost();
+    cmd.args([
+        "drill",
+        "--base-url",
+        &sim.base_url,
+        "--grace=2s",
+        "--profile",
+    ])
+    .arg(&profile)
+    .arg("--output-dir")
+    .arg(out.path())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    // Interrupt 3 s into the stage.
+    let stderr = child.stderr.take().expect("piped stderr");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let started =
+        lines.any(|line| line.is_ok_and(|l| l.starts_with("stage whatsapp_webhook/steady")));
+    assert!(started, "the stage never started");
+    let drain = std::thread::spawn(move || lines.count());
+    std::thread::sleep(Duration::from_secs(3));
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let output = child.wait_with_output().expect("wait");
+    let _ = drain.join();
+    assert_eq!(output.status.code(), Some(130), "{}", describe(&output));
+    let report = only_report(out.path(), "load-drill-long-");
+    assert_valid_drill_report(&report);
+    assert_eq!(report["status"], "interrupted");
+    let whatsapp = scenario(&report, "whatsapp_webhook");
+    let sent = whatsapp["totals"]["requests"].as_u64().unwrap_or(0);
+    assert!((50..=250).contains(&sent), "about 3 s at 50/s: {sent}");
+    assert_counts_add_up(whatsapp);
+}
+
+#[test]
+fn http2_drills_the_sim_over_h2c() {
+    let sim = Sim::start(&[], &[]);
+    let out = tempfile::tempdir().expect("tempdir");
+    let profile = profile_file(
+        out.path(),
+        "h2",
+        json!({ "whatsapp_webhook": { "stages": [rate_stage("steady", 100, 1)] } }),
+    );
+    let mut cmd = relhost();
+    cmd.args(["drill", "--http2", "--base-url", &sim.base_url, "--profile"])
+        .arg(&profile)
+        .arg("--output-dir")
+        .arg(out.path());
+    let output = run_bounded(cmd, Duration::from_secs(60));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let report = only_report(out.path(), "load-drill-h2-");
+    assert_eq!(
+        scenario(&report, "whatsapp_webhook")["totals"]["status_counts"],
+        json!({ "200": 100 })
+    );
+    assert_eq!(report["config"]["http2"], true);
+}
+
+#[test]
+fn streams_cut_mid_way_are_counted() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let profile = profile_file(
+        out.path(),
+        "cut",
+        json!({ "chat_stream_http": { "stages": [
+            { "name": "streams", "concurrency": 2, "duration": "3s", "requests": 10 }
+        ] } }),
+    );
+    let mut cmd = relhost();
+    cmd.args(["drill", "--profile"])
+        .arg(&profile)
+        .arg("--output-dir")
+        .arg(out.path())
+        .env("SIM_FAULTS", "chat:truncate_after=3");
+    let output = run_bounded(cmd, Duration::from_secs(60));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let report = only_report(out.path(), "load-drill-cut-");
+    let chat = scenario(&report, "chat_stream_http");
+    assert_eq!(chat["totals"]["requests"], 10);
+    assert_eq!(
+        chat["totals"]["network_errors"],
+        json!({ "body_aborted": 10 })
+    );
+    let sse = &chat["totals"]["sse"];
+    assert_eq!(sse["streams_cut"], 10, "{sse}");
+    assert_eq!(
+        sse["events_total"], 30,
+        "three events per cut stream: {sse}"
+    );
+    assert_counts_add_up(chat);
+}

@@ -1,0 +1,182 @@
+//! Helpers: run the real binary with a clean environment, start the real
+//! sim as a child process, read reports.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Environment variables the tests control; removed from every child.
+const CONTROLLED_ENV: &[&str] = &[
+    "RELIABILITY_BASE_URL",
+    "RELIABILITY_AUTH_TOKEN",
+    "RELIABILITY_THREAD_ID",
+    "RELIABILITY_OUTPUT_DIR",
+    "RELIABILITY_SLO_BASELINE",
+    "RELIABILITY_OPS_TOKEN",
+    "RELIABILITY_SEED",
+    "WHATSAPP_APP_SECRET",
+    "GMAIL_PUBSUB_VERIFY_TOKEN",
+    "SIM_FAULTS",
+    "SIM_SEED",
+    "RUST_BACKTRACE",
+];
+
+/// The `relhost` binary with a controlled environment.
+pub(crate) fn relhost() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_relhost"));
+    for name in CONTROLLED_ENV {
+        cmd.env_remove(name);
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// Runs a command to completion, killing it after `limit`.
+pub(crate) fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().expect("spawn relhost");
+    let pid = child.id();
+    let watchdog = std::thread::spawn(move || {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            if !process_alive(pid) {
+                return;
+            }
+        }
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    });
+    let output = child.wait_with_output().expect("wait for relhost");
+    let _ = watchdog.join();
+    output
+}
+
+fn process_alive(pid: u32) -> bool {
+    // A zombie (exited, not yet reaped) counts as gone.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| !stat.contains(") Z "))
+        .unwrap_or(false)
+}
+
+/// A `relhost sim` child process, killed when dropped.
+pub(crate) struct Sim {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub(crate) base_url: String,
+}
+
+impl Sim {
+    /// Starts `relhost sim --listen=127.0.0.1:0` with extra arguments and environment.
+    pub(crate) fn start(args: &[&str], env: &[(&str, &str)]) -> Sim {
+        let mut cmd = relhost();
+        cmd.args(["sim", "--listen=127.0.0.1:0", "--ops-token=test-ops-token"])
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("spawn relhost sim");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut first = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut first)
+            .expect("read the sim's first line");
+        let base_url = first
+            .trim()
+            .strip_prefix("relhost-sim listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from relhost sim: {first:?}"))
+            .to_string();
+        Sim { child, base_url }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The one report file in `dir` whose name starts with `prefix`.
+pub(crate) fn only_report(dir: &Path, prefix: &str) -> Value {
+    let files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with(prefix) && n.ends_with(".json"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        files.len(),
+        1,
+        "expected one {prefix}* report in {}: {files:?}",
+        dir.display()
+    );
+    let text = std::fs::read_to_string(&files[0]).expect("read report");
+    serde_json::from_str(&text).expect("report is JSON")
+}
+
+/// Fails unless `report` validates against the published drill-report schema.
+pub(crate) fn assert_valid_drill_report(report: &Value) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/load-drill.schema.json");
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("read schema"))
+        .expect("schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(report)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report does not match the schema: {errors:#?}"
+    );
+}
+
+/// A profile file with one scenario and the given stages (JSON).
+pub(crate) fn profile_file(dir: &Path, name: &str, scenarios: Value) -> PathBuf {
+    let path = dir.join(format!("{name}.json"));
+    let profile = serde_json::json!({
+        "name": name,
+        "description": "test profile",
+        "scenarios": scenarios,
+    });
+    std::fs::write(
+        &path,
+        serde_json::to_vec_pretty(&profile).expect("serialize"),
+    )
+    .expect("write profile");
+    path
+}
+
+/// The scenario named `name` in a drill report.
+pub(crate) fn scenario<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["scenarios"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["name"] == name))
+        .unwrap_or_else(|| panic!("no scenario {name} in the report"))
+}
+
+/// Sum of a `{"key": count}` object's counts.
+pub(crate) fn sum_counts(counts: &Value) -> u64 {
+    counts
+        .as_object()
+        .map(|o| o.values().filter_map(Value::as_u64).sum())
+        .unwrap_or(0)
+}
+
+/// Text of the output streams, for assertion messages.
+pub(crate) fn describe(output: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
