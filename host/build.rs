@@ -11,7 +11,14 @@ use std::process::Command;
 const TARGET: &str = "wasm32-wasip2";
 
 /// Plugins embedded in the binary.
-const BUILTIN: &[&str] = &["chat_stream_http", "gmail_push_webhook", "whatsapp_webhook"];
+const BUILTIN: &[&str] = &[
+    "chat_stream_http",
+    "gmail_push_webhook",
+    "whatsapp_webhook",
+    "rotation_round_robin",
+    "rotation_stride",
+    "rotation_random",
+];
 
 /// Plugins built for tests only: exposed as paths, never embedded.
 const TESTING: &[&str] = &["hostile", "hostile_load", "not_scenario"];

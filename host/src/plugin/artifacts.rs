@@ -7,12 +7,18 @@ include!(concat!(env!("OUT_DIR"), "/plugin_artifacts.rs"));
 pub const BUILTIN_SCENARIOS: &[&str] =
     &["gmail_push_webhook", "whatsapp_webhook", "chat_stream_http"];
 
-/// The embedded component of a built-in scenario plugin.
+/// Names of the built-in rotation strategies.
+pub const BUILTIN_ROTATIONS: &[&str] = &["round_robin", "stride", "random"];
+
+/// The embedded component of a built-in plugin.
 pub fn builtin(name: &str) -> Option<&'static [u8]> {
     match name {
         "chat_stream_http" => Some(CHAT_STREAM_HTTP),
         "gmail_push_webhook" => Some(GMAIL_PUSH_WEBHOOK),
         "whatsapp_webhook" => Some(WHATSAPP_WEBHOOK),
+        "round_robin" => Some(ROTATION_ROUND_ROBIN),
+        "stride" => Some(ROTATION_STRIDE),
+        "random" => Some(ROTATION_RANDOM),
         _ => None,
     }
 }

@@ -1,7 +1,24 @@
-//! Host-side bindings of the `relhost:plugin` WIT package.
+//! Host-side bindings of the `relhost:plugin` WIT package: one module per
+//! world, sharing the `host` and `types` interfaces.
 
-wasmtime::component::bindgen!({
-    path: "../wit",
-    world: "scenario",
-    exports: { default: async },
-});
+/// The scenario world.
+pub(crate) mod scenario {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "scenario",
+        exports: { default: async },
+    });
+}
+
+/// The rotation world.
+pub(crate) mod rotation {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "rotation",
+        exports: { default: async },
+        with: {
+            "relhost:plugin/host": super::scenario::relhost::plugin::host,
+            "relhost:plugin/types": super::scenario::relhost::plugin::types,
+        },
+    });
+}

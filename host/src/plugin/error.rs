@@ -51,6 +51,14 @@ pub enum PluginError {
         /// What is wrong.
         reason: String,
     },
+    /// The plugin refused the configuration it was given.
+    #[error("plugin {plugin}: refused its configuration: {reason}")]
+    Config {
+        /// The plugin's name or source.
+        plugin: String,
+        /// What the plugin said.
+        reason: String,
+    },
     /// A guest call failed: deadline, memory cap or trap.
     #[error("plugin {plugin}: {call} {fault}")]
     Call {
@@ -78,6 +86,9 @@ pub enum PluginFault {
     /// The guest trapped (a panic, an abort, an invalid operation).
     #[error("trapped: {0}")]
     Trap(String),
+    /// The guest returned something the contract does not allow.
+    #[error("broke the contract: {0}")]
+    Contract(String),
 }
 
 impl PluginError {

@@ -11,19 +11,22 @@ pub mod artifacts;
 mod bindings;
 mod error;
 mod host_api;
+mod instance;
+mod rotation;
 mod runtime;
 mod sandbox;
 mod scenario;
 mod secrets;
 mod state;
 
-pub use bindings::relhost::plugin::scenario_types::{
+pub use bindings::scenario::relhost::plugin::scenario_types::{
     CallContext, Credential, Descriptor, RequestPlan, ResponseSummary, Signing, Template, Verdict,
 };
-pub use bindings::relhost::plugin::types::{Header, Load, Method, Request, Stage};
+pub use bindings::scenario::relhost::plugin::types::{Header, Load, Method, Request, Stage};
 pub use error::{PluginError, PluginFault};
 #[cfg(test)]
 pub(crate) use host_api::hmac_sha256_hex;
+pub use rotation::{RotationConfig, RotationInfo, RotationInstance, RotationPlugin};
 pub use runtime::{PluginSource, Runtime};
 pub use sandbox::Limits;
 pub use scenario::{ScenarioInstance, ScenarioPlugin};

@@ -7,10 +7,14 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 
 use super::artifacts;
-use super::bindings::{Scenario, ScenarioPre};
+use super::bindings::rotation::Rotation;
+use super::bindings::rotation::relhost::plugin::rotation_types;
+use super::bindings::scenario::Scenario;
 use super::error::PluginError;
+use super::instance::{PluginCore, World};
+use super::rotation::{RotationConfig, RotationPlugin};
 use super::sandbox::{Limits, SandboxEngine};
-use super::scenario::{PluginCore, ScenarioPlugin};
+use super::scenario::ScenarioPlugin;
 use super::secrets::Secrets;
 use super::state::{Grants, PluginState};
 
@@ -38,7 +42,12 @@ impl PluginSource {
                 .map(std::borrow::Cow::Borrowed)
                 .ok_or_else(|| PluginError::UnknownBuiltin {
                     name: name.clone(),
-                    valid: artifacts::BUILTIN_SCENARIOS.join(", "),
+                    valid: artifacts::BUILTIN_SCENARIOS
+                        .iter()
+                        .chain(artifacts::BUILTIN_ROTATIONS)
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 }),
             PluginSource::File(path) => {
                 std::fs::read(path)
@@ -73,6 +82,9 @@ impl Runtime {
             .map_err(|e| PluginError::Runtime(e.to_string()))?;
         Scenario::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|e| PluginError::Runtime(e.to_string()))?;
+        // The rotation world shares `host` and `types`; it adds its own types only.
+        rotation_types::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(|e| PluginError::Runtime(e.to_string()))?;
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
                 sandbox,
@@ -89,13 +101,35 @@ impl Runtime {
 
     /// Compiles a scenario plugin, checks that it implements the scenario
     /// world, and asks it to describe itself. `seed` seeds the instances'
-    /// random sequences.
+    /// random sequences. `secrets` are granted as far as the plugin declares them.
     pub async fn load_scenario(
         &self,
         source: &PluginSource,
         secrets: Arc<Secrets>,
         seed: u64,
     ) -> Result<ScenarioPlugin, PluginError> {
+        let core = self.compile::<Scenario>(source, seed)?;
+        let loading = Arc::new(Grants {
+            plugin: core.label.clone(),
+            declared: Default::default(),
+            secrets: Arc::clone(&secrets),
+        });
+        ScenarioPlugin::describe_and_build(core, loading, secrets).await
+    }
+
+    /// Compiles a rotation strategy, checks that it implements the rotation
+    /// world, and configures it for a pool.
+    pub async fn load_rotation(
+        &self,
+        source: &PluginSource,
+        config: RotationConfig,
+    ) -> Result<RotationPlugin, PluginError> {
+        let core = self.compile::<Rotation>(source, config.seed)?;
+        RotationPlugin::configure(core, config).await
+    }
+
+    /// Reads, digests and compiles a component, and checks it against world `W`.
+    fn compile<W: World>(&self, source: &PluginSource, seed: u64) -> Result<PluginCore<W>, PluginError> {
         let label = source.label();
         let bytes = source.bytes()?;
         let sha256 = hex(&Sha256::digest(&bytes));
@@ -107,7 +141,7 @@ impl Runtime {
         })?;
         let mismatch = |e: wasmtime::Error| PluginError::WorldMismatch {
             plugin: label.clone(),
-            world: "scenario",
+            world: W::NAME,
             reason: root_cause(&e),
         };
         let pre = self
@@ -115,20 +149,14 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(mismatch)?;
-        let pre = ScenarioPre::new(pre).map_err(mismatch)?;
-        let loading = Arc::new(Grants {
-            plugin: label.clone(),
-            declared: Default::default(),
-            secrets: Arc::clone(&secrets),
-        });
-        let core = PluginCore {
+        let pre = W::pre(pre).map_err(mismatch)?;
+        Ok(PluginCore {
             runtime: Arc::clone(&self.inner),
             pre,
             label,
             sha256,
             seed,
-        };
-        ScenarioPlugin::describe_and_build(core, loading, secrets).await
+        })
     }
 }
 

@@ -3,45 +3,51 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use wasmtime::{Store, Trap};
+use wasmtime::Store;
+use wasmtime::component::InstancePre;
 
-use super::bindings::relhost::plugin::scenario_types::{
+use super::bindings::scenario::relhost::plugin::scenario_types::{
     CallContext, Descriptor, RequestPlan, ResponseSummary, Verdict,
 };
-use super::bindings::relhost::plugin::types::{Load, Request, Stage};
-use super::bindings::{Scenario, ScenarioPre};
-use super::error::{PluginError, PluginFault};
-use super::runtime::{RuntimeInner, root_cause};
-use super::sandbox::Limits;
+use super::bindings::scenario::relhost::plugin::types::{Load, Request, Stage};
+use super::bindings::scenario::{Scenario, ScenarioPre};
+use super::error::PluginError;
+use super::instance::{Instance, PluginCore, World};
 use super::secrets::Secrets;
 use super::state::{Grants, PluginState};
-use crate::rng::SplitMix64;
 
-/// What every instance of one plugin shares.
-pub(crate) struct PluginCore {
-    pub(crate) runtime: Arc<RuntimeInner>,
-    pub(crate) pre: ScenarioPre<PluginState>,
-    pub(crate) label: String,
-    pub(crate) sha256: String,
-    pub(crate) seed: u64,
+impl World for Scenario {
+    type Pre = ScenarioPre<PluginState>;
+    const NAME: &'static str = "scenario";
+
+    fn pre(pre: InstancePre<PluginState>) -> wasmtime::Result<Self::Pre> {
+        ScenarioPre::new(pre)
+    }
+
+    fn instantiate(
+        pre: &Self::Pre,
+        store: &mut Store<PluginState>,
+    ) -> impl Future<Output = wasmtime::Result<Self>> + Send {
+        pre.instantiate_async(store)
+    }
 }
 
 /// A loaded, validated scenario plugin. Cheap to clone; instantiate once per worker.
 #[derive(Clone)]
 pub struct ScenarioPlugin {
-    core: Arc<PluginCore>,
+    core: Arc<PluginCore<Scenario>>,
     grants: Arc<Grants>,
     descriptor: Arc<Descriptor>,
 }
 
 impl ScenarioPlugin {
     pub(crate) async fn describe_and_build(
-        core: PluginCore,
+        core: PluginCore<Scenario>,
         loading: Arc<Grants>,
         secrets: Arc<Secrets>,
     ) -> Result<Self, PluginError> {
         let core = Arc::new(core);
-        let mut instance = ScenarioInstance::new(Arc::clone(&core), loading, 0).await?;
+        let mut instance = ScenarioInstance(Instance::new(Arc::clone(&core), loading, 0).await?);
         let descriptor = instance.describe().await?;
         validate(&descriptor).map_err(|reason| PluginError::Descriptor {
             plugin: core.label.clone(),
@@ -89,136 +95,43 @@ impl ScenarioPlugin {
 
     /// A fresh instance for one worker, with its own store and random sequence.
     pub async fn instantiate(&self, worker: u32) -> Result<ScenarioInstance, PluginError> {
-        ScenarioInstance::new(Arc::clone(&self.core), Arc::clone(&self.grants), worker).await
+        Ok(ScenarioInstance(
+            Instance::new(Arc::clone(&self.core), Arc::clone(&self.grants), worker).await?,
+        ))
     }
 }
 
 /// One instance of a scenario plugin, owned by one worker. After a failed
 /// call the instance is replaced by a fresh one before the next call.
-pub struct ScenarioInstance {
-    core: Arc<PluginCore>,
-    grants: Arc<Grants>,
-    worker: u32,
-    store: Store<PluginState>,
-    bindings: Scenario,
-    poisoned: bool,
-}
+pub struct ScenarioInstance(Instance<Scenario>);
 
 impl ScenarioInstance {
-    async fn new(
-        core: Arc<PluginCore>,
-        grants: Arc<Grants>,
-        worker: u32,
-    ) -> Result<Self, PluginError> {
-        let (store, bindings) = instantiate(&core, &grants, worker).await?;
-        Ok(ScenarioInstance {
-            core,
-            grants,
-            worker,
-            store,
-            bindings,
-            poisoned: false,
-        })
-    }
-
     /// Asks the plugin to describe itself.
     pub async fn describe(&mut self) -> Result<Descriptor, PluginError> {
-        self.prepare().await?;
-        let result = self.bindings.call_describe(&mut self.store).await;
-        self.finish("describe", result)
+        let (bindings, store) = self.0.prepare().await?;
+        let result = bindings.call_describe(store).await;
+        self.0.finish("describe", result)
     }
 
     /// How the requests of `stage` are built.
     pub async fn plan(&mut self, stage: &Stage) -> Result<RequestPlan, PluginError> {
-        self.prepare().await?;
-        let result = self.bindings.call_plan(&mut self.store, stage).await;
-        self.finish("plan", result)
+        let (bindings, store) = self.0.prepare().await?;
+        let result = bindings.call_plan(store, stage).await;
+        self.0.finish("plan", result)
     }
 
     /// Builds one request.
     pub async fn build_request(&mut self, ctx: &CallContext) -> Result<Request, PluginError> {
-        self.prepare().await?;
-        let result = self.bindings.call_build_request(&mut self.store, ctx).await;
-        self.finish("build-request", result)
+        let (bindings, store) = self.0.prepare().await?;
+        let result = bindings.call_build_request(store, ctx).await;
+        self.0.finish("build-request", result)
     }
 
     /// Judges one response.
     pub async fn judge(&mut self, summary: ResponseSummary) -> Result<Verdict, PluginError> {
-        self.prepare().await?;
-        let result = self.bindings.call_judge(&mut self.store, summary).await;
-        self.finish("judge", result)
-    }
-
-    /// Replaces a poisoned instance and arms the call deadline.
-    async fn prepare(&mut self) -> Result<(), PluginError> {
-        if self.poisoned {
-            let (store, bindings) = instantiate(&self.core, &self.grants, self.worker).await?;
-            self.store = store;
-            self.bindings = bindings;
-            self.poisoned = false;
-        }
-        let ticks = self.core.runtime.limits.deadline_ticks();
-        self.store.set_epoch_deadline(ticks);
-        Ok(())
-    }
-
-    fn finish<T>(
-        &mut self,
-        call: &'static str,
-        result: wasmtime::Result<T>,
-    ) -> Result<T, PluginError> {
-        result.map_err(|error| {
-            self.poisoned = true;
-            let limits = self.core.runtime.limits;
-            call_error(&self.grants.plugin, call, &error, &mut self.store, &limits)
-        })
-    }
-}
-
-async fn instantiate(
-    core: &PluginCore,
-    grants: &Arc<Grants>,
-    worker: u32,
-) -> Result<(Store<PluginState>, Scenario), PluginError> {
-    let limits = core.runtime.limits;
-    let seed = SplitMix64::derive(core.seed, u64::from(worker));
-    let state = PluginState::new(Arc::clone(grants), &limits, seed);
-    let mut store = Store::new(core.runtime.sandbox.engine(), state);
-    store.limiter(|state| &mut state.memory);
-    store.epoch_deadline_trap();
-    // Instantiation runs guest code: it gets a deadline too.
-    store.set_epoch_deadline(limits.deadline_ticks());
-    match core.pre.instantiate_async(&mut store).await {
-        Ok(bindings) => Ok((store, bindings)),
-        Err(error) => Err(call_error(
-            &grants.plugin,
-            "instantiate",
-            &error,
-            &mut store,
-            &limits,
-        )),
-    }
-}
-
-/// Classifies a failed guest call by what the sandbox saw, not by message text.
-fn call_error(
-    plugin: &str,
-    call: &'static str,
-    error: &wasmtime::Error,
-    store: &mut Store<PluginState>,
-    limits: &Limits,
-) -> PluginError {
-    let fault = if store.data_mut().memory.take_hit() {
-        PluginFault::Memory(limits.memory_mib())
-    } else if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-        PluginFault::Deadline(limits.deadline)
-    } else {
-        PluginFault::Trap(root_cause(error))
-    };
-    PluginError::Call {
-        plugin: plugin.to_string(),
-        call,
-        fault,
+        let (bindings, store) = self.0.prepare().await?;
+        let result = bindings.call_judge(store, summary).await;
+        self.0.finish("judge", result)
     }
 }
 

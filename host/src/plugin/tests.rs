@@ -236,3 +236,86 @@ async fn unknown_builtins_and_missing_files_are_named() {
     .expect("missing");
     assert!(err.to_string().contains("/nonexistent/x.wasm"), "{err}");
 }
+
+async fn rotation(name: &str, pool_size: u32, seed: u64, stride: Option<u32>) -> Result<RotationPlugin, PluginError> {
+    runtime()
+        .load_rotation(
+            &PluginSource::Builtin(name.into()),
+            RotationConfig {
+                pool_size,
+                seed,
+                stride,
+            },
+        )
+        .await
+}
+
+async fn picks(plugin: &RotationPlugin, first: u64, step: u64, count: u32) -> Vec<u32> {
+    let mut instance = plugin.instantiate(3).await.expect("instance");
+    instance.pick(first, step, count).await.expect("pick")
+}
+
+#[tokio::test]
+async fn round_robin_cycles_through_the_pool() {
+    let plugin = rotation("round_robin", 5, 1, None).await.expect("loads");
+    assert_eq!(plugin.info().name, "round_robin");
+    assert_eq!(plugin.info().reachable, 5);
+    assert_eq!(picks(&plugin, 0, 1, 7).await, vec![0, 1, 2, 3, 4, 0, 1]);
+    assert_eq!(picks(&plugin, 1, 2, 3).await, vec![1, 3, 0]);
+}
+
+#[tokio::test]
+async fn stride_reaches_the_whole_pool_when_coprime_and_warns_otherwise() {
+    let plugin = rotation("stride", 40, 7, Some(11)).await.expect("loads");
+    assert!(plugin.info().warnings.is_empty());
+    let mut seen = picks(&plugin, 0, 1, 40).await;
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), 40, "stride 11 reaches all 40");
+
+    let narrow = rotation("stride", 40, 7, Some(10)).await.expect("loads");
+    assert_eq!(narrow.info().reachable, 4);
+    assert!(narrow.info().warnings[0].contains("reaches only 4 of 40"), "{:?}", narrow.info().warnings);
+    let mut seen = picks(&narrow, 0, 1, 400).await;
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), 4);
+
+    let default = rotation("stride", 40, 7, None).await.expect("loads");
+    assert_eq!(default.info().reachable, 40, "the default stride is coprime");
+
+    let err = rotation("stride", 40, 7, Some(0)).await.err().expect("stride 0");
+    assert!(matches!(err, PluginError::Config { .. }), "{err}");
+    assert!(err.to_string().contains("stride must be at least 1"), "{err}");
+}
+
+#[tokio::test]
+async fn random_is_reproducible_per_seed_and_split_invariant() {
+    let a = rotation("random", 40, 42, None).await.expect("loads");
+    let b = rotation("random", 40, 42, None).await.expect("loads");
+    let c = rotation("random", 40, 43, None).await.expect("loads");
+    let first = picks(&a, 0, 1, 64).await;
+    assert_eq!(first, picks(&b, 0, 1, 64).await, "same seed, same sequence");
+    assert_ne!(first, picks(&c, 0, 1, 64).await, "another seed, another sequence");
+    assert!(first.iter().all(|i| *i < 40));
+    let odd = picks(&a, 1, 2, 32).await;
+    let every_other: Vec<u32> = first.iter().skip(1).step_by(2).copied().collect();
+    assert_eq!(odd, every_other, "a worker's share agrees with the whole sequence");
+}
+
+#[tokio::test]
+async fn a_scenario_is_not_a_rotation() {
+    let err = runtime()
+        .load_rotation(
+            &PluginSource::Builtin("whatsapp_webhook".into()),
+            RotationConfig {
+                pool_size: 3,
+                seed: 1,
+                stride: None,
+            },
+        )
+        .await
+        .err()
+        .expect("must not load");
+    assert!(err.to_string().contains("relhost:plugin/rotation@0.1.0"), "{err}");
+}

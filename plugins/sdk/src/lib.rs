@@ -1,7 +1,9 @@
-//! Guest SDK for relhost scenario plugins.
+//! Guest SDK for relhost plugins.
 //!
-//! Implement [`Guest`] for a type and export it with
-//! [`export_scenario!`](crate::export_scenario):
+//! A scenario plugin implements [`TemplateScenario`] (or [`Guest`] for full
+//! control) and exports it with [`export_scenario!`](crate::export_scenario);
+//! a rotation strategy implements [`rotation::Guest`] and exports it with
+//! [`export_rotation!`](crate::export_rotation):
 //!
 //! ```ignore
 //! use relhost_plugin_sdk::*;
@@ -20,6 +22,49 @@ pub mod bindings {
         default_bindings_module: "relhost_plugin_sdk::bindings",
     });
 }
+
+#[doc(hidden)]
+pub mod rotation_bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "rotation",
+        pub_export_macro: true,
+        export_macro_name: "export_rotation",
+        default_bindings_module: "relhost_plugin_sdk::rotation_bindings",
+    });
+}
+
+/// The rotation world: which credential of the pool each request uses.
+pub mod rotation {
+    pub use crate::rotation_bindings::Guest;
+    pub use crate::rotation_bindings::relhost::plugin::rotation_types::{
+        RotationConfig, RotationInfo,
+    };
+
+    /// Greatest common divisor.
+    pub fn gcd(mut a: u64, mut b: u64) -> u64 {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    }
+
+    /// The splitmix64 finalizer: a well-mixed 64-bit hash of `x`.
+    pub fn mix(x: u64) -> u64 {
+        let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// `count` indices for `first`, `first + step`, ... computed by `index`.
+    pub fn picks(first: u64, step: u64, count: u32, index: impl Fn(u64) -> u32) -> Vec<u32> {
+        (0..u64::from(count))
+            .map(|i| index(first.wrapping_add(i.wrapping_mul(step))))
+            .collect()
+    }
+}
+pub use rotation_bindings::export_rotation;
 
 pub use bindings::relhost::plugin::host;
 pub use bindings::relhost::plugin::scenario_types::{

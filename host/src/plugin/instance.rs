@@ -1,0 +1,140 @@
+//! One plugin instance of any world: its store, the call deadline, the
+//! classification of failed calls and the replacement of a trapped instance.
+
+use std::sync::Arc;
+
+use wasmtime::component::InstancePre;
+use wasmtime::{Store, Trap};
+
+use super::error::{PluginError, PluginFault};
+use super::runtime::{RuntimeInner, root_cause};
+use super::sandbox::Limits;
+use super::state::{Grants, PluginState};
+use crate::rng::SplitMix64;
+
+/// A WIT world's generated bindings, as the runtime instantiates them.
+pub(crate) trait World: Sized + Send + 'static {
+    /// The pre-instantiated form.
+    type Pre: Send + Sync + 'static;
+    /// The world's name in messages (`scenario`, `rotation`).
+    const NAME: &'static str;
+    /// Checks that a component implements the world.
+    fn pre(pre: InstancePre<PluginState>) -> wasmtime::Result<Self::Pre>;
+    /// Instantiates the world in `store`.
+    fn instantiate(
+        pre: &Self::Pre,
+        store: &mut Store<PluginState>,
+    ) -> impl Future<Output = wasmtime::Result<Self>> + Send;
+}
+
+/// What every instance of one plugin shares.
+pub(crate) struct PluginCore<W: World> {
+    pub(crate) runtime: Arc<RuntimeInner>,
+    pub(crate) pre: W::Pre,
+    pub(crate) label: String,
+    pub(crate) sha256: String,
+    pub(crate) seed: u64,
+}
+
+/// One instance, owned by one worker. After a failed call the instance is
+/// replaced by a fresh one before the next call.
+pub(crate) struct Instance<W: World> {
+    core: Arc<PluginCore<W>>,
+    grants: Arc<Grants>,
+    worker: u32,
+    store: Store<PluginState>,
+    bindings: W,
+    poisoned: bool,
+}
+
+impl<W: World> Instance<W> {
+    pub(crate) async fn new(
+        core: Arc<PluginCore<W>>,
+        grants: Arc<Grants>,
+        worker: u32,
+    ) -> Result<Self, PluginError> {
+        let (store, bindings) = instantiate(&core, &grants, worker).await?;
+        Ok(Instance {
+            core,
+            grants,
+            worker,
+            store,
+            bindings,
+            poisoned: false,
+        })
+    }
+
+    /// Arms the call deadline (replacing a poisoned instance first) and
+    /// hands out the bindings and the store for one call.
+    pub(crate) async fn prepare(&mut self) -> Result<(&W, &mut Store<PluginState>), PluginError> {
+        if self.poisoned {
+            let (store, bindings) = instantiate(&self.core, &self.grants, self.worker).await?;
+            self.store = store;
+            self.bindings = bindings;
+            self.poisoned = false;
+        }
+        self.store
+            .set_epoch_deadline(self.core.runtime.limits.deadline_ticks());
+        Ok((&self.bindings, &mut self.store))
+    }
+
+    /// Turns a call's result into ours; a failure poisons the instance.
+    pub(crate) fn finish<T>(
+        &mut self,
+        call: &'static str,
+        result: wasmtime::Result<T>,
+    ) -> Result<T, PluginError> {
+        result.map_err(|error| {
+            self.poisoned = true;
+            let limits = self.core.runtime.limits;
+            call_error(&self.grants.plugin, call, &error, &mut self.store, &limits)
+        })
+    }
+}
+
+async fn instantiate<W: World>(
+    core: &PluginCore<W>,
+    grants: &Arc<Grants>,
+    worker: u32,
+) -> Result<(Store<PluginState>, W), PluginError> {
+    let limits = core.runtime.limits;
+    let seed = SplitMix64::derive(core.seed, u64::from(worker));
+    let state = PluginState::new(Arc::clone(grants), &limits, seed);
+    let mut store = Store::new(core.runtime.sandbox.engine(), state);
+    store.limiter(|state| &mut state.memory);
+    store.epoch_deadline_trap();
+    // Instantiation runs guest code: it gets a deadline too.
+    store.set_epoch_deadline(limits.deadline_ticks());
+    match W::instantiate(&core.pre, &mut store).await {
+        Ok(bindings) => Ok((store, bindings)),
+        Err(error) => Err(call_error(
+            &grants.plugin,
+            "instantiate",
+            &error,
+            &mut store,
+            &limits,
+        )),
+    }
+}
+
+/// Classifies a failed guest call by what the sandbox saw, not by message text.
+fn call_error(
+    plugin: &str,
+    call: &'static str,
+    error: &wasmtime::Error,
+    store: &mut Store<PluginState>,
+    limits: &Limits,
+) -> PluginError {
+    let fault = if store.data_mut().memory.take_hit() {
+        PluginFault::Memory(limits.memory_mib())
+    } else if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        PluginFault::Deadline(limits.deadline)
+    } else {
+        PluginFault::Trap(root_cause(error))
+    };
+    PluginError::Call {
+        plugin: plugin.to_string(),
+        call,
+        fault,
+    }
+}
