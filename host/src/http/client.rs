@@ -210,6 +210,52 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Largest response body [`Client::send_collect`] keeps.
+    pub const COLLECT_LIMIT: usize = 1 << 20;
+
+    /// Sends one request and returns its status, headers and whole body,
+    /// for the few control-plane calls that need the answer (sign-up,
+    /// sign-in, thread creation), never for load. The same timeouts as
+    /// [`Client::send`] apply; a failure is its [`ErrorClass`], and a body
+    /// over [`Client::COLLECT_LIMIT`] bytes is [`ErrorClass::Other`].
+    pub async fn send_collect(
+        &self,
+        request: OutgoingRequest,
+    ) -> Result<(u16, http::HeaderMap, Bytes), ErrorClass> {
+        let start = Instant::now();
+        let mut req = http::Request::new(Full::new(request.body));
+        *req.method_mut() = request.method;
+        *req.uri_mut() = request.uri;
+        *req.headers_mut() = request.headers;
+        let mut timer = pin!(tokio::time::sleep_until(start + self.request_timeout));
+        let head = tokio::select! {
+            biased;
+            head = self.pool.request(req) => head,
+            () = &mut timer => return Err(ErrorClass::RequestTimeout),
+        };
+        let response = head.map_err(|err| classify(&err))?;
+        let (parts, mut body) = response.into_parts();
+        let mut collected = bytes::BytesMut::new();
+        loop {
+            match next_frame(&mut body, timer.as_mut(), self.stream_idle_timeout).await {
+                None => return Err(ErrorClass::StreamIdleTimeout),
+                Some(None) => break,
+                Some(Some(Ok(frame))) => {
+                    if let Some(data) = frame.data_ref() {
+                        if collected.len() + data.len() > Self::COLLECT_LIMIT {
+                            return Err(ErrorClass::Other);
+                        }
+                        collected.extend_from_slice(data);
+                    }
+                }
+                Some(Some(Err(_))) => return Err(ErrorClass::BodyAborted),
+            }
+        }
+        Ok((parts.status.as_u16(), parts.headers, collected.freeze()))
+    }
+}
+
 /// The next body frame, or `None` when none came within `idle`. The timer
 /// is re-armed only when the frame is not already available, so a body that
 /// arrives in one piece costs no timer work per frame.

@@ -497,3 +497,29 @@ async fn https_without_the_ca_is_tls() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn send_collect_returns_status_headers_and_body() {
+    bounded(async {
+        let addr = hyper_h1_server(1000).await;
+        let client = Client::new(&config()).unwrap();
+        let (status, headers, body) = client
+            .send_collect(get(&format!("http://{addr}/")))
+            .await
+            .expect("collected");
+        assert_eq!(status, 200);
+        assert_eq!(headers["content-length"], "1000");
+        assert_eq!(body.len(), 1000);
+
+        let big = hyper_h1_server(Client::COLLECT_LIMIT + 1).await;
+        let over = client.send_collect(get(&format!("http://{big}/"))).await;
+        assert_eq!(over, Err(ErrorClass::Other));
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed = listener.local_addr().unwrap();
+        drop(listener);
+        let refused = client.send_collect(get(&format!("http://{closed}/"))).await;
+        assert_eq!(refused, Err(ErrorClass::ConnectRefused));
+    })
+    .await;
+}
