@@ -1,0 +1,897 @@
+//! Configuration: the seed's runtime knobs, read from flags or environment.
+//!
+//! Two layers, as in ripgrep's low/high args: [`SimArgs`] holds what clap
+//! read (strings, with the seed's environment variables as fallbacks), and
+//! [`SimConfig`] holds validated, typed values. Nothing downstream parses a
+//! knob. [`SimConfig::from_env`] builds the same thing from the environment
+//! alone, for in-process use.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::faults::{Fault, FaultSpecError};
+
+/// A bad knob, flag or fault spec; the message names the variable or flag and
+/// the expected form.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    /// A knob's value does not parse.
+    #[error("{env} (flag --{flag}): expected {expected}, got {value:?}")]
+    InvalidKnob {
+        /// Environment variable name of the knob.
+        env: &'static str,
+        /// Flag name (without `--`).
+        flag: String,
+        /// The expected form.
+        expected: &'static str,
+        /// What was given.
+        value: String,
+    },
+    /// A `--fault` (or `SIM_FAULTS`) spec does not parse.
+    #[error("--fault / SIM_FAULTS {spec:?}: {reason}")]
+    InvalidFault {
+        /// The spec as given.
+        spec: String,
+        /// What is wrong with it.
+        reason: FaultSpecError,
+    },
+}
+
+/// A fixed-window rate limit: at most `max` requests per key per `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitRule {
+    /// Requests allowed per window and key; 0 disables the limit.
+    pub max: u64,
+    /// Window length.
+    pub window: Duration,
+}
+
+/// The three rate-limited surfaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// `/api/chat`, per user id.
+    pub chat_stream: RateLimitRule,
+    /// `/api/gmail/push`, per source.
+    pub gmail_push: RateLimitRule,
+    /// `/api/whatsapp/webhook`, per source.
+    pub whatsapp: RateLimitRule,
+}
+
+/// Circuit breaker settings for one provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CircuitConfig {
+    /// Consecutive failures that open the circuit.
+    pub threshold: u32,
+    /// Time open before a half-open probe is let through.
+    pub cooldown: Duration,
+}
+
+/// Bulkhead settings for one provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BulkheadConfig {
+    /// Leases held at once.
+    pub max_concurrent: u64,
+    /// A lease not released within this time is reclaimed.
+    pub lease_ttl: Duration,
+}
+
+/// Routing settings for one provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProviderConfig {
+    /// Time allowed for the first token.
+    pub timeout: Duration,
+    /// Retries on the same provider before failing over.
+    pub retries: u32,
+}
+
+/// In-memory admission control.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdmissionConfig {
+    /// Enforce the per-user in-flight limit (else shadow only).
+    pub enforce_user_inflight: bool,
+    /// Enforce the global in-flight limit (else shadow only).
+    pub enforce_global_inflight: bool,
+    /// Enforce the global message rate (else shadow only).
+    pub enforce_global_msg_rate: bool,
+    /// Chat streams in flight per user.
+    pub user_max_inflight: u64,
+    /// Chat streams in flight in all.
+    pub global_max_inflight: u64,
+    /// Chat messages admitted per second in all.
+    pub global_max_msg_per_sec: u64,
+    /// Base Retry-After of an admission rejection.
+    pub retry_after: Duration,
+    /// Jitter applied to `retry_after`, in percent (0 to 100).
+    pub retry_after_jitter_pct: f64,
+}
+
+/// Rollout flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeatureFlags {
+    /// When false `/api/chat` answers 503.
+    pub chat_gateway_enabled: bool,
+    /// When false admission decisions are recorded but never reject.
+    pub admission_enforce: bool,
+    /// When false a primary failure is an error event, not a failover.
+    pub provider_failover_enabled: bool,
+}
+
+/// Snapshot defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpsConfig {
+    /// Window of a snapshot without `minutes`.
+    pub default_window_minutes: u32,
+    /// Rows per section of a snapshot without `limit`.
+    pub max_rows_per_section: usize,
+}
+
+/// The simulated model provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChatSimConfig {
+    /// Time to first token.
+    pub ttft: Duration,
+    /// Tokens per answer.
+    pub tokens: u32,
+    /// Gap between tokens.
+    pub token_gap: Duration,
+}
+
+/// The validated configuration of a sim.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimConfig {
+    /// Bearer token of the ops endpoints; `None` generates one at start.
+    pub ops_token: Option<String>,
+    /// Seed of every random decision.
+    pub seed: u64,
+    /// Faults active from the start.
+    pub faults: Vec<Fault>,
+    /// `GMAIL_PUBSUB_VERIFY_TOKEN`: `?token=` required on the Gmail push.
+    pub gmail_verify_token: Option<String>,
+    /// `WHATSAPP_APP_SECRET`: HMAC key of `X-Hub-Signature-256`.
+    pub whatsapp_app_secret: Option<String>,
+    /// `WHATSAPP_VERIFY_TOKEN`: `hub.verify_token` of the GET challenge.
+    pub whatsapp_verify_token: Option<String>,
+    /// Rate limits.
+    pub rate_limits: RateLimits,
+    /// Circuit of the primary provider.
+    pub circuit_primary: CircuitConfig,
+    /// Circuit of the secondary provider.
+    pub circuit_secondary: CircuitConfig,
+    /// Bulkhead of the primary provider.
+    pub bulkhead_primary: BulkheadConfig,
+    /// Bulkhead of the secondary provider.
+    pub bulkhead_secondary: BulkheadConfig,
+    /// Routing of the primary provider.
+    pub provider_primary: ProviderConfig,
+    /// Routing of the secondary provider.
+    pub provider_secondary: ProviderConfig,
+    /// Admission control.
+    pub admission: AdmissionConfig,
+    /// Rollout flags.
+    pub flags: FeatureFlags,
+    /// Snapshot defaults.
+    pub ops: OpsConfig,
+    /// Simulated provider timing.
+    pub chat_sim: ChatSimConfig,
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        let circuit = CircuitConfig {
+            threshold: 5,
+            cooldown: Duration::from_secs(30),
+        };
+        let bulkhead = BulkheadConfig {
+            max_concurrent: 10_000,
+            lease_ttl: Duration::from_secs(120),
+        };
+        Self {
+            ops_token: None,
+            seed: 0,
+            faults: Vec::new(),
+            gmail_verify_token: None,
+            whatsapp_app_secret: None,
+            whatsapp_verify_token: None,
+            rate_limits: RateLimits {
+                chat_stream: RateLimitRule {
+                    max: 6_000,
+                    window: MINUTE,
+                },
+                gmail_push: RateLimitRule {
+                    max: 6_000_000,
+                    window: MINUTE,
+                },
+                whatsapp: RateLimitRule {
+                    max: 6_000_000,
+                    window: MINUTE,
+                },
+            },
+            circuit_primary: circuit,
+            circuit_secondary: circuit,
+            bulkhead_primary: bulkhead,
+            bulkhead_secondary: bulkhead,
+            provider_primary: ProviderConfig {
+                timeout: Duration::from_secs(10),
+                retries: 0,
+            },
+            provider_secondary: ProviderConfig {
+                timeout: Duration::from_secs(15),
+                retries: 0,
+            },
+            admission: AdmissionConfig {
+                enforce_user_inflight: true,
+                enforce_global_inflight: true,
+                enforce_global_msg_rate: true,
+                user_max_inflight: 10_000,
+                global_max_inflight: 50_000,
+                global_max_msg_per_sec: 10_000,
+                retry_after: Duration::from_millis(1_000),
+                retry_after_jitter_pct: 20.0,
+            },
+            flags: FeatureFlags {
+                chat_gateway_enabled: true,
+                admission_enforce: true,
+                provider_failover_enabled: true,
+            },
+            ops: OpsConfig {
+                default_window_minutes: 15,
+                max_rows_per_section: 100,
+            },
+            chat_sim: ChatSimConfig {
+                ttft: Duration::from_millis(20),
+                tokens: 16,
+                token_gap: Duration::from_millis(5),
+            },
+        }
+    }
+}
+
+/// Declares every knob once: the clap fields (flag + env fallback) and the
+/// name table used to look values up and to list them in the snapshot.
+macro_rules! knobs {
+    ($( $field:ident => $env:literal, $doc:literal; )*) => {
+        /// The seed's knobs as read by clap (raw strings, validated later).
+        #[derive(clap::Args, Debug, Clone, Default)]
+        pub(crate) struct KnobArgs {
+            $(
+                #[doc = $doc]
+                #[arg(long, env = $env, hide_env_values = true, value_name = "VALUE")]
+                $field: Option<String>,
+            )*
+        }
+
+        impl KnobArgs {
+            fn lookup(&self, env: &str) -> Option<String> {
+                match env {
+                    $( $env => self.$field.clone(), )*
+                    _ => None,
+                }
+            }
+        }
+
+        /// Every knob's environment variable name, in declaration order.
+        pub const KNOB_ENV_NAMES: &[&str] = &[$($env),*];
+    };
+}
+
+knobs! {
+    rate_limit_chat_stream_max => "RATE_LIMIT_CHAT_STREAM_MAX", "Chat streams per user per window (0 = off)";
+    rate_limit_chat_stream_window_ms => "RATE_LIMIT_CHAT_STREAM_WINDOW_MS", "Chat rate-limit window, ms";
+    rate_limit_gmail_push_max => "RATE_LIMIT_GMAIL_PUSH_MAX", "Gmail pushes per source per window (0 = off)";
+    rate_limit_gmail_push_window_ms => "RATE_LIMIT_GMAIL_PUSH_WINDOW_MS", "Gmail push rate-limit window, ms";
+    rate_limit_whatsapp_max => "RATE_LIMIT_WHATSAPP_MAX", "WhatsApp webhooks per source per window (0 = off)";
+    rate_limit_whatsapp_window_ms => "RATE_LIMIT_WHATSAPP_WINDOW_MS", "WhatsApp rate-limit window, ms";
+    circuit_openrouter_threshold => "CIRCUIT_OPENROUTER_THRESHOLD", "Default circuit threshold of both providers";
+    circuit_openrouter_cooldown_ms => "CIRCUIT_OPENROUTER_COOLDOWN_MS", "Default circuit cooldown of both providers, ms";
+    circuit_openrouter_primary_threshold => "CIRCUIT_OPENROUTER_PRIMARY_THRESHOLD", "Consecutive failures that open the primary circuit";
+    circuit_openrouter_primary_cooldown_ms => "CIRCUIT_OPENROUTER_PRIMARY_COOLDOWN_MS", "Primary circuit cooldown, ms";
+    circuit_openrouter_secondary_threshold => "CIRCUIT_OPENROUTER_SECONDARY_THRESHOLD", "Consecutive failures that open the secondary circuit";
+    circuit_openrouter_secondary_cooldown_ms => "CIRCUIT_OPENROUTER_SECONDARY_COOLDOWN_MS", "Secondary circuit cooldown, ms";
+    bulkhead_openrouter_max_concurrent => "BULKHEAD_OPENROUTER_MAX_CONCURRENT", "Default bulkhead size of both providers";
+    bulkhead_openrouter_lease_ttl_ms => "BULKHEAD_OPENROUTER_LEASE_TTL_MS", "Default bulkhead lease TTL of both providers, ms";
+    bulkhead_or_pri_max_concurrent => "BULKHEAD_OR_PRI_MAX_CONCURRENT", "Primary bulkhead: leases at once";
+    bulkhead_or_pri_lease_ttl_ms => "BULKHEAD_OR_PRI_LEASE_TTL_MS", "Primary bulkhead lease TTL, ms";
+    bulkhead_or_sec_max_concurrent => "BULKHEAD_OR_SEC_MAX_CONCURRENT", "Secondary bulkhead: leases at once";
+    bulkhead_or_sec_lease_ttl_ms => "BULKHEAD_OR_SEC_LEASE_TTL_MS", "Secondary bulkhead lease TTL, ms";
+    chat_provider_primary_timeout_ms => "CHAT_PROVIDER_PRIMARY_TIMEOUT_MS", "Primary provider time to first token allowed, ms";
+    chat_provider_primary_retries => "CHAT_PROVIDER_PRIMARY_RETRIES", "Primary provider retries before failover";
+    chat_provider_secondary_timeout_ms => "CHAT_PROVIDER_SECONDARY_TIMEOUT_MS", "Secondary provider time to first token allowed, ms";
+    chat_provider_secondary_retries => "CHAT_PROVIDER_SECONDARY_RETRIES", "Secondary provider retries";
+    admission_enforce_user_inflight => "ADMISSION_ENFORCE_USER_INFLIGHT", "Enforce the per-user in-flight limit (true/false)";
+    admission_enforce_global_inflight => "ADMISSION_ENFORCE_GLOBAL_INFLIGHT", "Enforce the global in-flight limit (true/false)";
+    admission_enforce_global_msg_rate => "ADMISSION_ENFORCE_GLOBAL_MSG_RATE", "Enforce the global message rate (true/false)";
+    admission_user_max_inflight => "ADMISSION_USER_MAX_INFLIGHT", "Chat streams in flight per user";
+    admission_global_max_inflight => "ADMISSION_GLOBAL_MAX_INFLIGHT", "Chat streams in flight in all";
+    admission_global_max_msg_per_sec => "ADMISSION_GLOBAL_MAX_MSG_PER_SEC", "Chat messages admitted per second";
+    admission_retry_after_ms => "ADMISSION_RETRY_AFTER_MS", "Retry-After of an admission rejection, ms";
+    admission_retry_after_jitter_pct => "ADMISSION_RETRY_AFTER_JITTER_PCT", "Jitter of the admission Retry-After, percent";
+    ff_chat_gateway_enabled => "FF_CHAT_GATEWAY_ENABLED", "Serve /api/chat (false: 503)";
+    ff_admission_enforce => "FF_ADMISSION_ENFORCE", "Enforce admission decisions (false: shadow)";
+    ff_provider_failover_enabled => "FF_PROVIDER_FAILOVER_ENABLED", "Fail over to the secondary provider";
+    ops_default_window_minutes => "OPS_DEFAULT_WINDOW_MINUTES", "Snapshot window without ?minutes (1-60)";
+    ops_max_rows_per_section => "OPS_MAX_ROWS_PER_SECTION", "Snapshot rows per section without ?limit";
+    sim_chat_ttft_ms => "SIM_CHAT_TTFT_MS", "Simulated provider: time to first token, ms";
+    sim_chat_tokens => "SIM_CHAT_TOKENS", "Simulated provider: tokens per answer";
+    sim_chat_token_gap_ms => "SIM_CHAT_TOKEN_GAP_MS", "Simulated provider: gap between tokens, ms";
+    gmail_pubsub_verify_token => "GMAIL_PUBSUB_VERIFY_TOKEN", "Required ?token= of /api/gmail/push (secret)";
+    whatsapp_app_secret => "WHATSAPP_APP_SECRET", "HMAC key of X-Hub-Signature-256 (secret)";
+    whatsapp_verify_token => "WHATSAPP_VERIFY_TOKEN", "hub.verify_token of the WhatsApp GET challenge (secret)";
+}
+
+/// Command-line arguments of `relhost sim`; every knob also reads the seed's
+/// environment variable of the same name.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SimArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Bearer token of the ops endpoints (random when unset).
+    #[arg(
+        long,
+        env = "RELIABILITY_OPS_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub ops_token: Option<String>,
+    /// Seed of every random decision (an integer, or any string, hashed).
+    #[arg(long, env = "SIM_SEED", value_name = "SEED")]
+    pub seed: Option<String>,
+    /// A fault active from the start, e.g. `chat:latency=200ms,jitter=50ms`
+    /// (repeatable; SIM_FAULTS takes several separated by `;`).
+    #[arg(
+        long = "fault",
+        env = "SIM_FAULTS",
+        value_delimiter = ';',
+        value_name = "SPEC"
+    )]
+    pub faults: Vec<String>,
+    #[command(flatten)]
+    knobs: KnobArgs,
+}
+
+impl Default for SimArgs {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ops_token: None,
+            seed: None,
+            faults: Vec::new(),
+            knobs: KnobArgs::default(),
+        }
+    }
+}
+
+impl SimArgs {
+    /// The address to listen on.
+    pub fn listen(&self) -> SocketAddr {
+        self.listen
+    }
+
+    /// Validates every value into a [`SimConfig`].
+    pub fn into_config(self) -> Result<SimConfig, ConfigError> {
+        let knobs = self.knobs;
+        let mut cfg = build(&|env| knobs.lookup(env))?;
+        cfg.ops_token = self.ops_token.filter(|t| !t.is_empty());
+        if let Some(seed) = self.seed.as_deref() {
+            cfg.seed = parse_seed(seed);
+        }
+        cfg.faults = parse_fault_specs(self.faults.iter().map(String::as_str))?;
+        Ok(cfg)
+    }
+}
+
+impl SimConfig {
+    /// Reads every knob from the environment (unset or empty: default).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let get = |name: &str| std::env::var(name).ok();
+        let mut cfg = build(&get)?;
+        cfg.ops_token = get("RELIABILITY_OPS_TOKEN").filter(|t| !t.is_empty());
+        if let Some(seed) = get("SIM_SEED").filter(|s| !s.is_empty()) {
+            cfg.seed = parse_seed(&seed);
+        }
+        if let Some(specs) = get("SIM_FAULTS") {
+            cfg.faults = parse_fault_specs(specs.split(';'))?;
+        }
+        Ok(cfg)
+    }
+
+    /// The effective value of every knob, by environment variable name.
+    /// Secrets show as `"<set>"` or null.
+    pub fn knob_values(&self) -> serde_json::Map<String, serde_json::Value> {
+        use serde_json::Value;
+        let ms = |d: Duration| Value::from(d.as_millis() as u64);
+        let secret = |s: &Option<String>| match s {
+            Some(_) => Value::from("<set>"),
+            None => Value::Null,
+        };
+        let rl = &self.rate_limits;
+        let a = &self.admission;
+        let pairs: Vec<(&str, Value)> = vec![
+            ("RATE_LIMIT_CHAT_STREAM_MAX", rl.chat_stream.max.into()),
+            (
+                "RATE_LIMIT_CHAT_STREAM_WINDOW_MS",
+                ms(rl.chat_stream.window),
+            ),
+            ("RATE_LIMIT_GMAIL_PUSH_MAX", rl.gmail_push.max.into()),
+            ("RATE_LIMIT_GMAIL_PUSH_WINDOW_MS", ms(rl.gmail_push.window)),
+            ("RATE_LIMIT_WHATSAPP_MAX", rl.whatsapp.max.into()),
+            ("RATE_LIMIT_WHATSAPP_WINDOW_MS", ms(rl.whatsapp.window)),
+            (
+                "CIRCUIT_OPENROUTER_PRIMARY_THRESHOLD",
+                self.circuit_primary.threshold.into(),
+            ),
+            (
+                "CIRCUIT_OPENROUTER_PRIMARY_COOLDOWN_MS",
+                ms(self.circuit_primary.cooldown),
+            ),
+            (
+                "CIRCUIT_OPENROUTER_SECONDARY_THRESHOLD",
+                self.circuit_secondary.threshold.into(),
+            ),
+            (
+                "CIRCUIT_OPENROUTER_SECONDARY_COOLDOWN_MS",
+                ms(self.circuit_secondary.cooldown),
+            ),
+            (
+                "BULKHEAD_OR_PRI_MAX_CONCURRENT",
+                self.bulkhead_primary.max_concurrent.into(),
+            ),
+            (
+                "BULKHEAD_OR_PRI_LEASE_TTL_MS",
+                ms(self.bulkhead_primary.lease_ttl),
+            ),
+            (
+                "BULKHEAD_OR_SEC_MAX_CONCURRENT",
+                self.bulkhead_secondary.max_concurrent.into(),
+            ),
+            (
+                "BULKHEAD_OR_SEC_LEASE_TTL_MS",
+                ms(self.bulkhead_secondary.lease_ttl),
+            ),
+            (
+                "CHAT_PROVIDER_PRIMARY_TIMEOUT_MS",
+                ms(self.provider_primary.timeout),
+            ),
+            (
+                "CHAT_PROVIDER_PRIMARY_RETRIES",
+                self.provider_primary.retries.into(),
+            ),
+            (
+                "CHAT_PROVIDER_SECONDARY_TIMEOUT_MS",
+                ms(self.provider_secondary.timeout),
+            ),
+            (
+                "CHAT_PROVIDER_SECONDARY_RETRIES",
+                self.provider_secondary.retries.into(),
+            ),
+            (
+                "ADMISSION_ENFORCE_USER_INFLIGHT",
+                a.enforce_user_inflight.into(),
+            ),
+            (
+                "ADMISSION_ENFORCE_GLOBAL_INFLIGHT",
+                a.enforce_global_inflight.into(),
+            ),
+            (
+                "ADMISSION_ENFORCE_GLOBAL_MSG_RATE",
+                a.enforce_global_msg_rate.into(),
+            ),
+            ("ADMISSION_USER_MAX_INFLIGHT", a.user_max_inflight.into()),
+            (
+                "ADMISSION_GLOBAL_MAX_INFLIGHT",
+                a.global_max_inflight.into(),
+            ),
+            (
+                "ADMISSION_GLOBAL_MAX_MSG_PER_SEC",
+                a.global_max_msg_per_sec.into(),
+            ),
+            ("ADMISSION_RETRY_AFTER_MS", ms(a.retry_after)),
+            (
+                "ADMISSION_RETRY_AFTER_JITTER_PCT",
+                a.retry_after_jitter_pct.into(),
+            ),
+            (
+                "FF_CHAT_GATEWAY_ENABLED",
+                self.flags.chat_gateway_enabled.into(),
+            ),
+            ("FF_ADMISSION_ENFORCE", self.flags.admission_enforce.into()),
+            (
+                "FF_PROVIDER_FAILOVER_ENABLED",
+                self.flags.provider_failover_enabled.into(),
+            ),
+            (
+                "OPS_DEFAULT_WINDOW_MINUTES",
+                self.ops.default_window_minutes.into(),
+            ),
+            (
+                "OPS_MAX_ROWS_PER_SECTION",
+                (self.ops.max_rows_per_section as u64).into(),
+            ),
+            ("SIM_CHAT_TTFT_MS", ms(self.chat_sim.ttft)),
+            ("SIM_CHAT_TOKENS", self.chat_sim.tokens.into()),
+            ("SIM_CHAT_TOKEN_GAP_MS", ms(self.chat_sim.token_gap)),
+            ("SIM_SEED", self.seed.into()),
+            (
+                "GMAIL_PUBSUB_VERIFY_TOKEN",
+                secret(&self.gmail_verify_token),
+            ),
+            ("WHATSAPP_APP_SECRET", secret(&self.whatsapp_app_secret)),
+            ("WHATSAPP_VERIFY_TOKEN", secret(&self.whatsapp_verify_token)),
+            ("RELIABILITY_OPS_TOKEN", secret(&self.ops_token)),
+        ];
+        pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+    }
+}
+
+/// A seed: a decimal integer as is, anything else hashed.
+fn parse_seed(s: &str) -> u64 {
+    s.trim()
+        .parse::<u64>()
+        .unwrap_or_else(|_| crate::rng::fnv1a(s.trim()))
+}
+
+fn parse_fault_specs<'a>(specs: impl Iterator<Item = &'a str>) -> Result<Vec<Fault>, ConfigError> {
+    specs
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<Fault>()
+                .map_err(|reason| ConfigError::InvalidFault {
+                    spec: s.to_owned(),
+                    reason,
+                })
+        })
+        .collect()
+}
+
+fn flag_of(env: &str) -> String {
+    env.to_ascii_lowercase().replace('_', "-")
+}
+
+fn invalid(env: &'static str, expected: &'static str, value: &str) -> ConfigError {
+    ConfigError::InvalidKnob {
+        env,
+        flag: flag_of(env),
+        expected,
+        value: value.to_owned(),
+    }
+}
+
+/// Reads typed knobs through `get` (an env-like lookup; empty = unset).
+struct Reader<'a> {
+    get: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Reader<'_> {
+    fn raw(&self, env: &str) -> Option<String> {
+        (self.get)(env)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn u64(&self, env: &'static str, default: u64) -> Result<u64, ConfigError> {
+        match self.raw(env) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<u64>()
+                .map_err(|_| invalid(env, "a non-negative integer", &v)),
+        }
+    }
+
+    fn u32(&self, env: &'static str, default: u32) -> Result<u32, ConfigError> {
+        match self.raw(env) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<u32>()
+                .map_err(|_| invalid(env, "a non-negative integer (at most 4294967295)", &v)),
+        }
+    }
+
+    fn positive_ms(&self, env: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+        match self.raw(env) {
+            None => Ok(default),
+            Some(v) => match v.parse::<u64>() {
+                Ok(n) if n > 0 => Ok(Duration::from_millis(n)),
+                _ => Err(invalid(env, "a positive integer of milliseconds", &v)),
+            },
+        }
+    }
+
+    fn ms(&self, env: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+        match self.raw(env) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<u64>()
+                .map(Duration::from_millis)
+                .map_err(|_| invalid(env, "a non-negative integer of milliseconds", &v)),
+        }
+    }
+
+    fn bool(&self, env: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.raw(env) {
+            None => Ok(default),
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
+                _ => Err(invalid(env, "true or false (also 1/0, yes/no, on/off)", &v)),
+            },
+        }
+    }
+
+    fn pct(&self, env: &'static str, default: f64) -> Result<f64, ConfigError> {
+        match self.raw(env) {
+            None => Ok(default),
+            Some(v) => match v.parse::<f64>() {
+                Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+                _ => Err(invalid(env, "a percentage from 0 to 100", &v)),
+            },
+        }
+    }
+
+    fn secret(&self, env: &str) -> Option<String> {
+        (self.get)(env).filter(|v| !v.is_empty())
+    }
+}
+
+fn build(get: &dyn Fn(&str) -> Option<String>) -> Result<SimConfig, ConfigError> {
+    let r = Reader { get };
+    let d = SimConfig::default();
+    let rule = |max_env, win_env, def: RateLimitRule| -> Result<RateLimitRule, ConfigError> {
+        Ok(RateLimitRule {
+            max: r.u64(max_env, def.max)?,
+            window: r.positive_ms(win_env, def.window)?,
+        })
+    };
+    let rate_limits = RateLimits {
+        chat_stream: rule(
+            "RATE_LIMIT_CHAT_STREAM_MAX",
+            "RATE_LIMIT_CHAT_STREAM_WINDOW_MS",
+            d.rate_limits.chat_stream,
+        )?,
+        gmail_push: rule(
+            "RATE_LIMIT_GMAIL_PUSH_MAX",
+            "RATE_LIMIT_GMAIL_PUSH_WINDOW_MS",
+            d.rate_limits.gmail_push,
+        )?,
+        whatsapp: rule(
+            "RATE_LIMIT_WHATSAPP_MAX",
+            "RATE_LIMIT_WHATSAPP_WINDOW_MS",
+            d.rate_limits.whatsapp,
+        )?,
+    };
+    // The generic OPENROUTER knobs are the defaults of both providers.
+    let circuit = CircuitConfig {
+        threshold: r.u32("CIRCUIT_OPENROUTER_THRESHOLD", d.circuit_primary.threshold)?,
+        cooldown: r.positive_ms("CIRCUIT_OPENROUTER_COOLDOWN_MS", d.circuit_primary.cooldown)?,
+    };
+    let circuit_of = |t_env, c_env| -> Result<CircuitConfig, ConfigError> {
+        let threshold = r.u32(t_env, circuit.threshold)?;
+        if threshold == 0 {
+            return Err(invalid(t_env, "a positive integer", "0"));
+        }
+        Ok(CircuitConfig {
+            threshold,
+            cooldown: r.positive_ms(c_env, circuit.cooldown)?,
+        })
+    };
+    let bulkhead = BulkheadConfig {
+        max_concurrent: r.u64(
+            "BULKHEAD_OPENROUTER_MAX_CONCURRENT",
+            d.bulkhead_primary.max_concurrent,
+        )?,
+        lease_ttl: r.positive_ms(
+            "BULKHEAD_OPENROUTER_LEASE_TTL_MS",
+            d.bulkhead_primary.lease_ttl,
+        )?,
+    };
+    let bulkhead_of = |m_env, t_env| -> Result<BulkheadConfig, ConfigError> {
+        Ok(BulkheadConfig {
+            max_concurrent: r.u64(m_env, bulkhead.max_concurrent)?,
+            lease_ttl: r.positive_ms(t_env, bulkhead.lease_ttl)?,
+        })
+    };
+    let provider_of = |t_env, r_env, def: ProviderConfig| -> Result<ProviderConfig, ConfigError> {
+        Ok(ProviderConfig {
+            timeout: r.positive_ms(t_env, def.timeout)?,
+            retries: r.u32(r_env, def.retries)?,
+        })
+    };
+    let da = d.admission;
+    let admission = AdmissionConfig {
+        enforce_user_inflight: r
+            .bool("ADMISSION_ENFORCE_USER_INFLIGHT", da.enforce_user_inflight)?,
+        enforce_global_inflight: r.bool(
+            "ADMISSION_ENFORCE_GLOBAL_INFLIGHT",
+            da.enforce_global_inflight,
+        )?,
+        enforce_global_msg_rate: r.bool(
+            "ADMISSION_ENFORCE_GLOBAL_MSG_RATE",
+            da.enforce_global_msg_rate,
+        )?,
+        user_max_inflight: r.u64("ADMISSION_USER_MAX_INFLIGHT", da.user_max_inflight)?,
+        global_max_inflight: r.u64("ADMISSION_GLOBAL_MAX_INFLIGHT", da.global_max_inflight)?,
+        global_max_msg_per_sec: r.u64(
+            "ADMISSION_GLOBAL_MAX_MSG_PER_SEC",
+            da.global_max_msg_per_sec,
+        )?,
+        retry_after: r.ms("ADMISSION_RETRY_AFTER_MS", da.retry_after)?,
+        retry_after_jitter_pct: r.pct(
+            "ADMISSION_RETRY_AFTER_JITTER_PCT",
+            da.retry_after_jitter_pct,
+        )?,
+    };
+    let flags = FeatureFlags {
+        chat_gateway_enabled: r.bool("FF_CHAT_GATEWAY_ENABLED", d.flags.chat_gateway_enabled)?,
+        admission_enforce: r.bool("FF_ADMISSION_ENFORCE", d.flags.admission_enforce)?,
+        provider_failover_enabled: r.bool(
+            "FF_PROVIDER_FAILOVER_ENABLED",
+            d.flags.provider_failover_enabled,
+        )?,
+    };
+    let window = r.u32("OPS_DEFAULT_WINDOW_MINUTES", d.ops.default_window_minutes)?;
+    if !(1..=crate::stats::MAX_WINDOW_MINUTES).contains(&window) {
+        return Err(invalid(
+            "OPS_DEFAULT_WINDOW_MINUTES",
+            "an integer from 1 to 60",
+            &window.to_string(),
+        ));
+    }
+    let rows = r.u64(
+        "OPS_MAX_ROWS_PER_SECTION",
+        d.ops.max_rows_per_section as u64,
+    )?;
+    if rows == 0 {
+        return Err(invalid(
+            "OPS_MAX_ROWS_PER_SECTION",
+            "a positive integer",
+            "0",
+        ));
+    }
+    Ok(SimConfig {
+        ops_token: None,
+        seed: d.seed,
+        faults: Vec::new(),
+        gmail_verify_token: r.secret("GMAIL_PUBSUB_VERIFY_TOKEN"),
+        whatsapp_app_secret: r.secret("WHATSAPP_APP_SECRET"),
+        whatsapp_verify_token: r.secret("WHATSAPP_VERIFY_TOKEN"),
+        rate_limits,
+        circuit_primary: circuit_of(
+            "CIRCUIT_OPENROUTER_PRIMARY_THRESHOLD",
+            "CIRCUIT_OPENROUTER_PRIMARY_COOLDOWN_MS",
+        )?,
+        circuit_secondary: circuit_of(
+            "CIRCUIT_OPENROUTER_SECONDARY_THRESHOLD",
+            "CIRCUIT_OPENROUTER_SECONDARY_COOLDOWN_MS",
+        )?,
+        bulkhead_primary: bulkhead_of(
+            "BULKHEAD_OR_PRI_MAX_CONCURRENT",
+            "BULKHEAD_OR_PRI_LEASE_TTL_MS",
+        )?,
+        bulkhead_secondary: bulkhead_of(
+            "BULKHEAD_OR_SEC_MAX_CONCURRENT",
+            "BULKHEAD_OR_SEC_LEASE_TTL_MS",
+        )?,
+        provider_primary: provider_of(
+            "CHAT_PROVIDER_PRIMARY_TIMEOUT_MS",
+            "CHAT_PROVIDER_PRIMARY_RETRIES",
+            d.provider_primary,
+        )?,
+        provider_secondary: provider_of(
+            "CHAT_PROVIDER_SECONDARY_TIMEOUT_MS",
+            "CHAT_PROVIDER_SECONDARY_RETRIES",
+            d.provider_secondary,
+        )?,
+        admission,
+        flags,
+        ops: OpsConfig {
+            default_window_minutes: window,
+            max_rows_per_section: usize::try_from(rows).unwrap_or(usize::MAX),
+        },
+        chat_sim: ChatSimConfig {
+            ttft: r.ms("SIM_CHAT_TTFT_MS", d.chat_sim.ttft)?,
+            tokens: r.u32("SIM_CHAT_TOKENS", d.chat_sim.tokens)?,
+            token_gap: r.ms("SIM_CHAT_TOKEN_GAP_MS", d.chat_sim.token_gap)?,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from_map(pairs: &[(&str, &str)]) -> Result<SimConfig, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        build(&move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn empty_env_is_default() {
+        assert_eq!(from_map(&[]), Ok(SimConfig::default()));
+    }
+
+    #[test]
+    fn reads_typed_knobs() {
+        let cfg = from_map(&[
+            ("RATE_LIMIT_WHATSAPP_MAX", "3"),
+            ("RATE_LIMIT_WHATSAPP_WINDOW_MS", "1500"),
+            ("CIRCUIT_OPENROUTER_THRESHOLD", "7"),
+            ("CIRCUIT_OPENROUTER_SECONDARY_THRESHOLD", "2"),
+            ("FF_PROVIDER_FAILOVER_ENABLED", "false"),
+            ("ADMISSION_RETRY_AFTER_JITTER_PCT", "12.5"),
+            ("WHATSAPP_APP_SECRET", "s3cret"),
+            ("OPS_MAX_ROWS_PER_SECTION", " 5 "),
+        ])
+        .expect("valid");
+        assert_eq!(cfg.rate_limits.whatsapp.max, 3);
+        assert_eq!(cfg.rate_limits.whatsapp.window, Duration::from_millis(1500));
+        assert_eq!(cfg.circuit_primary.threshold, 7);
+        assert_eq!(cfg.circuit_secondary.threshold, 2);
+        assert!(!cfg.flags.provider_failover_enabled);
+        assert_eq!(cfg.admission.retry_after_jitter_pct, 12.5);
+        assert_eq!(cfg.whatsapp_app_secret.as_deref(), Some("s3cret"));
+        assert_eq!(cfg.ops.max_rows_per_section, 5);
+        let knobs = cfg.knob_values();
+        assert_eq!(knobs["WHATSAPP_APP_SECRET"], "<set>");
+        assert_eq!(knobs["RATE_LIMIT_WHATSAPP_MAX"], 3);
+    }
+
+    #[test]
+    fn errors_name_the_variable_and_flag() {
+        let err = from_map(&[("RATE_LIMIT_CHAT_STREAM_MAX", "lots")]).expect_err("invalid");
+        let msg = err.to_string();
+        assert!(msg.contains("RATE_LIMIT_CHAT_STREAM_MAX"), "{msg}");
+        assert!(msg.contains("--rate-limit-chat-stream-max"), "{msg}");
+        assert!(msg.contains("non-negative integer"), "{msg}");
+        let err = from_map(&[("FF_ADMISSION_ENFORCE", "maybe")]).expect_err("invalid");
+        assert!(err.to_string().contains("true or false"));
+        let err = from_map(&[("OPS_DEFAULT_WINDOW_MINUTES", "0")]).expect_err("invalid");
+        assert!(err.to_string().contains("1 to 60"));
+        let err = from_map(&[("RATE_LIMIT_WHATSAPP_WINDOW_MS", "0")]).expect_err("invalid");
+        assert!(err.to_string().contains("positive"));
+    }
+
+    #[test]
+    fn args_parse_flags_and_faults() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: SimArgs,
+        }
+        let cli = Cli::try_parse_from([
+            "sim",
+            "--listen=127.0.0.1:9",
+            "--seed=abc",
+            "--fault=chat:latency=200ms,jitter=50ms",
+            "--fault",
+            "whatsapp:error_rate=0.5,status=503",
+            "--rate-limit-chat-stream-max=4",
+        ])
+        .expect("parses");
+        assert_eq!(cli.args.listen().port(), 9);
+        let cfg = cli.args.into_config().expect("valid");
+        assert_eq!(cfg.faults.len(), 2);
+        assert_eq!(cfg.seed, crate::rng::fnv1a("abc"));
+        assert_eq!(cfg.rate_limits.chat_stream.max, 4);
+
+        let cli = Cli::try_parse_from(["sim", "--fault=chat:explode=1"]).expect("parses");
+        let err = cli.args.into_config().expect_err("bad fault");
+        let msg = err.to_string();
+        assert!(msg.contains("--fault"), "{msg}");
+        assert!(msg.contains("latency"), "{msg}");
+    }
+
+    #[test]
+    fn every_knob_has_a_flag_name() {
+        assert!(KNOB_ENV_NAMES.len() >= 40);
+        for env in KNOB_ENV_NAMES {
+            assert!(!flag_of(env).contains('_'));
+        }
+    }
+}

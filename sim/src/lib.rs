@@ -1,0 +1,41 @@
+//! relhost-sim: the reference HTTP target that relhost drills.
+//!
+//! A hyper server (HTTP/1.1 and h2c on one port) that behaves like the
+//! seed's backend: Better Auth-style sign-up/sign-in and threads, an SSE
+//! chat endpoint backed by simulated primary/secondary providers with
+//! failover, Gmail Pub/Sub push and WhatsApp webhooks, the seed's runtime
+//! knobs (rate limits, circuits, bulkheads, admission, feature flags), seeded
+//! fault injection, and a reliability snapshot.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let sim = relhost_sim::start("127.0.0.1:0".parse().expect("addr"), Default::default()).await?;
+//! println!("{}", sim.base_url());
+//! sim.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod auth_store;
+mod body;
+mod config;
+mod faults;
+mod provider;
+mod resilience;
+mod rng;
+mod routes;
+mod server;
+mod state;
+mod stats;
+
+pub use auth_store::Credentials;
+pub use config::{
+    AdmissionConfig, BulkheadConfig, ChatSimConfig, CircuitConfig, ConfigError, FeatureFlags,
+    KNOB_ENV_NAMES, OpsConfig, ProviderConfig, RateLimitRule, RateLimits, SimArgs, SimConfig,
+};
+pub use faults::{
+    Fault, FaultEndpoint, FaultKind, FaultSpecError, OutageMode, OutageProvider, VALID_ENDPOINTS,
+    VALID_FAULTS,
+};
+pub use rng::splitmix64;
+pub use server::{SimHandle, start};
+pub use stats::MAX_WINDOW_MINUTES;

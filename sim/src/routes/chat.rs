@@ -1,0 +1,382 @@
+//! `POST /api/chat`: bearer token and `{"threadId", "message"}` in, an SSE
+//! stream of model tokens out.
+//!
+//! Before the response head: the gateway flag (503), auth (401), the body
+//! (400/413), the thread (404/403), the per-user rate limit and admission
+//! (429 with Retry-After), and a provider reservation (circuit + bulkhead;
+//! 503 when neither provider can take the call). Then a task streams
+//! `event: token` events and a final `event: done`; a provider failure
+//! becomes `event: failover` (and the secondary continues) or, without a
+//! provider left, `event: error` with a 502/503/504 status.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use super::auth::authenticate;
+use super::{Resp, bad_json, body_error, error_code, too_many};
+use crate::body::{SimBody, StreamCut, read_body};
+use crate::faults::{Decision, OutageMode, OutageProvider};
+use crate::provider::{Failure, ProviderKind, Reserved};
+use crate::resilience::admission::Ticket;
+use crate::state::SimState;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChatBody {
+    thread_id: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    message: Option<String>,
+}
+
+const WORDS: [&str; 16] = [
+    "The ",
+    "system ",
+    "holds ",
+    "under ",
+    "load ",
+    "while ",
+    "the ",
+    "breaker ",
+    "watches ",
+    "every ",
+    "call ",
+    "and ",
+    "the ",
+    "queue ",
+    "drains ",
+    "steadily. ",
+];
+
+/// Handles one chat request.
+pub(crate) async fn chat(
+    state: &Arc<SimState>,
+    req: Request<Incoming>,
+    faults: Option<Decision>,
+) -> Resp {
+    if !state.cfg.flags.chat_gateway_enabled {
+        return error_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "CHAT_GATEWAY_DISABLED",
+            "chat gateway disabled (FF_CHAT_GATEWAY_ENABLED=false)",
+        );
+    }
+    let (parts, body) = req.into_parts();
+    let user = match authenticate(state, &parts.headers) {
+        Ok(u) => u,
+        Err(r) => return *r,
+    };
+    let bytes = match read_body(&parts.headers, body).await {
+        Ok(b) => b,
+        Err(e) => return body_error(e),
+    };
+    let body: ChatBody = match serde_json::from_slice(&bytes) {
+        Ok(b) => b,
+        Err(e) => return bad_json("JSON body", &e),
+    };
+    match state.auth.thread_owner(&body.thread_id) {
+        None => return error_code(StatusCode::NOT_FOUND, "THREAD_NOT_FOUND", "unknown thread"),
+        Some(owner) if owner != user.idx => {
+            return error_code(
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
+                "thread belongs to another user",
+            );
+        }
+        Some(_) => {}
+    }
+    let stats = &state.stats;
+    stats.count_chat_user(user.idx);
+    let key = crate::rng::splitmix64(u64::from(user.idx) ^ 0xC4A7);
+    if let Err(wait) = state.rl_chat.check(key) {
+        stats.count_keyed("rate_limit:chat_stream", &user.id);
+        return too_many(wait, "RATE_LIMITED", "chat stream rate limit exceeded");
+    }
+    let ticket = match state.admission.admit(&user.inflight) {
+        Ok((ticket, shadow)) => {
+            stats.count(("admission", "admitted", "ok"), 1);
+            if let Some(why) = shadow {
+                stats.count(("admission", "shadow_rejected", why.name()), 1);
+            }
+            ticket
+        }
+        Err(rej) => {
+            stats.count(("admission", "rejected", rej.reason.name()), 1);
+            return too_many(rej.retry_after, "ADMISSION_REJECTED", rej.reason.name());
+        }
+    };
+    let failover_enabled = state.cfg.flags.provider_failover_enabled;
+    let (start, reserved, initial_failover) = match reserve(state, ProviderKind::Primary) {
+        Ok(r) => (ProviderKind::Primary, r, None),
+        Err(why) if failover_enabled => match reserve(state, ProviderKind::Secondary) {
+            Ok(r) => {
+                stats.count(("failover", "primary->secondary", why), 1);
+                (ProviderKind::Secondary, r, Some(why))
+            }
+            Err(why2) => {
+                return error_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "PROVIDER_UNAVAILABLE",
+                    &format!("no provider available (primary: {why}, secondary: {why2})"),
+                );
+            }
+        },
+        Err(why) => {
+            return error_code(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "PROVIDER_UNAVAILABLE",
+                &format!("primary provider unavailable ({why}) and failover disabled"),
+            );
+        }
+    };
+    let (tx, rx) = mpsc::channel(4);
+    let ctx = StreamCtx {
+        state: Arc::clone(state),
+        _ticket: ticket,
+        faults: faults.unwrap_or_default(),
+        failover_enabled,
+    };
+    stats.count(("chat_stream", "started", ""), 1);
+    tokio::spawn(ctx.run(tx, start, reserved, initial_failover));
+    let mut r = Response::new(SimBody::Stream(rx));
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    h.insert("x-sim-provider", HeaderValue::from_static(start.name()));
+    r
+}
+
+/// Reserves a call on a provider, counting the outcome.
+fn reserve(state: &SimState, kind: ProviderKind) -> Result<Reserved, &'static str> {
+    let p = state.provider(kind);
+    match p.reserve() {
+        Ok((r, expired)) => {
+            if expired > 0 {
+                state
+                    .stats
+                    .count(("bulkhead", kind.name(), "expired"), expired);
+            }
+            Ok(r)
+        }
+        Err((why, expired)) => {
+            if expired > 0 {
+                state
+                    .stats
+                    .count(("bulkhead", kind.name(), "expired"), expired);
+            }
+            if why == crate::provider::Unavailable::BulkheadFull {
+                state.stats.count(("bulkhead", kind.name(), "rejected"), 1);
+            }
+            state.stats.count(("provider", kind.name(), why.name()), 1);
+            Err(why.name())
+        }
+    }
+}
+
+struct StreamCtx {
+    state: Arc<SimState>,
+    _ticket: Ticket,
+    faults: Decision,
+    failover_enabled: bool,
+}
+
+type Tx = mpsc::Sender<Result<Bytes, StreamCut>>;
+
+fn event(name: &str, data: &serde_json::Value) -> Bytes {
+    Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
+}
+
+/// Sends a chunk; false when the client is gone.
+async fn send(tx: &Tx, b: Bytes) -> bool {
+    tx.send(Ok(b)).await.is_ok()
+}
+
+/// Sleeps unless the client goes away first; false when it did.
+async fn pause(tx: &Tx, d: Duration) -> bool {
+    if d.is_zero() {
+        return !tx.is_closed();
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(d) => true,
+        _ = tx.closed() => false,
+    }
+}
+
+impl StreamCtx {
+    fn outage(&self) -> Option<(OutageProvider, OutageMode)> {
+        self.faults.outage
+    }
+
+    async fn run(
+        self,
+        tx: Tx,
+        start: ProviderKind,
+        reserved: Reserved,
+        initial: Option<&'static str>,
+    ) {
+        let stats = &self.state.stats;
+        let outcome = self.drive(&tx, start, reserved, initial).await;
+        stats.count(("chat_stream", outcome, ""), 1);
+    }
+
+    async fn drive(
+        &self,
+        tx: &Tx,
+        mut kind: ProviderKind,
+        mut reserved: Reserved,
+        initial: Option<&'static str>,
+    ) -> &'static str {
+        let stats = &self.state.stats;
+        if let Some(why) = initial {
+            let ev = event(
+                "failover",
+                &serde_json::json!({"from": "primary", "to": "secondary", "reason": why}),
+            );
+            if !send(tx, ev).await {
+                return "client_gone";
+            }
+        }
+        let ttft = self.state.cfg.chat_sim.ttft;
+        loop {
+            let provider = self.state.provider(kind);
+            let mut last = Failure::Error;
+            let attempts = 1 + provider.cfg.retries;
+            let mut succeeded = false;
+            for attempt in 0..attempts {
+                let permit = match reserved.permit.take() {
+                    Some(p) => p,
+                    None => match provider.circuit.try_acquire() {
+                        Some(p) => p,
+                        None => break,
+                    },
+                };
+                if attempt > 0 {
+                    stats.count(("provider", kind.name(), "retry"), 1);
+                }
+                let result = tokio::select! {
+                    r = provider.first_token(ttft, self.outage()) => r,
+                    _ = tx.closed() => return "client_gone",
+                };
+                match result {
+                    Ok(()) => {
+                        provider.circuit.success(permit);
+                        stats.count(("provider", kind.name(), "ok"), 1);
+                        succeeded = true;
+                        break;
+                    }
+                    Err(f) => {
+                        last = f;
+                        stats.count(("provider", kind.name(), f.name()), 1);
+                        if provider.circuit.failure(permit) {
+                            break;
+                        }
+                    }
+                }
+            }
+            if succeeded {
+                let out = self.stream_tokens(tx, kind).await;
+                drop(reserved);
+                return out;
+            }
+            drop(reserved);
+            if kind == ProviderKind::Primary && self.failover_enabled {
+                match reserve(&self.state, ProviderKind::Secondary) {
+                    Ok(r) => {
+                        stats.count(("failover", "primary->secondary", last.name()), 1);
+                        let ev = event(
+                            "failover",
+                            &serde_json::json!({"from": "primary", "to": "secondary", "reason": last.name()}),
+                        );
+                        if !send(tx, ev).await {
+                            return "client_gone";
+                        }
+                        kind = ProviderKind::Secondary;
+                        reserved = r;
+                        continue;
+                    }
+                    Err(why) => {
+                        let ev = event(
+                            "error",
+                            &serde_json::json!({
+                                "status": 503,
+                                "code": "PROVIDER_UNAVAILABLE",
+                                "message": format!("primary failed ({}), secondary unavailable ({why})", last.name()),
+                            }),
+                        );
+                        let _ = send(tx, ev).await;
+                        return "error_event";
+                    }
+                }
+            }
+            let (status, code) = match last {
+                Failure::Timeout => (504, "PROVIDER_TIMEOUT"),
+                Failure::Error => (502, "PROVIDER_ERROR"),
+            };
+            let ev = event(
+                "error",
+                &serde_json::json!({
+                    "status": status,
+                    "code": code,
+                    "provider": kind.name(),
+                    "message": format!("{} provider {}", kind.name(), last.name()),
+                }),
+            );
+            let _ = send(tx, ev).await;
+            return "error_event";
+        }
+    }
+
+    /// Cuts the stream where the next token would have come, so that the
+    /// tokens already sent reach the client before the abort.
+    async fn cut(&self, tx: &Tx, gap: Duration) -> &'static str {
+        if !pause(tx, gap.max(Duration::from_millis(5))).await {
+            return "client_gone";
+        }
+        let _ = tx.send(Err(StreamCut)).await;
+        "truncated"
+    }
+
+    async fn stream_tokens(&self, tx: &Tx, kind: ProviderKind) -> &'static str {
+        let sim = &self.state.cfg.chat_sim;
+        let gap = match self.faults.slow {
+            Some((factor, add)) => sim.token_gap.mul_f64(factor) + add,
+            None => sim.token_gap,
+        };
+        let cut = self.faults.truncate_after;
+        for i in 0..sim.tokens {
+            if cut == Some(i) {
+                return self.cut(tx, gap).await;
+            }
+            if i > 0 && !pause(tx, gap).await {
+                return "client_gone";
+            }
+            let text = WORDS[i as usize % WORDS.len()];
+            let ev = event(
+                "token",
+                &serde_json::json!({"index": i, "text": text, "provider": kind.name()}),
+            );
+            if !send(tx, ev).await {
+                return "client_gone";
+            }
+        }
+        if cut.is_some() {
+            return self.cut(tx, gap).await;
+        }
+        let done = event(
+            "done",
+            &serde_json::json!({"tokens": sim.tokens, "provider": kind.name()}),
+        );
+        if !send(tx, done).await {
+            return "client_gone";
+        }
+        "completed"
+    }
+}

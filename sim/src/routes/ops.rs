@@ -1,0 +1,372 @@
+//! Ops endpoints (bearer = the ops token): the reliability snapshot and
+//! fault management.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use http::{Method, Request, StatusCode};
+use hyper::body::Incoming;
+use serde_json::{Value, json};
+
+use super::{Resp, bearer, body_error, error, json as json_resp, query_get};
+use crate::auth_store::ct_eq;
+use crate::body::read_body;
+use crate::faults::{Fault, VALID_ENDPOINTS, VALID_FAULTS};
+use crate::provider::Provider;
+use crate::state::SimState;
+use crate::stats::MAX_WINDOW_MINUTES;
+
+/// Largest `limit` accepted.
+const MAX_LIMIT: usize = 10_000;
+
+/// `None` when the ops token is right, else the 401 to answer.
+fn unauthorized(state: &SimState, headers: &http::HeaderMap) -> Option<Resp> {
+    match bearer(headers) {
+        Some(t) if ct_eq(t.as_bytes(), state.ops_token.as_bytes()) => None,
+        Some(_) => Some(error(StatusCode::UNAUTHORIZED, "invalid ops token")),
+        None => Some(error(StatusCode::UNAUTHORIZED, "missing ops bearer token")),
+    }
+}
+
+/// `GET /api/ops/reliability-snapshot?minutes=N&limit=M`.
+pub(crate) fn snapshot_route(state: &SimState, req: &Request<Incoming>) -> Resp {
+    if let Some(r) = unauthorized(state, req.headers()) {
+        return r;
+    }
+    let q = req.uri().query();
+    let minutes = match query_get(q, "minutes") {
+        None => state.cfg.ops.default_window_minutes,
+        Some(v) => match v.trim().parse::<u32>() {
+            Ok(m) if (1..=MAX_WINDOW_MINUTES).contains(&m) => m,
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "minutes: expected an integer from 1 to 60",
+                );
+            }
+        },
+    };
+    let limit = match query_get(q, "limit") {
+        None => state.cfg.ops.max_rows_per_section,
+        Some(v) => match v.trim().parse::<usize>() {
+            Ok(l) if (1..=MAX_LIMIT).contains(&l) => l,
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "limit: expected an integer from 1 to 10000",
+                );
+            }
+        },
+    };
+    json_resp(StatusCode::OK, &snapshot(state, minutes, limit))
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+fn us_to_ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+/// Sorts rows by `count` descending and keeps `limit`; returns the rows
+/// and the total count before truncation.
+fn top(mut rows: Vec<(u64, Value)>, limit: usize) -> (Vec<Value>, u64, usize) {
+    let total = rows.iter().map(|r| r.0).sum();
+    let n = rows.len();
+    rows.sort_by_key(|r| std::cmp::Reverse(r.0));
+    (
+        rows.into_iter().take(limit).map(|r| r.1).collect(),
+        total,
+        n,
+    )
+}
+
+/// Builds the snapshot JSON over the last `minutes` minutes.
+pub(crate) fn snapshot(state: &SimState, minutes: u32, limit: usize) -> Value {
+    let minutes = minutes.clamp(1, MAX_WINDOW_MINUTES);
+    let limit = limit.max(1);
+    let v = state.stats.window(minutes);
+    let counter = |sec: &str, a: &str, b: &str| -> u64 {
+        v.counters
+            .iter()
+            .filter(|((s, x, y), _)| *s == sec && *x == a && (b.is_empty() || *y == b))
+            .map(|(_, n)| *n)
+            .sum()
+    };
+
+    // Requests by endpoint and status.
+    let (requests, total_requests, _) = top(
+        v.statuses
+            .iter()
+            .map(|(r, s, n)| (*n, json!({"endpoint": r.name(), "status": s, "count": n})))
+            .collect(),
+        limit,
+    );
+    let (latency, _, _) = top(
+        v.latency
+            .iter()
+            .map(|(r, h)| {
+                (
+                    h.len(),
+                    json!({
+                        "endpoint": r.name(),
+                        "count": h.len(),
+                        "p50_ms": us_to_ms(h.value_at_quantile(0.50)),
+                        "p90_ms": us_to_ms(h.value_at_quantile(0.90)),
+                        "p95_ms": us_to_ms(h.value_at_quantile(0.95)),
+                        "p99_ms": us_to_ms(h.value_at_quantile(0.99)),
+                        "max_ms": us_to_ms(h.max()),
+                        "mean_ms": (h.mean() / 1000.0 * 1000.0).round() / 1000.0,
+                    }),
+                )
+            })
+            .collect(),
+        limit,
+    );
+
+    // Rate-limit rejections by bucket and key.
+    let (rl_rows, rl_total, _) = top(
+        v.keyed
+            .iter()
+            .filter_map(|((sec, key), n)| {
+                let bucket = sec.strip_prefix("rate_limit:")?;
+                Some((*n, json!({"bucket": bucket, "key": key, "count": n})))
+            })
+            .collect(),
+        limit,
+    );
+    let rl_by_bucket: serde_json::Map<String, Value> = ["chat_stream", "gmail_push", "whatsapp"]
+        .iter()
+        .map(|b| {
+            let n: u64 = v
+                .keyed
+                .iter()
+                .filter(|((s, _), _)| s.strip_prefix("rate_limit:") == Some(b))
+                .map(|(_, n)| *n)
+                .sum();
+            ((*b).to_owned(), Value::from(n))
+        })
+        .collect();
+
+    // Circuits and transitions within the window.
+    let window_start = std::time::Instant::now()
+        .checked_sub(Duration::from_secs(u64::from(minutes) * 60))
+        .unwrap_or(state.started);
+    let mut circuits = Vec::new();
+    let mut transitions: Vec<(SystemTime, Value)> = Vec::new();
+    let providers: [&Provider; 2] = [&state.primary, &state.secondary];
+    for p in providers {
+        let c = p.circuit.view();
+        circuits.push(json!({
+            "provider": p.kind.name(),
+            "state": c.state.name(),
+            "consecutive_failures": c.consecutive_failures,
+            "threshold": c.threshold,
+            "cooldown_ms": c.cooldown_ms,
+            "transitions_in_window": c.transitions.iter().filter(|t| t.at_instant >= window_start).count(),
+        }));
+        for t in c
+            .transitions
+            .iter()
+            .filter(|t| t.at_instant >= window_start)
+        {
+            transitions.push((
+                t.at,
+                json!({"provider": p.kind.name(), "from": t.from.name(), "to": t.to.name(), "at": rfc3339(t.at)}),
+            ));
+        }
+    }
+    transitions.sort_by_key(|t| std::cmp::Reverse(t.0));
+    let transitions_total = transitions.len();
+    let transitions: Vec<Value> = transitions.into_iter().take(limit).map(|t| t.1).collect();
+
+    let bulkheads: Vec<Value> = providers
+        .iter()
+        .map(|p| {
+            let name = p.kind.name();
+            json!({
+                "provider": name,
+                "max_concurrent": p.bulkhead.max_concurrent(),
+                "in_use": p.bulkhead.in_use(),
+                "rejections": counter("bulkhead", name, "rejected"),
+                "expired_leases": counter("bulkhead", name, "expired"),
+            })
+        })
+        .collect();
+
+    let (admission_rows, _, _) = top(
+        v.counters
+            .iter()
+            .filter(|((s, _, _), _)| *s == "admission")
+            .map(|((_, d, r), n)| (*n, json!({"decision": d, "reason": r, "count": n})))
+            .collect(),
+        limit,
+    );
+    let (failover_rows, failovers_total, _) = top(
+        v.counters
+            .iter()
+            .filter(|((s, _, _), _)| *s == "failover")
+            .map(|((_, path, reason), n)| {
+                let (from, to) = path.split_once("->").unwrap_or((path, ""));
+                (
+                    *n,
+                    json!({"from": from, "to": to, "reason": reason, "count": n}),
+                )
+            })
+            .collect(),
+        limit,
+    );
+    let (provider_rows, _, _) = top(
+        v.counters
+            .iter()
+            .filter(|((s, _, _), _)| *s == "provider")
+            .map(|((_, p, o), n)| (*n, json!({"provider": p, "outcome": o, "count": n})))
+            .collect(),
+        limit,
+    );
+    let (fault_rows, _, _) = top(
+        v.counters
+            .iter()
+            .filter(|((s, _, _), _)| *s == "fault")
+            .map(|((_, e, k), n)| (*n, json!({"endpoint": e, "fault": k, "count": n})))
+            .collect(),
+        limit,
+    );
+    let streams: serde_json::Map<String, Value> = [
+        "started",
+        "completed",
+        "error_event",
+        "truncated",
+        "client_gone",
+    ]
+    .iter()
+    .map(|k| ((*k).to_owned(), Value::from(counter("chat_stream", k, ""))))
+    .collect();
+
+    let unique_users = v.chat_users.len();
+    let (chat_users, _, _) = top(
+        v.chat_users
+            .iter()
+            .map(|(idx, n)| {
+                let (id, email) = state
+                    .auth
+                    .user(*idx)
+                    .map(|u| (u.id.clone(), u.email.clone()))
+                    .unwrap_or_default();
+                (*n, json!({"user_id": id, "email": email, "requests": n}))
+            })
+            .collect(),
+        limit,
+    );
+
+    json!({
+        "generated_at": rfc3339(SystemTime::now()),
+        "window_minutes": minutes,
+        "limit": limit,
+        "started_at": rfc3339(state.started_at),
+        "uptime_ms": ms(state.started.elapsed()),
+        "requests": {
+            "total": total_requests,
+            "by_endpoint_status": requests,
+        },
+        "latency": latency,
+        "rate_limit": {
+            "rejections_total": rl_total,
+            "by_bucket": rl_by_bucket,
+            "rejections": rl_rows,
+        },
+        "circuits": circuits,
+        "circuit_transitions": {
+            "total": transitions_total,
+            "rows": transitions,
+        },
+        "bulkheads": bulkheads,
+        "admission": {
+            "enforced": state.cfg.flags.admission_enforce,
+            "global_inflight": state.admission.global_inflight(),
+            "decisions": admission_rows,
+        },
+        "provider_failovers": {
+            "total": failovers_total,
+            "rows": failover_rows,
+        },
+        "provider_calls": provider_rows,
+        "chat_streams": streams,
+        "chat_users": chat_users,
+        "unique_users": unique_users,
+        "faults": {
+            "active": state.faults.list().iter().map(Fault::to_json).collect::<Vec<_>>(),
+            "injected": fault_rows,
+        },
+        "knobs": state.cfg.knob_values(),
+    })
+}
+
+fn faults_json(state: &SimState) -> Value {
+    json!({
+        "faults": state.faults.list().iter().map(Fault::to_json).collect::<Vec<_>>(),
+        "valid_endpoints": VALID_ENDPOINTS,
+        "valid_faults": VALID_FAULTS,
+    })
+}
+
+/// `GET` lists, `POST` replaces, `DELETE` clears the faults.
+pub(crate) async fn faults_route(state: &Arc<SimState>, req: Request<Incoming>) -> Resp {
+    let (parts, body) = req.into_parts();
+    if let Some(r) = unauthorized(state, &parts.headers) {
+        return r;
+    }
+    match parts.method {
+        Method::GET => json_resp(StatusCode::OK, &faults_json(state)),
+        Method::DELETE => {
+            state.faults.replace(Vec::new());
+            json_resp(StatusCode::OK, &faults_json(state))
+        }
+        _ => {
+            let bytes = match read_body(&parts.headers, body).await {
+                Ok(b) => b,
+                Err(e) => return body_error(e),
+            };
+            let v: Value = match serde_json::from_slice(&bytes) {
+                Ok(v) => v,
+                Err(e) => return super::bad_json("JSON body", &e),
+            };
+            let items = match &v {
+                Value::Array(a) => a,
+                Value::Object(o) => match o.get("faults") {
+                    Some(Value::Array(a)) => a,
+                    _ => {
+                        return error(
+                            StatusCode::BAD_REQUEST,
+                            "expected {\"faults\": [...]} (objects like {\"endpoint\":\"chat\",\"latency\":\"200ms\"} or spec strings)",
+                        );
+                    }
+                },
+                _ => return error(StatusCode::BAD_REQUEST, "expected {\"faults\": [...]}"),
+            };
+            let mut list = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                match Fault::from_json(item) {
+                    Ok(f) => list.push(f),
+                    Err(e) => {
+                        return json_resp(
+                            StatusCode::BAD_REQUEST,
+                            &json!({
+                                "error": format!("faults[{i}]: {e}"),
+                                "valid_endpoints": VALID_ENDPOINTS,
+                                "valid_faults": VALID_FAULTS,
+                            }),
+                        );
+                    }
+                }
+            }
+            state.faults.replace(list);
+            json_resp(StatusCode::OK, &faults_json(state))
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! The accept loop: HTTP/1.1 and h2c on one port (hyper-util's auto
+//! builder), TCP_NODELAY, real connection resets for the reset fault, and
+//! graceful shutdown through a watch channel.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, watch};
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::auth_store::Credentials;
+use crate::config::SimConfig;
+use crate::faults::Fault;
+use crate::state::SimState;
+
+/// How long open connections get to finish after shutdown starts.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// Per-connection control shared with the request handlers.
+#[derive(Debug)]
+pub(crate) struct ConnCtl {
+    pub(crate) peer: SocketAddr,
+    reset: AtomicBool,
+    notify: Notify,
+}
+
+impl ConnCtl {
+    /// Aborts the connection with a TCP reset as soon as possible.
+    pub(crate) fn reset(&self) {
+        self.reset.store(true, Ordering::Release);
+        self.notify.notify_one();
+    }
+}
+
+/// A TCP stream that is closed with a reset (SO_LINGER 0) when its
+/// connection was asked to reset.
+struct ResetOnDrop {
+    inner: TcpStream,
+    ctl: Arc<ConnCtl>,
+}
+
+impl Drop for ResetOnDrop {
+    fn drop(&mut self) {
+        if self.ctl.reset.load(Ordering::Acquire) {
+            let _ = self.inner.set_zero_linger();
+        }
+    }
+}
+
+impl AsyncRead for ResetOnDrop {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ResetOnDrop {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// A running sim.
+#[derive(Debug)]
+pub struct SimHandle {
+    addr: SocketAddr,
+    state: Arc<SimState>,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+/// Binds `addr`, spawns the accept loop on the current tokio runtime and
+/// returns at once.
+pub async fn start(addr: SocketAddr, config: SimConfig) -> io::Result<SimHandle> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(SimState::new(config));
+    let (shutdown, rx) = watch::channel(false);
+    let task = tokio::spawn(accept_loop(listener, Arc::clone(&state), rx));
+    Ok(SimHandle {
+        addr,
+        state,
+        shutdown,
+        task,
+    })
+}
+
+impl SimHandle {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://IP:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The bearer token of the ops endpoints.
+    pub fn ops_token(&self) -> &str {
+        &self.state.ops_token
+    }
+
+    /// Creates (or reuses) a user, opens a session and creates a thread.
+    pub fn provision_user(&self, email: &str, password: &str) -> Credentials {
+        self.state.auth.provision(email, password)
+    }
+
+    /// Replaces the faults in force (as `POST /api/ops/faults`).
+    pub fn set_faults(&self, faults: Vec<Fault>) {
+        self.state.faults.replace(faults);
+    }
+
+    /// The reliability snapshot (as `GET /api/ops/reliability-snapshot`).
+    pub fn snapshot(&self, minutes: u32, limit: usize) -> serde_json::Value {
+        crate::routes::ops::snapshot(&self.state, minutes, limit)
+    }
+
+    /// Stops accepting, lets open connections finish for a short grace
+    /// period, then closes them.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+}
+
+fn builder() -> auto::Builder<TokioExecutor> {
+    let mut b = auto::Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .keep_alive(true);
+    b.http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(4096);
+    b
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    state: Arc<SimState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let builder = Arc::new(builder());
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    conns.spawn(serve_conn(
+                        Arc::clone(&builder),
+                        stream,
+                        peer,
+                        Arc::clone(&state),
+                        shutdown.clone(),
+                    ));
+                }
+                // Out of descriptors or a connection failed during accept:
+                // back off briefly instead of spinning.
+                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            },
+        }
+    }
+    drop(listener);
+    let drain = async { while conns.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE + Duration::from_millis(500), drain)
+        .await
+        .is_err()
+    {
+        conns.abort_all();
+        while conns.join_next().await.is_some() {}
+    }
+}
+
+async fn serve_conn(
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    state: Arc<SimState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let ctl = Arc::new(ConnCtl {
+        peer,
+        reset: AtomicBool::new(false),
+        notify: Notify::new(),
+    });
+    let io = TokioIo::new(ResetOnDrop {
+        inner: stream,
+        ctl: Arc::clone(&ctl),
+    });
+    let svc_ctl = Arc::clone(&ctl);
+    let svc =
+        service_fn(move |req| crate::routes::handle(Arc::clone(&state), Arc::clone(&svc_ctl), req));
+    let conn = builder.serve_connection(io, svc);
+    tokio::pin!(conn);
+    if *shutdown.borrow() {
+        return;
+    }
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        // Dropping the connection drops the socket with SO_LINGER 0.
+        _ = ctl.notify.notified() => return,
+        _ = shutdown.changed() => conn.as_mut().graceful_shutdown(),
+    }
+    tokio::select! {
+        _ = tokio::time::timeout(SHUTDOWN_GRACE, conn.as_mut()) => {}
+        _ = ctl.notify.notified() => {}
+    }
+}

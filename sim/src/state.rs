@@ -1,0 +1,81 @@
+//! The shared state of a running sim.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::auth_store::AuthStore;
+use crate::config::SimConfig;
+use crate::faults::Faults;
+use crate::provider::{Provider, ProviderKind};
+use crate::resilience::admission::Admission;
+use crate::resilience::rate_limit::RateLimiter;
+use crate::stats::Stats;
+
+/// Everything a request handler needs.
+#[derive(Debug)]
+pub(crate) struct SimState {
+    pub(crate) cfg: SimConfig,
+    pub(crate) ops_token: String,
+    pub(crate) auth: AuthStore,
+    pub(crate) stats: Stats,
+    pub(crate) faults: Faults,
+    pub(crate) rl_chat: RateLimiter,
+    pub(crate) rl_gmail: RateLimiter,
+    pub(crate) rl_whatsapp: RateLimiter,
+    pub(crate) primary: Provider,
+    pub(crate) secondary: Provider,
+    pub(crate) admission: Arc<Admission>,
+    /// The keyed HMAC of `WHATSAPP_APP_SECRET`, cloned per request.
+    pub(crate) whatsapp_mac: Option<Hmac<Sha256>>,
+    pub(crate) started: Instant,
+    pub(crate) started_at: SystemTime,
+}
+
+impl SimState {
+    pub(crate) fn new(cfg: SimConfig) -> Self {
+        let ops_token = cfg
+            .ops_token
+            .clone()
+            .unwrap_or_else(|| format!("ops_{}", crate::rng::random_hex(16)));
+        let whatsapp_mac = cfg
+            .whatsapp_app_secret
+            .as_deref()
+            .and_then(|s| Hmac::<Sha256>::new_from_slice(s.as_bytes()).ok());
+        Self {
+            ops_token,
+            auth: AuthStore::default(),
+            stats: Stats::new(),
+            faults: Faults::new(cfg.seed, cfg.faults.clone()),
+            rl_chat: RateLimiter::new(cfg.rate_limits.chat_stream),
+            rl_gmail: RateLimiter::new(cfg.rate_limits.gmail_push),
+            rl_whatsapp: RateLimiter::new(cfg.rate_limits.whatsapp),
+            primary: Provider::new(
+                ProviderKind::Primary,
+                cfg.provider_primary,
+                cfg.circuit_primary,
+                cfg.bulkhead_primary,
+            ),
+            secondary: Provider::new(
+                ProviderKind::Secondary,
+                cfg.provider_secondary,
+                cfg.circuit_secondary,
+                cfg.bulkhead_secondary,
+            ),
+            admission: Admission::new(cfg.admission, cfg.flags.admission_enforce, cfg.seed),
+            whatsapp_mac,
+            started: Instant::now(),
+            started_at: SystemTime::now(),
+            cfg,
+        }
+    }
+
+    pub(crate) fn provider(&self, kind: ProviderKind) -> &Provider {
+        match kind {
+            ProviderKind::Primary => &self.primary,
+            ProviderKind::Secondary => &self.secondary,
+        }
+    }
+}

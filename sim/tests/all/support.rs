@@ -1,0 +1,287 @@
+//! Test support: start a sim, talk HTTP/1.1 or h2c to it, read SSE.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use relhost_sim::{SimConfig, SimHandle};
+use serde_json::Value;
+
+/// Every request of a test is bounded by this.
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
+
+pub(crate) struct Sim {
+    pub(crate) handle: SimHandle,
+    pub(crate) client: Client<HttpConnector, Full<Bytes>>,
+}
+
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+impl Reply {
+    pub(crate) fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// One server-sent event.
+#[derive(Debug, Clone)]
+pub(crate) struct Event {
+    pub(crate) name: String,
+    pub(crate) data: Value,
+}
+
+pub(crate) struct Stream {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) events: Vec<Event>,
+    /// The body ended with an error (cut or reset) instead of cleanly.
+    pub(crate) body_error: bool,
+    pub(crate) elapsed: Duration,
+    pub(crate) first_event_after: Option<Duration>,
+}
+
+impl Stream {
+    pub(crate) fn names(&self) -> Vec<&str> {
+        self.events.iter().map(|e| e.name.as_str()).collect()
+    }
+
+    pub(crate) fn count(&self, name: &str) -> usize {
+        self.events.iter().filter(|e| e.name == name).count()
+    }
+}
+
+pub(crate) fn client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+pub(crate) fn h2_client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http()
+}
+
+pub(crate) async fn start(cfg: SimConfig) -> Sim {
+    let handle = relhost_sim::start("127.0.0.1:0".parse().expect("addr"), cfg)
+        .await
+        .expect("sim starts");
+    Sim {
+        handle,
+        client: client(),
+    }
+}
+
+pub(crate) async fn start_default() -> Sim {
+    start(SimConfig::default()).await
+}
+
+impl Sim {
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{}", self.handle.base_url(), path)
+    }
+
+    pub(crate) fn build(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Request<Full<Bytes>> {
+        let mut b = Request::builder().method(method).uri(self.url(path));
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(Full::new(body.into())).expect("request")
+    }
+
+    pub(crate) async fn send_with(
+        &self,
+        client: &Client<HttpConnector, Full<Bytes>>,
+        req: Request<Full<Bytes>>,
+    ) -> Result<Reply, Box<dyn std::error::Error + Send + Sync>> {
+        let fut = async {
+            let resp = client.request(req).await?;
+            let (parts, body) = resp.into_parts();
+            let body = body.collect().await?.to_bytes();
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Reply {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            })
+        };
+        tokio::time::timeout(TIMEOUT, fut).await?
+    }
+
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Reply {
+        let req = self.build(method, path, headers, body);
+        self.send_with(&self.client, req)
+            .await
+            .unwrap_or_else(|e| panic!("request to {path} failed: {e}"))
+    }
+
+    pub(crate) async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, &[], Bytes::new()).await
+    }
+
+    pub(crate) async fn post_json(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &Value,
+    ) -> Reply {
+        let mut h = vec![("content-type", "application/json")];
+        h.extend_from_slice(headers);
+        self.send(Method::POST, path, &h, body.to_string()).await
+    }
+
+    pub(crate) async fn ops(&self, method: Method, path: &str, body: &str) -> Reply {
+        let auth = format!("Bearer {}", self.handle.ops_token());
+        self.send(method, path, &[("authorization", &auth)], body.to_owned())
+            .await
+    }
+
+    pub(crate) async fn snapshot(&self, query: &str) -> Value {
+        let r = self
+            .ops(
+                Method::GET,
+                &format!("/api/ops/reliability-snapshot{query}"),
+                "",
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        r.json()
+    }
+
+    /// POST /api/chat and read the whole event stream.
+    pub(crate) async fn chat(&self, token: &str, thread_id: &str) -> Stream {
+        self.chat_with(&self.client, token, thread_id).await
+    }
+
+    pub(crate) async fn chat_with(
+        &self,
+        client: &Client<HttpConnector, Full<Bytes>>,
+        token: &str,
+        thread_id: &str,
+    ) -> Stream {
+        let body = serde_json::json!({"threadId": thread_id, "message": "hello"}).to_string();
+        let auth = format!("Bearer {token}");
+        let req = self.build(
+            Method::POST,
+            "/api/chat",
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+            body,
+        );
+        let started = std::time::Instant::now();
+        let fut = async {
+            let resp = client.request(req).await.expect("chat request");
+            let (parts, mut body) = resp.into_parts();
+            let mut text = String::new();
+            let mut events = Vec::new();
+            let mut body_error = false;
+            let mut first_event_after = None;
+            loop {
+                match body.frame().await {
+                    None => break,
+                    Some(Err(_)) => {
+                        body_error = true;
+                        break;
+                    }
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            text.push_str(&String::from_utf8_lossy(&data));
+                            while let Some(end) = text.find("\n\n") {
+                                let block: String = text.drain(..end + 2).collect();
+                                if let Some(ev) = parse_event(&block) {
+                                    first_event_after.get_or_insert(started.elapsed());
+                                    events.push(ev);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Stream {
+                status: parts.status,
+                headers: parts.headers,
+                events,
+                body_error,
+                elapsed: started.elapsed(),
+                first_event_after,
+            }
+        };
+        tokio::time::timeout(TIMEOUT, fut)
+            .await
+            .expect("chat within timeout")
+    }
+}
+
+fn parse_event(block: &str) -> Option<Event> {
+    let mut name = None;
+    let mut data = String::new();
+    for line in block.lines() {
+        if let Some(n) = line.strip_prefix("event: ") {
+            name = Some(n.to_owned());
+        } else if let Some(d) = line.strip_prefix("data: ") {
+            data.push_str(d);
+        }
+    }
+    Some(Event {
+        name: name?,
+        data: serde_json::from_str(&data).unwrap_or(Value::Null),
+    })
+}
+
+/// `sha256=<hex>` of `body` under `secret`.
+pub(crate) fn sign(secret: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut m = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    m.update(body);
+    let hex: String = m
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={hex}")
+}
+
+/// A Pub/Sub push envelope for a Gmail notification.
+pub(crate) fn gmail_envelope(email: &str, history_id: u64) -> Value {
+    use base64::Engine;
+    let data = serde_json::json!({"emailAddress": email, "historyId": history_id}).to_string();
+    serde_json::json!({
+        "message": {
+            "data": base64::engine::general_purpose::STANDARD.encode(data),
+            "messageId": "m-1",
+        },
+        "subscription": "projects/p/subscriptions/s",
+    })
+}
+
+pub(crate) const WA_BODY: &str =
+    r#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[]}]}"#;
+
+/// Finds the row of `rows` (an array) whose `key` equals `value`.
+pub(crate) fn row<'a>(rows: &'a Value, key: &str, value: &str) -> Option<&'a Value> {
+    rows.as_array()?.iter().find(|r| r[key] == value)
+}
