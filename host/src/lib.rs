@@ -11,5 +11,6 @@ pub mod http;
 pub mod metrics;
 pub mod plugin;
 pub mod policy;
+pub mod pool;
 pub mod report;
 mod rng;

@@ -2,6 +2,8 @@
 //! on 127.0.0.1, on ephemeral ports.
 
 mod drill;
+mod pool;
+mod rotation;
 mod sim;
 mod support;
 mod tls;

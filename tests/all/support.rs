@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use relhost::http::{Client, ClientConfig, OutgoingRequest};
 use serde_json::Value;
 
 /// Environment variables the tests control; removed from every child.
@@ -179,4 +181,50 @@ pub(crate) fn describe(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
+}
+
+/// One HTTP call from the test, through relhost's own client.
+pub(crate) fn call(
+    method: http::Method,
+    url: &str,
+    bearer: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let client = Client::new(&ClientConfig::default()).expect("client");
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            "application/json".parse().expect("value"),
+        );
+        if let Some(token) = bearer {
+            headers.insert(
+                http::header::AUTHORIZATION,
+                format!("Bearer {token}").parse().expect("value"),
+            );
+        }
+        let request = OutgoingRequest {
+            method,
+            uri: url.parse().expect("url"),
+            headers,
+            body: body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string())),
+        };
+        let (status, _, body) = client.send_collect(request).await.expect("answer");
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    })
+}
+
+/// The sim's reliability snapshot over the last `minutes`.
+pub(crate) fn snapshot(sim: &Sim, minutes: u32) -> Value {
+    let url = format!(
+        "{}/api/ops/reliability-snapshot?minutes={minutes}&limit=1000",
+        sim.base_url
+    );
+    let (status, body) = call(http::Method::GET, &url, Some("test-ops-token"), None);
+    assert_eq!(status, 200, "snapshot: {body}");
+    body
 }

@@ -16,6 +16,14 @@ pub(crate) fn scale(text: &str) -> Result<f64, String> {
     }
 }
 
+/// A fraction from 0 to 1, like `0.8`.
+pub(crate) fn fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err("expected a number from 0 to 1, like 0.8".into()),
+    }
+}
+
 /// A size in MiB, at least 1.
 pub(crate) fn mebibytes(text: &str) -> Result<u64, String> {
     let digits = text.trim_end_matches("MiB").trim_end_matches("M");
@@ -46,6 +54,8 @@ mod tests {
         assert!(duration("soon").unwrap_err().contains("like 100ms"));
         assert_eq!(scale("0.5"), Ok(0.5));
         assert!(scale("0").is_err() && scale("-1").is_err() && scale("inf").is_err());
+        assert_eq!(fraction("0.8"), Ok(0.8));
+        assert!(fraction("1.5").is_err() && fraction("-0.1").is_err() && fraction("x").is_err());
         assert_eq!(mebibytes("64MiB"), Ok(64));
         assert!(mebibytes("0").is_err());
         assert_eq!(names("a, b"), Ok(vec!["a".to_string(), "b".to_string()]));

@@ -7,6 +7,7 @@
 mod args;
 mod drill;
 mod error;
+mod pool;
 mod printer;
 mod progress;
 mod signals;
@@ -16,6 +17,7 @@ use clap::{Parser, Subcommand};
 
 pub use drill::DrillCommand;
 pub use error::CliError;
+pub use pool::PoolCommand;
 pub use sim::SimCommand;
 
 use crate::exit::Exit;
@@ -35,6 +37,8 @@ pub enum Command {
     /// Run a load drill: staged load against the target's endpoints, SLO gates, a report.
     #[command(visible_alias = "run")]
     Drill(Box<DrillCommand>),
+    /// Create (or sign in) load-test users and write a chat auth pool file.
+    Pool(Box<PoolCommand>),
     /// Serve relhost-sim, the built-in reference target.
     Sim(Box<SimCommand>),
 }
@@ -66,6 +70,7 @@ pub fn run() -> Exit {
     let outcome = runtime.block_on(async {
         match cli.command {
             Command::Drill(command) => command.run().await,
+            Command::Pool(command) => command.run().await,
             Command::Sim(command) => command.run().await,
         }
     });

@@ -20,7 +20,7 @@ impl fmt::Debug for Credential {
     }
 }
 
-/// The credentials of a run, picked round-robin by request sequence number.
+/// The credentials of a run; a rotation strategy picks one per request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Credentials {
     entries: Vec<Credential>,
@@ -42,13 +42,9 @@ impl Credentials {
         self.entries.len()
     }
 
-    /// The credential for request `sequence`, with its index.
-    pub fn pick(&self, sequence: u64) -> Option<(u32, &Credential)> {
-        if self.entries.is_empty() {
-            return None;
-        }
-        let index = (sequence % self.entries.len() as u64) as usize;
-        Some((index as u32, &self.entries[index]))
+    /// The credential at `index`.
+    pub fn get(&self, index: u32) -> Option<&Credential> {
+        self.entries.get(index as usize)
     }
 
     /// Every token, for redaction.

@@ -10,12 +10,13 @@ use tokio::time::Instant;
 
 use super::credentials::Credentials;
 use super::live::LiveStats;
+use super::rotation::Picker;
 use super::schedule::{RateSchedule, UserRamp};
 use super::template::{RequestTemplate, TemplateError};
 use super::worker::{ScenarioContext, Shape, StageJob, Worker};
 use crate::http::{Client, ClientConfig, ClientTls, HttpError};
 use crate::metrics::StageMetrics;
-use crate::plugin::{self, PluginError, ScenarioPlugin, Secrets};
+use crate::plugin::{self, PluginError, RotationPlugin, ScenarioPlugin, Secrets};
 use crate::policy::{Load, Stage};
 use crate::report::StageRun;
 
@@ -60,6 +61,8 @@ pub struct DrillPlan {
     pub secrets: Arc<Secrets>,
     /// Credentials for scenarios that need them.
     pub credentials: Arc<Credentials>,
+    /// Picks each request's credential; required when `credentials` is not empty.
+    pub rotation: Option<RotationPlugin>,
 }
 
 /// One scenario of a drill: its plugin and the stages to run.
@@ -82,6 +85,8 @@ pub struct ScenarioResult {
     pub plugin_errors: Vec<String>,
     /// Requests abandoned in flight at an interrupt.
     pub abandoned: u64,
+    /// Requests per credential-pool index (empty when the scenario used none).
+    pub credential_uses: Vec<u64>,
 }
 
 /// Receives the drill's progress.
@@ -142,11 +147,14 @@ pub async fn run(
             skipped: None,
             plugin_errors: Vec::new(),
             abandoned: 0,
+            credential_uses: Vec::new(),
         };
         let descriptor = spec.plugin.descriptor();
         if *stop.borrow() {
             result.skipped = Some("interrupted before it started".into());
-        } else if descriptor.needs_credential && plan.credentials.is_empty() {
+        } else if descriptor.needs_credential
+            && (plan.credentials.is_empty() || plan.rotation.is_none())
+        {
             result.skipped = Some(
                 "needs a credential: set RELIABILITY_AUTH_TOKEN and RELIABILITY_THREAD_ID, \
                  or drill the built-in target"
@@ -187,6 +195,7 @@ async fn run_scenario(
         name: descriptor.name.clone(),
         event_stream: descriptor.event_stream,
         judges: descriptor.judges_responses,
+        needs_credential: descriptor.needs_credential,
         expected,
         declared_secrets: descriptor.secrets.clone(),
         secrets: Arc::clone(&plan.secrets),
@@ -199,10 +208,18 @@ async fn run_scenario(
     for id in 0..plan.workers {
         let stats = Arc::new(LiveStats::default());
         live.push(Arc::clone(&stats));
+        let picker = match &plan.rotation {
+            Some(rotation) if descriptor.needs_credential => Some(Picker::new(
+                rotation.instantiate(id).await?,
+                plan.credentials.len(),
+            )),
+            _ => None,
+        };
         workers.push(Worker::new(
             id,
             Client::with_tls(&plan.client, tls),
             spec.plugin.instantiate(id).await?,
+            picker,
             Arc::clone(&context),
             stats,
         ));
@@ -261,6 +278,18 @@ async fn run_scenario(
             metrics,
             elapsed,
         });
+    }
+    if descriptor.needs_credential {
+        result.credential_uses = vec![0; plan.credentials.len()];
+        for worker in &workers {
+            for (total, uses) in result
+                .credential_uses
+                .iter_mut()
+                .zip(worker.credential_uses())
+            {
+                *total += uses;
+            }
+        }
     }
     Ok(())
 }

@@ -21,6 +21,7 @@ use tokio::time::{Instant, sleep_until};
 
 use super::credentials::Credentials;
 use super::live::LiveStats;
+use super::rotation::Picker;
 use super::schedule::{RateSchedule, UserRamp};
 use super::template::{FillContext, RequestTemplate};
 use crate::http::{Client, Exchange, OutgoingRequest};
@@ -35,6 +36,7 @@ pub(crate) struct ScenarioContext {
     pub(crate) name: String,
     pub(crate) event_stream: bool,
     pub(crate) judges: bool,
+    pub(crate) needs_credential: bool,
     pub(crate) expected: Box<[bool; 600]>,
     pub(crate) declared_secrets: Vec<String>,
     pub(crate) secrets: Arc<Secrets>,
@@ -103,6 +105,8 @@ pub(crate) struct Worker {
     id: u32,
     client: Client,
     instance: ScenarioInstance,
+    /// Picks each request's credential, for scenarios that need one.
+    picker: Option<Picker>,
     scenario: Arc<ScenarioContext>,
     live: Arc<LiveStats>,
 }
@@ -112,6 +116,7 @@ impl Worker {
         id: u32,
         client: Client,
         instance: ScenarioInstance,
+        picker: Option<Picker>,
         scenario: Arc<ScenarioContext>,
         live: Arc<LiveStats>,
     ) -> Self {
@@ -119,9 +124,15 @@ impl Worker {
             id,
             client,
             instance,
+            picker,
             scenario,
             live,
         }
+    }
+
+    /// Requests per credential-pool index so far (empty without a pool).
+    pub(crate) fn credential_uses(&self) -> &[u64] {
+        self.picker.as_ref().map_or(&[], Picker::uses)
     }
 
     /// Runs this worker's share of a stage. When `stop` turns true the worker
@@ -226,7 +237,17 @@ impl Worker {
         sequence: u64,
         seed: u64,
     ) -> Result<(OutgoingRequest, u64), String> {
-        let credential = self.scenario.credentials.pick(sequence);
+        let scenario = Arc::clone(&self.scenario);
+        let credential = match &mut self.picker {
+            Some(picker) if scenario.needs_credential => {
+                let index = picker
+                    .index(sequence, u64::from(job.workers))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                scenario.credentials.get(index).map(|c| (index, c))
+            }
+            _ => None,
+        };
         let ctx = FillContext {
             iteration: sequence,
             worker: self.id,

@@ -128,7 +128,12 @@ pub struct RotationInstance {
 impl RotationInstance {
     /// Pool indices for requests `first`, `first + step`, ... (`count` of them),
     /// each checked to be inside the pool.
-    pub async fn pick(&mut self, first: u64, step: u64, count: u32) -> Result<Vec<u32>, PluginError> {
+    pub async fn pick(
+        &mut self,
+        first: u64,
+        step: u64,
+        count: u32,
+    ) -> Result<Vec<u32>, PluginError> {
         let (bindings, store) = self.instance.prepare().await?;
         let result = bindings.call_pick(store, first, step, count).await;
         let picks = self.instance.finish("pick", result)?;
@@ -138,7 +143,10 @@ impl RotationInstance {
             fault: PluginFault::Contract(what),
         };
         if picks.len() != count as usize {
-            return Err(broke(format!("returned {} indices for {count} requests", picks.len())));
+            return Err(broke(format!(
+                "returned {} indices for {count} requests",
+                picks.len()
+            )));
         }
         if let Some(bad) = picks.iter().find(|i| **i >= self.config.pool_size) {
             return Err(broke(format!(

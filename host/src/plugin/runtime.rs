@@ -129,7 +129,11 @@ impl Runtime {
     }
 
     /// Reads, digests and compiles a component, and checks it against world `W`.
-    fn compile<W: World>(&self, source: &PluginSource, seed: u64) -> Result<PluginCore<W>, PluginError> {
+    fn compile<W: World>(
+        &self,
+        source: &PluginSource,
+        seed: u64,
+    ) -> Result<PluginCore<W>, PluginError> {
         let label = source.label();
         let bytes = source.bytes()?;
         let sha256 = hex(&Sha256::digest(&bytes));

@@ -237,7 +237,12 @@ async fn unknown_builtins_and_missing_files_are_named() {
     assert!(err.to_string().contains("/nonexistent/x.wasm"), "{err}");
 }
 
-async fn rotation(name: &str, pool_size: u32, seed: u64, stride: Option<u32>) -> Result<RotationPlugin, PluginError> {
+async fn rotation(
+    name: &str,
+    pool_size: u32,
+    seed: u64,
+    stride: Option<u32>,
+) -> Result<RotationPlugin, PluginError> {
     runtime()
         .load_rotation(
             &PluginSource::Builtin(name.into()),
@@ -275,18 +280,32 @@ async fn stride_reaches_the_whole_pool_when_coprime_and_warns_otherwise() {
 
     let narrow = rotation("stride", 40, 7, Some(10)).await.expect("loads");
     assert_eq!(narrow.info().reachable, 4);
-    assert!(narrow.info().warnings[0].contains("reaches only 4 of 40"), "{:?}", narrow.info().warnings);
+    assert!(
+        narrow.info().warnings[0].contains("reaches only 4 of 40"),
+        "{:?}",
+        narrow.info().warnings
+    );
     let mut seen = picks(&narrow, 0, 1, 400).await;
     seen.sort_unstable();
     seen.dedup();
     assert_eq!(seen.len(), 4);
 
     let default = rotation("stride", 40, 7, None).await.expect("loads");
-    assert_eq!(default.info().reachable, 40, "the default stride is coprime");
+    assert_eq!(
+        default.info().reachable,
+        40,
+        "the default stride is coprime"
+    );
 
-    let err = rotation("stride", 40, 7, Some(0)).await.err().expect("stride 0");
+    let err = rotation("stride", 40, 7, Some(0))
+        .await
+        .err()
+        .expect("stride 0");
     assert!(matches!(err, PluginError::Config { .. }), "{err}");
-    assert!(err.to_string().contains("stride must be at least 1"), "{err}");
+    assert!(
+        err.to_string().contains("stride must be at least 1"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -296,11 +315,18 @@ async fn random_is_reproducible_per_seed_and_split_invariant() {
     let c = rotation("random", 40, 43, None).await.expect("loads");
     let first = picks(&a, 0, 1, 64).await;
     assert_eq!(first, picks(&b, 0, 1, 64).await, "same seed, same sequence");
-    assert_ne!(first, picks(&c, 0, 1, 64).await, "another seed, another sequence");
+    assert_ne!(
+        first,
+        picks(&c, 0, 1, 64).await,
+        "another seed, another sequence"
+    );
     assert!(first.iter().all(|i| *i < 40));
     let odd = picks(&a, 1, 2, 32).await;
     let every_other: Vec<u32> = first.iter().skip(1).step_by(2).copied().collect();
-    assert_eq!(odd, every_other, "a worker's share agrees with the whole sequence");
+    assert_eq!(
+        odd, every_other,
+        "a worker's share agrees with the whole sequence"
+    );
 }
 
 #[tokio::test]
@@ -317,5 +343,8 @@ async fn a_scenario_is_not_a_rotation() {
         .await
         .err()
         .expect("must not load");
-    assert!(err.to_string().contains("relhost:plugin/rotation@0.1.0"), "{err}");
+    assert!(
+        err.to_string().contains("relhost:plugin/rotation@0.1.0"),
+        "{err}"
+    );
 }

@@ -51,8 +51,10 @@ impl Comparator {
 pub enum Unit {
     /// Milliseconds.
     Ms,
-    /// A fraction of requests sent (0.01 = 1%).
+    /// A fraction (of requests sent, or of a pool).
     Ratio,
+    /// A count (of users, of requests).
+    Count,
 }
 
 /// One check of a gate.
@@ -60,7 +62,8 @@ pub enum Unit {
 #[serde(deny_unknown_fields)]
 pub struct Check {
     /// `p95_latency_ms`, `rate_5xx`, `network_error_rate`,
-    /// `unknown_status_rate` or `success_2xx_rate`.
+    /// `unknown_status_rate`, `success_2xx_rate`, or a check added to the
+    /// gate such as `unique_users` and `unique_coverage`.
     pub name: String,
     /// The measured value.
     pub observed: f64,
@@ -91,6 +94,34 @@ impl GateResult {
     /// The checks that failed.
     pub fn failed_checks(&self) -> impl Iterator<Item = &Check> {
         self.checks.iter().filter(|c| c.verdict == Verdict::Fail)
+    }
+
+    /// Adds a check (e.g. a coverage floor) and fails the gate if it fails.
+    pub fn add_check(
+        &mut self,
+        name: &str,
+        observed: f64,
+        threshold: f64,
+        comparator: Comparator,
+        unit: Unit,
+    ) {
+        let verdict = if comparator.holds(observed, threshold) {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        };
+        self.checks.push(Check {
+            name: name.to_owned(),
+            observed,
+            threshold,
+            comparator,
+            verdict,
+            unit,
+            message: None,
+        });
+        if verdict == Verdict::Fail {
+            self.verdict = Verdict::Fail;
+        }
     }
 }
 

@@ -17,8 +17,8 @@ mod tests;
 pub use gate::{Check, Comparator, GateResult, Unit, Verdict, evaluate};
 pub use table::write_summary_table;
 pub use types::{
-    DrillReport, DrillStatus, LoadReport, PluginInfo, ReportKind, SCHEMA_VERSION, ScenarioReport,
-    StageReport, StageRun, TargetInfo,
+    CredentialsReport, DrillReport, DrillStatus, LoadReport, PluginInfo, ReportKind,
+    RotationReport, SCHEMA_VERSION, ScenarioReport, StageReport, StageRun, TargetInfo,
 };
 pub use write::{
     ReportError, compact_timestamp, report_file_name, rfc3339_millis, write_bytes_atomic,

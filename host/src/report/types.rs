@@ -134,6 +134,67 @@ pub struct ScenarioReport {
     pub slo_gate: GateResult,
     /// Per-second series over the whole scenario (seconds since the drill start).
     pub timeseries: Vec<TimePoint>,
+    /// How the scenario's requests used the credential pool, when it used one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<CredentialsReport>,
+}
+
+/// How a scenario's requests used the credential pool. Credentials are
+/// identified by index; tokens never appear.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsReport {
+    /// Where the pool came from (a file, an environment variable, a demo user).
+    pub source: String,
+    /// Entries in the pool.
+    pub pool_size: u64,
+    /// The rotation strategy.
+    pub rotation: RotationReport,
+    /// Distinct entries that carried at least one request.
+    pub unique_used: u64,
+    /// `unique_used / pool_size`.
+    pub coverage: f64,
+    /// Fewest requests an entry carried.
+    pub min_uses: u64,
+    /// Most requests an entry carried.
+    pub max_uses: u64,
+}
+
+/// The rotation strategy a scenario used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotationReport {
+    /// Strategy name (`round_robin`, `stride`, `random`, or a plugin's).
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Where it came from (`builtin:NAME` or a path).
+    pub source: String,
+    /// Distinct entries the strategy can reach.
+    pub reachable: u64,
+    /// What the strategy warned about.
+    pub warnings: Vec<String>,
+}
+
+impl CredentialsReport {
+    /// Figures from the requests per pool index.
+    pub fn from_uses(source: &str, rotation: RotationReport, uses: &[u64]) -> Self {
+        let unique_used = uses.iter().filter(|n| **n > 0).count() as u64;
+        let pool_size = uses.len() as u64;
+        CredentialsReport {
+            source: source.to_owned(),
+            pool_size,
+            rotation,
+            unique_used,
+            coverage: if pool_size == 0 {
+                0.0
+            } else {
+                (unique_used as f64 / pool_size as f64 * 1e6).round() / 1e6
+            },
+            min_uses: uses.iter().copied().min().unwrap_or(0),
+            max_uses: uses.iter().copied().max().unwrap_or(0),
+        }
+    }
 }
 
 /// What one stage ran, for [`ScenarioReport::from_stages`].
@@ -182,6 +243,7 @@ impl ScenarioReport {
             stages,
             slo_gate,
             timeseries,
+            credentials: None,
         }
     }
 
@@ -199,6 +261,7 @@ impl ScenarioReport {
                 checks: Vec::new(),
             },
             timeseries: Vec::new(),
+            credentials: None,
         }
     }
 }

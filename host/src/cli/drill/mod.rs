@@ -1,6 +1,7 @@
 //! `relhost drill` (alias `run`): staged load against the target's
 //! endpoints, SLO gates per scenario, and a report.
 
+mod credentials;
 mod report;
 mod scenarios;
 mod target;
@@ -12,7 +13,8 @@ use std::time::{Duration, SystemTime};
 use clap::Args;
 use clap::builder::BoolishValueParser;
 
-use self::report::{RunInfo, drill_report};
+use self::credentials::{RotationChoice, RotationMode, parse_seed};
+use self::report::{CoverageGoals, RunInfo, drill_report};
 use self::scenarios::{Catalog, grant_secrets};
 use self::target::{Target, parse_base_url};
 use super::args;
@@ -103,6 +105,34 @@ pub struct DrillCommand {
     /// Seed of every random sequence (payload ids, plugin randomness).
     #[arg(long, env = "RELIABILITY_SEED", default_value = "1", value_name = "N")]
     seed: u64,
+    /// Chat auth pool: a JSON file of `[{"authToken", "threadId"}]` (see `relhost pool`).
+    #[arg(long, env = "RELIABILITY_CHAT_AUTH_POOL_FILE", value_name = "FILE")]
+    chat_auth_pool_file: Option<PathBuf>,
+    /// How chat requests pick their credential from the pool.
+    #[arg(
+        long,
+        env = "RELIABILITY_CHAT_ROTATION_MODE",
+        value_enum,
+        default_value = "round_robin"
+    )]
+    chat_rotation_mode: RotationMode,
+    /// Step of the stride mode (default: coprime with the pool size).
+    #[arg(long, env = "RELIABILITY_CHAT_ROTATION_STRIDE", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    chat_rotation_stride: Option<u32>,
+    /// Seed of the stride offset and the random mode: a number or any string (default: --seed).
+    #[arg(long, env = "RELIABILITY_CHAT_ROTATION_SEED", value_name = "SEED", value_parser = parse_seed)]
+    chat_rotation_seed: Option<u64>,
+    /// A rotation strategy plugin; replaces --chat-rotation-mode.
+    #[arg(long, value_name = "PATH.wasm")]
+    chat_rotation_plugin: Option<PathBuf>,
+    /// Gate: the share of the pool the chat scenario must touch (0 to 1).
+    #[arg(long, env = "RELIABILITY_CHAT_MIN_UNIQUE_COVERAGE", value_name = "0-1", value_parser = args::fraction)]
+    chat_min_unique_coverage: Option<f64>,
+    /// Gate: the number of distinct users the chat scenario must touch.
+    #[arg(long, env = "RELIABILITY_CHAT_MIN_UNIQUE_USERS", value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    chat_min_unique_users: Option<u64>,
 }
 
 /// Secrets the built-in plugins may use, read from the environment.
@@ -137,7 +167,9 @@ impl DrillCommand {
             .await?;
         let secrets = grant_secrets(&mut scenarios, BUILTIN_SECRETS);
 
-        let target = Target::resolve(self.base_url.clone()).await?;
+        let (credentials, source) =
+            credentials::from_operator(self.chat_auth_pool_file.as_deref())?;
+        let target = Target::resolve(self.base_url.clone(), credentials, source).await?;
         if target.sim.is_some() {
             progress.note(&format!(
                 "no --base-url or RELIABILITY_BASE_URL: drilling the built-in relhost-sim at {}",
@@ -145,6 +177,17 @@ impl DrillCommand {
             ));
         }
         target.check_reachable(self.connect_timeout).await?;
+        let rotation = if target.credentials.is_empty() {
+            None
+        } else {
+            let choice = RotationChoice {
+                mode: self.chat_rotation_mode,
+                plugin: self.chat_rotation_plugin.clone(),
+                stride: self.chat_rotation_stride,
+                seed: self.chat_rotation_seed.unwrap_or(self.seed),
+            };
+            Some(credentials::load_rotation(&runtime, &choice, target.credentials.len()).await?)
+        };
         let workers = self.workers.unwrap_or_else(default_workers);
         let plan = DrillPlan {
             base_url: target.base_url.clone(),
@@ -156,6 +199,7 @@ impl DrillCommand {
             seed: self.seed,
             secrets: Arc::clone(&secrets),
             credentials: Arc::new(target.credentials.clone()),
+            rotation,
         };
         engine::prepare(&plan).await?;
         let results = engine::run(&plan, stop.clone(), &progress).await?;
@@ -171,6 +215,12 @@ impl DrillCommand {
             },
             profile: profile.name.clone(),
             interrupted,
+            credential_source: target.source.label(),
+            rotation: plan.rotation.clone(),
+            coverage: CoverageGoals {
+                min_unique_coverage: self.chat_min_unique_coverage,
+                min_unique_users: self.chat_min_unique_users,
+            },
         };
         let report = drill_report(info, &results, &baseline);
         let name = report_file_name("load-drill", &profile.name, started);
@@ -243,6 +293,13 @@ impl DrillCommand {
             "seed": self.seed,
             "secrets_set": format!("{secrets:?}"),
             "credentials": plan.credentials.len(),
+            "chat_rotation_mode": self.chat_rotation_plugin.as_ref().map_or_else(
+                || format!("{:?}", self.chat_rotation_mode),
+                |p| p.display().to_string(),
+            ),
+            "chat_rotation_stride": self.chat_rotation_stride,
+            "chat_min_unique_coverage": self.chat_min_unique_coverage,
+            "chat_min_unique_users": self.chat_min_unique_users,
         })
     }
 }

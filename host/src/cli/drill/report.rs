@@ -3,11 +3,21 @@
 use std::time::SystemTime;
 
 use crate::engine::ScenarioResult;
+use crate::plugin::RotationPlugin;
 use crate::policy::SloBaseline;
 use crate::report::{
-    DrillReport, DrillStatus, PluginInfo, ReportKind, SCHEMA_VERSION, ScenarioReport, TargetInfo,
-    rfc3339_millis,
+    Comparator, CredentialsReport, DrillReport, DrillStatus, PluginInfo, ReportKind,
+    RotationReport, SCHEMA_VERSION, ScenarioReport, TargetInfo, Unit, rfc3339_millis,
 };
+
+/// Coverage floors for scenarios that use the credential pool.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CoverageGoals {
+    /// The share of the pool that must carry a request.
+    pub(crate) min_unique_coverage: Option<f64>,
+    /// The number of distinct entries that must carry a request.
+    pub(crate) min_unique_users: Option<u64>,
+}
 
 /// What the report says about the run besides the results.
 pub(crate) struct RunInfo {
@@ -17,6 +27,11 @@ pub(crate) struct RunInfo {
     pub(crate) target: TargetInfo,
     pub(crate) profile: String,
     pub(crate) interrupted: bool,
+    /// Where the credentials came from.
+    pub(crate) credential_source: String,
+    /// The rotation strategy, when there were credentials.
+    pub(crate) rotation: Option<RotationPlugin>,
+    pub(crate) coverage: CoverageGoals,
 }
 
 /// Builds the drill report: per scenario the stages, the totals and the SLO gate.
@@ -42,7 +57,7 @@ pub(crate) fn drill_report(
             match &result.skipped {
                 Some(reason) => ScenarioReport::skipped(&d.name, &d.endpoint, d.event_stream, reason),
                 None => {
-                    let report = ScenarioReport::from_stages(
+                    let mut report = ScenarioReport::from_stages(
                         &d.name,
                         &d.endpoint,
                         d.event_stream,
@@ -57,6 +72,14 @@ pub(crate) fn drill_report(
                             report.totals.late_starts,
                             crate::engine::LATE_START
                         ));
+                    }
+                    if let (Some(rotation), false) = (&info.rotation, result.credential_uses.is_empty()) {
+                        let credentials = credentials_report(&info.credential_source, rotation, &result.credential_uses);
+                        for warning in &credentials.rotation.warnings {
+                            warnings.push(format!("{}: rotation {}: {warning}", d.name, credentials.rotation.name));
+                        }
+                        add_coverage_checks(&mut report, &credentials, info.coverage);
+                        report.credentials = Some(credentials);
                     }
                     report
                 }
@@ -92,5 +115,43 @@ pub(crate) fn drill_report(
         scenarios,
         warnings,
         error: None,
+    }
+}
+
+fn credentials_report(source: &str, rotation: &RotationPlugin, uses: &[u64]) -> CredentialsReport {
+    let info = rotation.info();
+    let rotation = RotationReport {
+        name: info.name.clone(),
+        version: info.version.clone(),
+        source: rotation.source().to_string(),
+        reachable: u64::from(info.reachable),
+        warnings: info.warnings.clone(),
+    };
+    CredentialsReport::from_uses(source, rotation, uses)
+}
+
+/// Adds the coverage floors to the scenario's gate.
+fn add_coverage_checks(
+    report: &mut ScenarioReport,
+    credentials: &CredentialsReport,
+    goals: CoverageGoals,
+) {
+    if let Some(min) = goals.min_unique_users {
+        report.slo_gate.add_check(
+            "unique_users",
+            credentials.unique_used as f64,
+            min as f64,
+            Comparator::AtLeast,
+            Unit::Count,
+        );
+    }
+    if let Some(min) = goals.min_unique_coverage {
+        report.slo_gate.add_check(
+            "unique_coverage",
+            credentials.coverage,
+            min,
+            Comparator::AtLeast,
+            Unit::Ratio,
+        );
     }
 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::credentials::CredentialSource;
 use crate::cli::error::CliError;
 use crate::engine::{Credential, Credentials};
 
@@ -13,6 +14,8 @@ pub(crate) struct Target {
     pub(crate) sim: Option<relhost_sim::SimHandle>,
     /// Credentials for scenarios that need them.
     pub(crate) credentials: Credentials,
+    /// Where the credentials came from.
+    pub(crate) source: CredentialSource,
 }
 
 /// Email of the demo user provisioned on the in-process sim.
@@ -22,14 +25,19 @@ const DEMO_PASSWORD: &str = "relhost-demo-password";
 
 impl Target {
     /// Uses `base_url`, or starts relhost-sim on 127.0.0.1:0 with its
-    /// knobs from the environment and a demo user for the chat scenario.
-    pub(crate) async fn resolve(base_url: Option<http::Uri>) -> Result<Self, CliError> {
-        let credentials = credentials_from_env()?;
+    /// knobs from the environment and, when the operator gave no
+    /// credentials, a demo user for the chat scenario.
+    pub(crate) async fn resolve(
+        base_url: Option<http::Uri>,
+        credentials: Credentials,
+        source: CredentialSource,
+    ) -> Result<Self, CliError> {
         if let Some(base_url) = base_url {
             return Ok(Target {
                 base_url,
                 sim: None,
                 credentials,
+                source,
             });
         }
         let config =
@@ -39,14 +47,15 @@ impl Target {
             .map_err(|e| {
                 CliError::CannotRun(format!("cannot start the built-in relhost-sim: {e}"))
             })?;
-        let credentials = if credentials.is_empty() {
+        let (credentials, source) = if credentials.is_empty() {
             let demo = sim.provision_user(DEMO_EMAIL, DEMO_PASSWORD);
-            Credentials::new(vec![Credential {
+            let demo = Credentials::new(vec![Credential {
                 token: demo.token,
                 thread_id: demo.thread_id,
-            }])
+            }]);
+            (demo, CredentialSource::Demo)
         } else {
-            credentials
+            (credentials, source)
         };
         let base_url = sim
             .base_url()
@@ -56,6 +65,7 @@ impl Target {
             base_url,
             sim: Some(sim),
             credentials,
+            source,
         })
     }
 
@@ -88,21 +98,6 @@ impl Target {
                 self.base_url
             ))),
         }
-    }
-}
-
-/// The credential from `RELIABILITY_AUTH_TOKEN` and `RELIABILITY_THREAD_ID`, if both are set.
-fn credentials_from_env() -> Result<Credentials, CliError> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    match (var("RELIABILITY_AUTH_TOKEN"), var("RELIABILITY_THREAD_ID")) {
-        (Some(token), Some(thread_id)) => Ok(Credentials::new(vec![Credential { token, thread_id }])),
-        (None, None) => Ok(Credentials::default()),
-        (Some(_), None) => Err(CliError::BadInput(
-            "RELIABILITY_AUTH_TOKEN is set but RELIABILITY_THREAD_ID is not: the chat scenario needs both".into(),
-        )),
-        (None, Some(_)) => Err(CliError::BadInput(
-            "RELIABILITY_THREAD_ID is set but RELIABILITY_AUTH_TOKEN is not: the chat scenario needs both".into(),
-        )),
     }
 }
 
