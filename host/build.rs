@@ -18,10 +18,18 @@ const BUILTIN: &[&str] = &[
     "rotation_round_robin",
     "rotation_stride",
     "rotation_random",
+    "slo_threshold",
+    "slo_burn_rate",
 ];
 
 /// Plugins built for tests only: exposed as paths, never embedded.
-const TESTING: &[&str] = &["hostile", "hostile_load", "not_scenario"];
+const TESTING: &[&str] = &[
+    "hostile",
+    "hostile_load",
+    "not_scenario",
+    "slo_p99",
+    "slo_spin",
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));

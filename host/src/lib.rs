@@ -14,3 +14,4 @@ pub mod policy;
 pub mod pool;
 pub mod report;
 mod rng;
+pub mod slo;

@@ -430,3 +430,39 @@ fn streams_cut_mid_way_are_counted() {
     );
     assert_counts_add_up(chat);
 }
+
+#[test]
+fn a_teams_slo_evaluator_joins_the_gate_and_a_runaway_one_fails_it() {
+    let sim = Sim::start(&[], &[]);
+    let out = tempfile::tempdir().expect("tempdir");
+    let profile = profile_file(
+        out.path(),
+        "slo",
+        json!({ "gmail_push_webhook": { "stages": [rate_stage("steady", 50, 1)] } }),
+    );
+    let run = |evaluator: &str, dir: &str| {
+        let mut cmd = relhost();
+        cmd.args(["drill", "--base-url", &sim.base_url, "--profile"])
+            .arg(&profile)
+            .arg(format!("--slo-plugin={evaluator}"))
+            .arg("--output-dir")
+            .arg(out.path().join(dir));
+        let output = run_bounded(cmd, Duration::from_secs(60));
+        (output, only_report(&out.path().join(dir), "load-drill-slo-"))
+    };
+    let (output, report) = run(relhost::plugin::artifacts::SLO_P99, "p99");
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert_valid_drill_report(&report);
+    let gmail = scenario(&report, "gmail_push_webhook");
+    assert_eq!(check(gmail, "p99_latency_ms")["threshold"], 3000.0);
+    assert_eq!(check(gmail, "p99_latency_ms")["verdict"], "pass");
+    let kinds: Vec<&str> = report["plugins"].as_array().expect("plugins").iter().filter_map(|p| p["kind"].as_str()).collect();
+    assert!(kinds.contains(&"slo-evaluator"), "{kinds:?}");
+
+    let (output, report) = run(relhost::plugin::artifacts::SLO_SPIN, "spin");
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert_valid_drill_report(&report);
+    let runaway = check(scenario(&report, "gmail_push_webhook"), "evaluator:spin");
+    assert_eq!(runaway["verdict"], "fail");
+    assert!(runaway["message"].as_str().is_some_and(|m| m.contains("fuel") || m.contains("deadline")), "{runaway}");
+}

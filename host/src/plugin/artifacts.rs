@@ -10,6 +10,9 @@ pub const BUILTIN_SCENARIOS: &[&str] =
 /// Names of the built-in rotation strategies.
 pub const BUILTIN_ROTATIONS: &[&str] = &["round_robin", "stride", "random"];
 
+/// Names of the built-in SLO evaluators.
+pub const BUILTIN_SLO_EVALUATORS: &[&str] = &["threshold", "burn_rate"];
+
 /// The embedded component of a built-in plugin.
 pub fn builtin(name: &str) -> Option<&'static [u8]> {
     match name {
@@ -19,6 +22,8 @@ pub fn builtin(name: &str) -> Option<&'static [u8]> {
         "round_robin" => Some(ROTATION_ROUND_ROBIN),
         "stride" => Some(ROTATION_STRIDE),
         "random" => Some(ROTATION_RANDOM),
+        "threshold" => Some(SLO_THRESHOLD),
+        "burn_rate" => Some(SLO_BURN_RATE),
         _ => None,
     }
 }

@@ -22,3 +22,16 @@ pub(crate) mod rotation {
         },
     });
 }
+
+/// The SLO-evaluator world.
+pub(crate) mod slo {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "slo-evaluator",
+        exports: { default: async },
+        with: {
+            "relhost:plugin/host": super::scenario::relhost::plugin::host,
+            "relhost:plugin/types": super::scenario::relhost::plugin::types,
+        },
+    });
+}

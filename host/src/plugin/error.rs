@@ -80,6 +80,9 @@ pub enum PluginFault {
     /// The call ran past its epoch deadline.
     #[error("exceeded its {0:?} deadline")]
     Deadline(Duration),
+    /// The call used up its fuel.
+    #[error("ran out of its {0} units of fuel")]
+    Fuel(u64),
     /// The instance tried to grow its memory past the cap.
     #[error("exceeded its memory cap of {0} MiB")]
     Memory(u64),

@@ -5,6 +5,7 @@ use sha2::Sha256;
 
 use super::bindings::rotation::relhost::plugin::rotation_types;
 use super::bindings::scenario::relhost::plugin::{host, scenario_types, types};
+use super::bindings::slo::relhost::plugin::slo_types;
 use super::state::PluginState;
 
 impl types::Host for PluginState {}
@@ -12,6 +13,8 @@ impl types::Host for PluginState {}
 impl scenario_types::Host for PluginState {}
 
 impl rotation_types::Host for PluginState {}
+
+impl slo_types::Host for PluginState {}
 
 impl host::Host for PluginState {
     fn log(&mut self, level: types::LogLevel, message: String) {

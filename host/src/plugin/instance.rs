@@ -18,6 +18,8 @@ pub(crate) trait World: Sized + Send + 'static {
     type Pre: Send + Sync + 'static;
     /// The world's name in messages (`scenario`, `rotation`).
     const NAME: &'static str;
+    /// Whether calls run under fuel as well as the deadline.
+    const FUELED: bool = false;
     /// Checks that a component implements the world.
     fn pre(pre: InstancePre<PluginState>) -> wasmtime::Result<Self::Pre>;
     /// Instantiates the world in `store`.
@@ -73,8 +75,13 @@ impl<W: World> Instance<W> {
             self.bindings = bindings;
             self.poisoned = false;
         }
-        self.store
-            .set_epoch_deadline(self.core.runtime.limits.deadline_ticks());
+        let limits = self.core.runtime.limits;
+        self.store.set_epoch_deadline(limits.deadline_ticks());
+        if W::FUELED {
+            self.store
+                .set_fuel(limits.fuel)
+                .map_err(|e| PluginError::Runtime(e.to_string()))?;
+        }
         Ok((&self.bindings, &mut self.store))
     }
 
@@ -100,7 +107,12 @@ async fn instantiate<W: World>(
     let limits = core.runtime.limits;
     let seed = SplitMix64::derive(core.seed, u64::from(worker));
     let state = PluginState::new(Arc::clone(grants), &limits, seed);
-    let mut store = Store::new(core.runtime.sandbox.engine(), state);
+    let mut store = Store::new(core.runtime.sandbox(W::FUELED).engine.engine(), state);
+    if W::FUELED {
+        store
+            .set_fuel(limits.fuel)
+            .map_err(|e| PluginError::Runtime(e.to_string()))?;
+    }
     store.limiter(|state| &mut state.memory);
     store.epoch_deadline_trap();
     // Instantiation runs guest code: it gets a deadline too.
@@ -129,6 +141,8 @@ fn call_error(
         PluginFault::Memory(limits.memory_mib())
     } else if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
         PluginFault::Deadline(limits.deadline)
+    } else if error.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
+        PluginFault::Fuel(limits.fuel)
     } else {
         PluginFault::Trap(root_cause(error))
     };

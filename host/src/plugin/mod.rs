@@ -17,6 +17,7 @@ mod runtime;
 mod sandbox;
 mod scenario;
 mod secrets;
+mod slo;
 mod state;
 
 pub use bindings::scenario::relhost::plugin::scenario_types::{
@@ -27,10 +28,13 @@ pub use error::{PluginError, PluginFault};
 #[cfg(test)]
 pub(crate) use host_api::hmac_sha256_hex;
 pub use rotation::{RotationConfig, RotationInfo, RotationInstance, RotationPlugin};
-pub use runtime::{PluginSource, Runtime};
+pub use runtime::{ComponentWorld, PluginSource, Runtime};
 pub use sandbox::Limits;
 pub use scenario::{ScenarioInstance, ScenarioPlugin};
 pub use secrets::Secrets;
+pub use slo::{
+    Comparator, EvaluatorInfo, ScenarioSummary, SeriesPoint, SloCheck, SloEvaluatorPlugin, Unit,
+};
 
 #[cfg(test)]
 mod tests;

@@ -10,12 +10,15 @@ use super::artifacts;
 use super::bindings::rotation::Rotation;
 use super::bindings::rotation::relhost::plugin::rotation_types;
 use super::bindings::scenario::Scenario;
+use super::bindings::slo::SloEvaluator;
+use super::bindings::slo::relhost::plugin::slo_types;
 use super::error::PluginError;
 use super::instance::{PluginCore, World};
 use super::rotation::{RotationConfig, RotationPlugin};
 use super::sandbox::{Limits, SandboxEngine};
 use super::scenario::ScenarioPlugin;
 use super::secrets::Secrets;
+use super::slo::SloEvaluatorPlugin;
 use super::state::{Grants, PluginState};
 
 /// Where a plugin comes from.
@@ -45,6 +48,7 @@ impl PluginSource {
                     valid: artifacts::BUILTIN_SCENARIOS
                         .iter()
                         .chain(artifacts::BUILTIN_ROTATIONS)
+                        .chain(artifacts::BUILTIN_SLO_EVALUATORS)
                         .copied()
                         .collect::<Vec<_>>()
                         .join(", "),
@@ -61,34 +65,56 @@ impl PluginSource {
     }
 }
 
-/// The plugin runtime of one run: one engine, one linker, shared limits.
+/// The plugin runtime of one run: shared limits, and one engine and linker
+/// for plain worlds plus one with fuel metering for worlds that need it.
 #[derive(Clone)]
 pub struct Runtime {
     inner: Arc<RuntimeInner>,
 }
 
 pub(crate) struct RuntimeInner {
-    pub(crate) sandbox: SandboxEngine,
-    linker: Linker<PluginState>,
+    plain: Sandbox,
+    fueled: Sandbox,
     pub(crate) limits: Limits,
+}
+
+/// An engine, its epoch ticker, and a linker granting every world's imports.
+pub(crate) struct Sandbox {
+    pub(crate) engine: SandboxEngine,
+    linker: Linker<PluginState>,
+}
+
+impl Sandbox {
+    fn new(fuel: bool) -> Result<Self, PluginError> {
+        let engine = SandboxEngine::new(fuel)?;
+        let mut linker = Linker::new(engine.engine());
+        let runtime_error = |e: wasmtime::Error| PluginError::Runtime(e.to_string());
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(runtime_error)?;
+        Scenario::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(runtime_error)?;
+        // The other worlds share `host` and `types`; they add their own types only.
+        rotation_types::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(runtime_error)?;
+        slo_types::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(runtime_error)?;
+        Ok(Sandbox { engine, linker })
+    }
+}
+
+impl RuntimeInner {
+    /// The sandbox a world runs in.
+    pub(crate) fn sandbox(&self, fueled: bool) -> &Sandbox {
+        if fueled { &self.fueled } else { &self.plain }
+    }
 }
 
 impl Runtime {
     /// A runtime whose guest calls and instances obey `limits`.
     pub fn new(limits: Limits) -> Result<Self, PluginError> {
-        let sandbox = SandboxEngine::new()?;
-        let mut linker = Linker::new(sandbox.engine());
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|e| PluginError::Runtime(e.to_string()))?;
-        Scenario::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
-            .map_err(|e| PluginError::Runtime(e.to_string()))?;
-        // The rotation world shares `host` and `types`; it adds its own types only.
-        rotation_types::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
-            .map_err(|e| PluginError::Runtime(e.to_string()))?;
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
-                sandbox,
-                linker,
+                plain: Sandbox::new(false)?,
+                fueled: Sandbox::new(true)?,
                 limits,
             }),
         })
@@ -128,6 +154,16 @@ impl Runtime {
         RotationPlugin::configure(core, config).await
     }
 
+    /// Compiles an SLO evaluator and checks that it implements the
+    /// slo-evaluator world. Its calls run under fuel as well as the deadline.
+    pub async fn load_slo_evaluator(
+        &self,
+        source: &PluginSource,
+    ) -> Result<SloEvaluatorPlugin, PluginError> {
+        let core = self.compile::<SloEvaluator>(source, 0)?;
+        SloEvaluatorPlugin::describe_and_build(core).await
+    }
+
     /// Reads, digests and compiles a component, and checks it against world `W`.
     fn compile<W: World>(
         &self,
@@ -137,7 +173,8 @@ impl Runtime {
         let label = source.label();
         let bytes = source.bytes()?;
         let sha256 = hex(&Sha256::digest(&bytes));
-        let component = Component::new(self.inner.sandbox.engine(), &bytes).map_err(|e| {
+        let sandbox = self.inner.sandbox(W::FUELED);
+        let component = Component::new(sandbox.engine.engine(), &bytes).map_err(|e| {
             PluginError::NotComponent {
                 plugin: label.clone(),
                 reason: root_cause(&e),
@@ -148,8 +185,7 @@ impl Runtime {
             world: W::NAME,
             reason: root_cause(&e),
         };
-        let pre = self
-            .inner
+        let pre = sandbox
             .linker
             .instantiate_pre(&component)
             .map_err(mismatch)?;
@@ -173,4 +209,89 @@ pub(crate) fn root_cause(error: &wasmtime::Error) -> String {
 /// Lowercase hex of a digest.
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Which of the host's worlds a component implements, and the names of
+/// what it imports and exports (for `relhost plugin inspect` and the OCI config).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentWorld {
+    /// The world's name: `scenario`, `rotation` or `slo-evaluator`.
+    pub world: &'static str,
+    /// Import names, e.g. `relhost:plugin/host@0.1.0`.
+    pub imports: Vec<String>,
+    /// Export names, e.g. `describe`.
+    pub exports: Vec<String>,
+    /// Lowercase hex sha256 of the component's bytes.
+    pub sha256: String,
+}
+
+impl Runtime {
+    /// Compiles a component and finds which of the host's worlds it
+    /// implements. A component of no known world is refused with the
+    /// scenario world's mismatch; bytes that are not a component with
+    /// [`PluginError::NotComponent`].
+    pub fn world_of(&self, source: &PluginSource) -> Result<ComponentWorld, PluginError> {
+        fn names<'a>(items: impl Iterator<Item = (&'a str, impl Sized)>) -> Vec<String> {
+            items.map(|(name, _)| name.to_string()).collect()
+        }
+        fn world(component: &Component, name: &'static str, sha256: String) -> ComponentWorld {
+            let ty = component.component_type();
+            let engine = component.engine();
+            ComponentWorld {
+                world: name,
+                imports: names(ty.imports(engine)),
+                exports: names(ty.exports(engine)),
+                sha256,
+            }
+        }
+        let scenario = match self.compile::<Scenario>(source, 0) {
+            Ok(core) => {
+                let component = core.pre.instance_pre().component();
+                return Ok(world(component, Scenario::NAME, core.sha256.clone()));
+            }
+            Err(error @ PluginError::WorldMismatch { .. }) => error,
+            Err(error) => return Err(error),
+        };
+        if let Ok(core) = self.compile::<Rotation>(source, 0) {
+            let component = core.pre.instance_pre().component();
+            return Ok(world(component, Rotation::NAME, core.sha256.clone()));
+        }
+        if let Ok(core) = self.compile::<SloEvaluator>(source, 0) {
+            let component = core.pre.instance_pre().component();
+            return Ok(world(component, SloEvaluator::NAME, core.sha256.clone()));
+        }
+        Err(scenario)
+    }
+}
+
+#[cfg(test)]
+mod world_tests {
+    use super::*;
+
+    #[test]
+    fn world_of_names_the_world_imports_and_exports() {
+        let runtime = Runtime::new(Limits::default()).expect("runtime");
+        let scenario = runtime
+            .world_of(&PluginSource::Builtin("whatsapp_webhook".into()))
+            .expect("scenario");
+        assert_eq!(scenario.world, "scenario");
+        assert!(scenario.exports.iter().any(|e| e == "describe"));
+        assert!(
+            scenario
+                .imports
+                .iter()
+                .any(|i| i.starts_with("relhost:plugin/host@"))
+        );
+        assert_eq!(scenario.sha256.len(), 64);
+        let rotation = runtime
+            .world_of(&PluginSource::Builtin("stride".into()))
+            .expect("rotation");
+        assert_eq!(rotation.world, "rotation");
+        assert!(rotation.exports.iter().any(|e| e == "pick"));
+        let other = runtime.world_of(&PluginSource::File(artifacts::NOT_SCENARIO.into()));
+        assert!(
+            matches!(other, Err(PluginError::WorldMismatch { .. })),
+            "{other:?}"
+        );
+    }
 }

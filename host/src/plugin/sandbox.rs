@@ -19,6 +19,9 @@ pub struct Limits {
     pub deadline: Duration,
     /// The most linear memory one instance may hold, in bytes.
     pub memory_bytes: u64,
+    /// Fuel (roughly, WebAssembly instructions) of one call of a world that
+    /// runs under fuel (SLO evaluators), so their verdicts are reproducible.
+    pub fuel: u64,
 }
 
 impl Default for Limits {
@@ -26,6 +29,7 @@ impl Default for Limits {
         Limits {
             deadline: Duration::from_millis(100),
             memory_bytes: 64 << 20,
+            fuel: 100_000_000,
         }
     }
 }
@@ -51,10 +55,14 @@ pub(crate) struct SandboxEngine {
 }
 
 impl SandboxEngine {
-    /// An engine with epoch interruption and the component model.
-    pub(crate) fn new() -> Result<Self, PluginError> {
+    /// An engine with epoch interruption and the component model, and with
+    /// fuel metering when `fuel` is set.
+    pub(crate) fn new(fuel: bool) -> Result<Self, PluginError> {
         let mut config = Config::new();
-        config.wasm_component_model(true).epoch_interruption(true);
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .consume_fuel(fuel);
         let engine = Engine::new(&config).map_err(|e| PluginError::Runtime(e.to_string()))?;
         let stop = Arc::new(AtomicBool::new(false));
         let ticker = {

@@ -11,6 +11,7 @@ fn runtime() -> Runtime {
     Runtime::new(Limits {
         deadline: Duration::from_millis(50),
         memory_bytes: 16 << 20,
+        ..Limits::default()
     })
     .expect("runtime")
 }

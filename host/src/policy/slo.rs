@@ -11,9 +11,9 @@
 //!                           "min_success_2xx_rate": 0.90 } } }
 //! ```
 //!
-//! Rates are fractions in 0..=1. `objective` (optional, e.g. `0.999`) is the
-//! availability objective a later burn-rate gate will use; it is validated
-//! and carried, not yet evaluated.
+//! Rates are fractions in 0..=1. `objective` (optional, e.g. `0.99`) is the
+//! availability objective of the burn-rate gate (`crate::slo`): the error
+//! budget is `1 - objective`.
 
 use std::path::Path;
 
@@ -43,7 +43,7 @@ pub struct SloThresholds {
     /// When set, the share of 2xx responses must be at least this.
     #[serde(default)]
     pub min_success_2xx_rate: Option<f64>,
-    /// Availability objective (0 < objective < 1) for a later burn-rate gate.
+    /// Availability objective (0 < objective < 1) of the burn-rate gate.
     #[serde(default)]
     pub objective: Option<f64>,
 }

@@ -2,9 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::StageSummary;
-use crate::policy::SloThresholds;
-
 /// A gate's or a check's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -55,6 +52,8 @@ pub enum Unit {
     Ratio,
     /// A count (of users, of requests).
     Count,
+    /// A burn rate: error ratio over the error budget (1 = on budget).
+    Burn,
 }
 
 /// One check of a gate.
@@ -91,6 +90,15 @@ pub struct GateResult {
 }
 
 impl GateResult {
+    /// A gate over `checks`: `pass` when there is at least one and all passed.
+    pub fn from_checks(checks: Vec<Check>) -> GateResult {
+        let passed = !checks.is_empty() && checks.iter().all(|c| c.verdict == Verdict::Pass);
+        GateResult {
+            verdict: if passed { Verdict::Pass } else { Verdict::Fail },
+            checks,
+        }
+    }
+
     /// The checks that failed.
     pub fn failed_checks(&self) -> impl Iterator<Item = &Check> {
         self.checks.iter().filter(|c| c.verdict == Verdict::Fail)
@@ -122,156 +130,5 @@ impl GateResult {
         if verdict == Verdict::Fail {
             self.verdict = Verdict::Fail;
         }
-    }
-}
-
-/// Checks `summary` against `thresholds`. With zero requests sent every
-/// check fails with a message: a drill that sent nothing must not pass.
-pub fn evaluate(summary: &StageSummary, thresholds: &SloThresholds) -> GateResult {
-    let mut specs = vec![
-        (
-            "p95_latency_ms",
-            summary.latency_ms.p95,
-            thresholds.p95_ms,
-            Comparator::AtMost,
-            Unit::Ms,
-        ),
-        (
-            "rate_5xx",
-            summary.rate_5xx,
-            thresholds.max_5xx_rate,
-            Comparator::AtMost,
-            Unit::Ratio,
-        ),
-        (
-            "network_error_rate",
-            summary.network_error_rate,
-            thresholds.max_network_error_rate,
-            Comparator::AtMost,
-            Unit::Ratio,
-        ),
-        (
-            "unknown_status_rate",
-            summary.unknown_status_rate,
-            thresholds.max_unknown_status_rate,
-            Comparator::AtMost,
-            Unit::Ratio,
-        ),
-    ];
-    if let Some(min) = thresholds.min_success_2xx_rate {
-        specs.push((
-            "success_2xx_rate",
-            summary.success_2xx_rate,
-            min,
-            Comparator::AtLeast,
-            Unit::Ratio,
-        ));
-    }
-    let nothing_sent = summary.requests == 0;
-    let checks: Vec<Check> = specs
-        .into_iter()
-        .map(|(name, observed, threshold, comparator, unit)| {
-            let ok = !nothing_sent && comparator.holds(observed, threshold);
-            Check {
-                name: name.to_owned(),
-                observed,
-                threshold,
-                comparator,
-                verdict: if ok { Verdict::Pass } else { Verdict::Fail },
-                unit,
-                message: nothing_sent
-                    .then(|| "no requests were sent, so nothing was measured".to_owned()),
-            }
-        })
-        .collect();
-    let verdict = if checks.iter().all(|c| c.verdict == Verdict::Pass) {
-        Verdict::Pass
-    } else {
-        Verdict::Fail
-    };
-    GateResult { verdict, checks }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::policy::builtin_slo_baseline;
-
-    fn summary(
-        requests: u64,
-        p95: f64,
-        r5xx: f64,
-        net: f64,
-        unknown: f64,
-        ok: f64,
-    ) -> StageSummary {
-        let mut s = StageSummary {
-            requests,
-            rate_5xx: r5xx,
-            network_error_rate: net,
-            unknown_status_rate: unknown,
-            success_2xx_rate: ok,
-            ..StageSummary::default()
-        };
-        s.latency_ms.p95 = p95;
-        s
-    }
-
-    #[test]
-    fn webhook_gate_passes_at_the_threshold() {
-        let b = builtin_slo_baseline().unwrap();
-        let g = evaluate(
-            &summary(100, 1500.0, 0.01, 0.02, 0.05, 0.9),
-            b.thresholds_for("gmail_push_webhook"),
-        );
-        assert_eq!(g.verdict, Verdict::Pass);
-        assert_eq!(g.checks.len(), 4, "no 2xx check for webhooks");
-    }
-
-    #[test]
-    fn five_percent_5xx_fails_the_webhook_gate() {
-        let b = builtin_slo_baseline().unwrap();
-        let g = evaluate(
-            &summary(100, 20.0, 0.05, 0.0, 0.05, 0.95),
-            b.thresholds_for("whatsapp_webhook"),
-        );
-        assert_eq!(g.verdict, Verdict::Fail);
-        let failed: Vec<_> = g.failed_checks().map(|c| c.name.as_str()).collect();
-        assert_eq!(failed, ["rate_5xx"]);
-        let c = g.failed_checks().next().unwrap();
-        assert_eq!(
-            (c.observed, c.threshold, c.comparator),
-            (0.05, 0.01, Comparator::AtMost)
-        );
-    }
-
-    #[test]
-    fn chat_gate_checks_2xx_rate() {
-        let b = builtin_slo_baseline().unwrap();
-        let g = evaluate(
-            &summary(100, 11_000.0, 0.0, 0.0, 0.0, 0.89),
-            b.thresholds_for("chat_stream_http"),
-        );
-        assert_eq!(g.verdict, Verdict::Fail);
-        let c = g.failed_checks().next().unwrap();
-        assert_eq!(c.name, "success_2xx_rate");
-        assert_eq!(c.comparator, Comparator::AtLeast);
-        assert_eq!(serde_json::to_value(c.comparator).unwrap(), ">=");
-    }
-
-    #[test]
-    fn nothing_sent_fails_every_check() {
-        let b = builtin_slo_baseline().unwrap();
-        let g = evaluate(
-            &StageSummary::default(),
-            b.thresholds_for("chat_stream_http"),
-        );
-        assert_eq!(g.verdict, Verdict::Fail);
-        assert_eq!(g.checks.len(), 5);
-        assert!(
-            g.checks
-                .iter()
-                .all(|c| c.verdict == Verdict::Fail && c.message.is_some())
-        );
     }
 }

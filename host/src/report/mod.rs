@@ -4,9 +4,12 @@
 //! The engine builds one [`ScenarioReport`] per scenario with
 //! [`ScenarioReport::from_stages`] (which also evaluates the gate), wraps
 //! them in a [`DrillReport`], writes it with [`write_json_atomic`] under
-//! [`report_file_name`], and prints [`write_summary_table`].
+//! [`report_file_name`], and prints [`write_summary_table`]. Gate-like
+//! commands also write [`junit_xml`] and a [`MarkdownSummary`] for CI.
 
 mod gate;
+mod junit;
+mod markdown;
 mod table;
 mod types;
 mod write;
@@ -14,7 +17,9 @@ mod write;
 #[cfg(test)]
 mod tests;
 
-pub use gate::{Check, Comparator, GateResult, Unit, Verdict, evaluate};
+pub use gate::{Check, Comparator, GateResult, Unit, Verdict};
+pub use junit::{JunitCase, junit_xml, xml_escape};
+pub use markdown::{MarkdownSummary, SummaryRow, md_cell};
 pub use table::write_summary_table;
 pub use types::{
     CredentialsReport, DrillReport, DrillStatus, LoadReport, PluginInfo, ReportKind,

@@ -98,7 +98,7 @@ pub fn write_summary_table(out: &mut impl Write, report: &DrillReport) -> io::Re
                     format!("{} ms", c.threshold),
                 ),
                 Unit::Ratio => (percent(c.observed) + "%", percent(c.threshold) + "%"),
-                Unit::Count => (c.observed.to_string(), c.threshold.to_string()),
+                Unit::Count | Unit::Burn => (c.observed.to_string(), c.threshold.to_string()),
             };
             write!(
                 out,

@@ -88,13 +88,9 @@ fn realistic_report() -> DrillReport {
                     }
                 })
                 .collect();
-            ScenarioReport::from_stages(
-                &plan.scenario,
-                "/api/x",
-                sse,
-                &runs,
-                baseline.thresholds_for(&plan.scenario),
-            )
+            let mut report = ScenarioReport::from_stages(&plan.scenario, "/api/x", sse, &runs);
+            report.slo_gate = gate(&report.totals, baseline.thresholds_for(&plan.scenario));
+            report
         })
         .chain(std::iter::once(ScenarioReport::skipped(
             "extra_plugin",
@@ -258,11 +254,10 @@ fn gate_failures_show_in_status_and_table() {
         metrics: recorded(100, 0, false, 4),
         elapsed: Duration::from_secs(5),
     }];
-    let webhook = ScenarioReport::from_stages(
-        "gmail_push_webhook",
-        "/api/gmail/push",
-        false,
-        &runs,
+    let mut webhook =
+        ScenarioReport::from_stages("gmail_push_webhook", "/api/gmail/push", false, &runs);
+    webhook.slo_gate = gate(
+        &webhook.totals,
         baseline.thresholds_for("gmail_push_webhook"),
     );
     assert_eq!(webhook.slo_gate.verdict, Verdict::Fail);
@@ -324,4 +319,32 @@ fn written_report_reads_back() {
     let path = write_json_atomic(dir.path(), &name, &report).unwrap();
     let back: DrillReport = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     assert_eq!(back, report);
+}
+
+/// A gate like the threshold evaluator's, for report tests (the evaluator
+/// itself is tested in `crate::slo`).
+fn gate(totals: &crate::metrics::StageSummary, t: &crate::policy::SloThresholds) -> GateResult {
+    let at_most = |name: &str, observed: f64, threshold: f64, unit| Check {
+        name: name.to_owned(),
+        observed,
+        threshold,
+        comparator: Comparator::AtMost,
+        verdict: if observed <= threshold {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        },
+        unit,
+        message: None,
+    };
+    GateResult::from_checks(vec![
+        at_most("p95_latency_ms", totals.latency_ms.p95, t.p95_ms, Unit::Ms),
+        at_most("rate_5xx", totals.rate_5xx, t.max_5xx_rate, Unit::Ratio),
+        at_most(
+            "network_error_rate",
+            totals.network_error_rate,
+            t.max_network_error_rate,
+            Unit::Ratio,
+        ),
+    ])
 }

@@ -34,6 +34,48 @@ pub mod rotation_bindings {
     });
 }
 
+#[doc(hidden)]
+pub mod slo_bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "slo-evaluator",
+        pub_export_macro: true,
+        export_macro_name: "export_slo_evaluator",
+        default_bindings_module: "relhost_plugin_sdk::slo_bindings",
+    });
+}
+
+/// The SLO-evaluator world: checks from a scenario's figures and thresholds.
+pub mod slo {
+    pub use crate::slo_bindings::Guest;
+    pub use crate::slo_bindings::relhost::plugin::slo_types::{
+        Comparator, EvaluatorInfo, ScenarioSummary, SeriesPoint, SloCheck, Unit,
+    };
+
+    /// The threshold named `name`, if the policy gave one.
+    pub fn threshold(thresholds: &[(String, f64)], name: &str) -> Option<f64> {
+        thresholds.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+    }
+
+    /// A check of `observed` against `threshold`.
+    pub fn check(name: &str, observed: f64, threshold: f64, comparator: Comparator, unit: Unit) -> SloCheck {
+        let passed = match comparator {
+            Comparator::AtMost => observed <= threshold,
+            Comparator::AtLeast => observed >= threshold,
+        };
+        SloCheck {
+            name: name.into(),
+            observed,
+            threshold,
+            comparator,
+            unit,
+            passed,
+            message: None,
+        }
+    }
+}
+pub use slo_bindings::export_slo_evaluator;
+
 /// The rotation world: which credential of the pool each request uses.
 pub mod rotation {
     pub use crate::rotation_bindings::Guest;

@@ -28,6 +28,7 @@ use crate::http::ClientConfig;
 use crate::plugin::{Limits, Runtime, Secrets};
 use crate::policy::{self, Profile, Scale};
 use crate::report::{DrillStatus, TargetInfo, report_file_name, write_json_atomic};
+use crate::slo::Evaluators;
 
 /// Run a load drill. With no base URL anywhere, relhost starts relhost-sim
 /// in-process on 127.0.0.1 and drills that.
@@ -58,6 +59,9 @@ pub struct DrillCommand {
     /// A scenario plugin component to drill (repeatable); replaces a built-in of the same name.
     #[arg(long = "plugin", value_name = "PATH.wasm")]
     plugins: Vec<PathBuf>,
+    /// An SLO evaluator plugin whose checks join every scenario's gate (repeatable).
+    #[arg(long = "slo-plugin", value_name = "PATH.wasm")]
+    slo_plugins: Vec<PathBuf>,
     /// SLO baseline file (default: the built-in policies/slo-baseline.json).
     #[arg(long, env = "RELIABILITY_SLO_BASELINE", value_name = "FILE")]
     slo_baseline: Option<PathBuf>,
@@ -160,7 +164,9 @@ impl DrillCommand {
         let runtime = Runtime::new(Limits {
             deadline: self.plugin_deadline,
             memory_bytes: self.plugin_memory << 20,
+            ..Limits::default()
         })?;
+        let evaluators = Evaluators::load(&runtime, &self.slo_plugins).await?;
         let mut catalog = Catalog::load(&runtime, &self.plugins, self.seed).await?;
         let mut scenarios = catalog
             .select(&profile, self.scenarios.as_deref(), scale)
@@ -222,7 +228,7 @@ impl DrillCommand {
                 min_unique_users: self.chat_min_unique_users,
             },
         };
-        let report = drill_report(info, &results, &baseline);
+        let report = drill_report(info, &results, &baseline, &evaluators).await;
         let name = report_file_name("load-drill", &profile.name, started);
         let path = write_json_atomic(&self.output_dir, &name, &report)?;
         printer.summary(&report);

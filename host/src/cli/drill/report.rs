@@ -9,6 +9,7 @@ use crate::report::{
     Comparator, CredentialsReport, DrillReport, DrillStatus, PluginInfo, ReportKind,
     RotationReport, SCHEMA_VERSION, ScenarioReport, TargetInfo, Unit, rfc3339_millis,
 };
+use crate::slo::Evaluators;
 
 /// Coverage floors for scenarios that use the credential pool.
 #[derive(Debug, Clone, Copy, Default)]
@@ -34,59 +35,70 @@ pub(crate) struct RunInfo {
     pub(crate) coverage: CoverageGoals,
 }
 
-/// Builds the drill report: per scenario the stages, the totals and the SLO gate.
-pub(crate) fn drill_report(
+/// Builds the drill report: per scenario the stages, the totals and the
+/// SLO gate from the evaluators.
+pub(crate) async fn drill_report(
     info: RunInfo,
     results: &[ScenarioResult],
     baseline: &SloBaseline,
+    evaluators: &Evaluators,
 ) -> DrillReport {
     let mut warnings = Vec::new();
-    let scenarios: Vec<ScenarioReport> = results
-        .iter()
-        .map(|result| {
-            let d = result.plugin.descriptor();
-            for message in &result.plugin_errors {
-                warnings.push(format!("{}: {message}", d.name));
-            }
-            if result.abandoned > 0 {
+    let mut scenarios = Vec::with_capacity(results.len());
+    for result in results {
+        let d = result.plugin.descriptor();
+        for message in &result.plugin_errors {
+            warnings.push(format!("{}: {message}", d.name));
+        }
+        if result.abandoned > 0 {
+            warnings.push(format!(
+                "{}: {} requests were still in flight when the grace period ended and are not counted",
+                d.name, result.abandoned
+            ));
+        }
+        if let Some(reason) = &result.skipped {
+            scenarios.push(ScenarioReport::skipped(
+                &d.name,
+                &d.endpoint,
+                d.event_stream,
+                reason,
+            ));
+            continue;
+        }
+        let mut report =
+            ScenarioReport::from_stages(&d.name, &d.endpoint, d.event_stream, &result.runs);
+        report.slo_gate = evaluators
+            .gate(
+                &d.name,
+                &report.totals,
+                &report.timeseries,
+                baseline.thresholds_for(&d.name),
+            )
+            .await;
+        if report.totals.late_starts > 0 {
+            warnings.push(format!(
+                "{}: {} requests started more than {:?} after their intended time; \
+                 latency_ms includes the delay (coordinated-omission corrected)",
+                d.name,
+                report.totals.late_starts,
+                crate::engine::LATE_START
+            ));
+        }
+        if let (Some(rotation), false) = (&info.rotation, result.credential_uses.is_empty()) {
+            let credentials =
+                credentials_report(&info.credential_source, rotation, &result.credential_uses);
+            for warning in &credentials.rotation.warnings {
                 warnings.push(format!(
-                    "{}: {} requests were still in flight when the grace period ended and are not counted",
-                    d.name, result.abandoned
+                    "{}: rotation {}: {warning}",
+                    d.name, credentials.rotation.name
                 ));
             }
-            match &result.skipped {
-                Some(reason) => ScenarioReport::skipped(&d.name, &d.endpoint, d.event_stream, reason),
-                None => {
-                    let mut report = ScenarioReport::from_stages(
-                        &d.name,
-                        &d.endpoint,
-                        d.event_stream,
-                        &result.runs,
-                        baseline.thresholds_for(&d.name),
-                    );
-                    if report.totals.late_starts > 0 {
-                        warnings.push(format!(
-                            "{}: {} requests started more than {:?} after their intended time; \
-                             latency_ms includes the delay (coordinated-omission corrected)",
-                            d.name,
-                            report.totals.late_starts,
-                            crate::engine::LATE_START
-                        ));
-                    }
-                    if let (Some(rotation), false) = (&info.rotation, result.credential_uses.is_empty()) {
-                        let credentials = credentials_report(&info.credential_source, rotation, &result.credential_uses);
-                        for warning in &credentials.rotation.warnings {
-                            warnings.push(format!("{}: rotation {}: {warning}", d.name, credentials.rotation.name));
-                        }
-                        add_coverage_checks(&mut report, &credentials, info.coverage);
-                        report.credentials = Some(credentials);
-                    }
-                    report
-                }
-            }
-        })
-        .collect();
-    let plugins = results
+            add_coverage_checks(&mut report, &credentials, info.coverage);
+            report.credentials = Some(credentials);
+        }
+        scenarios.push(report);
+    }
+    let mut plugins: Vec<PluginInfo> = results
         .iter()
         .map(|r| PluginInfo {
             name: r.plugin.descriptor().name.clone(),
@@ -96,6 +108,20 @@ pub(crate) fn drill_report(
             sha256: r.plugin.sha256().to_string(),
         })
         .collect();
+    plugins.extend(info.rotation.iter().map(|r| PluginInfo {
+        name: r.info().name.clone(),
+        version: r.info().version.clone(),
+        kind: "rotation".into(),
+        source: r.source().to_string(),
+        sha256: r.sha256().to_string(),
+    }));
+    plugins.extend(evaluators.plugins().map(|e| PluginInfo {
+        name: e.info().name.clone(),
+        version: e.info().version.clone(),
+        kind: "slo-evaluator".into(),
+        source: e.source().to_string(),
+        sha256: e.sha256().to_string(),
+    }));
     let status = if info.interrupted {
         DrillStatus::Interrupted
     } else {
