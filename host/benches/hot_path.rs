@@ -19,7 +19,8 @@ use relhost::engine::{FillContext, LiveStats, RateSchedule, RequestTemplate};
 use relhost::http::ErrorClass;
 use relhost::metrics::{Sample, SseSample, StageMetrics};
 use relhost::plugin::{
-    CallContext, Limits, PluginSource, RequestPlan, Runtime, ScenarioPlugin, Secrets, Template,
+    CallContext, Limits, PluginSource, RequestPlan, RotationConfig, Runtime, ScenarioPlugin,
+    Secrets, Template,
 };
 
 const BASE_URL: &str = "http://127.0.0.1:8080";
@@ -90,6 +91,39 @@ fn plugin_benches(c: &mut Criterion) {
             })
         });
     });
+    group.finish();
+}
+
+/// One rotation call picks indices for 256 requests; the per-request cost
+/// of rotation is this figure divided by 256.
+fn rotation_benches(c: &mut Criterion) {
+    let rt = runtime();
+    let plugins = Runtime::new(Limits::default()).expect("plugin runtime");
+    let mut group = c.benchmark_group("rotation");
+    for name in ["round_robin", "stride", "random"] {
+        let config = RotationConfig {
+            pool_size: 40,
+            seed: 7,
+            stride: None,
+        };
+        let rotation = rt
+            .block_on(plugins.load_rotation(&PluginSource::Builtin(name.into()), config))
+            .expect("rotation loads");
+        let mut instance = rt.block_on(rotation.instantiate(0)).expect("instantiate");
+        let mut first = 0u64;
+        group.bench_function(format!("pick_256_{name}"), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        first += 512;
+                        black_box(instance.pick(first, 2, 256).await.expect("pick"));
+                    }
+                    start.elapsed()
+                })
+            });
+        });
+    }
     group.finish();
 }
 
@@ -256,6 +290,7 @@ fn live_benches(c: &mut Criterion) {
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     plugin_benches(&mut c);
+    rotation_benches(&mut c);
     template_benches(&mut c);
     metrics_benches(&mut c);
     schedule_benches(&mut c);

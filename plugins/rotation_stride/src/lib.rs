@@ -65,10 +65,8 @@ impl Guest for Stride {
         let size = SIZE.load(Ordering::Relaxed);
         let stride = STRIDE.load(Ordering::Relaxed);
         let offset = OFFSET.load(Ordering::Relaxed);
-        picks(first, step, count, |n| {
-            let n = n % size;
-            ((offset + (n as u128 * stride as u128 % size as u128) as u64) % size) as u32
-        })
+        // size and stride are below 2^32, so (n mod size) × stride fits in a u64.
+        picks(first, step, count, |n| ((offset + (n % size) * stride % size) % size) as u32)
     }
 }
 
