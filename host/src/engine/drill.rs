@@ -258,9 +258,11 @@ async fn run_scenario(
             })
             .collect();
         let mut metrics = StageMetrics::new();
+        let mut next_sequence = sequence_base;
         for handle in handles {
             let (worker, output) = handle.await.expect("a worker task never panics");
             metrics.merge(&output.metrics);
+            next_sequence = next_sequence.max(output.next_sequence);
             result.abandoned += output.abandoned;
             for message in output.plugin_errors {
                 if !result.plugin_errors.contains(&message) {
@@ -271,7 +273,9 @@ async fn run_scenario(
         }
         let elapsed = started.elapsed();
         progress.stage_finished(&descriptor.name, stage, &metrics, elapsed);
-        sequence_base += metrics.sent() + u64::from(plan.workers);
+        // The next stage's sequence numbers follow this one's, so credentials
+        // and payload ids never repeat within a scenario.
+        sequence_base = next_sequence;
         previous_level = stage.load.level();
         result.runs.push(StageRun {
             stage: stage.clone(),

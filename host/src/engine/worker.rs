@@ -77,6 +77,8 @@ pub(crate) struct StageOutput {
     pub(crate) plugin_errors: Vec<String>,
     /// Requests still in flight when an interrupt's grace period ended.
     pub(crate) abandoned: u64,
+    /// One past the highest sequence number this worker used in the stage.
+    pub(crate) next_sequence: u64,
 }
 
 /// A request in flight and what is known about it.
@@ -147,6 +149,7 @@ impl Worker {
             metrics: StageMetrics::new(),
             plugin_errors: Vec::new(),
             abandoned: 0,
+            next_sequence: job.sequence_base,
         };
         let seed = crate::rng::SplitMix64::derive(
             self.scenario.seed,
@@ -189,6 +192,7 @@ impl Worker {
                 _ = sleep_until(next.unwrap_or(job.ends)), if next.is_some() && can_send => {
                     let Some((intended, ticket)) = due.pop(job) else { continue };
                     let sequence = job.sequence_base + ticket.sequence;
+                    output.next_sequence = output.next_sequence.max(sequence + 1);
                     match self.build(template.as_mut(), job, sequence, seed).await {
                         Ok((request, plugin_us)) => {
                             let actual = Instant::now();
