@@ -2,7 +2,9 @@
 //! on 127.0.0.1, on ephemeral ports.
 
 mod drill;
+mod ops;
 mod pool;
+mod registry;
 mod rotation;
 mod sim;
 mod support;

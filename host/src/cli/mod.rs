@@ -7,18 +7,27 @@
 mod args;
 mod drill;
 mod error;
+mod plugin;
 mod pool;
 mod printer;
+mod probe;
 mod progress;
+mod region;
 mod signals;
 mod sim;
+mod snapshot;
+mod target;
 
 use clap::{Parser, Subcommand};
 
 pub use drill::DrillCommand;
 pub use error::CliError;
+pub use plugin::PluginCommand;
 pub use pool::PoolCommand;
+pub use probe::ProbeCommand;
+pub use region::RegionReadinessCommand;
 pub use sim::SimCommand;
+pub use snapshot::SnapshotCommand;
 
 use crate::exit::Exit;
 
@@ -37,10 +46,18 @@ pub enum Command {
     /// Run a load drill: staged load against the target's endpoints, SLO gates, a report.
     #[command(visible_alias = "run")]
     Drill(Box<DrillCommand>),
+    /// Inspect, scaffold, push, pull and list plugins (OCI registries and a local one).
+    Plugin(Box<PluginCommand>),
     /// Create (or sign in) load-test users and write a chat auth pool file.
     Pool(Box<PoolCommand>),
+    /// Run synthetic probes: one checked request per entrypoint.
+    Probe(Box<ProbeCommand>),
+    /// Decide whether single-region launch holds or the multi-region program is triggered.
+    RegionReadiness(Box<RegionReadinessCommand>),
     /// Serve relhost-sim, the built-in reference target.
     Sim(Box<SimCommand>),
+    /// Fetch, print and save the target's live reliability snapshot.
+    Snapshot(Box<SnapshotCommand>),
 }
 
 /// Parses the command line, runs the command and maps its outcome to an exit code.
@@ -70,8 +87,12 @@ pub fn run() -> Exit {
     let outcome = runtime.block_on(async {
         match cli.command {
             Command::Drill(command) => command.run().await,
+            Command::Plugin(command) => command.run().await,
             Command::Pool(command) => command.run().await,
+            Command::Probe(command) => command.run().await,
+            Command::RegionReadiness(command) => command.run().await,
             Command::Sim(command) => command.run().await,
+            Command::Snapshot(command) => command.run().await,
         }
     });
     // Don't wait for tasks blocked on the network once the command is done.

@@ -1,5 +1,9 @@
 //! Typed profiles and policies, validated from raw JSON.
 //!
+//! Documents: load profiles, the SLO baseline, and the gate policies
+//! (release gate, milestone gate, region rollout, canary) with the
+//! ownership matrix that gives every check an owner.
+//!
 //! As in ripgrep's low-/high-level arguments, serde reads a raw document and
 //! a typed value ([`Profile`], [`SloBaseline`]) is built only after
 //! validation; nothing downstream sees strings that should be durations or
@@ -7,16 +11,42 @@
 //! line and column, the JSON path of the field, what is wrong and what was
 //! expected.
 
+mod canary;
 mod error;
 mod locate;
+mod metric;
+mod milestone;
 mod ordered;
+mod ownership;
 mod profile;
+mod refs;
+mod region;
+mod release_gate;
 mod slo;
 mod stage;
 #[cfg(test)]
 mod tests;
 
+pub use canary::{
+    CANARY_METRICS, CanaryMetric, CanaryPolicy, Direction, builtin_canary_policy,
+    load_canary_policy,
+};
 pub use error::{Origin, PolicyError};
+pub use metric::{MetricPath, MetricPathError};
+pub use milestone::{
+    MILESTONES, MilestoneGatePolicy, MilestoneThresholds, builtin_milestone_gate_policy,
+    load_milestone_gate_policy,
+};
+pub use ownership::{
+    BUILTIN_CHECKS, Owner, OwnershipMatrix, builtin_ownership_matrix, load_ownership_matrix,
+};
 pub use profile::{PROFILE_NAMES, Profile, ScenarioPlan, builtin_profile, load_profile_file};
+pub use region::{
+    RegionRolloutPolicy, TopologyTrigger, builtin_region_rollout_policy, load_region_rollout_policy,
+};
+pub use release_gate::{
+    BurnRatePolicy, ProbePolicy, ReleaseGatePolicy, SnapshotCheck, SnapshotWindow, WhenMissing,
+    builtin_release_gate_policy, load_release_gate_policy,
+};
 pub use slo::{SloBaseline, SloThresholds, builtin_slo_baseline, load_slo_baseline};
 pub use stage::{Load, MAX_CONCURRENCY, MAX_RATE, Scale, Stage, StageProblem};

@@ -18,7 +18,7 @@ mod write;
 mod tests;
 
 pub use gate::{Check, Comparator, GateResult, Unit, Verdict};
-pub use junit::{JunitCase, junit_xml, xml_escape};
+pub use junit::{JunitCase, junit_xml, write_junit, write_text_file, xml_escape};
 pub use markdown::{MarkdownSummary, SummaryRow, md_cell};
 pub use table::write_summary_table;
 pub use types::{

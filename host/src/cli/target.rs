@@ -1,12 +1,13 @@
-//! The drill's target: a base URL, or relhost-sim started in-process.
+//! The target of a command (`drill`, `probe`): a base URL, or relhost-sim
+//! started in-process.
 
 use std::time::Duration;
 
-use super::credentials::CredentialSource;
+use super::drill::credentials::CredentialSource;
 use crate::cli::error::CliError;
 use crate::engine::{Credential, Credentials};
 
-/// What the drill sends requests to.
+/// What a command sends requests to.
 pub(crate) struct Target {
     /// The base URL.
     pub(crate) base_url: http::Uri,

@@ -1,0 +1,210 @@
+//! `relhost region-readiness`: does a single-region launch still hold for
+//! the expected peak of concurrent streams, or is the multi-region program
+//! (active-standby or active-active) triggered? Reads
+//! `policies/region-rollout-policy.json` (or `--policy`) and the newest
+//! milestone drill reports in the output directory (see
+//! [`crate::ops::read_milestone_evidence`]); writes
+//! `region-readiness-<timestamp>.json`.
+//!
+//! Exit codes: 0 the current topology suffices (or
+//! `RELIABILITY_REGION_READINESS_ONLY` is true: the decision is reported,
+//! not enforced); 1 the program is triggered; 2 bad input.
+
+use std::path::PathBuf;
+use std::time::{Instant, SystemTime};
+
+use clap::Args;
+use clap::builder::BoolishValueParser;
+
+use super::error::CliError;
+use super::printer::Printer;
+use crate::exit::Exit;
+use crate::ops::{self, REGION_READINESS_KIND, RegionInputs, RegionReadinessReport, Topology};
+use crate::policy;
+use crate::report::{
+    JunitCase, MarkdownSummary, SCHEMA_VERSION, SummaryRow, compact_timestamp, rfc3339_millis,
+    write_json_atomic, write_junit,
+};
+
+/// Decide whether single-region launch holds or the multi-region program is triggered.
+#[derive(Debug, Args)]
+pub struct RegionReadinessCommand {
+    /// Business forecast: concurrent chat streams at peak.
+    #[arg(long, env = "RELIABILITY_EXPECTED_PEAK_STREAMS", value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    expected_peak_streams: u64,
+    /// The region this launch is for (recorded in the report).
+    #[arg(long, env = "RELIABILITY_REGION_ID", value_name = "ID")]
+    region_id: Option<String>,
+    /// The topology in place: single_region, active_standby or active_active.
+    #[arg(long, env = "RELIABILITY_TOPOLOGY_MODE", default_value = "single_region",
+          value_name = "MODE", value_parser = parse_topology)]
+    topology_mode: Topology,
+    /// Report the decision without failing when the program is triggered.
+    #[arg(long, env = "RELIABILITY_REGION_READINESS_ONLY", value_name = "BOOL",
+          num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    readiness_only: Option<bool>,
+    /// Region rollout policy file (default: the built-in policies/region-rollout-policy.json).
+    #[arg(
+        long = "policy",
+        env = "RELIABILITY_REGION_ROLLOUT_POLICY",
+        value_name = "FILE"
+    )]
+    policy: Option<PathBuf>,
+    /// Where milestone results are read and the report is written.
+    #[arg(
+        long,
+        env = "RELIABILITY_OUTPUT_DIR",
+        default_value = ".output/reliability",
+        value_name = "DIR"
+    )]
+    output_dir: PathBuf,
+    /// Also write the decision as JUnit XML.
+    #[arg(long, value_name = "PATH")]
+    junit: Option<PathBuf>,
+    /// Also write a Markdown summary.
+    #[arg(long, value_name = "PATH")]
+    summary: Option<PathBuf>,
+    /// Print nothing but errors.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn parse_topology(text: &str) -> Result<Topology, String> {
+    text.parse()
+}
+
+impl RegionReadinessCommand {
+    /// Decides, prints and writes the report.
+    pub async fn run(self) -> Result<Exit, CliError> {
+        let started = SystemTime::now();
+        let clock = Instant::now();
+        let printer = Printer::stdout(self.quiet);
+        let policy = match &self.policy {
+            Some(path) => policy::load_region_rollout_policy(path)?,
+            None => policy::builtin_region_rollout_policy()?,
+        };
+        let (evidence, mut warnings) =
+            ops::read_milestone_evidence(&self.output_dir, &policy.scenario);
+        let inputs = RegionInputs {
+            expected_peak_streams: self.expected_peak_streams,
+            current_topology: self.topology_mode,
+            evidence: evidence.clone(),
+        };
+        let decision = ops::decide_region_readiness(&policy, &inputs);
+        warnings.extend(decision.warnings.iter().cloned());
+        let readiness_only = self.readiness_only.unwrap_or(false);
+        let report = RegionReadinessReport {
+            schema_version: SCHEMA_VERSION,
+            kind: REGION_READINESS_KIND.to_owned(),
+            started_at: rfc3339_millis(started),
+            finished_at: rfc3339_millis(SystemTime::now()),
+            status: if decision.triggered { "fail" } else { "pass" }.to_owned(),
+            command_line: std::env::args().collect(),
+            config: serde_json::json!({
+                "policy": self.policy.as_ref().map_or_else(
+                    || "builtin region rollout policy \"region-rollout-policy\"".to_owned(),
+                    |p| p.display().to_string()
+                ),
+                "output_dir": self.output_dir.display().to_string(),
+                "scenario": policy.scenario,
+                "single_region_capacity_streams": policy.single_region_capacity_streams,
+                "headroom_factor": policy.headroom_factor,
+                "active_standby_utilization_above": policy.active_standby.utilization_above,
+                "active_active_utilization_above": policy.active_active.utilization_above,
+            }),
+            region_id: self.region_id.clone(),
+            current_topology: self.topology_mode,
+            readiness_only,
+            expected_peak_streams: self.expected_peak_streams,
+            evidence,
+            decision,
+            warnings,
+        };
+        let name = format!("region-readiness-{}.json", compact_timestamp(started));
+        let path = write_json_atomic(&self.output_dir, &name, &report)?;
+
+        let d = &report.decision;
+        let headline = if d.triggered {
+            format!(
+                "multi-region program TRIGGERED: {} needed (current: {})",
+                d.required_topology, report.current_topology
+            )
+        } else {
+            format!(
+                "{} suffices (required: {})",
+                report.current_topology, d.required_topology
+            )
+        };
+        printer.line(&format!(
+            "region readiness{}: {headline}",
+            report
+                .region_id
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        ));
+        for reason in &d.reasons {
+            printer.line(&format!("  - {reason}"));
+        }
+        for warning in &report.warnings {
+            printer.line(&format!("  warning: {warning}"));
+        }
+        if readiness_only && d.triggered {
+            printer.line(
+                "  readiness only (RELIABILITY_REGION_READINESS_ONLY): reported, not enforced",
+            );
+        }
+        printer.line(&format!("report: {}", path.display()));
+
+        let failure = d.triggered.then(|| d.reasons.join("; "));
+        if let Some(junit) = &self.junit {
+            let case = JunitCase {
+                classname: "region_readiness".into(),
+                name: format!("topology {} suffices", report.current_topology),
+                time_s: clock.elapsed().as_secs_f64(),
+                failure: failure.clone(),
+                skipped: false,
+            };
+            write_junit(junit, "relhost region-readiness", &[case])?;
+        }
+        if let Some(summary) = &self.summary {
+            let mut md = MarkdownSummary::new(
+                "relhost region-readiness",
+                if d.triggered { "fail" } else { "pass" },
+                headline.clone(),
+            );
+            for reason in &d.reasons {
+                md.note(reason.clone());
+            }
+            md.row(SummaryRow {
+                check: "utilization".into(),
+                owner: String::new(),
+                observed: format!("{:.2}", d.utilization),
+                expected: format!(
+                    "<= {} for single region",
+                    policy.active_standby.utilization_above
+                ),
+                verdict: if d.required_topology == Topology::SingleRegion {
+                    "pass"
+                } else {
+                    "fail"
+                }
+                .into(),
+            });
+            md.row(SummaryRow {
+                check: "topology".into(),
+                owner: String::new(),
+                observed: report.current_topology.to_string(),
+                expected: format!("at least {}", d.required_topology),
+                verdict: if d.triggered { "fail" } else { "pass" }.into(),
+            });
+            md.write(summary)?;
+        }
+        Ok(if d.triggered && !readiness_only {
+            Exit::Fail
+        } else {
+            Exit::Pass
+        })
+    }
+}

@@ -1,0 +1,201 @@
+//! Operations against a live target: its reliability snapshot
+//! ([`fetch_snapshot`], [`write_snapshot_text`]), synthetic probes
+//! ([`run_probes`]) and the region readiness decision
+//! ([`decide_region_readiness`]).
+//!
+//! These are the building blocks of `relhost snapshot`, `relhost probe`,
+//! `relhost region-readiness` and the release gate: library functions with
+//! typed errors that never panic on what a target answers.
+
+mod probe;
+mod region;
+mod snapshot_text;
+
+use bytes::Bytes;
+
+use crate::http::{Client, ErrorClass, OutgoingRequest};
+
+pub use probe::{
+    Observed, PROBES_KIND, ProbeCheck, ProbeError, ProbeOutcome, ProbeReport, ProbeSettings,
+    ProbeSpec, ProbeStatus, prepare_probe, run_probe, run_probes,
+};
+pub use region::{
+    MilestoneEvidence, REGION_READINESS_KIND, RegionDecision, RegionInputs, RegionReadinessReport,
+    Topology, decide_region_readiness, read_milestone_evidence,
+};
+pub use snapshot_text::write_snapshot_text;
+
+/// The default path of the reliability snapshot endpoint.
+pub const DEFAULT_SNAPSHOT_PATH: &str = "/api/ops/reliability-snapshot";
+
+/// Why the reliability snapshot could not be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    /// The base URL and path do not form a URL.
+    #[error("invalid snapshot URL {0:?}")]
+    InvalidUrl(String),
+    /// No (complete) HTTP answer: refused, timeout, DNS, TLS, reset, cut body.
+    #[error("snapshot endpoint unreachable: {}", .0.as_str())]
+    Unreachable(ErrorClass),
+    /// The endpoint refused the ops token (401 or 403).
+    #[error(
+        "snapshot endpoint answered {status}: the ops token is missing or wrong (set --ops-token or RELIABILITY_OPS_TOKEN)"
+    )]
+    Unauthorized {
+        /// 401 or 403.
+        status: u16,
+    },
+    /// Any other non-2xx status.
+    #[error("snapshot endpoint answered {status}{}", message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Status {
+        /// The status.
+        status: u16,
+        /// The body's `error` string (or its start), when there was one.
+        message: Option<String>,
+    },
+    /// A 2xx whose body is not a JSON object.
+    #[error("snapshot endpoint answered {status} with a body that is not a JSON object ({detail})")]
+    NotJson {
+        /// The status.
+        status: u16,
+        /// The content type and the body's start.
+        detail: String,
+    },
+}
+
+impl SnapshotError {
+    /// Whether the target gave no HTTP answer (the command could not be carried out).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, SnapshotError::Unreachable(_))
+    }
+}
+
+/// `base_url` + `path` + `extra` as a URI (`path` may carry its own query).
+pub(crate) fn join_url(base_url: &http::Uri, path: &str, query: &str) -> Result<http::Uri, String> {
+    let base = base_url.to_string();
+    let base = base.trim_end_matches('/');
+    let path = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/{path}")
+    };
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let text = if query.is_empty() {
+        format!("{base}{path}")
+    } else {
+        format!("{base}{path}{sep}{query}")
+    };
+    text.parse().map_err(|_| text)
+}
+
+/// A body's start, for messages: at most 120 characters, one line.
+pub(crate) fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let one_line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(120)
+        .collect();
+    if text.chars().count() > 120 {
+        format!("{one_line}…")
+    } else {
+        one_line
+    }
+}
+
+/// Fetches the target's reliability snapshot:
+/// `GET {base_url}{path}?minutes={minutes}&limit={limit}` with the ops token
+/// as a bearer token. The token never appears in an error.
+pub async fn fetch_snapshot(
+    client: &Client,
+    base_url: &http::Uri,
+    path: &str,
+    token: Option<&str>,
+    minutes: u32,
+    limit: u32,
+) -> Result<serde_json::Value, SnapshotError> {
+    let uri = join_url(base_url, path, &format!("minutes={minutes}&limit={limit}"))
+        .map_err(SnapshotError::InvalidUrl)?;
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::ACCEPT,
+        http::HeaderValue::from_static("application/json"),
+    );
+    if let Some(token) = token {
+        // A token with bytes a header cannot carry is sent as no token: the
+        // endpoint then answers 401, which names the problem without the value.
+        if let Ok(value) = http::HeaderValue::from_str(&format!("Bearer {token}")) {
+            let mut value = value;
+            value.set_sensitive(true);
+            headers.insert(http::header::AUTHORIZATION, value);
+        }
+    }
+    let request = OutgoingRequest {
+        method: http::Method::GET,
+        uri,
+        headers,
+        body: Bytes::new(),
+    };
+    let (status, response_headers, body) = client
+        .send_collect(request)
+        .await
+        .map_err(SnapshotError::Unreachable)?;
+    if status == 401 || status == 403 {
+        return Err(SnapshotError::Unauthorized { status });
+    }
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+    if !(200..300).contains(&status) {
+        let message = match &parsed {
+            Some(v) => v
+                .get("error")
+                .and_then(|e| e.as_str())
+                .map(str::to_owned)
+                .or_else(|| Some(excerpt(&body))),
+            None if body.is_empty() => None,
+            None => Some(excerpt(&body)),
+        };
+        return Err(SnapshotError::Status { status, message });
+    }
+    match parsed {
+        Some(value) if value.is_object() => Ok(value),
+        _ => {
+            let content_type = response_headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("no content-type");
+            Err(SnapshotError::NotJson {
+                status,
+                detail: format!("{content_type}: {:?}", excerpt(&body)),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_join_paths_and_queries() {
+        let base: http::Uri = "http://127.0.0.1:8080".parse().unwrap();
+        assert_eq!(
+            join_url(&base, "/api/ops/x", "minutes=1")
+                .unwrap()
+                .to_string(),
+            "http://127.0.0.1:8080/api/ops/x?minutes=1"
+        );
+        assert_eq!(
+            join_url(&base, "api/ops/x?a=b", "minutes=1")
+                .unwrap()
+                .to_string(),
+            "http://127.0.0.1:8080/api/ops/x?a=b&minutes=1"
+        );
+        assert!(join_url(&base, "/bad path", "").is_err());
+    }
+
+    #[test]
+    fn excerpts_are_short_single_lines() {
+        assert_eq!(excerpt(b"<html>\nhi</html>"), "<html> hi</html>");
+        assert_eq!(excerpt(&[b'a'; 200]).chars().count(), 121);
+    }
+}
