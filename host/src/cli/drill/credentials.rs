@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 use clap::ValueEnum;
 
 use crate::cli::error::CliError;
+use crate::cli::plugin::registry_error;
 use crate::engine::{Credential, Credentials};
 use crate::plugin::{PluginSource, RotationConfig, RotationPlugin, Runtime};
 use crate::pool::{self, PoolEntry};
+use crate::registry::{self, ResolveOptions};
 
 /// Environment variable holding an inline pool.
 pub(crate) const POOL_JSON_ENV: &str = "RELIABILITY_CHAT_AUTH_POOL_JSON";
@@ -114,6 +116,8 @@ pub(crate) struct RotationChoice {
     pub(crate) plugin: Option<PathBuf>,
     pub(crate) stride: Option<u32>,
     pub(crate) seed: u64,
+    /// How a registry reference in `plugin` is resolved.
+    pub(crate) resolve: ResolveOptions,
 }
 
 /// Loads and configures the rotation strategy for a pool of `pool_size`.
@@ -123,7 +127,11 @@ pub(crate) async fn load_rotation(
     pool_size: usize,
 ) -> Result<RotationPlugin, CliError> {
     let source = match &choice.plugin {
-        Some(path) => PluginSource::File(path.clone()),
+        Some(path) => PluginSource::File(
+            registry::resolve_plugin_ref(path, &choice.resolve)
+                .await
+                .map_err(registry_error)?,
+        ),
         None => PluginSource::Builtin(choice.mode.plugin().to_string()),
     };
     let pool_size = u32::try_from(pool_size).map_err(|_| {

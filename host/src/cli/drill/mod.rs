@@ -1,10 +1,9 @@
 //! `relhost drill` (alias `run`): staged load against the target's
 //! endpoints, SLO gates per scenario, and a report.
 
-mod credentials;
+pub(super) mod credentials;
 mod report;
 mod scenarios;
-mod target;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,12 +15,13 @@ use clap::builder::BoolishValueParser;
 use self::credentials::{RotationChoice, RotationMode, parse_seed};
 use self::report::{CoverageGoals, RunInfo, drill_report};
 use self::scenarios::{Catalog, grant_secrets};
-use self::target::{Target, parse_base_url};
 use super::args;
 use super::error::CliError;
+use super::plugin::RegistryArgs;
 use super::printer::Printer;
 use super::progress::ConsoleProgress;
 use super::signals::stop_on_signal;
+use super::target::{Target, parse_base_url};
 use crate::engine::{self, DrillPlan};
 use crate::exit::Exit;
 use crate::http::ClientConfig;
@@ -56,8 +56,9 @@ pub struct DrillCommand {
     /// Multiplies the chat stages' durations and ramps.
     #[arg(long, default_value = "1", value_name = "X", value_parser = args::scale)]
     chat_duration_scale: f64,
-    /// A scenario plugin component to drill (repeatable); replaces a built-in of the same name.
-    #[arg(long = "plugin", value_name = "PATH.wasm")]
+    /// A scenario plugin to drill (repeatable): a component file, or a registry
+    /// reference (oci://HOST/NS/NAME@^1.2, local:NS/NAME:1.2.3); replaces a built-in of the same name.
+    #[arg(long = "plugin", value_name = "PATH.wasm|REF")]
     plugins: Vec<PathBuf>,
     /// An SLO evaluator plugin whose checks join every scenario's gate (repeatable).
     #[arg(long = "slo-plugin", value_name = "PATH.wasm")]
@@ -127,8 +128,8 @@ pub struct DrillCommand {
     /// Seed of the stride offset and the random mode: a number or any string (default: --seed).
     #[arg(long, env = "RELIABILITY_CHAT_ROTATION_SEED", value_name = "SEED", value_parser = parse_seed)]
     chat_rotation_seed: Option<u64>,
-    /// A rotation strategy plugin; replaces --chat-rotation-mode.
-    #[arg(long, value_name = "PATH.wasm")]
+    /// A rotation strategy plugin (a file or a registry reference); replaces --chat-rotation-mode.
+    #[arg(long, value_name = "PATH.wasm|REF")]
     chat_rotation_plugin: Option<PathBuf>,
     /// Gate: the share of the pool the chat scenario must touch (0 to 1).
     #[arg(long, env = "RELIABILITY_CHAT_MIN_UNIQUE_COVERAGE", value_name = "0-1", value_parser = args::fraction)]
@@ -137,6 +138,9 @@ pub struct DrillCommand {
     #[arg(long, env = "RELIABILITY_CHAT_MIN_UNIQUE_USERS", value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..))]
     chat_min_unique_users: Option<u64>,
+    /// Registry plugins: local registry, cache, lock file, --locked, --forbid-secret.
+    #[command(flatten)]
+    registry: RegistryArgs,
 }
 
 /// Secrets the built-in plugins may use, read from the environment.
@@ -167,7 +171,8 @@ impl DrillCommand {
             ..Limits::default()
         })?;
         let evaluators = Evaluators::load(&runtime, &self.slo_plugins).await?;
-        let mut catalog = Catalog::load(&runtime, &self.plugins, self.seed).await?;
+        let resolve = self.registry.options(self.ca_cert.clone());
+        let mut catalog = Catalog::load(&runtime, &self.plugins, &resolve, self.seed).await?;
         let mut scenarios = catalog
             .select(&profile, self.scenarios.as_deref(), scale)
             .await?;
@@ -191,6 +196,7 @@ impl DrillCommand {
                 plugin: self.chat_rotation_plugin.clone(),
                 stride: self.chat_rotation_stride,
                 seed: self.chat_rotation_seed.unwrap_or(self.seed),
+                resolve: resolve.clone(),
             };
             Some(credentials::load_rotation(&runtime, &choice, target.credentials.len()).await?)
         };

@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::cli::error::CliError;
+use crate::cli::plugin::registry_error;
 use crate::engine::ScenarioSpec;
 use crate::plugin::{PluginSource, Runtime, ScenarioPlugin, Secrets, artifacts};
 use crate::policy::{Profile, Scale, Stage};
+use crate::registry::{self, ResolveOptions};
 
 /// The scenario that the seed's chat scaling flags apply to.
 pub(crate) const CHAT_SCENARIO: &str = "chat_stream_http";
@@ -22,19 +24,28 @@ pub(crate) struct Catalog<'a> {
 }
 
 impl<'a> Catalog<'a> {
-    /// Loads the external plugin files.
+    /// Loads the external plugins: files, or registry references resolved
+    /// (pulled, verified and locked) to files; refuses what `resolve.policy` forbids.
     pub(crate) async fn load(
         runtime: &'a Runtime,
         files: &[PathBuf],
+        resolve: &ResolveOptions,
         seed: u64,
     ) -> Result<Self, CliError> {
         let none = Arc::new(Secrets::default());
         let mut plugins = BTreeMap::new();
         let mut external = Vec::new();
         for file in files {
+            let path = registry::resolve_plugin_ref(file, resolve)
+                .await
+                .map_err(registry_error)?;
             let plugin = runtime
-                .load_scenario(&PluginSource::File(file.clone()), Arc::clone(&none), seed)
+                .load_scenario(&PluginSource::File(path), Arc::clone(&none), seed)
                 .await?;
+            resolve
+                .policy
+                .check(&file.display().to_string(), &plugin.descriptor().secrets)
+                .map_err(registry_error)?;
             let name = plugin.descriptor().name.clone();
             if external.contains(&name) {
                 return Err(CliError::BadInput(format!(

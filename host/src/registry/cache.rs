@@ -1,0 +1,112 @@
+//! The content-addressed cache of pulled components:
+//! `<cache dir>/sha256/<hex>.wasm`.
+//!
+//! An entry is only ever written whole (temp file, fsync, rename) and only
+//! after its bytes were checked against the digest; every read checks the
+//! digest again, and a corrupt entry is dropped and fetched anew.
+
+use std::path::{Path, PathBuf};
+
+use super::artifact::{is_sha256_hex, sha256_hex};
+use super::error::RegistryError;
+use crate::report::write_bytes_atomic;
+
+/// A cache directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cache {
+    root: PathBuf,
+}
+
+impl Cache {
+    /// The cache rooted at `root` (entries live in `root/sha256/`).
+    pub fn new(root: impl Into<PathBuf>) -> Cache {
+        Cache { root: root.into() }
+    }
+
+    /// The cache's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.root.join("sha256")
+    }
+
+    /// Where the component with this sha256 (hex) lives.
+    pub fn path(&self, hex: &str) -> PathBuf {
+        self.dir().join(format!("{hex}.wasm"))
+    }
+
+    /// The path of a cached, verified component; `None` when absent. A
+    /// corrupt entry (its bytes do not hash to its name) is removed.
+    pub fn get(&self, hex: &str) -> Result<Option<PathBuf>, RegistryError> {
+        if !is_sha256_hex(hex) {
+            return Ok(None);
+        }
+        let path = self.path(hex);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(RegistryError::io(path, "cannot read the cached plugin", e)),
+        };
+        if sha256_hex(&bytes) == hex {
+            Ok(Some(path))
+        } else {
+            let _ = std::fs::remove_file(&path);
+            Ok(None)
+        }
+    }
+
+    /// Stores `bytes`, which must hash to `hex`, and returns the entry's path.
+    pub fn put(&self, hex: &str, bytes: &[u8]) -> Result<PathBuf, RegistryError> {
+        let actual = sha256_hex(bytes);
+        if actual != hex {
+            return Err(RegistryError::Tampered {
+                reference: "cache".into(),
+                expected: format!("sha256:{hex}"),
+                actual,
+            });
+        }
+        Ok(write_bytes_atomic(
+            &self.dir(),
+            &format!("{hex}.wasm"),
+            bytes,
+            None,
+        )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_are_verified_and_written_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = Cache::new(dir.path());
+        let hex = sha256_hex(b"component");
+        assert_eq!(cache.get(&hex).expect("get"), None);
+        let path = cache.put(&hex, b"component").expect("put");
+        assert_eq!(path, dir.path().join("sha256").join(format!("{hex}.wasm")));
+        assert_eq!(cache.get(&hex).expect("get"), Some(path.clone()));
+
+        // Bytes that do not match their digest are never stored.
+        let other = sha256_hex(b"other");
+        assert!(cache.put(&other, b"tampered").is_err());
+        assert!(!cache.path(&other).exists());
+
+        // A corrupted entry is dropped, not served.
+        std::fs::write(&path, b"corrupted").expect("corrupt");
+        assert_eq!(cache.get(&hex).expect("get"), None);
+        assert!(!path.exists());
+
+        // No temporary file is left behind.
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("sha256"))
+            .expect("dir")
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        assert_eq!(cache.get("../x").expect("get"), None);
+    }
+}
