@@ -82,6 +82,11 @@ fn quick_drill_of_the_built_in_target_passes() {
     let duration = sse["stream_duration_ms"]["p50"].as_f64().expect("duration");
     assert!(first_event > 0.0 && first_event <= duration, "{sse}");
     assert_eq!(sse["streams_cut"], 0, "{sse}");
+    // Four users: the chat stage held (about) four streams at once, never more.
+    let peak = scenario(&report, "chat_stream_http")["stages"][0]["peak_concurrency"]
+        .as_u64()
+        .expect("peak_concurrency");
+    assert!((3..=4).contains(&peak), "peak concurrency {peak}");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("report: "), "{stdout}");
 }
@@ -448,7 +453,10 @@ fn a_teams_slo_evaluator_joins_the_gate_and_a_runaway_one_fails_it() {
             .arg("--output-dir")
             .arg(out.path().join(dir));
         let output = run_bounded(cmd, Duration::from_secs(60));
-        (output, only_report(&out.path().join(dir), "load-drill-slo-"))
+        (
+            output,
+            only_report(&out.path().join(dir), "load-drill-slo-"),
+        )
     };
     let (output, report) = run(relhost::plugin::artifacts::SLO_P99, "p99");
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
@@ -456,7 +464,12 @@ fn a_teams_slo_evaluator_joins_the_gate_and_a_runaway_one_fails_it() {
     let gmail = scenario(&report, "gmail_push_webhook");
     assert_eq!(check(gmail, "p99_latency_ms")["threshold"], 3000.0);
     assert_eq!(check(gmail, "p99_latency_ms")["verdict"], "pass");
-    let kinds: Vec<&str> = report["plugins"].as_array().expect("plugins").iter().filter_map(|p| p["kind"].as_str()).collect();
+    let kinds: Vec<&str> = report["plugins"]
+        .as_array()
+        .expect("plugins")
+        .iter()
+        .filter_map(|p| p["kind"].as_str())
+        .collect();
     assert!(kinds.contains(&"slo-evaluator"), "{kinds:?}");
 
     let (output, report) = run(relhost::plugin::artifacts::SLO_SPIN, "spin");
@@ -464,5 +477,10 @@ fn a_teams_slo_evaluator_joins_the_gate_and_a_runaway_one_fails_it() {
     assert_valid_drill_report(&report);
     let runaway = check(scenario(&report, "gmail_push_webhook"), "evaluator:spin");
     assert_eq!(runaway["verdict"], "fail");
-    assert!(runaway["message"].as_str().is_some_and(|m| m.contains("fuel") || m.contains("deadline")), "{runaway}");
+    assert!(
+        runaway["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("fuel") || m.contains("deadline")),
+        "{runaway}"
+    );
 }

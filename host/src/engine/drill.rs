@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::credentials::Credentials;
-use super::live::LiveStats;
+use super::live::{LiveStats, in_flight};
 use super::rotation::Picker;
 use super::schedule::{RateSchedule, UserRamp};
 use super::template::{RequestTemplate, TemplateError};
@@ -245,6 +245,7 @@ async fn run_scenario(
             max_in_flight: plan.max_in_flight,
         });
         progress.stage_started(&descriptor.name, stage, &live);
+        let peak = PeakSampler::start(live.clone());
         let handles: Vec<_> = workers
             .drain(..)
             .map(|mut worker| {
@@ -272,6 +273,7 @@ async fn run_scenario(
             workers.push(worker);
         }
         let elapsed = started.elapsed();
+        let peak_concurrency = peak.finish().await;
         progress.stage_finished(&descriptor.name, stage, &metrics, elapsed);
         // The next stage's sequence numbers follow this one's, so credentials
         // and payload ids never repeat within a scenario.
@@ -281,6 +283,7 @@ async fn run_scenario(
             stage: stage.clone(),
             metrics,
             elapsed,
+            peak_concurrency,
         });
     }
     if descriptor.needs_credential {
@@ -296,6 +299,39 @@ async fn run_scenario(
         }
     }
     Ok(())
+}
+
+/// How often the requests in flight are sampled for a stage's peak.
+const PEAK_SAMPLE: Duration = Duration::from_millis(20);
+
+/// Samples the requests in flight over all workers while a stage runs.
+struct PeakSampler {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<u64>,
+}
+
+impl PeakSampler {
+    fn start(live: Vec<Arc<LiveStats>>) -> Self {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut peak = 0;
+            let mut tick = tokio::time::interval(PEAK_SAMPLE);
+            loop {
+                peak = peak.max(in_flight(&live));
+                tokio::select! {
+                    _ = &mut stopped => return peak,
+                    _ = tick.tick() => {}
+                }
+            }
+        });
+        PeakSampler { stop, task }
+    }
+
+    /// The highest number of requests in flight seen during the stage.
+    async fn finish(self) -> u64 {
+        let _ = self.stop.send(());
+        self.task.await.unwrap_or(0)
+    }
 }
 
 /// The stage's load shape; ramps start from the previous stage's level.

@@ -17,6 +17,7 @@ const BUCKETS: usize = 32 * SUB as usize;
 pub struct LiveStats {
     sent: AtomicU64,
     errors: AtomicU64,
+    in_flight: AtomicU64,
     latency: [AtomicU64; BUCKETS],
 }
 
@@ -25,6 +26,7 @@ impl Default for LiveStats {
         LiveStats {
             sent: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
             latency: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
@@ -39,6 +41,19 @@ impl LiveStats {
         }
         self.latency[bucket(latency_us)].fetch_add(1, Ordering::Relaxed);
     }
+
+    /// Sets how many requests the worker has in flight.
+    pub fn set_in_flight(&self, requests: usize) {
+        self.in_flight.store(requests as u64, Ordering::Relaxed);
+    }
+}
+
+/// Requests in flight over all workers, right now.
+pub(crate) fn in_flight(stats: &[std::sync::Arc<LiveStats>]) -> u64 {
+    stats
+        .iter()
+        .map(|s| s.in_flight.load(Ordering::Relaxed))
+        .sum()
 }
 
 /// A point-in-time sum over all workers' counters.

@@ -185,6 +185,7 @@ impl Worker {
                 biased;
                 Some(done) = in_flight.next(), if !in_flight.is_empty() => {
                     let (flight, exchange): (Flight, Exchange) = done;
+                    self.live.set_in_flight(in_flight.len());
                     let user = flight.user;
                     self.finish(&flight, &exchange, job, &mut output).await;
                     due.finished(user, job);
@@ -204,6 +205,7 @@ impl Worker {
                             }
                             let flight = Flight { intended, actual, plugin_us, user: ticket.user };
                             in_flight.push(fly(self.client.clone(), request, self.scenario.event_stream, flight));
+                            self.live.set_in_flight(in_flight.len());
                         }
                         Err(message) => {
                             output.metrics.plugin_error();
@@ -219,6 +221,7 @@ impl Worker {
                 }
             }
         }
+        self.live.set_in_flight(0);
         output
     }
 

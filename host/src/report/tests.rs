@@ -85,6 +85,7 @@ fn realistic_report() -> DrillReport {
                         stage: stage.clone(),
                         metrics,
                         elapsed: stage.duration,
+                        peak_concurrency: 4,
                     }
                 })
                 .collect();
@@ -253,6 +254,7 @@ fn gate_failures_show_in_status_and_table() {
         stage,
         metrics: recorded(100, 0, false, 4),
         elapsed: Duration::from_secs(5),
+        peak_concurrency: 3,
     }];
     let mut webhook =
         ScenarioReport::from_stages("gmail_push_webhook", "/api/gmail/push", false, &runs);

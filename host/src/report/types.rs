@@ -206,6 +206,8 @@ pub struct StageRun {
     pub metrics: StageMetrics,
     /// How long the stage actually ran.
     pub elapsed: Duration,
+    /// The most requests in flight at once (sampled), over all workers.
+    pub peak_concurrency: u64,
 }
 
 impl ScenarioReport {
@@ -228,7 +230,7 @@ impl ScenarioReport {
                 let mut summary = run.metrics.summarize(run.elapsed);
                 // The scenario's series covers every stage; don't repeat it.
                 summary.timeseries = Vec::new();
-                StageReport::new(&run.stage, summary)
+                StageReport::new(&run.stage, summary, run.peak_concurrency)
             })
             .collect();
         let mut totals = all.summarize(elapsed);
@@ -297,6 +299,9 @@ pub struct StageReport {
     pub ramp_s: f64,
     /// The request cap, if any.
     pub max_requests: Option<u64>,
+    /// The most requests in flight at once (sampled every 20 ms): for a
+    /// closed-model stage, the concurrency it achieved.
+    pub peak_concurrency: u64,
     /// The stage's figures.
     #[serde(flatten)]
     pub summary: StageSummary,
@@ -304,7 +309,7 @@ pub struct StageReport {
 
 impl StageReport {
     /// A stage's report from its plan and summary.
-    pub fn new(stage: &Stage, summary: StageSummary) -> StageReport {
+    pub fn new(stage: &Stage, summary: StageSummary, peak_concurrency: u64) -> StageReport {
         let load = match stage.load {
             Load::Rate(rate) => LoadReport::Open { rate },
             Load::Concurrency(concurrency) => LoadReport::Closed {
@@ -318,6 +323,7 @@ impl StageReport {
             duration_s: stage.duration.as_secs_f64(),
             ramp_s: stage.ramp.as_secs_f64(),
             max_requests: stage.max_requests,
+            peak_concurrency,
             summary,
         }
     }
