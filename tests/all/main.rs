@@ -2,6 +2,7 @@
 //! on 127.0.0.1, on ephemeral ports.
 
 mod drill;
+mod gate;
 mod ops;
 mod pool;
 mod registry;

@@ -35,89 +35,6 @@ fn run(cmd: Command) -> Output {
     run_bounded(cmd, Duration::from_secs(60))
 }
 
-fn assert_valid(report: &Value, schema: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../schemas")
-        .join(schema);
-    let schema: Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("read schema")).expect("JSON");
-    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(report)
-        .map(|e| format!("{e} at {}", e.instance_path))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "report does not match {}: {errors:#?}\n{report:#}",
-        path.display()
-    );
-}
-
-/// A JUnit document's test cases as `(classname, name, failed, skipped)`,
-/// after checking that it is well-formed: declaration, balanced tags,
-/// quoted attributes, known entities only.
-fn junit_cases(xml: &str) -> Vec<(String, String, bool, bool)> {
-    let body = xml
-        .strip_prefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")
-        .expect("XML declaration");
-    let mut stack: Vec<String> = Vec::new();
-    let mut cases: Vec<(String, String, bool, bool)> = Vec::new();
-    let mut rest = body;
-    let attr = |tag: &str, name: &str| -> String {
-        let key = format!(" {name}=\"");
-        let start = tag
-            .find(&key)
-            .map(|i| i + key.len())
-            .unwrap_or_else(|| panic!("no {name} in <{tag}>"));
-        let end = tag[start..].find('"').expect("closing quote") + start;
-        tag[start..end].to_string()
-    };
-    while let Some(open) = rest.find('<') {
-        let text = &rest[..open];
-        assert!(!text.contains('>'), "raw > in text {text:?}");
-        for (i, _) in text.match_indices('&') {
-            assert!(
-                ["&amp;", "&lt;", "&gt;", "&quot;", "&apos;"]
-                    .iter()
-                    .any(|e| text[i..].starts_with(e)),
-                "bad entity in {text:?}"
-            );
-        }
-        let close = rest[open..].find('>').expect("tag closes") + open;
-        let tag = &rest[open + 1..close];
-        assert!(!tag.contains('<'), "< inside a tag: {tag:?}");
-        assert_eq!(
-            tag.matches('"').count() % 2,
-            0,
-            "unbalanced quotes in {tag:?}"
-        );
-        if let Some(name) = tag.strip_prefix('/') {
-            assert_eq!(stack.pop().as_deref(), Some(name), "mismatched </{name}>");
-        } else {
-            let self_closing = tag.ends_with('/');
-            let name = tag
-                .trim_end_matches('/')
-                .split_whitespace()
-                .next()
-                .expect("name")
-                .to_string();
-            match name.as_str() {
-                "testcase" => cases.push((attr(tag, "classname"), attr(tag, "name"), false, false)),
-                "failure" => cases.last_mut().expect("failure in a testcase").2 = true,
-                "skipped" => cases.last_mut().expect("skipped in a testcase").3 = true,
-                _ => {}
-            }
-            if !self_closing {
-                stack.push(name);
-            }
-        }
-        rest = &rest[close + 1..];
-    }
-    assert!(stack.is_empty(), "unclosed {stack:?}");
-    assert!(rest.trim().is_empty());
-    cases
-}
-
 /// A user with a thread on the sim: (token, thread id).
 fn chat_user(sim: &Sim) -> (String, String) {
     let (status, body) = call(
@@ -169,7 +86,7 @@ fn probe_passes_on_a_healthy_sim_and_writes_junit_and_summary() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("probes: PASS"), "{stdout}");
     let report = only_report(out.path(), "synthetic-probes-");
-    assert_valid(&report, "synthetic-probes.schema.json");
+    assert_matches_schema(&report, "synthetic-probes");
     assert_eq!(report["status"], "pass");
     let probes = report["probes"].as_array().expect("probes");
     assert_eq!(probes.len(), 3);
@@ -237,7 +154,7 @@ fn probe_fails_on_injected_faults_and_names_the_failing_probes() {
     assert!(stdout.contains("body failed"), "{stdout}");
 
     let report = only_report(out.path(), "synthetic-probes-");
-    assert_valid(&report, "synthetic-probes.schema.json");
+    assert_matches_schema(&report, "synthetic-probes");
     assert_eq!(report["status"], "fail");
     let probe = |name: &str| -> &Value {
         report["probes"]
@@ -346,7 +263,7 @@ fn snapshot_prints_saves_and_reflects_traffic() {
         "the ops token was printed"
     );
     let saved = only_report(out.path(), "reliability-snapshot-");
-    assert_valid(&saved, "reliability-snapshot.schema.json");
+    assert_matches_schema(&saved, "reliability-snapshot");
     assert_eq!(saved["status"], "pass");
     assert_eq!(saved["snapshot"]["window_minutes"], 5);
     assert_eq!(saved["request"]["ops_token"], "<set>");
@@ -396,7 +313,7 @@ fn snapshot_with_a_wrong_token_is_a_failed_check_with_the_reason() {
         "the token was printed: {all}"
     );
     let saved = only_report(out.path(), "reliability-snapshot-");
-    assert_valid(&saved, "reliability-snapshot.schema.json");
+    assert_matches_schema(&saved, "reliability-snapshot");
     assert_eq!(saved["status"], "fail");
     assert!(saved["error"].as_str().is_some_and(|e| e.contains("401")));
     assert!(!saved.to_string().contains("not-the-token"), "{saved}");
@@ -442,8 +359,8 @@ fn milestone_report(dir: &Path, milestone: &str, stamp: &str, concurrency: u64, 
         "scenarios": [{
             "name": "chat_stream_http",
             "stages": [
-                {"name": "warmup", "load": {"model": "closed", "concurrency": concurrency / 10, "think_time_s": 0.0}, "requests": 10},
-                {"name": "hold", "load": {"model": "closed", "concurrency": concurrency, "think_time_s": 0.0}, "requests": 100}
+                {"name": "warmup", "load": {"model": "closed", "concurrency": concurrency / 10, "think_time_s": 0.0}, "requests": 10, "peak_concurrency": concurrency / 10},
+                {"name": "hold", "load": {"model": "closed", "concurrency": concurrency, "think_time_s": 0.0}, "requests": 100, "peak_concurrency": concurrency}
             ],
             "slo_gate": {"verdict": verdict, "checks": []}
         }]
@@ -479,7 +396,7 @@ fn readiness(out: &Path, peak: &str, env: &[(&str, &str)]) -> (Output, Value) {
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(&newest).expect("read")).expect("JSON");
     std::fs::remove_file(newest).expect("remove");
-    assert_valid(&report, "region-readiness.schema.json");
+    assert_matches_schema(&report, "region-readiness");
     (output, report)
 }
 

@@ -1,30 +1,12 @@
 //! Chat drills over a multi-user pool: rotation strategies, coverage gates,
 //! and what the sim saw on its side.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::support::*;
-
-/// Creates `count` users on the sim with `relhost pool`; returns the pool file.
-fn make_pool(sim: &Sim, dir: &Path, count: u32) -> PathBuf {
-    let mut cmd = relhost();
-    cmd.args([
-        "pool",
-        &format!("--count={count}"),
-        &format!("--app-origin={}", sim.base_url),
-        "--prefix=rot",
-        "--seed=s1",
-        "--quiet",
-        "--output-dir",
-    ])
-    .arg(dir);
-    let output = run_bounded(cmd, Duration::from_secs(60));
-    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    dir.join(format!("chat-auth-pool-rot-s1-1-{count}.json"))
-}
 
 /// Drills the chat scenario with `requests` requests and extra flags.
 fn chat_drill(
@@ -65,7 +47,7 @@ fn gate_check<'a>(chat: &'a Value, name: &str) -> &'a Value {
 fn stride_11_over_a_40_user_pool_touches_every_user_on_the_server() {
     let sim = Sim::start(&[], &[]);
     let dir = tempfile::tempdir().expect("tempdir");
-    let pool = make_pool(&sim, dir.path(), 40);
+    let pool = make_pool(&sim, dir.path(), "rot", 40);
     let pool_text = std::fs::read_to_string(&pool).expect("pool file");
     let before = snapshot(&sim, 60)["unique_users"].as_u64().unwrap_or(0);
     assert_eq!(before, 0, "nobody chatted yet");
@@ -129,7 +111,7 @@ fn stride_11_over_a_40_user_pool_touches_every_user_on_the_server() {
 fn a_stride_sharing_a_factor_warns_and_fails_the_coverage_gate() {
     let sim = Sim::start(&[], &[]);
     let dir = tempfile::tempdir().expect("tempdir");
-    let pool = make_pool(&sim, dir.path(), 8);
+    let pool = make_pool(&sim, dir.path(), "rot", 8);
     let (output, report) = chat_drill(
         &sim,
         dir.path(),
@@ -165,7 +147,7 @@ fn a_stride_sharing_a_factor_warns_and_fails_the_coverage_gate() {
 fn random_rotation_repeats_per_seed() {
     let sim = Sim::start(&[], &[]);
     let dir = tempfile::tempdir().expect("tempdir");
-    let pool = make_pool(&sim, dir.path(), 10);
+    let pool = make_pool(&sim, dir.path(), "rot", 10);
     let pool = pool.to_str().expect("utf-8 path").to_string();
     let run = |name: &str, seed: &str| {
         let (output, report) = chat_drill(

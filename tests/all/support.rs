@@ -127,7 +127,12 @@ pub(crate) fn only_report(dir: &Path, prefix: &str) -> Value {
 
 /// Fails unless `report` validates against the published drill-report schema.
 pub(crate) fn assert_valid_drill_report(report: &Value) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/load-drill.schema.json");
+    assert_matches_schema(report, "load-drill");
+}
+
+/// Fails unless `report` validates against `schemas/<name>.schema.json`.
+pub(crate) fn assert_matches_schema(report: &Value, name: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../schemas/{name}.schema.json"));
     let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("read schema"))
         .expect("schema is JSON");
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
@@ -137,7 +142,7 @@ pub(crate) fn assert_valid_drill_report(report: &Value) {
         .collect();
     assert!(
         errors.is_empty(),
-        "report does not match the schema: {errors:#?}"
+        "report does not match {name}: {errors:#?}"
     );
 }
 
@@ -227,4 +232,87 @@ pub(crate) fn snapshot(sim: &Sim, minutes: u32) -> Value {
     let (status, body) = call(http::Method::GET, &url, Some("test-ops-token"), None);
     assert_eq!(status, 200, "snapshot: {body}");
     body
+}
+
+/// A JUnit document's test cases as `(classname, name, failed, skipped)`,
+/// after checking that it is well-formed: declaration, balanced tags,
+/// quoted attributes, known entities only.
+pub(crate) fn junit_cases(xml: &str) -> Vec<(String, String, bool, bool)> {
+    let body = xml
+        .strip_prefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")
+        .expect("XML declaration");
+    let mut stack: Vec<String> = Vec::new();
+    let mut cases: Vec<(String, String, bool, bool)> = Vec::new();
+    let mut rest = body;
+    let attr = |tag: &str, name: &str| -> String {
+        let key = format!(" {name}=\"");
+        let start = tag
+            .find(&key)
+            .map(|i| i + key.len())
+            .unwrap_or_else(|| panic!("no {name} in <{tag}>"));
+        let end = tag[start..].find('"').expect("closing quote") + start;
+        tag[start..end].to_string()
+    };
+    while let Some(open) = rest.find('<') {
+        let text = &rest[..open];
+        assert!(!text.contains('>'), "raw > in text {text:?}");
+        for (i, _) in text.match_indices('&') {
+            assert!(
+                ["&amp;", "&lt;", "&gt;", "&quot;", "&apos;"]
+                    .iter()
+                    .any(|e| text[i..].starts_with(e)),
+                "bad entity in {text:?}"
+            );
+        }
+        let close = rest[open..].find('>').expect("tag closes") + open;
+        let tag = &rest[open + 1..close];
+        assert!(!tag.contains('<'), "< inside a tag: {tag:?}");
+        assert_eq!(
+            tag.matches('"').count() % 2,
+            0,
+            "unbalanced quotes in {tag:?}"
+        );
+        if let Some(name) = tag.strip_prefix('/') {
+            assert_eq!(stack.pop().as_deref(), Some(name), "mismatched </{name}>");
+        } else {
+            let self_closing = tag.ends_with('/');
+            let name = tag
+                .trim_end_matches('/')
+                .split_whitespace()
+                .next()
+                .expect("name")
+                .to_string();
+            match name.as_str() {
+                "testcase" => cases.push((attr(tag, "classname"), attr(tag, "name"), false, false)),
+                "failure" => cases.last_mut().expect("failure in a testcase").2 = true,
+                "skipped" => cases.last_mut().expect("skipped in a testcase").3 = true,
+                _ => {}
+            }
+            if !self_closing {
+                stack.push(name);
+            }
+        }
+        rest = &rest[close + 1..];
+    }
+    assert!(stack.is_empty(), "unclosed {stack:?}");
+    assert!(rest.trim().is_empty());
+    cases
+}
+
+/// Creates `count` users on the sim with `relhost pool`; returns the pool file.
+pub(crate) fn make_pool(sim: &Sim, dir: &Path, prefix: &str, count: u32) -> PathBuf {
+    let mut cmd = relhost();
+    cmd.args([
+        "pool",
+        &format!("--count={count}"),
+        &format!("--app-origin={}", sim.base_url),
+        &format!("--prefix={prefix}"),
+        "--seed=s1",
+        "--quiet",
+        "--output-dir",
+    ])
+    .arg(dir);
+    let output = run_bounded(cmd, Duration::from_secs(60));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    dir.join(format!("chat-auth-pool-{prefix}-s1-1-{count}.json"))
 }

@@ -7,6 +7,8 @@
 mod args;
 mod drill;
 mod error;
+mod gate;
+mod milestone;
 mod plugin;
 mod pool;
 mod printer;
@@ -22,6 +24,8 @@ use clap::{Parser, Subcommand};
 
 pub use drill::DrillCommand;
 pub use error::CliError;
+pub use gate::GateCommand;
+pub use milestone::MilestoneGateCommand;
 pub use plugin::PluginCommand;
 pub use pool::PoolCommand;
 pub use probe::ProbeCommand;
@@ -46,6 +50,10 @@ pub enum Command {
     /// Run a load drill: staged load against the target's endpoints, SLO gates, a report.
     #[command(visible_alias = "run")]
     Drill(Box<DrillCommand>),
+    /// The release gate: synthetic probes, a drill, live snapshot checks and burn-rate gates.
+    Gate(Box<GateCommand>),
+    /// A milestone gate: the milestone's profile, judged by the milestone policy.
+    MilestoneGate(Box<MilestoneGateCommand>),
     /// Inspect, scaffold, push, pull and list plugins (OCI registries and a local one).
     Plugin(Box<PluginCommand>),
     /// Create (or sign in) load-test users and write a chat auth pool file.
@@ -87,6 +95,8 @@ pub fn run() -> Exit {
     let outcome = runtime.block_on(async {
         match cli.command {
             Command::Drill(command) => command.run().await,
+            Command::Gate(command) => command.run().await,
+            Command::MilestoneGate(command) => command.run().await,
             Command::Plugin(command) => command.run().await,
             Command::Pool(command) => command.run().await,
             Command::Probe(command) => command.run().await,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::drill::credentials::CredentialSource;
 use crate::cli::error::CliError;
 use crate::engine::{Credential, Credentials};
+use crate::report::TargetInfo;
 
 /// What a command sends requests to.
 pub(crate) struct Target {
@@ -68,6 +69,14 @@ impl Target {
             credentials,
             source,
         })
+    }
+
+    /// How reports name the target.
+    pub(crate) fn info(&self) -> TargetInfo {
+        TargetInfo {
+            base_url: self.base_url.to_string(),
+            in_process_sim: self.sim.is_some(),
+        }
     }
 
     /// Fails with exit 3 when nothing accepts connections at the target.

@@ -4,13 +4,13 @@
 //!
 //! Inputs are the region rollout policy, the expected peak of concurrent
 //! streams, the current topology and the most recent milestone results.
-//! Milestone results are, for now, the newest `load-drill-<milestone>-*.json`
-//! drill report of each milestone profile (`m1_1k`, `m2_5k`, `m3_20k`) in the
-//! output directory: the policy's scenario (`chat_stream_http`) must have
-//! run, its achieved concurrency is its highest closed-model stage that
-//! sent requests, and the milestone passed when that scenario's SLO gate
-//! passed. (`milestone-gate-*.json` reports will replace them once their
-//! format is settled.)
+//! Milestone results are, per milestone (`m1_1k`, `m2_5k`, `m3_20k`), the
+//! newest `milestone-gate-<milestone>-*.json` in the output directory (its
+//! achieved concurrency and verdict); without one, the newest
+//! `load-drill-<milestone>-*.json` drill report: the policy's scenario
+//! (`chat_stream_http`) must have run, its achieved concurrency is the
+//! highest peak of its closed-model stages, and the milestone passed when
+//! that scenario's SLO gate passed.
 //!
 //! The decision ([`decide_region_readiness`]):
 //! - capacity = the policy's single-region capacity, lowered to the
@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::policy::{MILESTONES, RegionRolloutPolicy};
+use crate::report::{DrillStatus, MilestoneGateReport};
 
 /// The `kind` of a region readiness report.
 pub const REGION_READINESS_KIND: &str = "region_readiness";
@@ -251,7 +252,8 @@ fn evidence_of(
         .as_array()?
         .iter()
         .filter(|st| st.get("requests").and_then(Value::as_u64).unwrap_or(0) > 0)
-        .filter_map(|st| st.get("load")?.get("concurrency")?.as_u64())
+        .filter(|st| st.get("load").and_then(|l| l.get("concurrency")).is_some())
+        .filter_map(|st| st.get("peak_concurrency")?.as_u64())
         .max()?;
     let passed = s.get("slo_gate")?.get("verdict")?.as_str()? == "pass";
     Some(MilestoneEvidence {
@@ -283,7 +285,33 @@ pub fn read_milestone_evidence(
                 .collect()
         })
         .unwrap_or_default();
+    let newest = |prefix: &str| {
+        names
+            .iter()
+            .filter(|n| n.starts_with(prefix) && n.ends_with(".json"))
+            .max()
+    };
     for milestone in MILESTONES {
+        if let Some(gate) = newest(&format!("milestone-gate-{milestone}-")) {
+            let path = dir.join(gate);
+            match std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| serde_json::from_str::<MilestoneGateReport>(&t).ok())
+            {
+                Some(report) => evidence.push(MilestoneEvidence {
+                    milestone: milestone.to_string(),
+                    report: gate.clone(),
+                    finished_at: report.finished_at,
+                    achieved_concurrency: report.achieved_concurrency,
+                    passed: report.status == DrillStatus::Pass,
+                }),
+                None => warnings.push(format!(
+                    "{}: not a readable milestone gate report, ignored",
+                    path.display()
+                )),
+            }
+            continue;
+        }
         let prefix = format!("load-drill-{milestone}-");
         let Some(newest) = names
             .iter()

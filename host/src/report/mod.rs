@@ -8,6 +8,7 @@
 //! commands also write [`junit_xml`] and a [`MarkdownSummary`] for CI.
 
 mod gate;
+mod gates;
 mod junit;
 mod markdown;
 mod table;
@@ -18,6 +19,10 @@ mod write;
 mod tests;
 
 pub use gate::{Check, Comparator, GateResult, Unit, Verdict};
+pub use gates::{
+    BurnRateGate, MilestoneGateReport, OwnedCheck, ReleaseGateReport, SnapshotSection, verdict_of,
+    write_gate_outputs,
+};
 pub use junit::{JunitCase, junit_xml, write_junit, write_text_file, xml_escape};
 pub use markdown::{MarkdownSummary, SummaryRow, md_cell};
 pub use table::write_summary_table;

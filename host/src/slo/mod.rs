@@ -13,12 +13,14 @@ use crate::plugin::{
 use crate::policy::SloThresholds;
 use crate::report::{Check, Comparator, GateResult, Unit, Verdict};
 
-/// How the burn-rate gate reads the series: the long window, in seconds
-/// (the short one is a twelfth of it), and the highest burn rate allowed.
+/// How the burn-rate gate reads the series: the long window, in seconds,
+/// the short window as a fraction of it, and the highest burn rate allowed.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BurnSettings {
     /// The long window in seconds.
     pub long_window_s: f64,
+    /// The short window is the long one divided by this (12 in the SRE workbook).
+    pub short_window_divisor: u32,
     /// The burn rate both windows must exceed for the gate to fail.
     pub max_burn: f64,
 }
@@ -90,6 +92,10 @@ impl Evaluators {
         let values = vec![
             ("objective".to_string(), objective),
             ("long_window_s".to_string(), burn.long_window_s),
+            (
+                "short_window_divisor".to_string(),
+                f64::from(burn.short_window_divisor),
+            ),
             ("max_burn".to_string(), burn.max_burn),
         ];
         Some(GateResult::from_checks(

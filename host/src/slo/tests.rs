@@ -128,6 +128,7 @@ async fn burn_rate_matches_hand_computed_values() {
     let e = evaluators().await;
     let settings = BurnSettings {
         long_window_s: 60.0,
+        short_window_divisor: 12,
         max_burn: 10.0,
     };
     // 60 s at 2% errors with a 99% objective: burn 0.02 / 0.01 = 2 in both windows.

@@ -2,7 +2,8 @@
 //!
 //! Burn rate = error ratio / (1 − objective), where errors are 5xx responses
 //! and network errors. It is measured over the last `long_window_s` seconds
-//! of the scenario's series and over the last twelfth of that window; the
+//! of the scenario's series and over the last `1 / short_window_divisor` of
+//! that window (a twelfth unless the policy says otherwise); the
 //! gate fails only when both windows burn faster than `max_burn`, so a
 //! short spike that already ended does not fail it, and neither does a
 //! slow burn that has stopped. The check's observed value is the smaller of
@@ -33,7 +34,12 @@ impl Guest for BurnRate {
         EvaluatorInfo {
             name: "burn_rate".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            thresholds: vec!["objective".into(), "long_window_s".into(), "max_burn".into()],
+            thresholds: vec![
+                "objective".into(),
+                "long_window_s".into(),
+                "short_window_divisor".into(),
+                "max_burn".into(),
+            ],
         }
     }
 
@@ -46,7 +52,8 @@ impl Guest for BurnRate {
             return Vec::new();
         };
         let long = long.max(1.0) as u32;
-        let short = (long / 12).max(1);
+        let divisor = threshold(&thresholds, "short_window_divisor").unwrap_or(12.0).max(1.0) as u32;
+        let short = (long / divisor).max(1);
         let budget = 1.0 - objective;
         let burn = |window| error_ratio(&summary.series, window).map(|ratio| round(ratio / budget));
         match (burn(long), burn(short)) {

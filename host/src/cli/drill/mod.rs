@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use clap::Args;
 use clap::builder::BoolishValueParser;
+use tokio::sync::watch;
 
 use self::credentials::{RotationChoice, RotationMode, parse_seed};
 use self::report::{CoverageGoals, RunInfo, drill_report};
@@ -26,14 +27,22 @@ use crate::engine::{self, DrillPlan};
 use crate::exit::Exit;
 use crate::http::ClientConfig;
 use crate::plugin::{Limits, Runtime, Secrets};
-use crate::policy::{self, Profile, Scale};
-use crate::report::{DrillStatus, TargetInfo, report_file_name, write_json_atomic};
+use crate::policy::{self, Profile, Scale, SloBaseline};
+use crate::report::{DrillReport, DrillStatus, report_file_name, write_json_atomic};
 use crate::slo::Evaluators;
 
 /// Run a load drill. With no base URL anywhere, relhost starts relhost-sim
 /// in-process on 127.0.0.1 and drills that.
 #[derive(Debug, Args)]
 pub struct DrillCommand {
+    #[command(flatten)]
+    args: DrillArgs,
+}
+
+/// The flags of a drill, shared by the commands that run one (`drill`,
+/// `gate`, `milestone-gate`).
+#[derive(Debug, Args)]
+pub(crate) struct DrillArgs {
     /// Load profile: quick, standard, burst, soak, m1_1k, m2_5k, m3_20k, or a JSON file.
     #[arg(long, default_value = "standard", value_name = "NAME|FILE")]
     profile: String,
@@ -146,14 +155,83 @@ pub struct DrillCommand {
 /// Secrets the built-in plugins may use, read from the environment.
 const BUILTIN_SECRETS: &[&str] = &["WHATSAPP_APP_SECRET", "GMAIL_PUBSUB_VERIFY_TOKEN"];
 
+/// A drill ready to run: plugins, policies and evaluators loaded and
+/// checked, the target up.
+pub(crate) struct PreparedDrill {
+    pub(crate) started: SystemTime,
+    pub(crate) profile: Profile,
+    pub(crate) baseline: SloBaseline,
+    pub(crate) evaluators: Evaluators,
+    pub(crate) plan: DrillPlan,
+    pub(crate) target: Target,
+    pub(crate) secrets: Arc<Secrets>,
+}
+
+impl PreparedDrill {
+    /// Stops the in-process sim, if the drill started one.
+    pub(crate) async fn shutdown(self) {
+        if let Some(sim) = self.target.sim {
+            sim.shutdown().await;
+        }
+    }
+}
+
+/// A finished drill: its report and the file it was written to.
+pub(crate) struct DrillOutcome {
+    pub(crate) report: DrillReport,
+    pub(crate) path: PathBuf,
+}
+
 impl DrillCommand {
     /// Runs the drill and writes its report.
     pub async fn run(self) -> Result<Exit, CliError> {
         let started = SystemTime::now();
         // From here on, Ctrl-C or SIGTERM ends the drill with a report.
         let stop = stop_on_signal();
-        let printer = Printer::stdout(self.quiet);
-        let progress = ConsoleProgress::new(self.quiet);
+        let printer = Printer::stdout(self.args.quiet);
+        let progress = ConsoleProgress::new(self.args.quiet);
+        let prepared = self.args.prepare(&progress, started).await?;
+        let outcome = self.args.execute(&prepared, stop, &progress).await?;
+        printer.summary(&outcome.report);
+        printer.line(&format!("report: {}", outcome.path.display()));
+        prepared.shutdown().await;
+        Ok(match outcome.report.status {
+            DrillStatus::Pass => Exit::Pass,
+            DrillStatus::Fail => Exit::Fail,
+            DrillStatus::Error => Exit::CannotRun,
+            DrillStatus::Interrupted => Exit::Interrupted,
+        })
+    }
+}
+
+impl DrillArgs {
+    /// Whether to print nothing but errors.
+    pub(crate) fn quiet(&self) -> bool {
+        self.quiet
+    }
+
+    /// Where reports go.
+    pub(crate) fn output_dir(&self) -> &std::path::Path {
+        &self.output_dir
+    }
+
+    /// The concurrency multiplier of the chat stages.
+    pub(crate) fn chat_concurrency_scale(&self) -> f64 {
+        self.chat_concurrency_scale
+    }
+
+    /// Runs `profile` instead of `--profile` (the milestone gate's milestones).
+    pub(crate) fn set_profile(&mut self, profile: &str) {
+        self.profile = profile.to_string();
+        self.quick = None;
+    }
+
+    /// Loads and checks everything the drill needs and brings the target up.
+    pub(crate) async fn prepare(
+        &self,
+        progress: &ConsoleProgress,
+        started: SystemTime,
+    ) -> Result<PreparedDrill, CliError> {
         let profile = self.profile()?;
         let baseline = match &self.slo_baseline {
             Some(path) => policy::load_slo_baseline(path)?,
@@ -214,17 +292,40 @@ impl DrillCommand {
             rotation,
         };
         engine::prepare(&plan).await?;
-        let results = engine::run(&plan, stop.clone(), &progress).await?;
-        let interrupted = *stop.borrow();
-
-        let info = RunInfo {
+        Ok(PreparedDrill {
             started,
-            command_line: redacted_args(&secrets, &target),
-            config: self.effective_config(&profile, &plan, &secrets),
-            target: TargetInfo {
-                base_url: target.base_url.to_string(),
-                in_process_sim: target.sim.is_some(),
-            },
+            profile,
+            baseline,
+            evaluators,
+            plan,
+            target,
+            secrets,
+        })
+    }
+
+    /// Runs a prepared drill, evaluates its gates and writes its report.
+    pub(crate) async fn execute(
+        &self,
+        prepared: &PreparedDrill,
+        stop: watch::Receiver<bool>,
+        progress: &ConsoleProgress,
+    ) -> Result<DrillOutcome, CliError> {
+        let PreparedDrill {
+            started,
+            profile,
+            baseline,
+            evaluators,
+            plan,
+            target,
+            secrets,
+        } = prepared;
+        let results = engine::run(plan, stop.clone(), progress).await?;
+        let interrupted = *stop.borrow();
+        let info = RunInfo {
+            started: *started,
+            command_line: redacted_args(secrets, target),
+            config: self.effective_config(profile, plan, secrets),
+            target: target.info(),
             profile: profile.name.clone(),
             interrupted,
             credential_source: target.source.label(),
@@ -234,20 +335,10 @@ impl DrillCommand {
                 min_unique_users: self.chat_min_unique_users,
             },
         };
-        let report = drill_report(info, &results, &baseline, &evaluators).await;
-        let name = report_file_name("load-drill", &profile.name, started);
+        let report = drill_report(info, &results, baseline, evaluators).await;
+        let name = report_file_name("load-drill", &profile.name, *started);
         let path = write_json_atomic(&self.output_dir, &name, &report)?;
-        printer.summary(&report);
-        printer.line(&format!("report: {}", path.display()));
-        if let Some(sim) = target.sim {
-            sim.shutdown().await;
-        }
-        Ok(match report.status {
-            DrillStatus::Pass => Exit::Pass,
-            DrillStatus::Fail => Exit::Fail,
-            DrillStatus::Error => Exit::CannotRun,
-            DrillStatus::Interrupted => Exit::Interrupted,
-        })
+        Ok(DrillOutcome { report, path })
     }
 
     fn profile(&self) -> Result<Profile, CliError> {
@@ -263,7 +354,8 @@ impl DrillCommand {
         }
     }
 
-    fn client_config(&self) -> ClientConfig {
+    /// Client settings from the flags.
+    pub(crate) fn client_config(&self) -> ClientConfig {
         ClientConfig {
             connect_timeout: self.connect_timeout,
             request_timeout: self.request_timeout,
@@ -321,7 +413,7 @@ fn default_workers() -> u32 {
 }
 
 /// The command line with every secret and token value masked.
-fn redacted_args(secrets: &Secrets, target: &Target) -> Vec<String> {
+pub(crate) fn redacted_args(secrets: &Secrets, target: &Target) -> Vec<String> {
     std::env::args()
         .map(|arg| {
             let arg = secrets.redact(&arg);
