@@ -15,6 +15,7 @@ const BUILTIN: &[&str] = &[
     "chat_stream_http",
     "gmail_push_webhook",
     "whatsapp_webhook",
+    "http_request",
     "rotation_round_robin",
     "rotation_stride",
     "rotation_random",

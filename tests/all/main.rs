@@ -3,6 +3,7 @@
 
 mod drill;
 mod gate;
+mod load;
 mod ops;
 mod pool;
 mod registry;

@@ -8,6 +8,7 @@ mod args;
 mod drill;
 mod error;
 mod gate;
+mod load;
 mod milestone;
 mod plugin;
 mod pool;
@@ -25,6 +26,7 @@ use clap::{Parser, Subcommand};
 pub use drill::DrillCommand;
 pub use error::CliError;
 pub use gate::GateCommand;
+pub use load::LoadCommand;
 pub use milestone::MilestoneGateCommand;
 pub use plugin::PluginCommand;
 pub use pool::PoolCommand;
@@ -52,6 +54,8 @@ pub enum Command {
     Drill(Box<DrillCommand>),
     /// The release gate: synthetic probes, a drill, live snapshot checks and burn-rate gates.
     Gate(Box<GateCommand>),
+    /// An ad-hoc load against one URL, as wrk and oha offer (-c, -q, -z, -m, -H, -d).
+    Load(Box<LoadCommand>),
     /// A milestone gate: the milestone's profile, judged by the milestone policy.
     MilestoneGate(Box<MilestoneGateCommand>),
     /// Inspect, scaffold, push, pull and list plugins (OCI registries and a local one).
@@ -96,6 +100,7 @@ pub fn run() -> Exit {
         match cli.command {
             Command::Drill(command) => command.run().await,
             Command::Gate(command) => command.run().await,
+            Command::Load(command) => command.run().await,
             Command::MilestoneGate(command) => command.run().await,
             Command::Plugin(command) => command.run().await,
             Command::Pool(command) => command.run().await,

@@ -7,6 +7,10 @@ include!(concat!(env!("OUT_DIR"), "/plugin_artifacts.rs"));
 pub const BUILTIN_SCENARIOS: &[&str] =
     &["gmail_push_webhook", "whatsapp_webhook", "chat_stream_http"];
 
+/// The built-in request builder of `relhost load` (a scenario plugin that
+/// drills are not given unless asked for).
+pub const LOAD_SCENARIO: &str = "http_request";
+
 /// Names of the built-in rotation strategies.
 pub const BUILTIN_ROTATIONS: &[&str] = &["round_robin", "stride", "random"];
 
@@ -19,6 +23,7 @@ pub fn builtin(name: &str) -> Option<&'static [u8]> {
         "chat_stream_http" => Some(CHAT_STREAM_HTTP),
         "gmail_push_webhook" => Some(GMAIL_PUSH_WEBHOOK),
         "whatsapp_webhook" => Some(WHATSAPP_WEBHOOK),
+        "http_request" => Some(HTTP_REQUEST),
         "round_robin" => Some(ROTATION_ROUND_ROBIN),
         "stride" => Some(ROTATION_STRIDE),
         "random" => Some(ROTATION_RANDOM),

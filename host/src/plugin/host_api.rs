@@ -36,6 +36,10 @@ impl host::Host for PluginState {
         self.grants.secret(&name).map(str::to_string)
     }
 
+    fn param(&mut self, name: String) -> Option<String> {
+        self.params.get(&name).cloned()
+    }
+
     fn random_u64(&mut self) -> u64 {
         self.next_random()
     }

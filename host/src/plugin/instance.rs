@@ -106,7 +106,12 @@ async fn instantiate<W: World>(
 ) -> Result<(Store<PluginState>, W), PluginError> {
     let limits = core.runtime.limits;
     let seed = SplitMix64::derive(core.seed, u64::from(worker));
-    let state = PluginState::new(Arc::clone(grants), &limits, seed);
+    let state = PluginState::new(
+        Arc::clone(grants),
+        Arc::clone(&core.runtime.params),
+        &limits,
+        seed,
+    );
     let mut store = Store::new(core.runtime.sandbox(W::FUELED).engine.engine(), state);
     if W::FUELED {
         store

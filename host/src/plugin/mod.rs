@@ -32,6 +32,7 @@ pub use runtime::{ComponentWorld, PluginSource, Runtime};
 pub use sandbox::Limits;
 pub use scenario::{ScenarioInstance, ScenarioPlugin};
 pub use secrets::Secrets;
+pub use state::Params;
 pub use slo::{
     Comparator, EvaluatorInfo, ScenarioSummary, SeriesPoint, SloCheck, SloEvaluatorPlugin, Unit,
 };

@@ -19,7 +19,7 @@ use super::sandbox::{Limits, SandboxEngine};
 use super::scenario::ScenarioPlugin;
 use super::secrets::Secrets;
 use super::slo::SloEvaluatorPlugin;
-use super::state::{Grants, PluginState};
+use super::state::{Grants, Params, PluginState};
 
 /// Where a plugin comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +76,7 @@ pub(crate) struct RuntimeInner {
     plain: Sandbox,
     fueled: Sandbox,
     pub(crate) limits: Limits,
+    pub(crate) params: Arc<Params>,
 }
 
 /// An engine, its epoch ticker, and a linker granting every world's imports.
@@ -111,11 +112,17 @@ impl RuntimeInner {
 impl Runtime {
     /// A runtime whose guest calls and instances obey `limits`.
     pub fn new(limits: Limits) -> Result<Self, PluginError> {
+        Runtime::with_params(limits, Params::new())
+    }
+
+    /// A runtime whose plugins see the run parameters `params` (`param` import).
+    pub fn with_params(limits: Limits, params: Params) -> Result<Self, PluginError> {
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
                 plain: Sandbox::new(false)?,
                 fueled: Sandbox::new(true)?,
                 limits,
+                params: Arc::new(params),
             }),
         })
     }

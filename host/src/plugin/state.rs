@@ -36,12 +36,17 @@ impl Grants {
     }
 }
 
+/// Run parameters by name, given to every plugin (`--param NAME=VALUE`).
+pub type Params = std::collections::BTreeMap<String, String>;
+
 /// The data of one instance's store.
 pub(crate) struct PluginState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) memory: MemoryCap,
     pub(crate) grants: Arc<Grants>,
+    /// The run's parameters (`--param`).
+    pub(crate) params: Arc<Params>,
     /// The instance's seeded random sequence.
     random: SplitMix64,
 }
@@ -49,7 +54,7 @@ pub(crate) struct PluginState {
 impl PluginState {
     /// A fresh state: no preopens, no environment, no arguments, no network,
     /// empty stdin, discarded stdout and stderr, and clocks frozen at zero.
-    pub(crate) fn new(grants: Arc<Grants>, limits: &Limits, seed: u64) -> Self {
+    pub(crate) fn new(grants: Arc<Grants>, params: Arc<Params>, limits: &Limits, seed: u64) -> Self {
         let wasi = WasiCtxBuilder::new()
             .wall_clock(FrozenClock)
             .monotonic_clock(FrozenClock)
@@ -63,6 +68,7 @@ impl PluginState {
             table: ResourceTable::new(),
             memory: MemoryCap::new(limits),
             grants,
+            params,
             random: SplitMix64::new(seed),
         }
     }

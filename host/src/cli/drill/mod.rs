@@ -147,9 +147,15 @@ pub(crate) struct DrillArgs {
     #[arg(long, env = "RELIABILITY_CHAT_MIN_UNIQUE_USERS", value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..))]
     chat_min_unique_users: Option<u64>,
+    /// A run parameter for plugins, `NAME=VALUE` (repeatable; the `param` import).
+    #[arg(long = "param", value_name = "NAME=VALUE", value_parser = args::key_value)]
+    params: Vec<(String, String)>,
     /// Registry plugins: local registry, cache, lock file, --locked, --forbid-secret.
     #[command(flatten)]
     registry: RegistryArgs,
+    /// A profile given by the command rather than by a flag (`relhost load`).
+    #[arg(skip)]
+    inline_profile: Option<Profile>,
 }
 
 /// Secrets the built-in plugins may use, read from the environment.
@@ -226,6 +232,22 @@ impl DrillArgs {
         self.quick = None;
     }
 
+    /// Runs `profile` against `base_url`, with extra plugin parameters
+    /// (`relhost load`). The profile's single scenario plan applies to
+    /// whichever scenario runs: the built-in request builder or `--plugin`.
+    pub(crate) fn set_inline(
+        &mut self,
+        base_url: http::Uri,
+        profile: Profile,
+        params: Vec<(String, String)>,
+        max_in_flight: u64,
+    ) {
+        self.base_url = Some(base_url);
+        self.inline_profile = Some(profile);
+        self.params.extend(params);
+        self.max_in_flight = max_in_flight;
+    }
+
     /// Loads and checks everything the drill needs and brings the target up.
     pub(crate) async fn prepare(
         &self,
@@ -243,17 +265,25 @@ impl DrillArgs {
             duration: self.chat_duration_scale,
         };
         scale.check()?;
-        let runtime = Runtime::new(Limits {
-            deadline: self.plugin_deadline,
-            memory_bytes: self.plugin_memory << 20,
-            ..Limits::default()
-        })?;
+        let runtime = Runtime::with_params(
+            Limits {
+                deadline: self.plugin_deadline,
+                memory_bytes: self.plugin_memory << 20,
+                ..Limits::default()
+            },
+            self.params.iter().cloned().collect(),
+        )?;
         let evaluators = Evaluators::load(&runtime, &self.slo_plugins).await?;
         let resolve = self.registry.options(self.ca_cert.clone());
         let mut catalog = Catalog::load(&runtime, &self.plugins, &resolve, self.seed).await?;
         let mut scenarios = catalog
             .select(&profile, self.scenarios.as_deref(), scale)
             .await?;
+        if let Some(plan) = self.inline_profile.as_ref().and_then(|p| p.scenarios.first()) {
+            for spec in &mut scenarios {
+                spec.stages = plan.stages.clone();
+            }
+        }
         let secrets = grant_secrets(&mut scenarios, BUILTIN_SECRETS);
 
         let (credentials, source) =
@@ -342,6 +372,9 @@ impl DrillArgs {
     }
 
     fn profile(&self) -> Result<Profile, CliError> {
+        if let Some(profile) = &self.inline_profile {
+            return Ok(profile.clone());
+        }
         let name = if self.quick == Some(true) {
             "quick"
         } else {
@@ -412,10 +445,22 @@ fn default_workers() -> u32 {
     std::thread::available_parallelism().map_or(2, |n| n.get() as u32)
 }
 
-/// The command line with every secret and token value masked.
+/// The command line with every secret and token value masked, and the
+/// value of every credential-like header given with `-H`/`--header`.
 pub(crate) fn redacted_args(secrets: &Secrets, target: &Target) -> Vec<String> {
-    std::env::args()
-        .map(|arg| {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .enumerate()
+        .map(|(i, arg)| {
+            let after_flag = i > 0 && matches!(args[i - 1].as_str(), "-H" | "--header");
+            let arg = match arg.strip_prefix("--header=").or_else(|| arg.strip_prefix("-H")) {
+                Some(header) if !header.is_empty() => {
+                    let flag = &arg[..arg.len() - header.len()];
+                    format!("{flag}{}", redact_header(header))
+                }
+                _ if after_flag => redact_header(arg),
+                _ => arg.clone(),
+            };
             let arg = secrets.redact(&arg);
             target
                 .credentials
@@ -423,4 +468,16 @@ pub(crate) fn redacted_args(secrets: &Secrets, target: &Target) -> Vec<String> {
                 .fold(arg, |acc, token| acc.replace(token, "***"))
         })
         .collect()
+}
+
+/// `Name: value` with the value masked when the name says it is a credential.
+fn redact_header(header: &str) -> String {
+    let Some((name, _)) = header.split_once(':') else {
+        return header.to_string();
+    };
+    let lower = name.trim().to_ascii_lowercase();
+    let credential = ["authorization", "cookie", "token", "secret", "key", "signature", "password"]
+        .iter()
+        .any(|word| lower.contains(word));
+    if credential { format!("{name}: ***") } else { header.to_string() }
 }

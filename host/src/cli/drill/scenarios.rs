@@ -69,7 +69,7 @@ impl<'a> Catalog<'a> {
         if let Some(plugin) = self.plugins.get(name) {
             return Ok(Some(plugin.clone()));
         }
-        if !artifacts::BUILTIN_SCENARIOS.contains(&name) {
+        if !artifacts::BUILTIN_SCENARIOS.contains(&name) && name != artifacts::LOAD_SCENARIO {
             return Ok(None);
         }
         let source = PluginSource::Builtin(name.to_string());
