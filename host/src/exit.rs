@@ -15,6 +15,10 @@ pub enum Exit {
     CannotRun,
     /// Interrupted by Ctrl-C or SIGTERM; a partial report was written.
     Interrupted,
+    /// A canary's score is between its marginal and pass scores.
+    Marginal,
+    /// A canary had too few samples to judge.
+    Inconclusive,
 }
 
 impl Exit {
@@ -26,6 +30,8 @@ impl Exit {
             Exit::BadInput => 2,
             Exit::CannotRun => 3,
             Exit::Interrupted => 130,
+            Exit::Marginal => 4,
+            Exit::Inconclusive => 5,
         }
     }
 }

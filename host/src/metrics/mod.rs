@@ -11,5 +11,6 @@ mod stage;
 mod summary;
 
 pub use sample::{Sample, SseSample};
+pub use series::SecondStats;
 pub use stage::StageMetrics;
 pub use summary::{Percentiles, PluginTime, SseSummary, StageSummary, TimePoint};

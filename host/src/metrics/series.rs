@@ -1,5 +1,7 @@
 //! The per-second time series: throughput, errors and p95 latency per second
-//! with bounded memory.
+//! with bounded memory; per-second detail ([`SecondStats`]: outcome counts,
+//! p50/p95/p99 latency, SSE first byte and first event) for comparisons such
+//! as `relhost canary`.
 //!
 //! Each second holds a compact log-linear histogram (16 linear sub-buckets per
 //! power of two, so a bucket is at most 1/16 wide relative to its value and
@@ -8,6 +10,7 @@
 //! allocated once per new second, never per request.
 
 use super::hist::{MAX_TRACKED_US, us_to_ms};
+use super::sample::Sample;
 use super::summary::TimePoint;
 
 /// The most seconds one recorder keeps (one hour). Samples that would extend
@@ -46,12 +49,80 @@ fn bucket_mid(idx: usize) -> f64 {
     low as f64 + (width as f64 - 1.0) / 2.0
 }
 
+/// One second of per-second detail, as [`StageMetrics::seconds`](super::StageMetrics::seconds) reports it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SecondStats {
+    /// Seconds since the drill start.
+    pub second: u32,
+    /// Requests that finished in this second.
+    pub requests: u64,
+    /// Of those, answered 2xx.
+    pub success_2xx: u64,
+    /// Of those, answered 5xx.
+    pub status_5xx: u64,
+    /// Of those, ended in a network error.
+    pub network_errors: u64,
+    /// Of those, answered with a status the scenario does not expect.
+    pub unknown_status: u64,
+    /// Median latency from the intended send time, in ms (within ~3%).
+    pub p50_ms: f64,
+    /// 95th percentile latency, in ms (within ~3%).
+    pub p95_ms: f64,
+    /// 99th percentile latency, in ms (within ~3%).
+    pub p99_ms: f64,
+    /// 95th percentile SSE time to first byte, in ms, when streams finished in this second.
+    pub ttfb_p95_ms: Option<f64>,
+    /// 95th percentile SSE time to first event, in ms, when streams with an
+    /// event finished in this second.
+    pub first_event_p95_ms: Option<f64>,
+}
+
+/// Event-stream histograms of one second, allocated on its first stream.
+#[derive(Clone)]
+struct SseSecond {
+    ttfb: [u32; BUCKETS],
+    first_event: [u32; BUCKETS],
+}
+
 /// One second of the series.
 #[derive(Clone)]
 struct Second {
     requests: u32,
     errors: u32,
+    success_2xx: u32,
+    status_5xx: u32,
+    network: u32,
+    unknown: u32,
     latency: [u32; BUCKETS],
+    sse: Option<Box<SseSecond>>,
+}
+
+fn add_buckets(into: &mut [u32; BUCKETS], other: &[u32; BUCKETS]) {
+    for (a, b) in into.iter_mut().zip(other.iter()) {
+        *a = a.saturating_add(*b);
+    }
+}
+
+/// The `percent` quantile of a bucket histogram in µs (bucket midpoint),
+/// `None` when it is empty.
+fn quantile_us(buckets: &[u32; BUCKETS], percent: u64) -> Option<f64> {
+    let total: u64 = buckets.iter().map(|&c| u64::from(c)).sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = (total * percent).div_ceil(100).max(1);
+    let mut seen = 0u64;
+    for (idx, &c) in buckets.iter().enumerate() {
+        seen += u64::from(c);
+        if seen >= rank {
+            return Some(bucket_mid(idx));
+        }
+    }
+    Some(bucket_mid(BUCKETS - 1))
+}
+
+fn bump(counter: &mut u32) {
+    *counter = counter.saturating_add(1);
 }
 
 impl Second {
@@ -59,33 +130,45 @@ impl Second {
         Second {
             requests: 0,
             errors: 0,
+            success_2xx: 0,
+            status_5xx: 0,
+            network: 0,
+            unknown: 0,
             latency: [0; BUCKETS],
+            sse: None,
         }
+    }
+
+    fn count(&mut self, latency_us: u64, error: bool) {
+        bump(&mut self.requests);
+        if error {
+            bump(&mut self.errors);
+        }
+        bump(&mut self.latency[bucket_of(latency_us)]);
     }
 
     fn add(&mut self, other: &Second) {
         self.requests = self.requests.saturating_add(other.requests);
         self.errors = self.errors.saturating_add(other.errors);
-        for (a, b) in self.latency.iter_mut().zip(other.latency.iter()) {
-            *a = a.saturating_add(*b);
+        self.success_2xx = self.success_2xx.saturating_add(other.success_2xx);
+        self.status_5xx = self.status_5xx.saturating_add(other.status_5xx);
+        self.network = self.network.saturating_add(other.network);
+        self.unknown = self.unknown.saturating_add(other.unknown);
+        add_buckets(&mut self.latency, &other.latency);
+        if let Some(o) = &other.sse {
+            match &mut self.sse {
+                Some(s) => {
+                    add_buckets(&mut s.ttfb, &o.ttfb);
+                    add_buckets(&mut s.first_event, &o.first_event);
+                }
+                None => self.sse = Some(o.clone()),
+            }
         }
     }
 
     /// The p95 of this second's latencies in µs (bucket midpoint).
     fn p95_us(&self) -> f64 {
-        let total: u64 = self.latency.iter().map(|&c| u64::from(c)).sum();
-        if total == 0 {
-            return 0.0;
-        }
-        let rank = (total * 95).div_ceil(100).max(1);
-        let mut seen = 0u64;
-        for (idx, &c) in self.latency.iter().enumerate() {
-            seen += u64::from(c);
-            if seen >= rank {
-                return bucket_mid(idx);
-            }
-        }
-        bucket_mid(BUCKETS - 1)
+        quantile_us(&self.latency, 95).unwrap_or(0.0)
     }
 }
 
@@ -97,18 +180,48 @@ pub(crate) struct Series {
 }
 
 impl Series {
-    /// Records one finished request. Allocates only when a new second begins.
-    #[inline]
+    /// Records one finished request by its second, latency and error flag only.
+    #[cfg(test)]
     pub(crate) fn record(&mut self, second: u32, latency_us: u64, error: bool) {
-        let Some(slot) = self.slot(second) else {
+        if let Some(slot) = self.slot(second) {
+            slot.count(latency_us, error);
+        }
+    }
+
+    /// Records one finished request (`error`: 5xx or network error).
+    /// Allocates only when a new second begins or a second sees its first
+    /// event stream.
+    #[inline]
+    pub(crate) fn record_sample(&mut self, s: &Sample, error: bool) {
+        let Some(slot) = self.slot(s.second) else {
             return;
         };
-        slot.requests = slot.requests.saturating_add(1);
-        if error {
-            slot.errors = slot.errors.saturating_add(1);
+        slot.count(s.latency_us, error);
+        match s.result {
+            Ok(code) => {
+                if (200..=299).contains(&code) {
+                    bump(&mut slot.success_2xx);
+                } else if (500..=599).contains(&code) {
+                    bump(&mut slot.status_5xx);
+                }
+                if !s.expected {
+                    bump(&mut slot.unknown);
+                }
+            }
+            Err(_) => bump(&mut slot.network),
         }
-        let b = &mut slot.latency[bucket_of(latency_us)];
-        *b = b.saturating_add(1);
+        if let Some(sse) = &s.sse {
+            let d = slot.sse.get_or_insert_with(|| {
+                Box::new(SseSecond {
+                    ttfb: [0; BUCKETS],
+                    first_event: [0; BUCKETS],
+                })
+            });
+            bump(&mut d.ttfb[bucket_of(sse.ttfb_us)]);
+            if let Some(us) = sse.first_event_us {
+                bump(&mut d.first_event[bucket_of(us)]);
+            }
+        }
     }
 
     /// The slot for `second`, creating it (and any gap) when the span stays
@@ -183,6 +296,34 @@ impl Series {
     }
 }
 
+impl Series {
+    /// Per-second detail: one entry per second that saw any request.
+    pub(crate) fn seconds(&self) -> Vec<SecondStats> {
+        let ms = |us: Option<f64>| us.map(us_to_ms);
+        self.points
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.requests > 0)
+            .map(|(i, p)| SecondStats {
+                second: self.base + i as u32,
+                requests: u64::from(p.requests),
+                success_2xx: u64::from(p.success_2xx),
+                status_5xx: u64::from(p.status_5xx),
+                network_errors: u64::from(p.network),
+                unknown_status: u64::from(p.unknown),
+                p50_ms: ms(quantile_us(&p.latency, 50)).unwrap_or(0.0),
+                p95_ms: ms(quantile_us(&p.latency, 95)).unwrap_or(0.0),
+                p99_ms: ms(quantile_us(&p.latency, 99)).unwrap_or(0.0),
+                ttfb_p95_ms: p.sse.as_ref().and_then(|d| ms(quantile_us(&d.ttfb, 95))),
+                first_event_p95_ms: p
+                    .sse
+                    .as_ref()
+                    .and_then(|d| ms(quantile_us(&d.first_event, 95))),
+            })
+            .collect()
+    }
+}
+
 impl std::fmt::Debug for Series {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Series")
@@ -237,6 +378,63 @@ mod tests {
         let pts = s.points();
         assert_eq!(pts[0].second, 9);
         assert_eq!(pts.iter().map(|p| p.requests).sum::<u64>(), 2);
+    }
+
+    fn sample(second: u32, ms: u64, result: Result<u16, crate::http::ErrorClass>) -> Sample {
+        Sample {
+            result,
+            expected: result == Ok(200),
+            latency_us: ms * 1000,
+            service_us: ms * 1000,
+            send_lag_us: 0,
+            plugin_us: 0,
+            sse: None,
+            second,
+        }
+    }
+
+    #[test]
+    fn per_second_detail_counts_outcomes_and_percentiles() {
+        let mut a = Series::default();
+        for i in 1..=100u64 {
+            let result = match i {
+                1..=3 => Ok(503),
+                4 => Err(crate::http::ErrorClass::Reset),
+                5 => Ok(404),
+                _ => Ok(200),
+            };
+            a.record_sample(&sample(7, i, result), matches!(result, Ok(503) | Err(_)));
+        }
+        let mut b = Series::default();
+        let mut streamed = sample(7, 10, Ok(200));
+        streamed.sse = Some(crate::metrics::SseSample {
+            ttfb_us: 40_000,
+            first_event_us: Some(80_000),
+            events: 1,
+            duration_us: 90_000,
+            cut: false,
+        });
+        b.record_sample(&streamed, false);
+        a.merge(&b);
+        let s = a.seconds();
+        assert_eq!(s.len(), 1);
+        let s = s[0];
+        assert_eq!(
+            (
+                s.second,
+                s.requests,
+                s.success_2xx,
+                s.status_5xx,
+                s.network_errors,
+                s.unknown_status
+            ),
+            (7, 101, 96, 3, 1, 4)
+        );
+        assert!((s.p50_ms - 50.0).abs() < 2.0, "{}", s.p50_ms);
+        assert!((s.p99_ms - 99.0).abs() < 3.5, "{}", s.p99_ms);
+        assert_eq!(a.points()[0].errors, 4);
+        assert!((s.ttfb_p95_ms.unwrap_or(0.0) - 40.0).abs() < 1.5);
+        assert!((s.first_event_p95_ms.unwrap_or(0.0) - 80.0).abs() < 3.0);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use hdrhistogram::Histogram;
 
 use super::hist::{self, new_histogram, percentiles_ms, round3, us_to_ms};
 use super::sample::{Sample, SseSample};
-use super::series::Series;
+use super::series::{SecondStats, Series};
 use super::summary::{PluginTime, SseSummary, StageSummary};
 use crate::http::ErrorClass;
 
@@ -172,7 +172,7 @@ impl StageMetrics {
                 .get_or_insert_with(|| Box::new(SseMetrics::new()))
                 .record(sse);
         }
-        self.series.record(s.second, s.latency_us, error);
+        self.series.record_sample(s, error);
     }
 
     #[cold]
@@ -195,6 +195,12 @@ impl StageMetrics {
     #[inline]
     pub fn late_start(&mut self) {
         self.late_starts += 1;
+    }
+
+    /// Per-second detail (outcome counts, latency percentiles, SSE first
+    /// byte and first event): one entry per second that saw any request.
+    pub fn seconds(&self) -> Vec<SecondStats> {
+        self.series.seconds()
     }
 
     /// Requests recorded so far.

@@ -42,6 +42,7 @@ pub const CANARY_METRICS: &[&str] = &[
     "success_2xx_rate",
     "throughput_rps",
     "ttfb_p95_ms",
+    "first_event_p95_ms",
 ];
 
 /// Which way a metric should move.

@@ -1,0 +1,27 @@
+//! Canary comparison (`relhost canary`): a control and a candidate drilled
+//! with the same arrival schedule, judged metric by metric as Kayenta's
+//! judge does.
+//!
+//! - [`mann_whitney`] is the two-sided Mann–Whitney U test (normal
+//!   approximation, tie and continuity corrections).
+//! - [`judge`](mod@judge) compares, per scenario and policy metric, the
+//!   per-second samples of both sides; a metric is `high` or `low` when the test is
+//!   significant at the policy's confidence level *and* the candidate's
+//!   mean moved by more than the allowed relative change; `nodata` when a
+//!   side has fewer than the minimum samples. Then a weighted score and a
+//!   verdict (pass / marginal / fail / inconclusive).
+//! - [`report`] holds `canary-check-<timestamp>.json`.
+
+pub mod judge;
+pub mod mann_whitney;
+pub mod report;
+
+#[cfg(test)]
+mod tests;
+
+pub use judge::{
+    CanaryVerdict, Classification, JudgeSettings, Judgement, MetricResult, SampleSummary,
+    ScenarioSamples, judge,
+};
+pub use mann_whitney::{MannWhitney, mann_whitney};
+pub use report::{CANARY_KIND, CanaryReport, SAMPLES, ScenarioFigures, SideSummary};

@@ -1,0 +1,116 @@
+//! `canary-check-<timestamp>.json`, schema `schemas/canary-check.schema.json`.
+
+use serde::{Deserialize, Serialize};
+
+use super::judge::{CanaryVerdict, MetricResult};
+use crate::report::{DrillStatus, ScenarioReport};
+
+/// The kind tag of a canary report.
+pub const CANARY_KIND: &str = "canary_check";
+
+/// What the samples of every metric are, as the report states it.
+pub const SAMPLES: &str = "per-second values over the scenario's run: per second, the latency \
+    percentile (log-bucketed, within ~3%), the share of requests with the outcome, the requests \
+    finished, or the SSE first-byte/first-event p95; seconds with no request are left out";
+
+/// A canary comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryReport {
+    /// The report format version.
+    pub schema_version: u32,
+    /// Always [`CANARY_KIND`].
+    pub kind: String,
+    /// Pass, marginal, fail or inconclusive.
+    pub verdict: CanaryVerdict,
+    /// Whether Ctrl-C or SIGTERM cut the run short.
+    pub interrupted: bool,
+    /// RFC 3339 UTC with milliseconds.
+    pub started_at: String,
+    /// RFC 3339 UTC with milliseconds.
+    pub finished_at: String,
+    /// The command line, secrets redacted.
+    pub command_line: Vec<String>,
+    /// The effective configuration: policy, profile, confidence, sample floor.
+    pub config: serde_json::Value,
+    /// What each metric's samples are.
+    pub samples: String,
+    /// The control's run.
+    pub control: SideSummary,
+    /// The candidate's run.
+    pub candidate: SideSummary,
+    /// Every judged (scenario, metric).
+    pub metrics: Vec<MetricResult>,
+    /// 0–100: the weight of passing metrics over that of all judged ones.
+    pub score: f64,
+    /// Score at or above which the canary passes (0–100).
+    pub pass_score: f64,
+    /// Score at or above which the canary is marginal (0–100).
+    pub marginal_score: f64,
+    /// Why the verdict is what it is.
+    pub reasons: Vec<String>,
+    /// What the operator should know.
+    pub warnings: Vec<String>,
+}
+
+/// One side's run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SideSummary {
+    /// The base URL drilled.
+    pub base_url: String,
+    /// The side's own drill report file.
+    pub drill_report: String,
+    /// The side's drill status (its SLO gates).
+    pub drill_status: DrillStatus,
+    /// Per scenario, its headline figures.
+    pub scenarios: Vec<ScenarioFigures>,
+}
+
+/// A scenario's headline figures on one side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFigures {
+    /// The scenario.
+    pub name: String,
+    /// Why it did not run, when it did not.
+    pub skipped: Option<String>,
+    /// Requests sent.
+    pub requests: u64,
+    /// Seconds with at least one finished request (the sample size).
+    pub seconds: u64,
+    /// Requests per second over the run.
+    pub throughput_rps: f64,
+    /// Latency percentiles over the run, in ms.
+    pub p50_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Share answered 5xx.
+    pub rate_5xx: f64,
+    /// Share ended by a network error.
+    pub network_error_rate: f64,
+    /// Share answered 2xx.
+    pub success_2xx_rate: f64,
+}
+
+impl ScenarioFigures {
+    /// The figures of a drill report's scenario, with its number of seconds.
+    pub fn of(s: &ScenarioReport, seconds: usize) -> Self {
+        let t = &s.totals;
+        ScenarioFigures {
+            name: s.name.clone(),
+            skipped: s.skipped.clone(),
+            requests: t.requests,
+            seconds: seconds as u64,
+            throughput_rps: t.throughput_rps,
+            p50_ms: t.latency_ms.p50,
+            p95_ms: t.latency_ms.p95,
+            p99_ms: t.latency_ms.p99,
+            rate_5xx: t.rate_5xx,
+            network_error_rate: t.network_error_rate,
+            success_2xx_rate: t.success_2xx_rate,
+        }
+    }
+}

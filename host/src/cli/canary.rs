@@ -1,0 +1,442 @@
+//! `relhost canary`: drills a control and a candidate with the same arrival
+//! schedule and judges the candidate against the control from the canary
+//! policy (Mann–Whitney U per metric, a weighted score, critical metrics).
+//!
+//! Both sides are prepared from the same drill flags (profile, scenarios,
+//! seed, credentials, plugins), each with its own plugin instances and
+//! connections; their plans differ only in the base URL. The two engines
+//! run concurrently in one process (`tokio::join!`), each scheduling its
+//! arrivals from its own start, so their intended send times coincide
+//! (within the scheduler's jitter, and within a stage's drain time when one
+//! side is slower) and neither target gets a quieter moment.
+//!
+//! Writes `canary-check-<timestamp>.json` and each side's drill report
+//! (`load-drill-<profile>-control-...`, `...-candidate-...`), optionally
+//! JUnit XML and a Markdown summary. Exit codes: 0 pass; 1 fail; 2 bad
+//! input (the same URL twice); 3 the run could not be carried out; 4
+//! marginal; 5 inconclusive; 130 interrupted.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use clap::Args;
+
+use super::drill::{DrillArgs, PreparedDrill, redacted_args};
+use super::error::CliError;
+use super::printer::Printer;
+use super::progress::ConsoleProgress;
+use super::signals::stop_on_signal;
+use super::target::parse_base_url;
+use crate::canary::{
+    CANARY_KIND, CanaryReport, CanaryVerdict, JudgeSettings, MetricResult, SAMPLES,
+    ScenarioFigures, ScenarioSamples, SideSummary, judge,
+};
+use crate::engine::{self, ScenarioResult};
+use crate::exit::Exit;
+use crate::metrics::{SecondStats, StageMetrics};
+use crate::policy;
+use crate::report::{
+    DrillReport, DrillStatus, JunitCase, MarkdownSummary, PluginInfo, ReportKind, SCHEMA_VERSION,
+    ScenarioReport, SummaryRow, compact_timestamp, report_file_name, rfc3339_millis,
+    write_json_atomic, write_junit,
+};
+
+/// Compare a candidate with its control under the same load.
+#[derive(Debug, Args)]
+#[command(mut_arg("base_url", |a| a
+    .long("control-url")
+    .env(None)
+    .required(true)
+    .help("Base URL of the control (the current release)")))]
+pub struct CanaryCommand {
+    #[command(flatten)]
+    drill: DrillArgs,
+    /// Base URL of the candidate (the new release); must differ from --control-url.
+    #[arg(long, value_name = "URL", value_parser = parse_base_url)]
+    candidate_url: http::Uri,
+    /// Canary policy file (default: the built-in policies/canary-policy.json).
+    #[arg(
+        long = "policy",
+        env = "RELIABILITY_CANARY_POLICY",
+        value_name = "FILE"
+    )]
+    policy: Option<PathBuf>,
+    /// Fewest per-second samples each side needs for a metric to be judged;
+    /// fewer makes the canary inconclusive.
+    #[arg(long, default_value = "5", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(2..=100000))]
+    min_samples: u32,
+    /// Also write the metrics as JUnit XML here.
+    #[arg(long, value_name = "PATH")]
+    junit: Option<PathBuf>,
+    /// Also write a Markdown summary here.
+    #[arg(long, value_name = "PATH")]
+    summary: Option<PathBuf>,
+}
+
+/// One side's finished run.
+struct Side {
+    report: DrillReport,
+    path: PathBuf,
+    /// Per scenario (report order), its per-second detail over all stages.
+    seconds: Vec<Vec<SecondStats>>,
+}
+
+/// A URL as compared for sameness: scheme and host lower-cased, no trailing slash.
+fn same_target(a: &http::Uri, b: &http::Uri) -> bool {
+    let key = |u: &http::Uri| u.to_string().trim_end_matches('/').to_ascii_lowercase();
+    key(a) == key(b)
+}
+
+impl CanaryCommand {
+    /// Runs both drills, judges the candidate and writes the reports.
+    pub async fn run(self) -> Result<Exit, CliError> {
+        let started = SystemTime::now();
+        let stop = stop_on_signal();
+        let printer = Printer::stdout(self.drill.quiet());
+        let progress = ConsoleProgress::new(self.drill.quiet());
+        let policy = match &self.policy {
+            Some(path) => policy::load_canary_policy(path)?,
+            None => policy::builtin_canary_policy()?,
+        };
+        let control = self.drill.prepare(&progress, started).await?;
+        if same_target(&control.target.base_url, &self.candidate_url) {
+            control.shutdown().await;
+            return Err(CliError::BadInput(format!(
+                "--control-url and --candidate-url are the same ({}): a canary compares two deployments",
+                self.candidate_url
+            )));
+        }
+        let mut candidate = self
+            .drill
+            .prepare(&ConsoleProgress::new(true), started)
+            .await?;
+        candidate.plan.base_url = self.candidate_url.clone();
+        candidate.target.base_url = self.candidate_url.clone();
+        candidate
+            .target
+            .check_reachable(self.drill.client_config().connect_timeout)
+            .await?;
+
+        progress.note("canary: drilling control and candidate with the same schedule");
+        let silent = ConsoleProgress::new(true);
+        let (control_results, candidate_results) = tokio::join!(
+            engine::run(&control.plan, stop.clone(), &progress),
+            engine::run(&candidate.plan, stop.clone(), &silent),
+        );
+        let interrupted = *stop.borrow();
+        let control_side = self
+            .side(&control, &control_results?, "control", interrupted)
+            .await?;
+        let candidate_side = self
+            .side(&candidate, &candidate_results?, "candidate", interrupted)
+            .await?;
+
+        let mut warnings = Vec::new();
+        let mut compared = Vec::new();
+        for (i, (c, k)) in control_side
+            .report
+            .scenarios
+            .iter()
+            .zip(&candidate_side.report.scenarios)
+            .enumerate()
+        {
+            match (&c.skipped, &k.skipped) {
+                (None, None) => compared.push(ScenarioSamples {
+                    name: &c.name,
+                    event_stream: c.event_stream,
+                    control: &control_side.seconds[i],
+                    candidate: &candidate_side.seconds[i],
+                }),
+                (reason, other) => warnings.push(format!(
+                    "{}: not compared: {}",
+                    c.name,
+                    reason
+                        .as_ref()
+                        .or(other.as_ref())
+                        .map_or("", String::as_str)
+                )),
+            }
+        }
+        let settings = JudgeSettings {
+            min_samples: self.min_samples as usize,
+        };
+        let judgement = judge(&policy, &compared, settings);
+        let report = CanaryReport {
+            schema_version: SCHEMA_VERSION,
+            kind: CANARY_KIND.into(),
+            verdict: judgement.verdict,
+            interrupted,
+            started_at: rfc3339_millis(started),
+            finished_at: rfc3339_millis(SystemTime::now()),
+            command_line: redacted_args(&control.secrets, &control.target),
+            config: serde_json::json!({
+                "policy": self.policy.as_ref().map_or_else(
+                    || "builtin:canary-policy".to_owned(),
+                    |p| p.display().to_string(),
+                ),
+                "profile": control.profile.name,
+                "confidence_level": policy.confidence_level,
+                "min_samples": self.min_samples,
+                "critical_metrics": policy.critical_metrics,
+                "seed": control.plan.seed,
+                "workers": control.plan.workers,
+            }),
+            samples: SAMPLES.into(),
+            control: summary(&control_side),
+            candidate: summary(&candidate_side),
+            metrics: judgement.metrics,
+            score: judgement.score,
+            pass_score: policy.pass_score * 100.0,
+            marginal_score: policy.marginal_score * 100.0,
+            reasons: judgement.reasons,
+            warnings,
+        };
+        let name = format!("canary-check-{}.json", compact_timestamp(started));
+        let path = write_json_atomic(self.drill.output_dir(), &name, &report)?;
+        print_report(&printer, &report, &path);
+        write_outputs(
+            &report,
+            &path,
+            self.junit.as_deref(),
+            self.summary.as_deref(),
+        )?;
+        control.shutdown().await;
+        candidate.shutdown().await;
+        Ok(if interrupted {
+            Exit::Interrupted
+        } else {
+            exit_of(report.verdict)
+        })
+    }
+
+    /// Builds and writes one side's drill report.
+    async fn side(
+        &self,
+        prepared: &PreparedDrill,
+        results: &[ScenarioResult],
+        label: &str,
+        interrupted: bool,
+    ) -> Result<Side, CliError> {
+        let mut scenarios = Vec::with_capacity(results.len());
+        let mut seconds = Vec::with_capacity(results.len());
+        let mut warnings = Vec::new();
+        for result in results {
+            let d = result.plugin.descriptor();
+            warnings.extend(
+                result
+                    .plugin_errors
+                    .iter()
+                    .map(|m| format!("{}: {m}", d.name)),
+            );
+            if let Some(reason) = &result.skipped {
+                scenarios.push(ScenarioReport::skipped(
+                    &d.name,
+                    &d.endpoint,
+                    d.event_stream,
+                    reason,
+                ));
+                seconds.push(Vec::new());
+                continue;
+            }
+            let mut report =
+                ScenarioReport::from_stages(&d.name, &d.endpoint, d.event_stream, &result.runs);
+            report.slo_gate = prepared
+                .evaluators
+                .gate(
+                    &d.name,
+                    &report.totals,
+                    &report.timeseries,
+                    prepared.baseline.thresholds_for(&d.name),
+                )
+                .await;
+            let mut all = StageMetrics::new();
+            for run in &result.runs {
+                all.merge(&run.metrics);
+            }
+            seconds.push(all.seconds());
+            scenarios.push(report);
+        }
+        let plugins = results
+            .iter()
+            .map(|r| PluginInfo {
+                name: r.plugin.descriptor().name.clone(),
+                version: r.plugin.descriptor().version.clone(),
+                kind: "scenario".into(),
+                source: r.plugin.source().to_string(),
+                sha256: r.plugin.sha256().to_string(),
+            })
+            .collect();
+        let status = if interrupted {
+            DrillStatus::Interrupted
+        } else {
+            DrillReport::status_from_gates(&scenarios)
+        };
+        let report = DrillReport {
+            schema_version: SCHEMA_VERSION,
+            kind: ReportKind::LoadDrill,
+            status,
+            started_at: rfc3339_millis(prepared.started),
+            finished_at: rfc3339_millis(SystemTime::now()),
+            command_line: redacted_args(&prepared.secrets, &prepared.target),
+            config: serde_json::json!({
+                "canary_side": label,
+                "profile": prepared.profile.name,
+                "workers": prepared.plan.workers,
+                "seed": prepared.plan.seed,
+                "credentials": prepared.plan.credentials.len(),
+                "secrets_set": format!("{:?}", prepared.secrets),
+            }),
+            target: prepared.target.info(),
+            profile: prepared.profile.name.clone(),
+            plugins,
+            scenarios,
+            warnings,
+            error: None,
+        };
+        let name = report_file_name(
+            "load-drill",
+            &format!("{}-{label}", prepared.profile.name),
+            prepared.started,
+        );
+        let path = write_json_atomic(self.drill.output_dir(), &name, &report)?;
+        Ok(Side {
+            report,
+            path,
+            seconds,
+        })
+    }
+}
+
+/// The exit code of a verdict.
+fn exit_of(verdict: CanaryVerdict) -> Exit {
+    match verdict {
+        CanaryVerdict::Pass => Exit::Pass,
+        CanaryVerdict::Fail => Exit::Fail,
+        CanaryVerdict::Marginal => Exit::Marginal,
+        CanaryVerdict::Inconclusive => Exit::Inconclusive,
+    }
+}
+
+fn summary(side: &Side) -> SideSummary {
+    SideSummary {
+        base_url: side.report.target.base_url.clone(),
+        drill_report: side.path.display().to_string(),
+        drill_status: side.report.status,
+        scenarios: side
+            .report
+            .scenarios
+            .iter()
+            .zip(&side.seconds)
+            .map(|(s, seconds)| ScenarioFigures::of(s, seconds.len()))
+            .collect(),
+    }
+}
+
+fn verdict_word(v: CanaryVerdict) -> &'static str {
+    match v {
+        CanaryVerdict::Pass => "pass",
+        CanaryVerdict::Marginal => "marginal",
+        CanaryVerdict::Fail => "fail",
+        CanaryVerdict::Inconclusive => "inconclusive",
+    }
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| format!("{v}"))
+}
+
+/// A metric's line: class, means, p-value, effect.
+fn describe(m: &MetricResult) -> String {
+    format!(
+        "{:?} (control mean {}, candidate mean {}, p {}, effect {}, allowed {})",
+        m.classification,
+        m.control.mean,
+        m.candidate.mean,
+        opt(m.p_value),
+        m.effect
+            .map_or_else(|| "unbounded".to_owned(), |e| format!("{e:+}")),
+        m.allowed_relative_change
+    )
+    .to_lowercase()
+}
+
+fn print_report(printer: &Printer, report: &CanaryReport, path: &Path) {
+    for m in &report.metrics {
+        printer.line(&format!(
+            "{:<12}  {:<20} {:<20} {}",
+            verdict_word(m.verdict),
+            m.scenario,
+            m.metric,
+            describe(m)
+        ));
+    }
+    for reason in &report.reasons {
+        printer.line(&format!("  {reason}"));
+    }
+    printer.line(&format!(
+        "canary: {} (score {} / pass {}, marginal {})",
+        verdict_word(report.verdict).to_uppercase(),
+        report.score,
+        report.pass_score,
+        report.marginal_score
+    ));
+    printer.line(&format!("control report: {}", report.control.drill_report));
+    printer.line(&format!(
+        "candidate report: {}",
+        report.candidate.drill_report
+    ));
+    printer.line(&format!("report: {}", path.display()));
+}
+
+/// `--junit` (one case per metric; regressions fail, nodata is skipped)
+/// and `--summary`.
+fn write_outputs(
+    report: &CanaryReport,
+    path: &Path,
+    junit: Option<&Path>,
+    summary: Option<&Path>,
+) -> Result<(), CliError> {
+    let title = "relhost canary";
+    if let Some(junit) = junit {
+        let cases: Vec<JunitCase> = report
+            .metrics
+            .iter()
+            .map(|m| JunitCase {
+                classname: format!("canary.{}", m.scenario),
+                name: m.metric.clone(),
+                time_s: 0.0,
+                failure: (m.verdict == CanaryVerdict::Fail).then(|| describe(m)),
+                skipped: m.verdict == CanaryVerdict::Inconclusive,
+            })
+            .collect();
+        write_junit(junit, title, &cases)?;
+    }
+    if let Some(summary) = summary {
+        let mut md = MarkdownSummary::new(
+            title,
+            verdict_word(report.verdict),
+            format!(
+                "score {} (pass {}, marginal {}); report {}",
+                report.score,
+                report.pass_score,
+                report.marginal_score,
+                path.display()
+            ),
+        );
+        for reason in &report.reasons {
+            md.note(reason.clone());
+        }
+        for m in &report.metrics {
+            md.row(SummaryRow {
+                check: format!("{} {}", m.scenario, m.metric),
+                owner: String::new(),
+                observed: format!("{} (control {})", m.candidate.mean, m.control.mean),
+                expected: describe(m),
+                verdict: verdict_word(m.verdict).to_owned(),
+            });
+        }
+        md.write(summary)?;
+    }
+    Ok(())
+}

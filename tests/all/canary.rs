@@ -1,0 +1,196 @@
+//! `relhost canary` end to end: a control and a candidate sim (or one sim
+//! under two names), drilled with the same schedule and judged.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// A webhook-only profile: `rate` arrivals per second for `seconds`.
+fn profile(dir: &Path, name: &str, rate: u32, seconds: u32) -> std::path::PathBuf {
+    profile_file(
+        dir,
+        name,
+        json!({
+            "whatsapp_webhook": {
+                "stages": [{ "name": "steady", "rate": rate, "duration": format!("{seconds}s") }]
+            },
+        }),
+    )
+}
+
+/// Runs the canary; returns its exit code and report.
+fn canary(control: &Sim, candidate: &Sim, dir: &Path, profile: &Path) -> (i32, Value) {
+    canary_urls(&control.base_url, &candidate.base_url, dir, profile)
+}
+
+/// Runs the canary between two URLs; returns its exit code and report.
+fn canary_urls(control: &str, candidate: &str, dir: &Path, profile: &Path) -> (i32, Value) {
+    let mut cmd = relhost();
+    cmd.args([
+        "canary",
+        "--control-url",
+        control,
+        "--candidate-url",
+        candidate,
+        "--workers=1",
+        "--profile",
+    ])
+    .arg(profile)
+    .arg("--output-dir")
+    .arg(dir)
+    .arg("--junit")
+    .arg(dir.join("canary.xml"))
+    .arg("--summary")
+    .arg(dir.join("canary.md"));
+    let output = run_bounded(cmd, Duration::from_secs(120));
+    let code = output.status.code().unwrap_or(-1);
+    assert!(
+        [0, 1, 4, 5].contains(&code),
+        "unexpected exit: {}",
+        describe(&output)
+    );
+    let report = only_report(dir, "canary-check-");
+    assert_matches_schema(&report, "canary-check");
+    for side in ["control", "candidate"] {
+        let path = report[side]["drill_report"].as_str().expect("drill report");
+        let drill: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("JSON");
+        assert_valid_drill_report(&drill);
+    }
+    (code, report)
+}
+
+fn metric<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["metrics"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["metric"] == name))
+        .unwrap_or_else(|| panic!("no metric {name}: {report:#}"))
+}
+
+#[test]
+fn a_canary_of_the_sim_against_itself_passes() {
+    // One sim under two names: whatever else loads the machine loads both sides alike.
+    let sim = Sim::start(&["--seed=3"], &[]);
+    let by_name = sim.base_url.replace("127.0.0.1", "localhost");
+    let out = tempfile::tempdir().expect("tempdir");
+    let p = profile(out.path(), "canary-same", 40, 8);
+    let (code, report) = canary_urls(&sim.base_url, &by_name, out.path(), &p);
+    assert_eq!(
+        (code, &report["verdict"]),
+        (0, &json!("pass")),
+        "{report:#}"
+    );
+    assert_eq!(report["score"], 100.0);
+    assert!(metric(&report, "p95_latency_ms")["control"]["n"].as_u64() >= Some(5));
+    let xml = std::fs::read_to_string(out.path().join("canary.xml")).expect("junit");
+    let cases = junit_cases(&xml);
+    assert_eq!(cases.len(), 4);
+    assert!(
+        cases
+            .iter()
+            .all(|(_, _, failed, skipped)| !failed && !skipped)
+    );
+    let md = std::fs::read_to_string(out.path().join("canary.md")).expect("summary");
+    assert!(md.contains("pass"), "{md}");
+}
+
+#[test]
+fn added_latency_fails_the_canary_on_latency() {
+    let control = Sim::start(&["--seed=3"], &[]);
+    let candidate = Sim::start(&["--seed=3", "--fault=all:latency=200ms"], &[]);
+    let out = tempfile::tempdir().expect("tempdir");
+    let p = profile(out.path(), "canary-slow", 40, 8);
+    let (code, report) = canary(&control, &candidate, out.path(), &p);
+    assert_eq!(
+        (code, &report["verdict"]),
+        (1, &json!("fail")),
+        "{report:#}"
+    );
+    let p95 = metric(&report, "p95_latency_ms");
+    assert_eq!(p95["classification"], "high", "{p95:#}");
+    assert_eq!(p95["verdict"], "fail");
+    assert!(p95["p_value"].as_f64() < Some(0.05));
+    assert!(p95["effect"].as_f64() > Some(1.0), "{p95:#}");
+    assert_eq!(metric(&report, "rate_5xx")["verdict"], "pass");
+}
+
+#[test]
+fn injected_errors_fail_the_canary_on_errors() {
+    let control = Sim::start(&["--seed=3"], &[]);
+    let candidate = Sim::start(
+        &["--seed=3", "--fault=whatsapp:error_rate=0.05,status=503"],
+        &[],
+    );
+    let out = tempfile::tempdir().expect("tempdir");
+    let p = profile(out.path(), "canary-errors", 50, 8);
+    let (code, report) = canary(&control, &candidate, out.path(), &p);
+    assert_eq!(
+        (code, &report["verdict"]),
+        (1, &json!("fail")),
+        "{report:#}"
+    );
+    let errors = metric(&report, "rate_5xx");
+    assert_eq!(errors["classification"], "high", "{errors:#}");
+    assert!(
+        report["reasons"][0]
+            .as_str()
+            .is_some_and(|r| r.contains("critical metric regressed: whatsapp_webhook.rate_5xx")),
+        "{report:#}"
+    );
+    let xml = std::fs::read_to_string(out.path().join("canary.xml")).expect("junit");
+    assert!(
+        junit_cases(&xml)
+            .iter()
+            .any(|(_, name, failed, _)| name == "rate_5xx" && *failed)
+    );
+}
+
+#[test]
+fn too_short_a_run_is_inconclusive() {
+    let (control, candidate) = (
+        Sim::start(&["--seed=3"], &[]),
+        Sim::start(&["--seed=3"], &[]),
+    );
+    let out = tempfile::tempdir().expect("tempdir");
+    let p = profile(out.path(), "canary-short", 20, 2);
+    let (code, report) = canary(&control, &candidate, out.path(), &p);
+    assert_eq!(
+        (code, &report["verdict"]),
+        (5, &json!("inconclusive")),
+        "{report:#}"
+    );
+    assert!(
+        report["metrics"]
+            .as_array()
+            .expect("metrics")
+            .iter()
+            .all(|m| m["classification"] == "nodata" && m["p_value"].is_null())
+    );
+}
+
+#[test]
+fn the_same_url_twice_is_refused() {
+    let sim = Sim::start(&[], &[]);
+    let out = tempfile::tempdir().expect("tempdir");
+    let mut cmd = relhost();
+    cmd.args([
+        "canary",
+        "--control-url",
+        &sim.base_url,
+        "--candidate-url",
+        &format!("{}/", sim.base_url),
+        "--profile=quick",
+        "--output-dir",
+    ])
+    .arg(out.path());
+    let output = run_bounded(cmd, Duration::from_secs(60));
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("are the same"));
+    let mut cmd = relhost();
+    cmd.args(["canary", "--candidate-url", &sim.base_url]);
+    let output = run_bounded(cmd, Duration::from_secs(30));
+    assert_eq!(output.status.code(), Some(2), "--control-url is required");
+}
