@@ -1,0 +1,228 @@
+//! Reading the output directory: every `*.json` file, recognized by its
+//! `kind`. Load drills and the release and milestone gates are parsed into
+//! their typed reports; probes, region readiness, canary checks and game
+//! days are kept as JSON and read defensively (their formats evolve on
+//! their own). A file that cannot be read, is not JSON, has no known `kind`
+//! or does not parse as its kind is skipped with the reason, never fatal.
+
+use std::fs;
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::DashboardError;
+use crate::report::{DrillReport, MilestoneGateReport, ReleaseGateReport};
+
+/// Kinds written by relhost that the dashboard knowingly leaves out
+/// (snapshots carry no verdict over time; its own output).
+const IGNORED_KINDS: &[&str] = &["reliability_snapshot", "slo_dashboard"];
+
+/// A report file and when its run started.
+#[derive(Debug, Clone)]
+pub struct ReportFile<T> {
+    /// The file name inside the output directory.
+    pub file: String,
+    /// `started_at` of the run (RFC 3339 UTC; sorts by time), or empty.
+    pub started_at: String,
+    /// The report.
+    pub report: T,
+}
+
+impl ReportFile<()> {
+    fn with<T>(self, report: T) -> ReportFile<T> {
+        ReportFile {
+            file: self.file,
+            started_at: self.started_at,
+            report,
+        }
+    }
+}
+
+/// A file that was skipped, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedFile {
+    /// The file name inside the output directory.
+    pub file: String,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+/// Every report found, each list in time order (oldest first).
+#[derive(Debug, Default)]
+pub struct Collected {
+    /// `load_drill` reports.
+    pub drills: Vec<ReportFile<DrillReport>>,
+    /// `release_gate` reports.
+    pub release_gates: Vec<ReportFile<ReleaseGateReport>>,
+    /// `milestone_gate` reports.
+    pub milestone_gates: Vec<ReportFile<MilestoneGateReport>>,
+    /// `synthetic_probes` reports.
+    pub probes: Vec<ReportFile<Value>>,
+    /// `region_readiness` reports.
+    pub region_readiness: Vec<ReportFile<Value>>,
+    /// `canary_check` reports.
+    pub canaries: Vec<ReportFile<Value>>,
+    /// `game_day` reports.
+    pub game_days: Vec<ReportFile<Value>>,
+    /// Files of a kind the dashboard leaves out (snapshots, its own output).
+    pub ignored: Vec<String>,
+    /// Files skipped with a reason, by name.
+    pub skipped: Vec<SkippedFile>,
+}
+
+/// Reads every `*.json` file directly in `dir` (hidden files, such as
+/// the atomic writers' temporary files, excluded).
+pub fn collect(dir: &Path) -> Result<Collected, DashboardError> {
+    let read_dir = |source| DashboardError::ReadDir {
+        path: dir.to_owned(),
+        source,
+    };
+    let mut names: Vec<String> = Vec::new();
+    for entry in fs::read_dir(dir).map_err(read_dir)? {
+        let entry = entry.map_err(read_dir)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || !name.ends_with(".json") {
+            continue;
+        }
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        names.push(name);
+    }
+    names.sort();
+    let mut collected = Collected::default();
+    for name in names {
+        if let Err(reason) = collected.add(&name, &dir.join(&name)) {
+            collected.skipped.push(SkippedFile { file: name, reason });
+        }
+    }
+    let by_time = |a: &String, b: &String| a.cmp(b);
+    collected
+        .drills
+        .sort_by(|a, b| by_time(&a.started_at, &b.started_at));
+    collected
+        .release_gates
+        .sort_by(|a, b| by_time(&a.started_at, &b.started_at));
+    collected
+        .milestone_gates
+        .sort_by(|a, b| by_time(&a.started_at, &b.started_at));
+    for list in [
+        &mut collected.probes,
+        &mut collected.region_readiness,
+        &mut collected.canaries,
+        &mut collected.game_days,
+    ] {
+        list.sort_by(|a, b| by_time(&a.started_at, &b.started_at));
+    }
+    Ok(collected)
+}
+
+impl Collected {
+    /// How many reports were read (skipped and ignored files excluded).
+    pub fn report_count(&self) -> usize {
+        self.drills.len()
+            + self.release_gates.len()
+            + self.milestone_gates.len()
+            + self.probes.len()
+            + self.region_readiness.len()
+            + self.canaries.len()
+            + self.game_days.len()
+    }
+
+    /// Reads one file into its list, or says why it cannot.
+    fn add(&mut self, name: &str, path: &Path) -> Result<(), String> {
+        let bytes = fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}"))?;
+        let Some(kind) = value.get("kind").and_then(Value::as_str).map(str::to_owned) else {
+            return Err("not a relhost report (no \"kind\")".to_owned());
+        };
+        let started_at = value
+            .get("started_at")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let file = |name: &str| ReportFile {
+            file: name.to_owned(),
+            started_at: started_at.clone(),
+            report: (),
+        };
+        let typed = |e: serde_json::Error| format!("not a valid {kind} report: {e}");
+        match kind.as_str() {
+            "load_drill" => {
+                let report = serde_json::from_value(value).map_err(typed)?;
+                self.drills.push(file(name).with(report));
+            }
+            "release_gate" => {
+                let report = serde_json::from_value(value).map_err(typed)?;
+                self.release_gates.push(file(name).with(report));
+            }
+            "milestone_gate" => {
+                let report = serde_json::from_value(value).map_err(typed)?;
+                self.milestone_gates.push(file(name).with(report));
+            }
+            "synthetic_probes" => self.probes.push(file(name).with(value)),
+            "region_readiness" => self.region_readiness.push(file(name).with(value)),
+            "canary_check" => self.canaries.push(file(name).with(value)),
+            "game_day" => self.game_days.push(file(name).with(value)),
+            k if IGNORED_KINDS.contains(&k) => self.ignored.push(name.to_owned()),
+            other => return Err(format!("unknown report kind {other:?}")),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn foreign_and_broken_files_are_skipped_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| fs::write(dir.path().join(name), text).unwrap();
+        write("broken.json", "{ not json");
+        write("foreign.json", r#"{"hello": "world"}"#);
+        write("future.json", r#"{"kind": "time_machine"}"#);
+        write("bad-drill.json", r#"{"kind": "load_drill", "status": 3}"#);
+        write(
+            "canary-check-1.json",
+            r#"{"kind": "canary_check", "started_at": "b"}"#,
+        );
+        write("game-day-1.json", r#"{"kind": "game_day"}"#);
+        write("snap.json", r#"{"kind": "reliability_snapshot"}"#);
+        write("notes.txt", "not a report");
+        write(".tmp.json.1.tmp", "partial");
+        let c = collect(dir.path()).unwrap();
+        let skipped: Vec<&str> = c.skipped.iter().map(|s| s.file.as_str()).collect();
+        assert_eq!(
+            skipped,
+            [
+                "bad-drill.json",
+                "broken.json",
+                "foreign.json",
+                "future.json"
+            ]
+        );
+        assert!(
+            c.skipped[1].reason.starts_with("not JSON"),
+            "{:?}",
+            c.skipped
+        );
+        assert!(
+            c.skipped[3].reason.contains("time_machine"),
+            "{:?}",
+            c.skipped
+        );
+        assert_eq!(c.canaries.len(), 1);
+        assert_eq!(c.game_days.len(), 1);
+        assert_eq!(c.ignored, ["snap.json"]);
+        assert_eq!(c.report_count(), 2);
+    }
+
+    #[test]
+    fn a_missing_directory_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = collect(&dir.path().join("nope")).unwrap_err();
+        assert!(matches!(err, DashboardError::ReadDir { .. }));
+    }
+}
