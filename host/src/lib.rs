@@ -4,9 +4,12 @@
 //! builders and other team-specific logic ship as sandboxed WebAssembly
 //! components. The binary in `main.rs` is a thin wrapper over [`cli::run`].
 
+pub mod canary;
 pub mod cli;
+pub mod dashboard;
 pub mod engine;
 pub mod exit;
+pub mod gameday;
 pub mod http;
 pub mod metrics;
 pub mod ops;

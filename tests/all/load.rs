@@ -12,8 +12,16 @@ fn closed_model_holds_the_connections() {
     let sim = Sim::start(&[], &[]);
     let out = tempfile::tempdir().expect("tempdir");
     let mut cmd = relhost();
-    cmd.args(["load", &format!("{}/healthz", sim.base_url), "-c", "4", "-z", "1s", "--output-dir"])
-        .arg(out.path());
+    cmd.args([
+        "load",
+        &format!("{}/healthz", sim.base_url),
+        "-c",
+        "4",
+        "-z",
+        "1s",
+        "--output-dir",
+    ])
+    .arg(out.path());
     let output = run_bounded(cmd, Duration::from_secs(60));
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let report = only_report(out.path(), "load-drill-load-");
@@ -21,10 +29,19 @@ fn closed_model_holds_the_connections() {
     let s = scenario(&report, "http_request");
     assert_eq!(s["endpoint"], "/healthz");
     let stage = &s["stages"][0];
-    assert_eq!(stage["load"], json!({ "model": "closed", "concurrency": 4, "think_time_s": 0.0 }));
+    assert_eq!(
+        stage["load"],
+        json!({ "model": "closed", "concurrency": 4, "think_time_s": 0.0 })
+    );
     assert!(stage["requests"].as_u64().unwrap_or(0) > 100, "{stage}");
-    assert!((1..=4).contains(&stage["peak_concurrency"].as_u64().unwrap_or(0)), "{stage}");
-    assert_eq!(sum_counts(&s["totals"]["status_counts"]), s["totals"]["requests"].as_u64().unwrap_or(0));
+    assert!(
+        (1..=4).contains(&stage["peak_concurrency"].as_u64().unwrap_or(0)),
+        "{stage}"
+    );
+    assert_eq!(
+        sum_counts(&s["totals"]["status_counts"]),
+        s["totals"]["requests"].as_u64().unwrap_or(0)
+    );
 }
 
 #[test]
@@ -54,25 +71,56 @@ fn open_model_sends_the_rate_with_method_headers_and_body() {
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let report = only_report(out.path(), "load-drill-load-");
     let s = scenario(&report, "http_request");
-    assert_eq!(s["stages"][0]["load"], json!({ "model": "open", "rate": 100.0 }));
-    assert_eq!(s["totals"]["status_counts"], json!({ "200": 100 }), "the POST with its JSON body was accepted");
+    assert_eq!(
+        s["stages"][0]["load"],
+        json!({ "model": "open", "rate": 100.0 })
+    );
+    assert_eq!(
+        s["totals"]["status_counts"],
+        json!({ "200": 100 }),
+        "the POST with its JSON body was accepted"
+    );
     let text = report.to_string();
-    assert!(!text.contains("sekrit-load-token"), "a header credential leaked into the report");
-    assert!(text.contains("Authorization: ***"), "the redacted header is recorded");
+    assert!(
+        !text.contains("sekrit-load-token"),
+        "a header credential leaked into the report"
+    );
+    assert!(
+        text.contains("Authorization: ***"),
+        "the redacted header is recorded"
+    );
 }
 
 #[test]
 fn bad_load_flags_state_the_expected_form() {
     for (args, expected) in [
         (vec!["load", "ftp://x/"], "http://"),
-        (vec!["load", "http://127.0.0.1:9/", "-m", "FETCH"], "expected one of GET"),
-        (vec!["load", "http://127.0.0.1:9/", "-H", "no colon"], "Name: value"),
-        (vec!["load", "http://127.0.0.1:9/", "-q", "0"], "greater than 0"),
+        (
+            vec!["load", "http://127.0.0.1:9/", "-m", "FETCH"],
+            "expected one of GET",
+        ),
+        (
+            vec!["load", "http://127.0.0.1:9/", "-H", "no colon"],
+            "Name: value",
+        ),
+        (
+            vec!["load", "http://127.0.0.1:9/", "-q", "0"],
+            "greater than 0",
+        ),
     ] {
         let mut cmd = relhost();
         cmd.args(&args);
         let output = run_bounded(cmd, Duration::from_secs(30));
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", describe(&output));
-        assert!(String::from_utf8_lossy(&output.stderr).contains(expected), "{args:?}: {}", describe(&output));
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            describe(&output)
+        );
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains(expected),
+            "{args:?}: {}",
+            describe(&output)
+        );
     }
 }

@@ -1,7 +1,10 @@
 //! End-to-end tests: the real `relhost` binary against the real `relhost-sim`
 //! on 127.0.0.1, on ephemeral ports.
 
+mod canary;
+mod dashboard;
 mod drill;
+mod gameday;
 mod gate;
 mod load;
 mod ops;

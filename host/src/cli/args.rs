@@ -27,7 +27,9 @@ pub(crate) fn fraction(text: &str) -> Result<f64, String> {
 /// `NAME=VALUE`, e.g. a plugin parameter.
 pub(crate) fn key_value(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
-        Some((name, value)) if !name.trim().is_empty() => Ok((name.trim().to_string(), value.to_string())),
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_string(), value.to_string()))
+        }
         _ => Err("expected NAME=VALUE, like region=eu-west-1".into()),
     }
 }

@@ -66,7 +66,10 @@ impl LoadCommand {
             .url
             .path_and_query()
             .map_or_else(|| "/".to_string(), |p| p.as_str().to_string());
-        let mut params = vec![("method".to_string(), self.method.clone()), ("path".to_string(), path)];
+        let mut params = vec![
+            ("method".to_string(), self.method.clone()),
+            ("path".to_string(), path),
+        ];
         if !self.headers.is_empty() {
             params.push(("headers".to_string(), self.headers.join("\n")));
         }
@@ -115,7 +118,9 @@ impl LoadCommand {
 /// `scheme://authority` of a URL.
 fn origin(url: &http::Uri) -> Result<http::Uri, CliError> {
     let (Some(scheme), Some(authority)) = (url.scheme_str(), url.authority()) else {
-        return Err(CliError::BadInput(format!("URL {url}: expected http:// or https:// with a host")));
+        return Err(CliError::BadInput(format!(
+            "URL {url}: expected http:// or https:// with a host"
+        )));
     };
     format!("{scheme}://{authority}")
         .parse()
@@ -128,7 +133,9 @@ fn parse_url(text: &str) -> Result<http::Uri, String> {
         .map_err(|e| format!("expected an absolute URL like http://127.0.0.1:8080/path ({e})"))?;
     match (uri.scheme_str(), uri.authority()) {
         (Some("http" | "https"), Some(_)) => Ok(uri),
-        _ => Err("expected an absolute http:// or https:// URL, like http://127.0.0.1:8080/path".into()),
+        _ => Err(
+            "expected an absolute http:// or https:// URL, like http://127.0.0.1:8080/path".into(),
+        ),
     }
 }
 

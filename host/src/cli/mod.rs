@@ -5,8 +5,11 @@
 //! environment variables as fallbacks.
 
 mod args;
+mod canary;
+mod dashboard;
 mod drill;
 mod error;
+mod gameday;
 mod gate;
 mod load;
 mod milestone;
@@ -23,8 +26,11 @@ mod target;
 
 use clap::{Parser, Subcommand};
 
+pub use canary::CanaryCommand;
+pub use dashboard::DashboardCommand;
 pub use drill::DrillCommand;
 pub use error::CliError;
+pub use gameday::GamedayCommand;
 pub use gate::GateCommand;
 pub use load::LoadCommand;
 pub use milestone::MilestoneGateCommand;
@@ -49,11 +55,17 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Compare a candidate with its control under the same load (Mann–Whitney per metric).
+    Canary(Box<CanaryCommand>),
+    /// Summarize the reports as an SLO dashboard: JSON, Markdown and an offline HTML page.
+    Dashboard(Box<DashboardCommand>),
     /// Run a load drill: staged load against the target's endpoints, SLO gates, a report.
     #[command(visible_alias = "run")]
     Drill(Box<DrillCommand>),
     /// The release gate: synthetic probes, a drill, live snapshot checks and burn-rate gates.
     Gate(Box<GateCommand>),
+    /// A game day: drills framed by a steady-state hypothesis, with a fault schedule.
+    Gameday(Box<GamedayCommand>),
     /// An ad-hoc load against one URL, as wrk and oha offer (-c, -q, -z, -m, -H, -d).
     Load(Box<LoadCommand>),
     /// A milestone gate: the milestone's profile, judged by the milestone policy.
@@ -98,8 +110,11 @@ pub fn run() -> Exit {
     };
     let outcome = runtime.block_on(async {
         match cli.command {
+            Command::Dashboard(command) => command.run().await,
+            Command::Canary(command) => command.run().await,
             Command::Drill(command) => command.run().await,
             Command::Gate(command) => command.run().await,
+            Command::Gameday(command) => command.run().await,
             Command::Load(command) => command.run().await,
             Command::MilestoneGate(command) => command.run().await,
             Command::Plugin(command) => command.run().await,

@@ -32,10 +32,10 @@ pub use runtime::{ComponentWorld, PluginSource, Runtime};
 pub use sandbox::Limits;
 pub use scenario::{ScenarioInstance, ScenarioPlugin};
 pub use secrets::Secrets;
-pub use state::Params;
 pub use slo::{
     Comparator, EvaluatorInfo, ScenarioSummary, SeriesPoint, SloCheck, SloEvaluatorPlugin, Unit,
 };
+pub use state::Params;
 
 #[cfg(test)]
 mod tests;

@@ -54,7 +54,12 @@ pub(crate) struct PluginState {
 impl PluginState {
     /// A fresh state: no preopens, no environment, no arguments, no network,
     /// empty stdin, discarded stdout and stderr, and clocks frozen at zero.
-    pub(crate) fn new(grants: Arc<Grants>, params: Arc<Params>, limits: &Limits, seed: u64) -> Self {
+    pub(crate) fn new(
+        grants: Arc<Grants>,
+        params: Arc<Params>,
+        limits: &Limits,
+        seed: u64,
+    ) -> Self {
         let wasi = WasiCtxBuilder::new()
             .wall_clock(FrozenClock)
             .monotonic_clock(FrozenClock)

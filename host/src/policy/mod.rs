@@ -13,7 +13,7 @@
 
 mod canary;
 mod error;
-mod locate;
+pub(crate) mod locate;
 mod metric;
 mod milestone;
 mod ordered;

@@ -279,7 +279,11 @@ impl DrillArgs {
         let mut scenarios = catalog
             .select(&profile, self.scenarios.as_deref(), scale)
             .await?;
-        if let Some(plan) = self.inline_profile.as_ref().and_then(|p| p.scenarios.first()) {
+        if let Some(plan) = self
+            .inline_profile
+            .as_ref()
+            .and_then(|p| p.scenarios.first())
+        {
             for spec in &mut scenarios {
                 spec.stages = plan.stages.clone();
             }
@@ -453,7 +457,10 @@ pub(crate) fn redacted_args(secrets: &Secrets, target: &Target) -> Vec<String> {
         .enumerate()
         .map(|(i, arg)| {
             let after_flag = i > 0 && matches!(args[i - 1].as_str(), "-H" | "--header");
-            let arg = match arg.strip_prefix("--header=").or_else(|| arg.strip_prefix("-H")) {
+            let arg = match arg
+                .strip_prefix("--header=")
+                .or_else(|| arg.strip_prefix("-H"))
+            {
                 Some(header) if !header.is_empty() => {
                     let flag = &arg[..arg.len() - header.len()];
                     format!("{flag}{}", redact_header(header))
@@ -476,8 +483,20 @@ fn redact_header(header: &str) -> String {
         return header.to_string();
     };
     let lower = name.trim().to_ascii_lowercase();
-    let credential = ["authorization", "cookie", "token", "secret", "key", "signature", "password"]
-        .iter()
-        .any(|word| lower.contains(word));
-    if credential { format!("{name}: ***") } else { header.to_string() }
+    let credential = [
+        "authorization",
+        "cookie",
+        "token",
+        "secret",
+        "key",
+        "signature",
+        "password",
+    ]
+    .iter()
+    .any(|word| lower.contains(word));
+    if credential {
+        format!("{name}: ***")
+    } else {
+        header.to_string()
+    }
 }
