@@ -41,3 +41,16 @@ impl From<Exit> for ExitCode {
         ExitCode::from(exit.code())
     }
 }
+
+impl From<crate::report::DrillStatus> for Exit {
+    /// A drill's or a gate's status as the command's exit code.
+    fn from(status: crate::report::DrillStatus) -> Self {
+        use crate::report::DrillStatus;
+        match status {
+            DrillStatus::Pass => Exit::Pass,
+            DrillStatus::Fail => Exit::Fail,
+            DrillStatus::Error => Exit::CannotRun,
+            DrillStatus::Interrupted => Exit::Interrupted,
+        }
+    }
+}

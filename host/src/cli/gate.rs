@@ -176,12 +176,7 @@ impl GateCommand {
             self.summary.as_deref(),
         )?;
         prepared.shutdown().await;
-        Ok(match report.status {
-            DrillStatus::Pass => Exit::Pass,
-            DrillStatus::Fail => Exit::Fail,
-            DrillStatus::Error => Exit::CannotRun,
-            DrillStatus::Interrupted => Exit::Interrupted,
-        })
+        Ok(report.status.into())
     }
 
     /// One probe per drilled scenario that the policy probes.

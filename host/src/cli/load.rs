@@ -19,7 +19,6 @@ use super::signals::stop_on_signal;
 use crate::exit::Exit;
 use crate::plugin::artifacts::LOAD_SCENARIO;
 use crate::policy::{Load, Profile, ScenarioPlan, Stage};
-use crate::report::DrillStatus;
 
 /// Run an ad-hoc load against one URL (closed model with -c, open model with -q).
 #[derive(Debug, Args)]
@@ -83,12 +82,7 @@ impl LoadCommand {
         printer.summary(&outcome.report);
         printer.line(&format!("report: {}", outcome.path.display()));
         prepared.shutdown().await;
-        Ok(match outcome.report.status {
-            DrillStatus::Pass => Exit::Pass,
-            DrillStatus::Fail => Exit::Fail,
-            DrillStatus::Error => Exit::CannotRun,
-            DrillStatus::Interrupted => Exit::Interrupted,
-        })
+        Ok(outcome.report.status.into())
     }
 
     /// One stage: the rate (open model) or the connections (closed model).

@@ -184,12 +184,7 @@ impl MilestoneGateCommand {
             self.summary.as_deref(),
         )?;
         prepared.shutdown().await;
-        Ok(match report.status {
-            DrillStatus::Pass => Exit::Pass,
-            DrillStatus::Fail => Exit::Fail,
-            DrillStatus::Error => Exit::CannotRun,
-            DrillStatus::Interrupted => Exit::Interrupted,
-        })
+        Ok(report.status.into())
     }
 }
 

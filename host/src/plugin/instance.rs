@@ -29,6 +29,39 @@ pub(crate) trait World: Sized + Send + 'static {
     ) -> impl Future<Output = wasmtime::Result<Self>> + Send;
 }
 
+/// Implements [`World`] for a world's generated bindings and their
+/// pre-instantiated form: `world!(Scenario, ScenarioPre, "scenario");`,
+/// with `fueled` for worlds whose calls run under fuel.
+macro_rules! world {
+    ($bindings:ident, $pre:ident, $name:literal) => {
+        world!(@impl $bindings, $pre, $name, false);
+    };
+    ($bindings:ident, $pre:ident, $name:literal, fueled) => {
+        world!(@impl $bindings, $pre, $name, true);
+    };
+    (@impl $bindings:ident, $pre:ident, $name:literal, $fueled:literal) => {
+        impl $crate::plugin::instance::World for $bindings {
+            type Pre = $pre<$crate::plugin::state::PluginState>;
+            const NAME: &'static str = $name;
+            const FUELED: bool = $fueled;
+
+            fn pre(
+                pre: ::wasmtime::component::InstancePre<$crate::plugin::state::PluginState>,
+            ) -> ::wasmtime::Result<Self::Pre> {
+                $pre::new(pre)
+            }
+
+            fn instantiate(
+                pre: &Self::Pre,
+                store: &mut ::wasmtime::Store<$crate::plugin::state::PluginState>,
+            ) -> impl Future<Output = ::wasmtime::Result<Self>> + Send {
+                pre.instantiate_async(store)
+            }
+        }
+    };
+}
+pub(crate) use world;
+
 /// What every instance of one plugin shares.
 pub(crate) struct PluginCore<W: World> {
     pub(crate) runtime: Arc<RuntimeInner>,

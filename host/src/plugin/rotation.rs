@@ -2,33 +2,16 @@
 
 use std::sync::Arc;
 
-use wasmtime::Store;
-use wasmtime::component::InstancePre;
-
 pub use super::bindings::rotation::relhost::plugin::rotation_types::{
     RotationConfig, RotationInfo,
 };
 use super::bindings::rotation::{Rotation, RotationPre};
 use super::error::{PluginError, PluginFault};
-use super::instance::{Instance, PluginCore, World};
+use super::instance::{Instance, PluginCore, world};
 use super::secrets::Secrets;
-use super::state::{Grants, PluginState};
+use super::state::Grants;
 
-impl World for Rotation {
-    type Pre = RotationPre<PluginState>;
-    const NAME: &'static str = "rotation";
-
-    fn pre(pre: InstancePre<PluginState>) -> wasmtime::Result<Self::Pre> {
-        RotationPre::new(pre)
-    }
-
-    fn instantiate(
-        pre: &Self::Pre,
-        store: &mut Store<PluginState>,
-    ) -> impl Future<Output = wasmtime::Result<Self>> + Send {
-        pre.instantiate_async(store)
-    }
-}
+world!(Rotation, RotationPre, "rotation");
 
 /// A loaded rotation strategy, configured for one pool. Cheap to clone;
 /// instantiate once per worker.

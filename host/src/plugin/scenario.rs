@@ -3,34 +3,17 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use wasmtime::Store;
-use wasmtime::component::InstancePre;
-
 use super::bindings::scenario::relhost::plugin::scenario_types::{
     CallContext, Descriptor, RequestPlan, ResponseSummary, Verdict,
 };
 use super::bindings::scenario::relhost::plugin::types::{Load, Request, Stage};
 use super::bindings::scenario::{Scenario, ScenarioPre};
 use super::error::PluginError;
-use super::instance::{Instance, PluginCore, World};
+use super::instance::{Instance, PluginCore, world};
 use super::secrets::Secrets;
-use super::state::{Grants, PluginState};
+use super::state::Grants;
 
-impl World for Scenario {
-    type Pre = ScenarioPre<PluginState>;
-    const NAME: &'static str = "scenario";
-
-    fn pre(pre: InstancePre<PluginState>) -> wasmtime::Result<Self::Pre> {
-        ScenarioPre::new(pre)
-    }
-
-    fn instantiate(
-        pre: &Self::Pre,
-        store: &mut Store<PluginState>,
-    ) -> impl Future<Output = wasmtime::Result<Self>> + Send {
-        pre.instantiate_async(store)
-    }
-}
+world!(Scenario, ScenarioPre, "scenario");
 
 /// A loaded, validated scenario plugin. Cheap to clone; instantiate once per worker.
 #[derive(Clone)]

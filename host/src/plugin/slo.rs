@@ -3,34 +3,16 @@
 
 use std::sync::Arc;
 
-use wasmtime::Store;
-use wasmtime::component::InstancePre;
-
 pub use super::bindings::slo::relhost::plugin::slo_types::{
     Comparator, EvaluatorInfo, ScenarioSummary, SeriesPoint, SloCheck, Unit,
 };
 use super::bindings::slo::{SloEvaluator, SloEvaluatorPre};
 use super::error::{PluginError, PluginFault};
-use super::instance::{Instance, PluginCore, World};
+use super::instance::{Instance, PluginCore, world};
 use super::secrets::Secrets;
-use super::state::{Grants, PluginState};
+use super::state::Grants;
 
-impl World for SloEvaluator {
-    type Pre = SloEvaluatorPre<PluginState>;
-    const NAME: &'static str = "slo-evaluator";
-    const FUELED: bool = true;
-
-    fn pre(pre: InstancePre<PluginState>) -> wasmtime::Result<Self::Pre> {
-        SloEvaluatorPre::new(pre)
-    }
-
-    fn instantiate(
-        pre: &Self::Pre,
-        store: &mut Store<PluginState>,
-    ) -> impl Future<Output = wasmtime::Result<Self>> + Send {
-        pre.instantiate_async(store)
-    }
-}
+world!(SloEvaluator, SloEvaluatorPre, "slo-evaluator", fueled);
 
 /// A loaded SLO evaluator. Every evaluation runs in a fresh instance.
 #[derive(Clone)]

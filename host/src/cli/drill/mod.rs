@@ -28,7 +28,7 @@ use crate::exit::Exit;
 use crate::http::ClientConfig;
 use crate::plugin::{Limits, Runtime, Secrets};
 use crate::policy::{self, Profile, Scale, SloBaseline};
-use crate::report::{DrillReport, DrillStatus, report_file_name, write_json_atomic};
+use crate::report::{DrillReport, report_file_name, write_json_atomic};
 use crate::slo::Evaluators;
 
 /// Run a load drill. With no base URL anywhere, relhost starts relhost-sim
@@ -201,12 +201,7 @@ impl DrillCommand {
         printer.summary(&outcome.report);
         printer.line(&format!("report: {}", outcome.path.display()));
         prepared.shutdown().await;
-        Ok(match outcome.report.status {
-            DrillStatus::Pass => Exit::Pass,
-            DrillStatus::Fail => Exit::Fail,
-            DrillStatus::Error => Exit::CannotRun,
-            DrillStatus::Interrupted => Exit::Interrupted,
-        })
+        Ok(outcome.report.status.into())
     }
 }
 
