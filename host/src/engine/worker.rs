@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
@@ -181,48 +181,81 @@ impl Worker {
                 break;
             }
             let can_send = in_flight.len() < job.max_in_flight;
-            tokio::select! {
-                biased;
-                Some(done) = in_flight.next(), if !in_flight.is_empty() => {
-                    let (flight, exchange): (Flight, Exchange) = done;
+            // A request already due is sent at once: tokio's timers tick per
+            // millisecond, and waiting for the next tick would add up to a
+            // millisecond to every send (and cap a closed-model user's rate).
+            let due_now = can_send && next.is_some_and(|at| at <= Instant::now());
+            if due_now {
+                // Record what finished meanwhile, without waiting.
+                while let Some(Some(done)) = in_flight.next().now_or_never() {
                     self.live.set_in_flight(in_flight.len());
-                    let user = flight.user;
-                    self.finish(&flight, &exchange, job, &mut output).await;
-                    due.finished(user, job);
+                    self.done(done, job, &mut output, &mut due).await;
                 }
-                _ = sleep_until(next.unwrap_or(job.ends)), if next.is_some() && can_send => {
-                    let Some((intended, ticket)) = due.pop(job) else { continue };
-                    let sequence = job.sequence_base + ticket.sequence;
-                    output.next_sequence = output.next_sequence.max(sequence + 1);
-                    match self.build(template.as_mut(), job, sequence, seed).await {
-                        Ok((request, plugin_us)) => {
-                            let actual = Instant::now();
-                            // The closed model has no intended times: a user
-                            // sends when its previous request ended.
-                            let intended = if ticket.open { intended } else { actual };
-                            if actual.saturating_duration_since(intended) > LATE_START {
-                                output.metrics.late_start();
-                            }
-                            let flight = Flight { intended, actual, plugin_us, user: ticket.user };
-                            in_flight.push(fly(self.client.clone(), request, self.scenario.event_stream, flight));
-                            self.live.set_in_flight(in_flight.len());
-                        }
-                        Err(message) => {
-                            output.metrics.plugin_error();
-                            note(&mut output.plugin_errors, message);
-                            due.finished(ticket.user, job);
-                        }
+            } else {
+                tokio::select! {
+                    biased;
+                    Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                        self.live.set_in_flight(in_flight.len());
+                        self.done(done, job, &mut output, &mut due).await;
+                        continue;
+                    }
+                    _ = sleep_until(next.unwrap_or(job.ends)), if next.is_some() && can_send => {}
+                    _ = stop.changed(), if stopping.is_none() => continue,
+                    _ = sleep_until(stopping.unwrap_or(job.ends)), if stopping.is_some() => {
+                        output.abandoned = in_flight.len() as u64;
+                        break;
                     }
                 }
-                _ = stop.changed(), if stopping.is_none() => {}
-                _ = sleep_until(stopping.unwrap_or(job.ends)), if stopping.is_some() => {
-                    output.abandoned = in_flight.len() as u64;
-                    break;
+            }
+            let Some((intended, ticket)) = due.pop(job) else {
+                continue;
+            };
+            let sequence = job.sequence_base + ticket.sequence;
+            output.next_sequence = output.next_sequence.max(sequence + 1);
+            match self.build(template.as_mut(), job, sequence, seed).await {
+                Ok((request, plugin_us)) => {
+                    let actual = Instant::now();
+                    // The closed model has no intended times: a user
+                    // sends when its previous request ended.
+                    let intended = if ticket.open { intended } else { actual };
+                    if actual.saturating_duration_since(intended) > LATE_START {
+                        output.metrics.late_start();
+                    }
+                    let flight = Flight {
+                        intended,
+                        actual,
+                        plugin_us,
+                        user: ticket.user,
+                    };
+                    in_flight.push(fly(
+                        self.client.clone(),
+                        request,
+                        self.scenario.event_stream,
+                        flight,
+                    ));
+                    self.live.set_in_flight(in_flight.len());
+                }
+                Err(message) => {
+                    output.metrics.plugin_error();
+                    note(&mut output.plugin_errors, message);
+                    due.finished(ticket.user, job);
                 }
             }
         }
         self.live.set_in_flight(0);
         output
+    }
+
+    /// Records a finished request and lets its user send again.
+    async fn done(
+        &mut self,
+        (flight, exchange): (Flight, Exchange),
+        job: &StageJob,
+        output: &mut StageOutput,
+        due: &mut Due,
+    ) {
+        self.finish(&flight, &exchange, job, output).await;
+        due.finished(flight.user, job);
     }
 
     fn compile(&self, template: &plugin::Template, seed: u64) -> Result<RequestTemplate, String> {
