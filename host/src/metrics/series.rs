@@ -5,9 +5,11 @@
 //!
 //! Each second holds a compact log-linear histogram (16 linear sub-buckets per
 //! power of two, so a bucket is at most 1/16 wide relative to its value and
-//! the reported midpoint is within ~3%) of `u32` counters: 464 buckets, under
-//! 2 KiB per second. A stage keeps at most [`MAX_POINTS`] seconds; memory is
-//! allocated once per new second, never per request.
+//! the reported midpoint is within ~3%) of `u32` counters, stored only over
+//! the range of buckets the second's latencies fell in: a few dozen buckets,
+//! a few hundred bytes per second, so a long soak's series grows by little.
+//! A stage keeps at most [`MAX_POINTS`] seconds; memory is allocated when a
+//! second starts or its range widens, never per request.
 
 use super::hist::{MAX_TRACKED_US, us_to_ms};
 use super::sample::Sample;
@@ -20,7 +22,8 @@ pub(crate) const MAX_POINTS: usize = 3600;
 /// Values below `2^PRECISION_BITS` get their own bucket.
 const PRECISION_BITS: u32 = 5;
 const HALF: usize = 1 << (PRECISION_BITS - 1);
-/// Buckets needed for values up to `u32::MAX` µs.
+/// Buckets needed for values up to `u32::MAX` µs (the highest index is below it).
+#[cfg(test)]
 const BUCKETS: usize = HALF * (33 - PRECISION_BITS as usize) + HALF;
 
 /// The bucket index of a value (µs, clamped to `u32`).
@@ -80,8 +83,8 @@ pub struct SecondStats {
 /// Event-stream histograms of one second, allocated on its first stream.
 #[derive(Clone)]
 struct SseSecond {
-    ttfb: [u32; BUCKETS],
-    first_event: [u32; BUCKETS],
+    ttfb: Buckets,
+    first_event: Buckets,
 }
 
 /// One second of the series.
@@ -93,32 +96,67 @@ struct Second {
     status_5xx: u32,
     network: u32,
     unknown: u32,
-    latency: [u32; BUCKETS],
+    latency: Buckets,
     sse: Option<Box<SseSecond>>,
 }
 
-fn add_buckets(into: &mut [u32; BUCKETS], other: &[u32; BUCKETS]) {
-    for (a, b) in into.iter_mut().zip(other.iter()) {
-        *a = a.saturating_add(*b);
-    }
+/// Bucket counters over the contiguous range of buckets seen so far.
+#[derive(Clone, Default)]
+struct Buckets {
+    first: usize,
+    counts: Vec<u32>,
 }
 
-/// The `percent` quantile of a bucket histogram in µs (bucket midpoint),
-/// `None` when it is empty.
-fn quantile_us(buckets: &[u32; BUCKETS], percent: u64) -> Option<f64> {
-    let total: u64 = buckets.iter().map(|&c| u64::from(c)).sum();
-    if total == 0 {
-        return None;
-    }
-    let rank = (total * percent).div_ceil(100).max(1);
-    let mut seen = 0u64;
-    for (idx, &c) in buckets.iter().enumerate() {
-        seen += u64::from(c);
-        if seen >= rank {
-            return Some(bucket_mid(idx));
+impl Buckets {
+    /// Widens the stored range to cover `lo..=hi`.
+    fn cover(&mut self, lo: usize, hi: usize) {
+        if self.counts.is_empty() {
+            self.first = lo;
+            self.counts = vec![0; hi - lo + 1];
+            return;
+        }
+        if lo < self.first {
+            let extra = self.first - lo;
+            self.counts.splice(0..0, std::iter::repeat_n(0, extra));
+            self.first = lo;
+        }
+        let last = self.first + self.counts.len() - 1;
+        if hi > last {
+            self.counts.resize(hi - self.first + 1, 0);
         }
     }
-    Some(bucket_mid(BUCKETS - 1))
+
+    fn bump(&mut self, idx: usize) {
+        self.cover(idx, idx);
+        bump(&mut self.counts[idx - self.first]);
+    }
+
+    fn add(&mut self, other: &Buckets) {
+        if other.counts.is_empty() {
+            return;
+        }
+        self.cover(other.first, other.first + other.counts.len() - 1);
+        let offset = other.first - self.first;
+        for (a, b) in self.counts[offset..].iter_mut().zip(&other.counts) {
+            *a = a.saturating_add(*b);
+        }
+    }
+
+    fn quantile_us(&self, percent: u64) -> Option<f64> {
+        let total: u64 = self.counts.iter().map(|&c| u64::from(c)).sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = (total * percent).div_ceil(100).max(1);
+        let mut seen = 0u64;
+        for (i, &c) in self.counts.iter().enumerate() {
+            seen += u64::from(c);
+            if seen >= rank {
+                return Some(bucket_mid(self.first + i));
+            }
+        }
+        Some(bucket_mid(self.first + self.counts.len() - 1))
+    }
 }
 
 fn bump(counter: &mut u32) {
@@ -134,7 +172,7 @@ impl Second {
             status_5xx: 0,
             network: 0,
             unknown: 0,
-            latency: [0; BUCKETS],
+            latency: Buckets::default(),
             sse: None,
         }
     }
@@ -144,7 +182,7 @@ impl Second {
         if error {
             bump(&mut self.errors);
         }
-        bump(&mut self.latency[bucket_of(latency_us)]);
+        self.latency.bump(bucket_of(latency_us));
     }
 
     fn add(&mut self, other: &Second) {
@@ -154,12 +192,12 @@ impl Second {
         self.status_5xx = self.status_5xx.saturating_add(other.status_5xx);
         self.network = self.network.saturating_add(other.network);
         self.unknown = self.unknown.saturating_add(other.unknown);
-        add_buckets(&mut self.latency, &other.latency);
+        self.latency.add(&other.latency);
         if let Some(o) = &other.sse {
             match &mut self.sse {
                 Some(s) => {
-                    add_buckets(&mut s.ttfb, &o.ttfb);
-                    add_buckets(&mut s.first_event, &o.first_event);
+                    s.ttfb.add(&o.ttfb);
+                    s.first_event.add(&o.first_event);
                 }
                 None => self.sse = Some(o.clone()),
             }
@@ -168,7 +206,7 @@ impl Second {
 
     /// The p95 of this second's latencies in µs (bucket midpoint).
     fn p95_us(&self) -> f64 {
-        quantile_us(&self.latency, 95).unwrap_or(0.0)
+        self.latency.quantile_us(95).unwrap_or(0.0)
     }
 }
 
@@ -213,13 +251,13 @@ impl Series {
         if let Some(sse) = &s.sse {
             let d = slot.sse.get_or_insert_with(|| {
                 Box::new(SseSecond {
-                    ttfb: [0; BUCKETS],
-                    first_event: [0; BUCKETS],
+                    ttfb: Buckets::default(),
+                    first_event: Buckets::default(),
                 })
             });
-            bump(&mut d.ttfb[bucket_of(sse.ttfb_us)]);
+            d.ttfb.bump(bucket_of(sse.ttfb_us));
             if let Some(us) = sse.first_event_us {
-                bump(&mut d.first_event[bucket_of(us)]);
+                d.first_event.bump(bucket_of(us));
             }
         }
     }
@@ -311,14 +349,14 @@ impl Series {
                 status_5xx: u64::from(p.status_5xx),
                 network_errors: u64::from(p.network),
                 unknown_status: u64::from(p.unknown),
-                p50_ms: ms(quantile_us(&p.latency, 50)).unwrap_or(0.0),
-                p95_ms: ms(quantile_us(&p.latency, 95)).unwrap_or(0.0),
-                p99_ms: ms(quantile_us(&p.latency, 99)).unwrap_or(0.0),
-                ttfb_p95_ms: p.sse.as_ref().and_then(|d| ms(quantile_us(&d.ttfb, 95))),
+                p50_ms: ms(p.latency.quantile_us(50)).unwrap_or(0.0),
+                p95_ms: ms(p.latency.quantile_us(95)).unwrap_or(0.0),
+                p99_ms: ms(p.latency.quantile_us(99)).unwrap_or(0.0),
+                ttfb_p95_ms: p.sse.as_ref().and_then(|d| ms(d.ttfb.quantile_us(95))),
                 first_event_p95_ms: p
                     .sse
                     .as_ref()
-                    .and_then(|d| ms(quantile_us(&d.first_event, 95))),
+                    .and_then(|d| ms(d.first_event.quantile_us(95))),
             })
             .collect()
     }
