@@ -26,35 +26,10 @@ const CHARTS: &[&str] = &[
     "canary",
 ];
 
-/// Installs Debian's `chromium` once, when it is missing and this process
-/// may (root, with apt-get), as the test setup of a fresh machine.
-fn install_chromium_once() {
-    static INSTALL: std::sync::Once = std::sync::Once::new();
-    INSTALL.call_once(|| {
-        let root = Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| o.stdout.starts_with(b"0"));
-        if Path::new(CHROMIUM).exists() || !root || !Path::new("/usr/bin/apt-get").exists() {
-            return;
-        }
-        let apt = |args: &[&str]| {
-            Command::new("apt-get")
-                .args(args)
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        let _ = apt(&["update", "-qq"]) && apt(&["install", "-y", "-qq", "chromium"]);
-    });
-}
-
 /// The browser binary: `RELHOST_TEST_CHROMIUM` or Debian's, installed when missing.
 fn chromium() -> PathBuf {
     let bin = std::env::var("RELHOST_TEST_CHROMIUM").unwrap_or_else(|_| {
-        install_chromium_once();
+        install_debian_package(CHROMIUM, "chromium");
         CHROMIUM.to_string()
     });
     assert!(

@@ -27,35 +27,10 @@ struct Registry {
     _dir: tempfile::TempDir,
 }
 
-/// Installs Debian's `docker-registry` once, when it is missing and this
-/// process may (root, with apt-get), as the test setup of a fresh machine.
-fn install_registry_once() {
-    static INSTALL: std::sync::Once = std::sync::Once::new();
-    INSTALL.call_once(|| {
-        let root = Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| o.stdout.starts_with(b"0"));
-        if Path::new(DOCKER_REGISTRY).exists() || !root || !Path::new("/usr/bin/apt-get").exists() {
-            return;
-        }
-        let apt = |args: &[&str]| {
-            Command::new("apt-get")
-                .args(args)
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        let _ = apt(&["update", "-qq"]) && apt(&["install", "-y", "-qq", "docker-registry"]);
-    });
-}
-
 impl Registry {
     fn start() -> Registry {
         let bin = std::env::var("RELHOST_TEST_DOCKER_REGISTRY").unwrap_or_else(|_| {
-            install_registry_once();
+            install_debian_package(DOCKER_REGISTRY, "docker-registry");
             DOCKER_REGISTRY.to_string()
         });
         assert!(

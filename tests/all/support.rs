@@ -316,3 +316,31 @@ pub(crate) fn make_pool(sim: &Sim, dir: &Path, prefix: &str, count: u32) -> Path
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     dir.join(format!("chat-auth-pool-{prefix}-s1-1-{count}.json"))
 }
+
+/// Installs Debian `package` when `binary` is missing and this process may
+/// (root, with apt-get): the test setup of a fresh machine, as `.ci/run`
+/// does. Installs run one at a time; a failed install shows as the missing
+/// binary in the test that needs it.
+pub(crate) fn install_debian_package(binary: &str, package: &str) {
+    static APT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = APT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
+    if Path::new(binary).exists() || !root || !Path::new("/usr/bin/apt-get").exists() {
+        return;
+    }
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let _ = apt(&["update", "-qq"]) && apt(&["install", "-y", "-qq", package]);
+}
