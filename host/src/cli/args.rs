@@ -1,6 +1,43 @@
 //! Typed values of flags: parsers whose errors state the expected form.
 
+use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::http::ClientConfig;
+
+/// HTTP client flags, shared by the commands that talk to a target.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ClientArgs {
+    /// TCP connect (and TLS handshake) timeout.
+    #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = duration)]
+    pub(crate) connect_timeout: Duration,
+    /// Time allowed until the response head.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = duration)]
+    pub(crate) request_timeout: Duration,
+    /// Longest gap allowed between chunks of a response body or event stream.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = duration)]
+    pub(crate) stream_idle_timeout: Duration,
+    /// Use HTTP/2 (h2c prior knowledge on http://, ALPN on https://).
+    #[arg(long)]
+    pub(crate) http2: bool,
+    /// PEM file with extra root certificates (a private CA).
+    #[arg(long, value_name = "PEM")]
+    pub(crate) ca_cert: Option<PathBuf>,
+}
+
+impl ClientArgs {
+    /// The client settings the flags give.
+    pub(crate) fn config(&self) -> ClientConfig {
+        ClientConfig {
+            connect_timeout: self.connect_timeout,
+            request_timeout: self.request_timeout,
+            stream_idle_timeout: self.stream_idle_timeout,
+            http2: self.http2,
+            ca_cert: self.ca_cert.clone(),
+            ..ClientConfig::default()
+        }
+    }
+}
 
 /// A duration like `100ms`, `5s` or `2m`.
 pub(crate) fn duration(text: &str) -> Result<Duration, String> {

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use clap::Args;
 
-use super::args;
+use super::args::{self, ClientArgs};
 use super::drill::credentials;
 use super::error::CliError;
 use super::printer::Printer;
@@ -80,21 +80,9 @@ pub struct ProbeCommand {
     /// Print nothing but errors.
     #[arg(long)]
     quiet: bool,
-    /// TCP connect timeout.
-    #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = args::duration)]
-    connect_timeout: Duration,
-    /// Time allowed until the response head.
-    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = args::duration)]
-    request_timeout: Duration,
-    /// Longest gap allowed between chunks of a response body or event stream.
-    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = args::duration)]
-    stream_idle_timeout: Duration,
-    /// Use HTTP/2 (h2c prior knowledge on http://, ALPN on https://).
-    #[arg(long)]
-    http2: bool,
-    /// PEM file with extra root certificates (a private CA).
-    #[arg(long, value_name = "PEM")]
-    ca_cert: Option<PathBuf>,
+    /// Connect, request and stream-idle timeouts, HTTP/2, a private CA.
+    #[command(flatten)]
+    client: ClientArgs,
     /// Seed of the requests' random values.
     #[arg(long, env = "RELIABILITY_SEED", default_value = "1", value_name = "N")]
     seed: u64,
@@ -128,7 +116,7 @@ impl ProbeCommand {
                 target.base_url.to_string().trim_end_matches('/')
             ));
         }
-        target.check_reachable(self.connect_timeout).await?;
+        target.check_reachable(self.client.connect_timeout).await?;
 
         let runtime = Runtime::new(Limits::default())?;
         let mut plugins = Vec::new();
@@ -192,9 +180,9 @@ impl ProbeCommand {
                 "ownership_matrix": owners.origin().to_string(),
                 "credentials": target.source.label(),
                 "secrets_set": format!("{secrets:?}"),
-                "connect_timeout_ms": self.connect_timeout.as_millis() as u64,
-                "request_timeout_ms": self.request_timeout.as_millis() as u64,
-                "http2": self.http2,
+                "connect_timeout_ms": self.client.connect_timeout.as_millis() as u64,
+                "request_timeout_ms": self.client.request_timeout.as_millis() as u64,
+                "http2": self.client.http2,
                 "seed": self.seed,
             }),
             target: TargetInfo {
@@ -253,12 +241,8 @@ impl ProbeCommand {
 
     fn client_config(&self) -> ClientConfig {
         ClientConfig {
-            connect_timeout: self.connect_timeout,
-            request_timeout: self.request_timeout,
-            stream_idle_timeout: self.stream_idle_timeout,
-            http2: self.http2,
-            ca_cert: self.ca_cert.clone(),
             max_idle_per_host: 4,
+            ..self.client.config()
         }
     }
 }

@@ -6,12 +6,12 @@
 //! failed check with its reason; 2 bad flags; 3 the target is unreachable.
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::args;
+use super::args::ClientArgs;
 use super::error::CliError;
 use super::printer::Printer;
 use super::target::parse_base_url;
@@ -68,15 +68,9 @@ pub struct SnapshotCommand {
     /// Print nothing but errors.
     #[arg(long)]
     quiet: bool,
-    /// TCP connect timeout.
-    #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = args::duration)]
-    connect_timeout: Duration,
-    /// Time allowed for the whole answer.
-    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = args::duration)]
-    request_timeout: Duration,
-    /// PEM file with extra root certificates (a private CA).
-    #[arg(long, value_name = "PEM")]
-    ca_cert: Option<PathBuf>,
+    /// Connect, request and stream-idle timeouts, HTTP/2, a private CA.
+    #[command(flatten)]
+    client: ClientArgs,
 }
 
 impl SnapshotCommand {
@@ -90,12 +84,8 @@ impl SnapshotCommand {
             )
         })?;
         let client = Client::new(&ClientConfig {
-            connect_timeout: self.connect_timeout,
-            request_timeout: self.request_timeout,
-            stream_idle_timeout: self.request_timeout,
-            ca_cert: self.ca_cert.clone(),
             max_idle_per_host: 1,
-            ..ClientConfig::default()
+            ..self.client.config()
         })
         .map_err(|e| CliError::BadInput(e.to_string()))?;
         let clock = tokio::time::Instant::now();

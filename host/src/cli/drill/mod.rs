@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use self::credentials::{RotationChoice, RotationMode, parse_seed};
 use self::report::{CoverageGoals, RunInfo, drill_report};
 use self::scenarios::{Catalog, grant_secrets};
-use super::args;
+use super::args::{self, ClientArgs};
 use super::error::CliError;
 use super::plugin::RegistryArgs;
 use super::printer::Printer;
@@ -92,21 +92,9 @@ pub(crate) struct DrillArgs {
     /// Memory cap of each plugin instance, in MiB.
     #[arg(long, default_value = "64", value_name = "MIB", value_parser = args::mebibytes)]
     plugin_memory: u64,
-    /// TCP connect timeout.
-    #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = args::duration)]
-    connect_timeout: Duration,
-    /// Time allowed until the response head.
-    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = args::duration)]
-    request_timeout: Duration,
-    /// Longest gap allowed between chunks of a response body or event stream.
-    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = args::duration)]
-    stream_idle_timeout: Duration,
-    /// Use HTTP/2 (h2c prior knowledge on http://, ALPN on https://).
-    #[arg(long)]
-    http2: bool,
-    /// PEM file with extra root certificates (a private CA).
-    #[arg(long, value_name = "PEM")]
-    ca_cert: Option<PathBuf>,
+    /// Connect, request and stream-idle timeouts, HTTP/2, a private CA.
+    #[command(flatten)]
+    client: ClientArgs,
     /// Workers per scenario, each with its own connections (default: one per CPU).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     workers: Option<u32>,
@@ -269,7 +257,7 @@ impl DrillArgs {
             self.params.iter().cloned().collect(),
         )?;
         let evaluators = Evaluators::load(&runtime, &self.slo_plugins).await?;
-        let resolve = self.registry.options(self.ca_cert.clone());
+        let resolve = self.registry.options(self.client.ca_cert.clone());
         let mut catalog = Catalog::load(&runtime, &self.plugins, &resolve, self.seed).await?;
         let mut scenarios = catalog
             .select(&profile, self.scenarios.as_deref(), scale)
@@ -294,7 +282,7 @@ impl DrillArgs {
                 target.base_url.to_string().trim_end_matches('/')
             ));
         }
-        target.check_reachable(self.connect_timeout).await?;
+        target.check_reachable(self.client.connect_timeout).await?;
         let rotation = if target.credentials.is_empty() {
             None
         } else {
@@ -388,14 +376,7 @@ impl DrillArgs {
 
     /// Client settings from the flags.
     pub(crate) fn client_config(&self) -> ClientConfig {
-        ClientConfig {
-            connect_timeout: self.connect_timeout,
-            request_timeout: self.request_timeout,
-            stream_idle_timeout: self.stream_idle_timeout,
-            http2: self.http2,
-            ca_cert: self.ca_cert.clone(),
-            ..ClientConfig::default()
-        }
+        self.client.config()
     }
 
     /// The configuration the drill ran with; secrets appear by name only.
@@ -418,11 +399,11 @@ impl DrillArgs {
             "chat_duration_scale": self.chat_duration_scale,
             "workers": plan.workers,
             "max_in_flight": self.max_in_flight,
-            "connect_timeout_ms": self.connect_timeout.as_millis() as u64,
-            "request_timeout_ms": self.request_timeout.as_millis() as u64,
-            "stream_idle_timeout_ms": self.stream_idle_timeout.as_millis() as u64,
-            "http2": self.http2,
-            "ca_cert": self.ca_cert.as_ref().map(|p| p.display().to_string()),
+            "connect_timeout_ms": self.client.connect_timeout.as_millis() as u64,
+            "request_timeout_ms": self.client.request_timeout.as_millis() as u64,
+            "stream_idle_timeout_ms": self.client.stream_idle_timeout.as_millis() as u64,
+            "http2": self.client.http2,
+            "ca_cert": self.client.ca_cert.as_ref().map(|p| p.display().to_string()),
             "plugin_deadline_ms": self.plugin_deadline.as_millis() as u64,
             "plugin_memory_mib": self.plugin_memory,
             "grace_ms": self.grace.as_millis() as u64,
