@@ -3,7 +3,38 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::cli::error::CliError;
 use crate::http::ClientConfig;
+use crate::policy::{self, OwnershipMatrix};
+
+/// Where a gate-like command also writes its outcome for CI.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct CiOutputArgs {
+    /// Also write the outcome as JUnit XML here.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) junit: Option<PathBuf>,
+    /// Also write a Markdown summary here.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) summary: Option<PathBuf>,
+}
+
+/// The ownership matrix that names every check's owner.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct OwnershipArgs {
+    /// Ownership matrix file (default: the built-in policies/ownership-matrix.json).
+    #[arg(long, env = "RELIABILITY_OWNERSHIP_MATRIX", value_name = "FILE")]
+    ownership_matrix: Option<PathBuf>,
+}
+
+impl OwnershipArgs {
+    /// The matrix from the file, or the built-in one.
+    pub(crate) fn load(&self) -> Result<OwnershipMatrix, CliError> {
+        Ok(match &self.ownership_matrix {
+            Some(path) => policy::load_ownership_matrix(path)?,
+            None => policy::builtin_ownership_matrix()?,
+        })
+    }
+}
 
 /// HTTP client flags, shared by the commands that talk to a target.
 #[derive(Debug, Clone, clap::Args)]

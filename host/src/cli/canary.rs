@@ -21,6 +21,7 @@ use std::time::SystemTime;
 
 use clap::Args;
 
+use super::args::CiOutputArgs;
 use super::drill::{DrillArgs, PreparedDrill, redacted_args};
 use super::error::CliError;
 use super::printer::Printer;
@@ -66,12 +67,9 @@ pub struct CanaryCommand {
     #[arg(long, default_value = "5", value_name = "N",
           value_parser = clap::value_parser!(u32).range(2..=100000))]
     min_samples: u32,
-    /// Also write the metrics as JUnit XML here.
-    #[arg(long, value_name = "PATH")]
-    junit: Option<PathBuf>,
-    /// Also write a Markdown summary here.
-    #[arg(long, value_name = "PATH")]
-    summary: Option<PathBuf>,
+    /// `--junit` and `--summary` outputs for CI.
+    #[command(flatten)]
+    ci: CiOutputArgs,
 }
 
 /// One side's finished run.
@@ -198,8 +196,8 @@ impl CanaryCommand {
         write_outputs(
             &report,
             &path,
-            self.junit.as_deref(),
-            self.summary.as_deref(),
+            self.ci.junit.as_deref(),
+            self.ci.summary.as_deref(),
         )?;
         control.shutdown().await;
         candidate.shutdown().await;

@@ -12,6 +12,7 @@ use std::time::SystemTime;
 
 use clap::Args;
 
+use super::args::{CiOutputArgs, OwnershipArgs};
 use super::drill::{DrillArgs, PreparedDrill, redacted_args};
 use super::error::CliError;
 use super::printer::Printer;
@@ -46,9 +47,9 @@ pub struct GateCommand {
         value_name = "FILE"
     )]
     policy: Option<PathBuf>,
-    /// Ownership matrix file (default: the built-in policies/ownership-matrix.json).
-    #[arg(long, env = "RELIABILITY_OWNERSHIP_MATRIX", value_name = "FILE")]
-    ownership_matrix: Option<PathBuf>,
+    /// The ownership matrix.
+    #[command(flatten)]
+    owners: OwnershipArgs,
     /// Path of the target's reliability snapshot endpoint.
     #[arg(
         long,
@@ -64,12 +65,9 @@ pub struct GateCommand {
         value_name = "TOKEN"
     )]
     ops_token: Option<String>,
-    /// Also write the checks as JUnit XML here.
-    #[arg(long, value_name = "PATH")]
-    junit: Option<PathBuf>,
-    /// Also write a Markdown summary here.
-    #[arg(long, value_name = "PATH")]
-    summary: Option<PathBuf>,
+    /// `--junit` and `--summary` outputs for CI.
+    #[command(flatten)]
+    ci: CiOutputArgs,
 }
 
 impl GateCommand {
@@ -79,10 +77,7 @@ impl GateCommand {
         let stop = stop_on_signal();
         let printer = Printer::stdout(self.drill.quiet());
         let progress = ConsoleProgress::new(self.drill.quiet());
-        let owners = match &self.ownership_matrix {
-            Some(path) => policy::load_ownership_matrix(path)?,
-            None => policy::builtin_ownership_matrix()?,
-        };
+        let owners = self.owners.load()?;
         let policy = match &self.policy {
             Some(path) => policy::load_release_gate_policy(path, &owners)?,
             None => policy::builtin_release_gate_policy(&owners)?,
@@ -172,8 +167,8 @@ impl GateCommand {
             "relhost release gate",
             &report.checks,
             &path,
-            self.junit.as_deref(),
-            self.summary.as_deref(),
+            self.ci.junit.as_deref(),
+            self.ci.summary.as_deref(),
         )?;
         prepared.shutdown().await;
         Ok(report.status.into())

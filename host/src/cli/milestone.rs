@@ -15,6 +15,7 @@ use std::time::SystemTime;
 
 use clap::Args;
 
+use super::args::{CiOutputArgs, OwnershipArgs};
 use super::drill::{DrillArgs, redacted_args};
 use super::error::CliError;
 use super::printer::Printer;
@@ -42,15 +43,12 @@ pub struct MilestoneGateCommand {
         value_name = "FILE"
     )]
     policy: Option<PathBuf>,
-    /// Ownership matrix file (default: the built-in policies/ownership-matrix.json).
-    #[arg(long, env = "RELIABILITY_OWNERSHIP_MATRIX", value_name = "FILE")]
-    ownership_matrix: Option<PathBuf>,
-    /// Also write the checks as JUnit XML here.
-    #[arg(long, value_name = "PATH")]
-    junit: Option<PathBuf>,
-    /// Also write a Markdown summary here.
-    #[arg(long, value_name = "PATH")]
-    summary: Option<PathBuf>,
+    /// The ownership matrix.
+    #[command(flatten)]
+    owners: OwnershipArgs,
+    /// `--junit` and `--summary` outputs for CI.
+    #[command(flatten)]
+    ci: CiOutputArgs,
 }
 
 impl MilestoneGateCommand {
@@ -60,10 +58,7 @@ impl MilestoneGateCommand {
         let stop = stop_on_signal();
         let printer = Printer::stdout(self.drill.quiet());
         let progress = ConsoleProgress::new(self.drill.quiet());
-        let owners = match &self.ownership_matrix {
-            Some(path) => policy::load_ownership_matrix(path)?,
-            None => policy::builtin_ownership_matrix()?,
-        };
+        let owners = self.owners.load()?;
         let policy = match &self.policy {
             Some(path) => policy::load_milestone_gate_policy(path)?,
             None => policy::builtin_milestone_gate_policy()?,
@@ -180,8 +175,8 @@ impl MilestoneGateCommand {
             &format!("relhost milestone gate {}", self.milestone),
             &report.checks,
             &path,
-            self.junit.as_deref(),
-            self.summary.as_deref(),
+            self.ci.junit.as_deref(),
+            self.ci.summary.as_deref(),
         )?;
         prepared.shutdown().await;
         Ok(report.status.into())

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use clap::Args;
 
-use super::args::{self, ClientArgs};
+use super::args::{self, CiOutputArgs, ClientArgs, OwnershipArgs};
 use super::drill::credentials;
 use super::error::CliError;
 use super::printer::Printer;
@@ -60,9 +60,9 @@ pub struct ProbeCommand {
         value_name = "FILE"
     )]
     policy: Option<PathBuf>,
-    /// Ownership matrix file (default: the built-in policies/ownership-matrix.json).
-    #[arg(long, env = "RELIABILITY_OWNERSHIP_MATRIX", value_name = "FILE")]
-    ownership_matrix: Option<PathBuf>,
+    /// The ownership matrix.
+    #[command(flatten)]
+    owners: OwnershipArgs,
     /// Where the report is written.
     #[arg(
         long,
@@ -71,12 +71,9 @@ pub struct ProbeCommand {
         value_name = "DIR"
     )]
     output_dir: PathBuf,
-    /// Also write the probes as JUnit XML.
-    #[arg(long, value_name = "PATH")]
-    junit: Option<PathBuf>,
-    /// Also write a Markdown summary.
-    #[arg(long, value_name = "PATH")]
-    summary: Option<PathBuf>,
+    /// `--junit` and `--summary` outputs for CI.
+    #[command(flatten)]
+    ci: CiOutputArgs,
     /// Print nothing but errors.
     #[arg(long)]
     quiet: bool,
@@ -94,10 +91,7 @@ impl ProbeCommand {
         let started = SystemTime::now();
         let printer = Printer::stdout(self.quiet);
         let progress = ConsoleProgress::new(self.quiet);
-        let owners = match &self.ownership_matrix {
-            Some(path) => policy::load_ownership_matrix(path)?,
-            None => policy::builtin_ownership_matrix()?,
-        };
+        let owners = self.owners.load()?;
         let gate = match &self.policy {
             Some(path) => policy::load_release_gate_policy(path, &owners)?,
             None => policy::builtin_release_gate_policy(&owners)?,
@@ -311,7 +305,7 @@ fn write_ci_outputs(
     owners: &OwnershipMatrix,
     saved: &std::path::Path,
 ) -> Result<(), CliError> {
-    if let Some(junit) = &cmd.junit {
+    if let Some(junit) = &cmd.ci.junit {
         let mut cases = Vec::new();
         for o in &report.probes {
             let classname = format!("probe.{}", o.scenario);
@@ -347,7 +341,7 @@ fn write_ci_outputs(
         }
         write_junit(junit, "relhost probe", &cases)?;
     }
-    if let Some(summary) = &cmd.summary {
+    if let Some(summary) = &cmd.ci.summary {
         let failed = report
             .probes
             .iter()

@@ -16,6 +16,7 @@ use std::time::{Instant, SystemTime};
 use clap::Args;
 use clap::builder::BoolishValueParser;
 
+use super::args::CiOutputArgs;
 use super::error::CliError;
 use super::printer::Printer;
 use crate::exit::Exit;
@@ -59,12 +60,9 @@ pub struct RegionReadinessCommand {
         value_name = "DIR"
     )]
     output_dir: PathBuf,
-    /// Also write the decision as JUnit XML.
-    #[arg(long, value_name = "PATH")]
-    junit: Option<PathBuf>,
-    /// Also write a Markdown summary.
-    #[arg(long, value_name = "PATH")]
-    summary: Option<PathBuf>,
+    /// `--junit` and `--summary` outputs for CI.
+    #[command(flatten)]
+    ci: CiOutputArgs,
     /// Print nothing but errors.
     #[arg(long)]
     quiet: bool,
@@ -158,7 +156,7 @@ impl RegionReadinessCommand {
         printer.line(&format!("report: {}", path.display()));
 
         let failure = d.triggered.then(|| d.reasons.join("; "));
-        if let Some(junit) = &self.junit {
+        if let Some(junit) = &self.ci.junit {
             let case = JunitCase {
                 classname: "region_readiness".into(),
                 name: format!("topology {} suffices", report.current_topology),
@@ -168,7 +166,7 @@ impl RegionReadinessCommand {
             };
             write_junit(junit, "relhost region-readiness", &[case])?;
         }
-        if let Some(summary) = &self.summary {
+        if let Some(summary) = &self.ci.summary {
             let mut md = MarkdownSummary::new(
                 "relhost region-readiness",
                 if d.triggered { "fail" } else { "pass" },

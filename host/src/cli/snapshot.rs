@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::args::ClientArgs;
+use super::args::{CiOutputArgs, ClientArgs};
 use super::error::CliError;
 use super::printer::Printer;
 use super::target::parse_base_url;
@@ -59,12 +59,9 @@ pub struct SnapshotCommand {
         value_name = "DIR"
     )]
     output_dir: PathBuf,
-    /// Also write the outcome as JUnit XML.
-    #[arg(long, value_name = "PATH")]
-    junit: Option<PathBuf>,
-    /// Also write a Markdown summary.
-    #[arg(long, value_name = "PATH")]
-    summary: Option<PathBuf>,
+    /// `--junit` and `--summary` outputs for CI.
+    #[command(flatten)]
+    ci: CiOutputArgs,
     /// Print nothing but errors.
     #[arg(long)]
     quiet: bool,
@@ -155,7 +152,7 @@ impl SnapshotCommand {
         saved: &std::path::Path,
     ) -> Result<(), CliError> {
         let failure = result.as_ref().err().map(ToString::to_string);
-        if let Some(junit) = &self.junit {
+        if let Some(junit) = &self.ci.junit {
             let case = JunitCase {
                 classname: "snapshot".into(),
                 name: "snapshot_reachable".into(),
@@ -165,7 +162,7 @@ impl SnapshotCommand {
             };
             write_junit(junit, "relhost snapshot", &[case])?;
         }
-        if let Some(summary) = &self.summary {
+        if let Some(summary) = &self.ci.summary {
             let (verdict, detail) = match &failure {
                 None => ("pass", "the reliability snapshot was fetched".to_owned()),
                 Some(reason) => ("fail", reason.clone()),

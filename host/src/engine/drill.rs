@@ -195,7 +195,6 @@ async fn run_scenario(
         name: descriptor.name.clone(),
         event_stream: descriptor.event_stream,
         judges: descriptor.judges_responses,
-        needs_credential: descriptor.needs_credential,
         expected,
         declared_secrets: descriptor.secrets.clone(),
         secrets: Arc::clone(&plan.secrets),

@@ -36,7 +36,6 @@ pub(crate) struct ScenarioContext {
     pub(crate) name: String,
     pub(crate) event_stream: bool,
     pub(crate) judges: bool,
-    pub(crate) needs_credential: bool,
     pub(crate) expected: Box<[bool; 600]>,
     pub(crate) declared_secrets: Vec<String>,
     pub(crate) secrets: Arc<Secrets>,
@@ -277,16 +276,16 @@ impl Worker {
         sequence: u64,
         seed: u64,
     ) -> Result<(OutgoingRequest, u64), String> {
-        let scenario = Arc::clone(&self.scenario);
+        // Workers of scenarios that need a credential have a picker.
         let credential = match &mut self.picker {
-            Some(picker) if scenario.needs_credential => {
+            Some(picker) => {
                 let index = picker
                     .index(sequence, u64::from(job.workers))
                     .await
                     .map_err(|e| e.to_string())?;
-                scenario.credentials.get(index).map(|c| (index, c))
+                self.scenario.credentials.get(index).map(|c| (index, c))
             }
-            _ => None,
+            None => None,
         };
         let ctx = FillContext {
             iteration: sequence,
