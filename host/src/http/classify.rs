@@ -66,7 +66,7 @@ fn hyper_class(err: &hyper::Error) -> Option<ErrorClass> {
 
 /// What an I/O error kind says, if anything. `connect` is true inside a
 /// connect-phase error of the pooled client.
-fn io_class(err: &io::Error, connect: bool) -> Option<ErrorClass> {
+pub(super) fn io_class(err: &io::Error, connect: bool) -> Option<ErrorClass> {
     use io::ErrorKind as K;
     match err.kind() {
         K::ConnectionRefused => Some(ErrorClass::ConnectRefused),

@@ -2,6 +2,7 @@
 
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -15,8 +16,8 @@ use tokio::time::{Instant, Sleep};
 
 use super::classify::classify;
 use super::connect::{Resolver, TimedConnector};
-use super::sse::EventCounter;
-use super::{ClientConfig, ClientTls, ErrorClass, HttpError};
+use super::exchange::{Exchange, Tally};
+use super::{ClientConfig, ClientTls, ErrorClass, HttpError, h1};
 
 type Connector = TimedConnector<HttpsConnector<HttpConnector<Resolver>>>;
 type Pool = hyper_util::client::legacy::Client<Connector, Full<Bytes>>;
@@ -34,49 +35,20 @@ pub struct OutgoingRequest {
     pub body: Bytes,
 }
 
-/// What happened to one request. Durations are measured from the moment
-/// [`Client::send`] was called (the actual send time).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Exchange {
-    /// `Ok(status)` only when the head arrived and the whole body (or event
-    /// stream) was read to its end; a body cut after the head is
-    /// `Err(BodyAborted)`, or `Err(StreamIdleTimeout)` when it went idle.
-    pub result: Result<u16, ErrorClass>,
-    /// The status of the head, if one arrived (even if the body was cut later).
-    pub status: Option<u16>,
-    /// To the first body byte (or to the head for an empty body).
-    pub ttfb: Option<Duration>,
-    /// Event streams: to the first complete SSE event.
-    pub first_event: Option<Duration>,
-    /// Event streams: complete SSE events (blocks ended by a blank line;
-    /// comment-only blocks do not count).
-    pub events: u32,
-    /// Response body bytes received (after transfer decoding).
-    pub body_bytes: u64,
-    /// To the end of the body or to the failure.
-    pub total: Duration,
-}
-
-impl Exchange {
-    /// A request that failed before any response head arrived.
-    fn failed(class: ErrorClass, total: Duration) -> Exchange {
-        Exchange {
-            result: Err(class),
-            status: None,
-            ttfb: None,
-            first_event: None,
-            events: 0,
-            body_bytes: 0,
-            total,
-        }
-    }
-}
-
-/// One worker's connection pool. Each engine worker owns its own `Client`
+/// One worker's connections. Each engine worker owns its own `Client`
 /// (no lock shared by all workers); cheap to clone within the worker.
+///
+/// `http://` requests over HTTP/1.1 take relhost's own client (see
+/// [`super::h1`]); HTTPS and HTTP/2 take a hyper-util pool.
 #[derive(Clone)]
 pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     pool: Pool,
+    /// Plain-TCP HTTP/1.1; `None` when the client speaks HTTP/2 only.
+    h1: Option<h1::Pool>,
     request_timeout: Duration,
     stream_idle_timeout: Duration,
 }
@@ -84,8 +56,8 @@ pub struct Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("request_timeout", &self.request_timeout)
-            .field("stream_idle_timeout", &self.stream_idle_timeout)
+            .field("request_timeout", &self.inner.request_timeout)
+            .field("stream_idle_timeout", &self.inner.stream_idle_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -125,9 +97,12 @@ impl Client {
             builder.http2_only(true);
         }
         Client {
-            pool: builder.build(connector),
-            request_timeout: config.request_timeout,
-            stream_idle_timeout: config.stream_idle_timeout,
+            inner: Arc::new(Inner {
+                pool: builder.build(connector),
+                h1: (!config.http2).then(|| h1::Pool::new(config)),
+                request_timeout: config.request_timeout,
+                stream_idle_timeout: config.stream_idle_timeout,
+            }),
         }
     }
 
@@ -135,18 +110,23 @@ impl Client {
     /// bytes (and SSE events when `event_stream`) without keeping them.
     /// Never fails: every outcome is described by the returned [`Exchange`].
     pub async fn send(&self, request: OutgoingRequest, event_stream: bool) -> Exchange {
-        let start = Instant::now();
-        let mut req = http::Request::new(Full::new(request.body));
-        *req.method_mut() = request.method;
-        *req.uri_mut() = request.uri;
-        *req.headers_mut() = request.headers;
+        match &self.inner.h1 {
+            Some(h1) if request.uri.scheme() == Some(&http::uri::Scheme::HTTP) => {
+                h1.send(&request, event_stream).await
+            }
+            _ => self.send_hyper(request, event_stream).await,
+        }
+    }
 
+    async fn send_hyper(&self, request: OutgoingRequest, event_stream: bool) -> Exchange {
+        let inner = &*self.inner;
+        let start = Instant::now();
         // One timer for the whole exchange: the head deadline first, then
         // re-armed whenever we have to wait for a body frame.
-        let mut timer = pin!(tokio::time::sleep_until(start + self.request_timeout));
+        let mut timer = pin!(tokio::time::sleep_until(start + inner.request_timeout));
         let head = tokio::select! {
             biased;
-            head = self.pool.request(req) => head,
+            head = inner.pool.request(hyper_request(request)) => head,
             () = &mut timer => {
                 return Exchange::failed(ErrorClass::RequestTimeout, start.elapsed());
             }
@@ -155,59 +135,38 @@ impl Client {
             Ok(response) => response,
             Err(err) => return Exchange::failed(classify(&err), start.elapsed()),
         };
-        let head_at = start.elapsed();
-        let status = response.status().as_u16();
+        let mut tally = Tally::new(start, response.status().as_u16(), event_stream);
         let mut body = response.into_body();
-
-        let mut exchange = Exchange {
-            result: Ok(status),
-            status: Some(status),
-            ttfb: None,
-            first_event: None,
-            events: 0,
-            body_bytes: 0,
-            total: head_at,
-        };
-        let mut counter = event_stream.then(EventCounter::new);
         loop {
-            let Some(frame) = next_frame(&mut body, timer.as_mut(), self.stream_idle_timeout).await
-            else {
-                exchange.result = Err(ErrorClass::StreamIdleTimeout);
-                break;
-            };
+            let frame = next_frame(&mut body, timer.as_mut(), inner.stream_idle_timeout).await;
             match frame {
-                None => break,
-                Some(Ok(frame)) => {
-                    let Some(data) = frame.data_ref() else {
-                        continue; // trailers
-                    };
-                    if data.is_empty() {
-                        continue;
-                    }
-                    exchange.body_bytes += data.len() as u64;
-                    if exchange.ttfb.is_none() {
-                        exchange.ttfb = Some(start.elapsed());
-                    }
-                    if let Some(counter) = &mut counter
-                        && counter.feed(data) > 0
-                        && exchange.first_event.is_none()
-                    {
-                        exchange.first_event = Some(start.elapsed());
+                None => {
+                    tally.fail(ErrorClass::StreamIdleTimeout);
+                    break;
+                }
+                Some(None) => break,
+                Some(Some(Ok(frame))) => {
+                    if let Some(data) = frame.data_ref() {
+                        tally.data(data);
                     }
                 }
-                Some(Err(_)) => {
-                    exchange.result = Err(ErrorClass::BodyAborted);
+                Some(Some(Err(_))) => {
+                    tally.fail(ErrorClass::BodyAborted);
                     break;
                 }
             }
         }
-        exchange.total = start.elapsed();
-        exchange.events = counter.map_or(0, |c| c.events());
-        if exchange.result.is_ok() && exchange.ttfb.is_none() {
-            exchange.ttfb = Some(head_at);
-        }
-        exchange
+        tally.finish()
     }
+}
+
+/// The hyper request for `request`.
+fn hyper_request(request: OutgoingRequest) -> http::Request<Full<Bytes>> {
+    let mut req = http::Request::new(Full::new(request.body));
+    *req.method_mut() = request.method;
+    *req.uri_mut() = request.uri;
+    *req.headers_mut() = request.headers;
+    req
 }
 
 impl Client {
@@ -223,22 +182,19 @@ impl Client {
         &self,
         request: OutgoingRequest,
     ) -> Result<(u16, http::HeaderMap, Bytes), ErrorClass> {
+        let inner = &*self.inner;
         let start = Instant::now();
-        let mut req = http::Request::new(Full::new(request.body));
-        *req.method_mut() = request.method;
-        *req.uri_mut() = request.uri;
-        *req.headers_mut() = request.headers;
-        let mut timer = pin!(tokio::time::sleep_until(start + self.request_timeout));
+        let mut timer = pin!(tokio::time::sleep_until(start + inner.request_timeout));
         let head = tokio::select! {
             biased;
-            head = self.pool.request(req) => head,
+            head = inner.pool.request(hyper_request(request)) => head,
             () = &mut timer => return Err(ErrorClass::RequestTimeout),
         };
         let response = head.map_err(|err| classify(&err))?;
         let (parts, mut body) = response.into_parts();
         let mut collected = bytes::BytesMut::new();
         loop {
-            match next_frame(&mut body, timer.as_mut(), self.stream_idle_timeout).await {
+            match next_frame(&mut body, timer.as_mut(), inner.stream_idle_timeout).await {
                 None => return Err(ErrorClass::StreamIdleTimeout),
                 Some(None) => break,
                 Some(Some(Ok(frame))) => {

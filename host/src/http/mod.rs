@@ -19,13 +19,16 @@ mod client;
 mod config;
 mod connect;
 mod error;
+mod exchange;
+mod h1;
 mod sse;
 mod tls;
 
 #[cfg(test)]
 mod tests;
 
-pub use client::{Client, Exchange, OutgoingRequest};
+pub use client::{Client, OutgoingRequest};
 pub use config::{ClientConfig, HttpError};
 pub use error::ErrorClass;
+pub use exchange::Exchange;
 pub use tls::ClientTls;

@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -520,6 +521,135 @@ async fn send_collect_returns_status_headers_and_body() {
         drop(listener);
         let refused = client.send_collect(get(&format!("http://{closed}/"))).await;
         assert_eq!(refused, Err(ErrorClass::ConnectRefused));
+    })
+    .await;
+}
+
+// HTTP/1.1 connection handling of the plain-TCP client.
+
+/// Serves every request on a connection with `response` until the client
+/// closes it (`close_after_one`: closes after the first response); counts
+/// the connections accepted.
+async fn counting_server(
+    response: &'static [u8],
+    close_after_one: bool,
+) -> (SocketAddr, Arc<AtomicUsize>) {
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let addr = raw_server(move |mut socket| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async move {
+            while request_arrives(&mut socket).await {
+                if socket.write_all(response).await.is_err() || close_after_one {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    (addr, accepted)
+}
+
+/// Reads one request head; `false` when the client closed the connection.
+async fn request_arrives(socket: &mut TcpStream) -> bool {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match socket.read(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    true
+}
+
+#[tokio::test]
+async fn keep_alive_reuses_a_connection_and_close_does_not() {
+    bounded(async {
+        let (kept, kept_count) =
+            counting_server(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", false).await;
+        let (closed, closed_count) = counting_server(
+            b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok",
+            false,
+        )
+        .await;
+        let client = Client::new(&config()).unwrap();
+        for addr in [kept, closed] {
+            for _ in 0..3 {
+                let ex = client.send(get(&format!("http://{addr}/")), false).await;
+                assert_eq!((ex.result, ex.body_bytes), (Ok(200), 2), "{ex:?}");
+            }
+        }
+        assert_eq!(kept_count.load(Ordering::SeqCst), 1);
+        assert_eq!(closed_count.load(Ordering::SeqCst), 3);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_idle_connection_the_server_closed_is_replaced() {
+    bounded(async {
+        let (addr, accepted) =
+            counting_server(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", true).await;
+        let client = Client::new(&config()).unwrap();
+        for method in [http::Method::GET, http::Method::POST, http::Method::GET] {
+            let mut request = get(&format!("http://{addr}/"));
+            request.method = method;
+            let ex = client.send(request, false).await;
+            assert_eq!(ex.result, Ok(200), "{ex:?}");
+            // Let the server's close arrive before the next request.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn interim_heads_and_a_body_delimited_by_close() {
+    bounded(async {
+        let addr = raw_server(|mut socket| async move {
+            read_head(&mut socket).await;
+            let _ = socket
+                .write_all(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\nhello")
+                .await;
+            let _ = socket.shutdown().await;
+        })
+        .await;
+        let ex = send(&config(), &format!("http://{addr}/"), false).await;
+        assert_eq!((ex.result, ex.body_bytes), (Ok(200), 5), "{ex:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_head_request_reads_no_body() {
+    bounded(async {
+        let (addr, _) =
+            counting_server(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n", false).await;
+        let mut request = get(&format!("http://{addr}/"));
+        request.method = http::Method::HEAD;
+        let client = Client::new(&config()).unwrap();
+        let ex = client.send(request, false).await;
+        assert_eq!((ex.result, ex.body_bytes), (Ok(200), 0), "{ex:?}");
+        assert!(ex.total < Duration::from_secs(1), "{ex:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_large_body_and_a_malformed_head() {
+    bounded(async {
+        let addr = hyper_h1_server(300_000).await;
+        let ex = send(&config(), &format!("http://{addr}/"), false).await;
+        assert_eq!((ex.result, ex.body_bytes), (Ok(200), 300_000), "{ex:?}");
+        let addr = raw_server(|mut socket| async move {
+            read_head(&mut socket).await;
+            let _ = socket.write_all(b"SSH-2.0-OpenSSH_9.6\r\n\r\n").await;
+        })
+        .await;
+        let ex = send(&config(), &format!("http://{addr}/"), false).await;
+        assert_eq!(ex.result, Err(ErrorClass::Other), "{ex:?}");
     })
     .await;
 }

@@ -1,0 +1,111 @@
+//! What one request's exchange produced, and the tally that builds it from
+//! the body's bytes as they arrive.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::ErrorClass;
+use super::sse::EventCounter;
+
+/// What happened to one request. Durations are measured from the moment
+/// [`Client::send`](super::Client::send) was called (the actual send time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    /// `Ok(status)` only when the head arrived and the whole body (or event
+    /// stream) was read to its end; a body cut after the head is
+    /// `Err(BodyAborted)`, or `Err(StreamIdleTimeout)` when it went idle.
+    pub result: Result<u16, ErrorClass>,
+    /// The status of the head, if one arrived (even if the body was cut later).
+    pub status: Option<u16>,
+    /// To the first body byte (or to the head for an empty body).
+    pub ttfb: Option<Duration>,
+    /// Event streams: to the first complete SSE event.
+    pub first_event: Option<Duration>,
+    /// Event streams: complete SSE events (blocks ended by a blank line;
+    /// comment-only blocks do not count).
+    pub events: u32,
+    /// Response body bytes received (after transfer decoding).
+    pub body_bytes: u64,
+    /// To the end of the body or to the failure.
+    pub total: Duration,
+}
+
+impl Exchange {
+    /// A request that failed before any response head arrived.
+    pub(super) fn failed(class: ErrorClass, total: Duration) -> Exchange {
+        Exchange {
+            result: Err(class),
+            status: None,
+            ttfb: None,
+            first_event: None,
+            events: 0,
+            body_bytes: 0,
+            total,
+        }
+    }
+}
+
+/// Builds an [`Exchange`] once the head arrived: feed it every piece of
+/// body data in order, then finish it.
+pub(super) struct Tally {
+    start: Instant,
+    head_at: Duration,
+    exchange: Exchange,
+    counter: Option<EventCounter>,
+}
+
+impl Tally {
+    /// The head with `status` arrived; the exchange started at `start`.
+    pub(super) fn new(start: Instant, status: u16, event_stream: bool) -> Tally {
+        let head_at = start.elapsed();
+        Tally {
+            start,
+            head_at,
+            exchange: Exchange {
+                result: Ok(status),
+                status: Some(status),
+                ttfb: None,
+                first_event: None,
+                events: 0,
+                body_bytes: 0,
+                total: head_at,
+            },
+            counter: event_stream.then(EventCounter::new),
+        }
+    }
+
+    /// A piece of (transfer-decoded) body data arrived.
+    pub(super) fn data(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        let exchange = &mut self.exchange;
+        exchange.body_bytes += data.len() as u64;
+        if exchange.ttfb.is_none() {
+            exchange.ttfb = Some(self.start.elapsed());
+        }
+        if let Some(counter) = &mut self.counter
+            && counter.feed(data) > 0
+            && exchange.first_event.is_none()
+        {
+            exchange.first_event = Some(self.start.elapsed());
+        }
+    }
+
+    /// The body ended early, with `class`.
+    pub(super) fn fail(&mut self, class: ErrorClass) {
+        self.exchange.result = Err(class);
+    }
+
+    /// The exchange, timed to now.
+    pub(super) fn finish(mut self) -> Exchange {
+        let exchange = &mut self.exchange;
+        exchange.total = self.start.elapsed();
+        exchange.events = self.counter.map_or(0, |c| c.events());
+        if exchange.result.is_ok() && exchange.ttfb.is_none() {
+            exchange.ttfb = Some(self.head_at);
+        }
+        self.exchange
+    }
+}

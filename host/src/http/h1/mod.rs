@@ -1,0 +1,418 @@
+//! relhost's own HTTP/1.1 client for `http://` targets: the load path.
+//!
+//! A general client pays per request for what a load generator does not
+//! need: a task per connection reached through a channel, a request and a
+//! header map moved through it, a pool behind shared locks. Here the
+//! exchange runs in the future the worker polls: it takes an idle
+//! [`Connection`] (or opens one), writes the request as one buffer, parses
+//! the head in place with `httparse` and reads the body through the same
+//! fixed buffer, counting bytes and SSE events without keeping them, then
+//! puts the connection back. One worker's pool is only touched by that
+//! worker, so its lock is never contended.
+//!
+//! HTTPS and HTTP/2 go through hyper (see [`super::Client`]).
+
+mod chunked;
+mod wire;
+
+use std::collections::HashMap;
+use std::future::poll_fn;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::{Pin, pin};
+use std::sync::{Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use http::Method;
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep, sleep_until};
+
+use self::chunked::{Chunked, Malformed};
+use self::wire::{Framing, Head};
+use super::classify::io_class;
+use super::exchange::{Exchange, Tally};
+use super::{ClientConfig, ErrorClass, OutgoingRequest};
+
+/// A connection's read buffer starts at this size and doubles, up to
+/// [`MAX_BUFFER`], while reads keep filling it (large bodies).
+const INITIAL_BUFFER: usize = 4 * 1024;
+/// The largest read buffer, and so the largest response head.
+const MAX_BUFFER: usize = 64 * 1024;
+
+/// One worker's HTTP/1.1 connections, idle ones kept per `host:port`.
+pub(crate) struct Pool {
+    idle: Mutex<HashMap<Box<str>, Vec<Connection>>>,
+    max_idle_per_host: usize,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    stream_idle_timeout: Duration,
+}
+
+impl Pool {
+    pub(crate) fn new(config: &ClientConfig) -> Pool {
+        Pool {
+            idle: Mutex::new(HashMap::new()),
+            max_idle_per_host: config.max_idle_per_host,
+            connect_timeout: config.connect_timeout,
+            request_timeout: config.request_timeout,
+            stream_idle_timeout: config.stream_idle_timeout,
+        }
+    }
+
+    /// Sends one request to its `http://` URI and reads the response to its
+    /// end; the same contract as [`super::Client::send`].
+    pub(crate) async fn send(&self, request: &OutgoingRequest, event_stream: bool) -> Exchange {
+        let start = Instant::now();
+        // One timer for the whole exchange: the head deadline first, then
+        // re-armed whenever the body makes us wait.
+        let mut timer = pin!(sleep_until(start + self.request_timeout));
+        let key = request.uri.authority().map_or("", |a| a.as_str());
+        let head = tokio::select! {
+            biased;
+            head = self.head(key, request) => head,
+            () = &mut timer => {
+                return Exchange::failed(ErrorClass::RequestTimeout, start.elapsed());
+            }
+        };
+        let (mut conn, head) = match head {
+            Ok(answer) => answer,
+            Err(class) => return Exchange::failed(class, start.elapsed()),
+        };
+        let mut tally = Tally::new(start, head.status, event_stream);
+        let mut body = Body::new(head.framing);
+        let reusable = loop {
+            match body.consume(conn.buffered(), |data| tally.data(data)) {
+                Ok((used, done)) => {
+                    conn.consume(used);
+                    if done {
+                        break head.keep_alive && conn.buffered().is_empty();
+                    }
+                }
+                Err(Malformed) => {
+                    tally.fail(ErrorClass::BodyAborted);
+                    break false;
+                }
+            }
+            match conn
+                .read_within(timer.as_mut(), self.stream_idle_timeout)
+                .await
+            {
+                Some(Ok(0)) if matches!(body, Body::UntilClose) => break false,
+                Some(Ok(0) | Err(_)) => {
+                    tally.fail(ErrorClass::BodyAborted);
+                    break false;
+                }
+                Some(Ok(_)) => {}
+                None => {
+                    tally.fail(ErrorClass::StreamIdleTimeout);
+                    break false;
+                }
+            }
+        };
+        if reusable {
+            self.put(key, conn);
+        }
+        tally.finish()
+    }
+
+    /// Writes the request and reads its final response head. A reused
+    /// connection the server had already closed is replaced by a new one
+    /// once, when that cannot deliver the request twice: the request never
+    /// left, or it is idempotent and no byte of an answer came back.
+    async fn head(
+        &self,
+        key: &str,
+        request: &OutgoingRequest,
+    ) -> Result<(Connection, Head), ErrorClass> {
+        let mut retried = false;
+        loop {
+            let pooled = if retried { None } else { self.checkout(key) };
+            let (mut conn, reused) = match pooled {
+                Some(conn) => (conn, true),
+                None => (self.connect(&request.uri).await?, false),
+            };
+            wire::encode(request, &mut conn.out);
+            match conn.request_head(request.method == Method::HEAD).await {
+                Ok(head) => return Ok((conn, head)),
+                Err(failure) => {
+                    let safe =
+                        failure.unsent || (failure.unanswered && is_idempotent(&request.method));
+                    if !(reused && safe) || retried {
+                        return Err(failure.class);
+                    }
+                    retried = true;
+                }
+            }
+        }
+    }
+
+    /// An idle connection to `key` the server has not closed, if any.
+    fn checkout(&self, key: &str) -> Option<Connection> {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let conns = idle.get_mut(key)?;
+        std::iter::from_fn(|| conns.pop()).find(Connection::is_quiet)
+    }
+
+    fn put(&self, key: &str, conn: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        match idle.get_mut(key) {
+            Some(conns) if conns.len() < self.max_idle_per_host => conns.push(conn),
+            Some(_) => {}
+            None => {
+                idle.insert(key.into(), vec![conn]);
+            }
+        }
+    }
+
+    /// A new connection to the URI's host and port, within the connect timeout.
+    async fn connect(&self, uri: &http::Uri) -> Result<Connection, ErrorClass> {
+        let host = uri.host().unwrap_or_default();
+        let port = uri.port_u16().unwrap_or(80);
+        match tokio::time::timeout(self.connect_timeout, open(host, port)).await {
+            Ok(stream) => Ok(Connection::new(stream?)),
+            Err(_elapsed) => Err(ErrorClass::ConnectTimeout),
+        }
+    }
+}
+
+/// Resolves `host` (an IP literal needs no lookup) and connects to the first
+/// address that accepts.
+async fn open(host: &str, port: u16) -> Result<TcpStream, ErrorClass> {
+    let literal = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let addrs: Vec<SocketAddr> = match literal.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => tokio::net::lookup_host((literal, port))
+            .await
+            .map_err(|_| ErrorClass::Dns)?
+            .collect(),
+    };
+    let mut failure = ErrorClass::Dns;
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => {
+                // Requests are written whole; never wait to coalesce them.
+                stream.set_nodelay(true).map_err(|_| ErrorClass::Other)?;
+                return Ok(stream);
+            }
+            Err(e) => failure = io_class(&e, true).unwrap_or(ErrorClass::Other),
+        }
+    }
+    Err(failure)
+}
+
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
+}
+
+/// Why no response head arrived on a connection.
+struct HeadFailure {
+    class: ErrorClass,
+    /// Writing the request failed: the server cannot have acted on it.
+    unsent: bool,
+    /// The connection ended before any byte of an answer.
+    unanswered: bool,
+}
+
+/// One TCP connection with its read buffer (`buf[start..end]` is received
+/// and not yet consumed) and its request buffer.
+struct Connection {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    out: Vec<u8>,
+}
+
+impl Connection {
+    fn new(stream: TcpStream) -> Connection {
+        Connection {
+            stream,
+            buf: vec![0; INITIAL_BUFFER],
+            start: 0,
+            end: 0,
+            out: Vec::new(),
+        }
+    }
+
+    /// Nothing arrived since the last response: no close, no stray bytes.
+    /// Reads the readiness the runtime already has, without a system call.
+    fn is_quiet(&self) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        self.stream.poll_read_ready(&mut cx).is_pending()
+    }
+
+    fn buffered(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Writes the encoded request, then reads up to its final response head
+    /// (skipping interim 1xx heads).
+    async fn request_head(&mut self, head_request: bool) -> Result<Head, HeadFailure> {
+        if let Err(e) = self.stream.write_all(&self.out).await {
+            return Err(HeadFailure {
+                class: io_class(&e, false).unwrap_or(ErrorClass::Other),
+                unsent: true,
+                unanswered: true,
+            });
+        }
+        let mut received = false;
+        loop {
+            if !self.buffered().is_empty() {
+                let parsed = wire::parse_head(self.buffered(), head_request);
+                let fail = |class| HeadFailure {
+                    class,
+                    unsent: false,
+                    unanswered: false,
+                };
+                match parsed.map_err(|_| fail(ErrorClass::Other))? {
+                    Some(head) if head.is_interim() => {
+                        self.consume(head.len);
+                        continue;
+                    }
+                    Some(head) => {
+                        self.consume(head.len);
+                        return Ok(head);
+                    }
+                    None if !self.make_room() => return Err(fail(ErrorClass::Other)),
+                    None => {}
+                }
+            }
+            match poll_fn(|cx| self.poll_read(cx)).await {
+                Ok(0) => {
+                    return Err(HeadFailure {
+                        class: ErrorClass::Reset,
+                        unsent: false,
+                        unanswered: !received,
+                    });
+                }
+                Ok(_) => received = true,
+                Err(e) => {
+                    return Err(HeadFailure {
+                        class: io_class(&e, false).unwrap_or(ErrorClass::Other),
+                        unsent: false,
+                        unanswered: !received,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Makes space after the buffered bytes: moves them to the front, or
+    /// grows the buffer. `false` when it is full at its largest.
+    fn make_room(&mut self) -> bool {
+        if self.end < self.buf.len() {
+            return true;
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            return true;
+        }
+        self.grow()
+    }
+
+    fn grow(&mut self) -> bool {
+        if self.buf.len() >= MAX_BUFFER {
+            return false;
+        }
+        self.buf.resize(self.buf.len() * 2, 0);
+        true
+    }
+
+    /// Reads once into the free space after the buffered bytes. A read that
+    /// fills an empty buffer grows it, so large bodies take fewer reads.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let mut free = ReadBuf::new(&mut self.buf[self.end..]);
+        let room = free.remaining();
+        std::task::ready!(Pin::new(&mut self.stream).poll_read(cx, &mut free))?;
+        let n = free.filled().len();
+        self.end += n;
+        if n == room && self.start == 0 {
+            self.grow();
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    /// Reads once, waiting at most `idle` from now; `None` when nothing came.
+    /// The timer is only armed when the read has to wait.
+    async fn read_within(
+        &mut self,
+        mut timer: Pin<&mut Sleep>,
+        idle: Duration,
+    ) -> Option<io::Result<usize>> {
+        if !self.make_room() {
+            return Some(Err(io::ErrorKind::OutOfMemory.into()));
+        }
+        let mut armed = false;
+        poll_fn(|cx| {
+            if let Poll::Ready(read) = self.poll_read(cx) {
+                return Poll::Ready(Some(read));
+            }
+            if !armed {
+                timer.as_mut().reset(Instant::now() + idle);
+                armed = true;
+            }
+            timer.as_mut().poll(cx).map(|()| None)
+        })
+        .await
+    }
+}
+
+/// The body still to read, by its framing.
+enum Body {
+    Empty,
+    Length(u64),
+    Chunked(Chunked),
+    UntilClose,
+}
+
+impl Body {
+    fn new(framing: Framing) -> Body {
+        match framing {
+            Framing::Empty => Body::Empty,
+            Framing::Length(n) => Body::Length(n),
+            Framing::Chunked => Body::Chunked(Chunked::new()),
+            Framing::UntilClose => Body::UntilClose,
+        }
+    }
+
+    /// Takes the body's bytes from `input`, passing its data to `data`.
+    /// Returns the bytes used and whether the body ended.
+    fn consume(
+        &mut self,
+        input: &[u8],
+        mut data: impl FnMut(&[u8]),
+    ) -> Result<(usize, bool), Malformed> {
+        match self {
+            Body::Empty => Ok((0, true)),
+            Body::Length(left) => {
+                let take = usize::try_from(*left).map_or(input.len(), |l| l.min(input.len()));
+                data(&input[..take]);
+                *left -= take as u64;
+                Ok((take, *left == 0))
+            }
+            Body::Chunked(decoder) => decoder.decode(input, data),
+            Body::UntilClose => {
+                data(input);
+                Ok((input.len(), false))
+            }
+        }
+    }
+}
