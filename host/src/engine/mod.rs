@@ -3,6 +3,7 @@
 mod credentials;
 mod drill;
 mod live;
+mod pacer;
 mod rotation;
 mod schedule;
 mod template;

@@ -19,6 +19,8 @@ use futures_util::{FutureExt, StreamExt};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
+use super::pacer::Pacer;
+
 use super::credentials::Credentials;
 use super::live::LiveStats;
 use super::rotation::Picker;
@@ -110,6 +112,8 @@ pub(crate) struct Worker {
     picker: Option<Picker>,
     scenario: Arc<ScenarioContext>,
     live: Arc<LiveStats>,
+    /// Waits for the next send time, to within microseconds.
+    pacer: Pacer,
 }
 
 impl Worker {
@@ -128,6 +132,7 @@ impl Worker {
             picker,
             scenario,
             live,
+            pacer: Pacer::new(),
         }
     }
 
@@ -180,10 +185,15 @@ impl Worker {
                 break;
             }
             let can_send = in_flight.len() < job.max_in_flight;
-            // A request already due is sent at once: tokio's timers tick per
-            // millisecond, and waiting for the next tick would add up to a
-            // millisecond to every send (and cap a closed-model user's rate).
-            let due_now = can_send && next.is_some_and(|at| at <= Instant::now());
+            // A request already due is sent without waiting for a timer (a
+            // closed-model user's next request is due when its last ended).
+            // The open model's dense schedules send at the pacer's ticks.
+            let horizon = if due.is_open() {
+                self.pacer.horizon()
+            } else {
+                Instant::now()
+            };
+            let due_now = can_send && next.is_some_and(|at| at <= horizon);
             if due_now {
                 // Record what finished meanwhile, without waiting.
                 while let Some(Some(done)) = in_flight.next().now_or_never() {
@@ -198,7 +208,7 @@ impl Worker {
                         self.done(done, job, &mut output, &mut due).await;
                         continue;
                     }
-                    _ = sleep_until(next.unwrap_or(job.ends)), if next.is_some() && can_send => {}
+                    () = self.pacer.wait_until(next.unwrap_or(job.ends)), if next.is_some() && can_send => {}
                     _ = stop.changed(), if stopping.is_none() => continue,
                     _ = sleep_until(stopping.unwrap_or(job.ends)), if stopping.is_some() => {
                         output.abandoned = in_flight.len() as u64;
@@ -241,6 +251,7 @@ impl Worker {
                 }
             }
         }
+        self.pacer.rest();
         self.live.set_in_flight(0);
         output
     }
@@ -458,6 +469,10 @@ impl Due {
                 }
             }
         }
+    }
+
+    fn is_open(&self) -> bool {
+        matches!(self, Due::Open { .. })
     }
 
     /// When the next request is due, if one is due before the stage ends.
