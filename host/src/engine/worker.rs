@@ -247,7 +247,7 @@ impl Worker {
                 Err(message) => {
                     output.metrics.plugin_error();
                     note(&mut output.plugin_errors, message);
-                    due.finished(ticket.user, job);
+                    due.finished(ticket.user, job, Instant::now());
                 }
             }
         }
@@ -265,7 +265,7 @@ impl Worker {
         due: &mut Due,
     ) {
         self.finish(&flight, &exchange, job, output).await;
-        due.finished(flight.user, job);
+        due.finished(flight.user, job, flight.actual + exchange.total);
     }
 
     fn compile(&self, template: &plugin::Template, seed: u64) -> Result<RequestTemplate, String> {
@@ -535,13 +535,13 @@ impl Due {
         }
     }
 
-    /// A user's request ended: schedule its next one.
-    fn finished(&mut self, user: u32, job: &StageJob) {
+    /// A user's request ended at `ended`: schedule its next one.
+    fn finished(&mut self, user: u32, job: &StageJob, ended: Instant) {
         if let Due::Closed {
             think_time, starts, ..
         } = self
         {
-            let next = Instant::now() + *think_time;
+            let next = ended + *think_time;
             if next < job.ends {
                 starts.push(Reverse((next, user)));
             }

@@ -139,6 +139,7 @@ impl Client {
         let mut body = response.into_body();
         loop {
             let frame = next_frame(&mut body, timer.as_mut(), inner.stream_idle_timeout).await;
+            tally.read_returned();
             match frame {
                 None => {
                     tally.fail(ErrorClass::StreamIdleTimeout);

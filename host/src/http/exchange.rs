@@ -46,11 +46,15 @@ impl Exchange {
     }
 }
 
-/// Builds an [`Exchange`] once the head arrived: feed it every piece of
-/// body data in order, then finish it.
+/// Builds an [`Exchange`] once the head arrived: tell it when each read
+/// returned, feed it every piece of body data in order, then finish it.
+/// Times are those of the reads, so a body that came with its head costs
+/// no clock reading of its own.
 pub(super) struct Tally {
     start: Instant,
     head_at: Duration,
+    /// When the latest read returned, since `start`.
+    read_at: Duration,
     exchange: Exchange,
     counter: Option<EventCounter>,
 }
@@ -62,6 +66,7 @@ impl Tally {
         Tally {
             start,
             head_at,
+            read_at: head_at,
             exchange: Exchange {
                 result: Ok(status),
                 status: Some(status),
@@ -75,6 +80,11 @@ impl Tally {
         }
     }
 
+    /// A read returned (the data it brought is fed next).
+    pub(super) fn read_returned(&mut self) {
+        self.read_at = self.start.elapsed();
+    }
+
     /// A piece of (transfer-decoded) body data arrived.
     pub(super) fn data(&mut self, data: &[u8]) {
         if data.is_empty() {
@@ -83,13 +93,13 @@ impl Tally {
         let exchange = &mut self.exchange;
         exchange.body_bytes += data.len() as u64;
         if exchange.ttfb.is_none() {
-            exchange.ttfb = Some(self.start.elapsed());
+            exchange.ttfb = Some(self.read_at);
         }
         if let Some(counter) = &mut self.counter
             && counter.feed(data) > 0
             && exchange.first_event.is_none()
         {
-            exchange.first_event = Some(self.start.elapsed());
+            exchange.first_event = Some(self.read_at);
         }
     }
 
@@ -98,10 +108,10 @@ impl Tally {
         self.exchange.result = Err(class);
     }
 
-    /// The exchange, timed to now.
+    /// The exchange, ended by the latest read.
     pub(super) fn finish(mut self) -> Exchange {
         let exchange = &mut self.exchange;
-        exchange.total = self.start.elapsed();
+        exchange.total = self.read_at;
         exchange.events = self.counter.map_or(0, |c| c.events());
         if exchange.result.is_ok() && exchange.ttfb.is_none() {
             exchange.ttfb = Some(self.head_at);

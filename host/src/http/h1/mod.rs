@@ -15,7 +15,6 @@
 mod chunked;
 mod wire;
 
-use std::collections::HashMap;
 use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -43,7 +42,9 @@ const MAX_BUFFER: usize = 64 * 1024;
 
 /// One worker's HTTP/1.1 connections, idle ones kept per `host:port`.
 pub(crate) struct Pool {
-    idle: Mutex<HashMap<Box<str>, Vec<Connection>>>,
+    /// Idle connections per `host:port`. A run talks to one or a few
+    /// origins, so a list searched in order beats hashing every request.
+    idle: Mutex<Vec<(Box<str>, Vec<Connection>)>>,
     max_idle_per_host: usize,
     connect_timeout: Duration,
     request_timeout: Duration,
@@ -53,7 +54,7 @@ pub(crate) struct Pool {
 impl Pool {
     pub(crate) fn new(config: &ClientConfig) -> Pool {
         Pool {
-            idle: Mutex::new(HashMap::new()),
+            idle: Mutex::new(Vec::new()),
             max_idle_per_host: config.max_idle_per_host,
             connect_timeout: config.connect_timeout,
             request_timeout: config.request_timeout,
@@ -95,10 +96,11 @@ impl Pool {
                     break false;
                 }
             }
-            match conn
+            let read = conn
                 .read_within(timer.as_mut(), self.stream_idle_timeout)
-                .await
-            {
+                .await;
+            tally.read_returned();
+            match read {
                 Some(Ok(0)) if matches!(body, Body::UntilClose) => break false,
                 Some(Ok(0) | Err(_)) => {
                     tally.fail(ErrorClass::BodyAborted);
@@ -151,18 +153,16 @@ impl Pool {
     /// An idle connection to `key` the server has not closed, if any.
     fn checkout(&self, key: &str) -> Option<Connection> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        let conns = idle.get_mut(key)?;
+        let (_, conns) = idle.iter_mut().find(|(origin, _)| **origin == *key)?;
         std::iter::from_fn(|| conns.pop()).find(Connection::is_quiet)
     }
 
     fn put(&self, key: &str, conn: Connection) {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        match idle.get_mut(key) {
-            Some(conns) if conns.len() < self.max_idle_per_host => conns.push(conn),
+        match idle.iter_mut().find(|(origin, _)| **origin == *key) {
+            Some((_, conns)) if conns.len() < self.max_idle_per_host => conns.push(conn),
             Some(_) => {}
-            None => {
-                idle.insert(key.into(), vec![conn]);
-            }
+            None => idle.push((key.into(), vec![conn])),
         }
     }
 
