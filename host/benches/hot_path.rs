@@ -170,27 +170,41 @@ fn template_benches(c: &mut Criterion) {
     group.bench_function("fill_whatsapp_signed", |b| {
         b.iter(|| {
             iteration += 1;
-            let ctx = FillContext {
-                iteration,
-                worker: 0,
-                credential: None,
-            };
+            let ctx = fill_context(iteration, None);
             whatsapp.fill(black_box(&ctx)).expect("fill")
+        });
+    });
+    // What the plain-TCP HTTP/1.1 path pays: the same request written as
+    // wire bytes into a reused buffer.
+    let mut wire = Vec::new();
+    group.bench_function("fill_wire_whatsapp_signed", |b| {
+        b.iter(|| {
+            iteration += 1;
+            let ctx = fill_context(iteration, None);
+            whatsapp
+                .fill_wire(black_box(&ctx), &mut wire)
+                .expect("fill");
+            wire.len()
         });
     });
     let credential = Some(("bench-bearer-token-0123456789abcdef", "thread-0001"));
     group.bench_function("fill_chat_with_credential", |b| {
         b.iter(|| {
             iteration += 1;
-            let ctx = FillContext {
-                iteration,
-                worker: 0,
-                credential,
-            };
+            let ctx = fill_context(iteration, credential);
             chat.fill(black_box(&ctx)).expect("fill")
         });
     });
     group.finish();
+}
+
+/// The context of request `iteration` of worker 0.
+fn fill_context<'a>(iteration: u64, credential: Option<(&'a str, &'a str)>) -> FillContext<'a> {
+    FillContext {
+        iteration,
+        worker: 0,
+        credential,
+    }
 }
 
 /// Latencies that vary like real ones (1–60 ms), so the histogram's bucket

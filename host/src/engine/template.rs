@@ -7,11 +7,11 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use hmac::{Hmac, Mac};
-use http::header::{HeaderName, HeaderValue};
+use http::header::{CONTENT_LENGTH, HOST, HeaderName, HeaderValue, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, Uri};
 use sha2::Sha256;
 
-use crate::http::OutgoingRequest;
+use crate::http::{OutgoingRequest, wire};
 use crate::plugin::{self, Secrets};
 use crate::rng::SplitMix64;
 
@@ -102,14 +102,29 @@ pub struct RequestTemplate {
     body: Pieces,
     signing: Option<(HeaderName, String, Hmac<Sha256>)>,
     filler: Filler,
+    /// Rendered values are split off this buffer.
+    scratch: BytesMut,
+    /// A rendered body, for [`RequestTemplate::fill_wire`].
+    body_buf: Vec<u8>,
     text: String,
+    wire: WireParts,
 }
 
-/// The per-request state of filling: buffers, secret values, random sequence.
+/// The per-request state of filling: secret values, random sequence.
 struct Filler {
     secrets: Vec<String>,
-    scratch: BytesMut,
     random: SplitMix64,
+}
+
+/// What [`RequestTemplate::fill_wire`] writes the same way every time.
+#[derive(Default)]
+struct WireParts {
+    /// The request target (path and query) when the URI is fixed.
+    target: Option<Bytes>,
+    /// The `Host` line (unless a header sets it) and every constant header.
+    fixed_lines: Vec<u8>,
+    /// A header frames the body (`Content-Length`, `Transfer-Encoding`).
+    framed: bool,
 }
 
 impl RequestTemplate {
@@ -177,10 +192,12 @@ impl RequestTemplate {
             signing,
             filler: Filler {
                 secrets: secret_values,
-                scratch: BytesMut::with_capacity(4096),
                 random: SplitMix64::new(seed),
             },
+            scratch: BytesMut::with_capacity(4096),
+            body_buf: Vec::new(),
             text: String::with_capacity(256),
+            wire: WireParts::default(),
         };
         let uri_is_fixed = compiled.path.constant().is_some() || compiled.path.is_empty();
         if uri_is_fixed
@@ -204,7 +221,45 @@ impl RequestTemplate {
             };
             compiled.build_uri(&ctx)?;
         }
+        compiled.wire = compiled.wire_parts(base_url);
         Ok(compiled)
+    }
+
+    fn wire_parts(&self, base_url: &Uri) -> WireParts {
+        let signing = self.signing.as_ref().map(|(name, ..)| name);
+        // The signature replaces any header of its name, as in `fill`.
+        let sent = |name: &HeaderName| Some(name) != signing;
+        let names = self
+            .fixed_headers
+            .keys()
+            .chain(self.templated_headers.iter().map(|(name, _)| name))
+            .chain(signing);
+        let mut fixed_lines = Vec::new();
+        let mut has_host = false;
+        let mut framed = false;
+        for name in names {
+            has_host |= name == HOST;
+            framed |= name == CONTENT_LENGTH || name == TRANSFER_ENCODING;
+        }
+        if !has_host && let Some(authority) = base_url.authority() {
+            wire::header(&mut fixed_lines, b"host", authority.as_str().as_bytes());
+        }
+        for (name, value) in self.fixed_headers.iter().filter(|(name, _)| sent(name)) {
+            wire::header(&mut fixed_lines, name.as_str().as_bytes(), value.as_bytes());
+        }
+        let target = self.fixed_uri.as_ref().map(|uri| {
+            Bytes::copy_from_slice(uri.path_and_query().map_or(b"/", |p| p.as_str().as_bytes()))
+        });
+        WireParts {
+            target,
+            fixed_lines,
+            framed,
+        }
+    }
+
+    /// The request method.
+    pub fn method(&self) -> &Method {
+        &self.method
     }
 
     /// Whether any piece needs a credential.
@@ -231,26 +286,22 @@ impl RequestTemplate {
         };
         let mut headers = self.fixed_headers.clone();
         for (name, pieces) in &self.templated_headers {
-            let value = HeaderValue::from_maybe_shared(self.filler.render(pieces, ctx))
+            self.filler.render(pieces, ctx, &mut self.scratch);
+            let value = HeaderValue::from_maybe_shared(self.scratch.split().freeze())
                 .map_err(|_| TemplateError::InvalidHeader(name.to_string()))?;
             headers.append(name.clone(), value);
         }
         let body = match self.body.constant() {
             Some(bytes) => bytes.clone(),
             None if self.body.is_empty() => Bytes::new(),
-            None => self.filler.render(&self.body, ctx),
+            None => {
+                self.filler.render(&self.body, ctx, &mut self.scratch);
+                self.scratch.split().freeze()
+            }
         };
         if let Some((name, prefix, mac)) = &self.signing {
-            let mut mac = mac.clone();
-            mac.update(&body);
-            let digest = mac.finalize().into_bytes();
-            let mut value = BytesMut::with_capacity(prefix.len() + 64);
-            value.put_slice(prefix.as_bytes());
-            for byte in digest {
-                value.put_u8(HEX[usize::from(byte >> 4)]);
-                value.put_u8(HEX[usize::from(byte & 0xf)]);
-            }
-            let value = HeaderValue::from_maybe_shared(value.freeze())
+            sign(mac, prefix, &body, &mut self.scratch);
+            let value = HeaderValue::from_maybe_shared(self.scratch.split().freeze())
                 .map_err(|_| TemplateError::InvalidHeader(name.to_string()))?;
             headers.insert(name.clone(), value);
         }
@@ -262,71 +313,134 @@ impl RequestTemplate {
         })
     }
 
+    /// Writes one request as an HTTP/1.1 message into `out` (cleared
+    /// first), for [`Client::send_wire`](crate::http::Client::send_wire):
+    /// the request [`RequestTemplate::fill`] builds, written directly.
+    pub fn fill_wire(
+        &mut self,
+        ctx: &FillContext<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), TemplateError> {
+        out.clear();
+        match &self.wire.target {
+            Some(target) => wire::request_line(out, &self.method, target),
+            None => {
+                let uri = self.build_uri(ctx)?;
+                let target = uri.path_and_query().map_or("/", |p| p.as_str());
+                wire::request_line(out, &self.method, target.as_bytes());
+            }
+        }
+        out.extend_from_slice(&self.wire.fixed_lines);
+        let signing = self.signing.as_ref().map(|(name, ..)| name);
+        for (name, pieces) in &self.templated_headers {
+            if Some(name) == signing {
+                continue;
+            }
+            let line = out.len();
+            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            let value = out.len();
+            self.filler.render(pieces, ctx, out);
+            if !wire::is_header_value(&out[value..]) {
+                out.truncate(line);
+                return Err(TemplateError::InvalidHeader(name.to_string()));
+            }
+            out.extend_from_slice(b"\r\n");
+        }
+        let body: &[u8] = match self.body.constant() {
+            Some(bytes) => bytes,
+            None if self.body.is_empty() => &[],
+            None => {
+                self.body_buf.clear();
+                self.filler.render(&self.body, ctx, &mut self.body_buf);
+                &self.body_buf
+            }
+        };
+        if let Some((name, prefix, mac)) = &self.signing {
+            self.scratch.clear();
+            sign(mac, prefix, body, &mut self.scratch);
+            wire::header(out, name.as_str().as_bytes(), &self.scratch);
+            self.scratch.clear();
+        }
+        wire::end(out, &self.method, body, self.wire.framed);
+        Ok(())
+    }
+
     fn build_uri(&mut self, ctx: &FillContext<'_>) -> Result<Uri, TemplateError> {
         let target = &mut self.text;
         target.clear();
         target.push_str(&self.base);
-        let path = self.filler.render(&self.path, ctx);
-        target.push_str(&String::from_utf8_lossy(&path));
+        self.filler.render(&self.path, ctx, &mut self.scratch);
+        target.push_str(&String::from_utf8_lossy(&self.scratch));
+        self.scratch.clear();
         for (i, (key, value)) in self.query.iter().enumerate() {
             target.push(if i == 0 { '?' } else { '&' });
             percent_encode(key.as_bytes(), target);
             target.push('=');
-            percent_encode(&self.filler.render(value, ctx), target);
+            self.filler.render(value, ctx, &mut self.scratch);
+            percent_encode(&self.scratch, target);
+            self.scratch.clear();
         }
         Uri::try_from(target.as_str()).map_err(|_| TemplateError::InvalidUri(target.clone()))
     }
 }
 
+/// Writes the signature header's value: `prefix` and the hex HMAC of `body`.
+fn sign(mac: &Hmac<Sha256>, prefix: &str, body: &[u8], out: &mut impl BufMut) {
+    let mut mac = mac.clone();
+    mac.update(body);
+    out.put_slice(prefix.as_bytes());
+    for byte in mac.finalize().into_bytes() {
+        out.put_u8(HEX[usize::from(byte >> 4)]);
+        out.put_u8(HEX[usize::from(byte & 0xf)]);
+    }
+}
+
 impl Filler {
-    /// Renders pieces into the scratch buffer and splits them off as `Bytes`.
-    fn render(&mut self, pieces: &Pieces, ctx: &FillContext<'_>) -> Bytes {
+    /// Renders pieces at the end of `out`.
+    fn render(&mut self, pieces: &Pieces, ctx: &FillContext<'_>, out: &mut impl BufMut) {
         for piece in &pieces.0 {
             match piece {
-                Piece::Literal(bytes) => self.scratch.put_slice(bytes),
-                Piece::Var(var) => self.put_var(var, ctx),
+                Piece::Literal(bytes) => out.put_slice(bytes),
+                Piece::Var(var) => self.put_var(var, ctx, out),
             }
         }
-        self.scratch.split().freeze()
     }
 
-    fn put_var(&mut self, var: &Var, ctx: &FillContext<'_>) {
+    fn put_var(&mut self, var: &Var, ctx: &FillContext<'_>, out: &mut impl BufMut) {
         match var {
-            Var::Iteration => put_decimal(&mut self.scratch, ctx.iteration),
-            Var::Worker => put_decimal(&mut self.scratch, u64::from(ctx.worker)),
-            Var::NowMs => put_decimal(&mut self.scratch, unix_millis()),
-            Var::NowS => put_decimal(&mut self.scratch, unix_millis() / 1000),
+            Var::Iteration => put_decimal(out, ctx.iteration),
+            Var::Worker => put_decimal(out, u64::from(ctx.worker)),
+            Var::NowMs => put_decimal(out, unix_millis()),
+            Var::NowS => put_decimal(out, unix_millis() / 1000),
             Var::Random => {
                 let r = self.next_random();
-                put_hex(&mut self.scratch, r, 16);
+                put_hex(out, r, 16);
             }
             Var::Uuid => {
                 // Version 4, variant 1: 8-4-4-4-12 hex digits.
                 let (a, b) = (self.next_random(), self.next_random());
-                put_hex(&mut self.scratch, a >> 32, 8);
-                self.scratch.put_u8(b'-');
-                put_hex(&mut self.scratch, (a >> 16) & 0xffff, 4);
-                self.scratch.put_slice(b"-4");
-                put_hex(&mut self.scratch, a & 0x0fff, 3);
-                self.scratch.put_u8(b'-');
-                put_hex(&mut self.scratch, ((b >> 48) & 0x3fff) | 0x8000, 4);
-                self.scratch.put_u8(b'-');
-                put_hex(&mut self.scratch, b & 0xffff_ffff_ffff, 12);
+                put_hex(out, a >> 32, 8);
+                out.put_u8(b'-');
+                put_hex(out, (a >> 16) & 0xffff, 4);
+                out.put_slice(b"-4");
+                put_hex(out, a & 0x0fff, 3);
+                out.put_u8(b'-');
+                put_hex(out, ((b >> 48) & 0x3fff) | 0x8000, 4);
+                out.put_u8(b'-');
+                put_hex(out, b & 0xffff_ffff_ffff, 12);
             }
             Var::CredentialToken => {
                 if let Some((token, _)) = ctx.credential {
-                    self.scratch.put_slice(token.as_bytes());
+                    out.put_slice(token.as_bytes());
                 }
             }
             Var::CredentialThread => {
                 if let Some((_, thread)) = ctx.credential {
-                    self.scratch.put_slice(thread.as_bytes());
+                    out.put_slice(thread.as_bytes());
                 }
             }
-            Var::Secret(i) => {
-                let value = &self.secrets[*i];
-                self.scratch.put_slice(value.as_bytes());
-            }
+            Var::Secret(i) => out.put_slice(self.secrets[*i].as_bytes()),
         }
     }
 
@@ -338,7 +452,7 @@ impl Filler {
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Writes `n` in decimal.
-fn put_decimal(out: &mut BytesMut, mut n: u64) {
+fn put_decimal(out: &mut impl BufMut, mut n: u64) {
     let mut buf = [0u8; 20];
     let mut start = buf.len();
     loop {
@@ -353,7 +467,7 @@ fn put_decimal(out: &mut BytesMut, mut n: u64) {
 }
 
 /// Writes the low `digits` hex digits of `n`, zero-padded.
-fn put_hex(out: &mut BytesMut, n: u64, digits: u32) {
+fn put_hex(out: &mut impl BufMut, n: u64, digits: u32) {
     for shift in (0..digits).rev() {
         out.put_u8(HEX[((n >> (shift * 4)) & 0xf) as usize]);
     }
@@ -528,6 +642,81 @@ mod tests {
             again.body, request.body,
             "uuid and random change per request"
         );
+    }
+
+    /// Method, target, headers (sorted) and body of an HTTP/1.1 request.
+    fn parsed(wire: &[u8]) -> (String, String, Vec<(String, String)>, Vec<u8>) {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut request = httparse::Request::new(&mut headers);
+        let Ok(httparse::Status::Complete(len)) = request.parse(wire) else {
+            panic!("not one request: {}", String::from_utf8_lossy(wire));
+        };
+        let mut fields: Vec<_> = request
+            .headers
+            .iter()
+            .map(|h| {
+                (
+                    h.name.to_string(),
+                    String::from_utf8_lossy(h.value).into_owned(),
+                )
+            })
+            .collect();
+        fields.sort();
+        let method = request.method.unwrap_or_default().to_string();
+        let target = request.path.unwrap_or_default().to_string();
+        (method, target, fields, wire[len..].to_vec())
+    }
+
+    #[test]
+    fn the_wire_form_is_the_request_written_as_http1() {
+        let mut signed = template(
+            "/api/{{worker}}",
+            &[("thread", "{{credential.thread}}")],
+            &[
+                ("authorization", "Bearer {{credential.token}}"),
+                ("x-hub-signature-256", "replaced"),
+                ("x-fixed", "yes"),
+            ],
+            r#"{"id":"{{uuid}}","n":{{iteration}}}"#,
+        );
+        signed.signing = Some(Signing {
+            header: "x-hub-signature-256".into(),
+            secret: "APP_SECRET".into(),
+            prefix: "sha256=".into(),
+        });
+        let fixed = template("/healthz", &[], &[("accept", "*/*")], "");
+        for t in [signed, fixed] {
+            let secrets = [("APP_SECRET", "Jefe")];
+            let mut structured = compile(&t, &["APP_SECRET"], &secrets).expect("compiles");
+            let mut direct = compile(&t, &["APP_SECRET"], &secrets).expect("compiles");
+            let mut expected = Vec::new();
+            crate::http::wire::encode(&structured.fill(&CTX).expect("fills"), &mut expected);
+            let mut wire = b"stale".to_vec();
+            direct.fill_wire(&CTX, &mut wire).expect("fills");
+            assert_eq!(parsed(&wire), parsed(&expected));
+            assert_eq!(wire.len(), expected.len());
+        }
+    }
+
+    #[test]
+    fn a_value_that_would_break_the_head_is_refused() {
+        let t = template(
+            "/x",
+            &[],
+            &[("authorization", "Bearer {{credential.token}}")],
+            "",
+        );
+        let mut compiled = compile(&t, &[], &[]).expect("compiles");
+        let ctx = FillContext {
+            credential: Some(("tok\r\nx-injected: 1", "thread")),
+            ..CTX
+        };
+        let mut wire = Vec::new();
+        assert_eq!(
+            compiled.fill_wire(&ctx, &mut wire),
+            Err(TemplateError::InvalidHeader("authorization".into()))
+        );
+        assert!(compiled.fill(&ctx).is_err());
     }
 
     #[test]

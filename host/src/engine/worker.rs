@@ -26,7 +26,7 @@ use super::live::LiveStats;
 use super::rotation::Picker;
 use super::schedule::{RateSchedule, UserRamp};
 use super::template::{FillContext, RequestTemplate};
-use crate::http::{Client, Exchange, OutgoingRequest};
+use crate::http::{Client, Exchange, Origin, OutgoingRequest};
 use crate::metrics::{Sample, SseSample, StageMetrics};
 use crate::plugin::{self, CallContext, ResponseSummary, ScenarioInstance, Secrets, Verdict};
 
@@ -90,14 +90,37 @@ struct Flight {
     user: u32,
 }
 
+/// A request ready to send.
+enum Payload {
+    /// Built as a request, for the client to write (boxed: the wire form
+    /// is the common one, and a flight's size counts per stream).
+    Request(Box<OutgoingRequest>),
+    /// Already written as HTTP/1.1, for the plain-TCP load path.
+    Wire {
+        origin: Arc<Origin>,
+        bytes: Vec<u8>,
+        head_request: bool,
+    },
+}
+
+/// Sends one request; gives back the wire buffer for reuse.
 async fn fly(
     client: Client,
-    request: OutgoingRequest,
+    payload: Payload,
     sse: bool,
     flight: Flight,
-) -> (Flight, Exchange) {
-    let exchange = client.send(request, sse).await;
-    (flight, exchange)
+) -> (Flight, Exchange, Option<Vec<u8>>) {
+    match payload {
+        Payload::Request(request) => (flight, client.send(*request, sse).await, None),
+        Payload::Wire {
+            origin,
+            bytes,
+            head_request,
+        } => {
+            let exchange = client.send_wire(&origin, &bytes, head_request, sse).await;
+            (flight, exchange, Some(bytes))
+        }
+    }
 }
 
 /// Distinct plugin error messages kept per worker and stage.
@@ -114,6 +137,8 @@ pub(crate) struct Worker {
     live: Arc<LiveStats>,
     /// Waits for the next send time, to within microseconds.
     pacer: Pacer,
+    /// Wire buffers of finished requests, for the next ones.
+    buffers: Vec<Vec<u8>>,
 }
 
 impl Worker {
@@ -133,6 +158,7 @@ impl Worker {
             scenario,
             live,
             pacer: Pacer::new(),
+            buffers: Vec::new(),
         }
     }
 
@@ -159,9 +185,14 @@ impl Worker {
             self.scenario.seed,
             u64::from(self.id) ^ job.sequence_base,
         );
+        // Templates for the plain-TCP HTTP/1.1 path are written as wire bytes.
+        let origin = self
+            .client
+            .http1_origin(&self.scenario.base_url)
+            .map(Arc::new);
         let mut template = match &job.plan {
             plugin::RequestPlan::Template(t) => match self.compile(t, seed) {
-                Ok(template) => Some(template),
+                Ok(template) => Some((template, origin)),
                 Err(message) => {
                     note(&mut output.plugin_errors, message);
                     return output;
@@ -222,7 +253,7 @@ impl Worker {
             let sequence = job.sequence_base + ticket.sequence;
             output.next_sequence = output.next_sequence.max(sequence + 1);
             match self.build(template.as_mut(), job, sequence, seed).await {
-                Ok((request, plugin_us)) => {
+                Ok((payload, plugin_us)) => {
                     let actual = Instant::now();
                     // The closed model has no intended times: a user
                     // sends when its previous request ended.
@@ -238,7 +269,7 @@ impl Worker {
                     };
                     in_flight.push(fly(
                         self.client.clone(),
-                        request,
+                        payload,
                         self.scenario.event_stream,
                         flight,
                     ));
@@ -259,11 +290,12 @@ impl Worker {
     /// Records a finished request and lets its user send again.
     async fn done(
         &mut self,
-        (flight, exchange): (Flight, Exchange),
+        (flight, exchange, buffer): (Flight, Exchange, Option<Vec<u8>>),
         job: &StageJob,
         output: &mut StageOutput,
         due: &mut Due,
     ) {
+        self.buffers.extend(buffer);
         self.finish(&flight, &exchange, job, output).await;
         due.finished(flight.user, job, flight.actual + exchange.total);
     }
@@ -282,11 +314,11 @@ impl Worker {
     /// Builds request `sequence`: fills the stage's template, or asks the plugin.
     async fn build(
         &mut self,
-        template: Option<&mut RequestTemplate>,
+        template: Option<&mut (RequestTemplate, Option<Arc<Origin>>)>,
         job: &StageJob,
         sequence: u64,
         seed: u64,
-    ) -> Result<(OutgoingRequest, u64), String> {
+    ) -> Result<(Payload, u64), String> {
         // Workers of scenarios that need a credential have a picker.
         let credential = match &mut self.picker {
             Some(picker) => {
@@ -303,10 +335,22 @@ impl Worker {
             worker: self.id,
             credential: credential.map(|(_, c)| (c.token.as_str(), c.thread_id.as_str())),
         };
-        if let Some(template) = template {
-            return template
-                .fill(&ctx)
-                .map(|r| (r, 0))
+        if let Some((template, origin)) = template {
+            let payload = match origin {
+                Some(origin) => {
+                    let mut bytes = self.buffers.pop().unwrap_or_default();
+                    template
+                        .fill_wire(&ctx, &mut bytes)
+                        .map(|()| Payload::Wire {
+                            origin: origin.clone(),
+                            bytes,
+                            head_request: template.method() == http::Method::HEAD,
+                        })
+                }
+                None => template.fill(&ctx).map(|r| Payload::Request(Box::new(r))),
+            };
+            return payload
+                .map(|p| (p, 0))
                 .map_err(|e| format!("plugin {}: template: {e}", self.scenario.name));
         }
         let call = CallContext {
@@ -331,7 +375,7 @@ impl Worker {
         let request = compiled
             .fill(&ctx)
             .map_err(|e| format!("plugin {}: request: {e}", self.scenario.name))?;
-        Ok((request, plugin_us))
+        Ok((Payload::Request(Box::new(request)), plugin_us))
     }
 
     /// Records a finished request.

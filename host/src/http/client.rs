@@ -17,7 +17,8 @@ use tokio::time::{Instant, Sleep};
 use super::classify::classify;
 use super::connect::{Resolver, TimedConnector};
 use super::exchange::{Exchange, Tally};
-use super::{ClientConfig, ClientTls, ErrorClass, HttpError, h1};
+use super::h1::{self, Origin};
+use super::{ClientConfig, ClientTls, ErrorClass, HttpError};
 
 type Connector = TimedConnector<HttpsConnector<HttpConnector<Resolver>>>;
 type Pool = hyper_util::client::legacy::Client<Connector, Full<Bytes>>;
@@ -115,6 +116,31 @@ impl Client {
                 h1.send(&request, event_stream).await
             }
             _ => self.send_hyper(request, event_stream).await,
+        }
+    }
+
+    /// The origin of `base` when requests to it take relhost's own HTTP/1.1
+    /// client (`http://`, and the client is not HTTP/2-only). Such requests
+    /// may be written as HTTP/1.1 by the caller and sent with
+    /// [`Client::send_wire`].
+    pub fn http1_origin(&self, base: &http::Uri) -> Option<Origin> {
+        self.inner.h1.as_ref().and_then(|_| Origin::of(base))
+    }
+
+    /// Sends a request the caller wrote as an HTTP/1.1 message (`wire`:
+    /// head and body) to `origin` (from [`Client::http1_origin`]) and reads
+    /// the response like [`Client::send`]. `head_request`: it is a `HEAD`,
+    /// so the response has no body.
+    pub async fn send_wire(
+        &self,
+        origin: &Origin,
+        wire: &[u8],
+        head_request: bool,
+        event_stream: bool,
+    ) -> Exchange {
+        match &self.inner.h1 {
+            Some(h1) => h1.exchange(origin, wire, head_request, event_stream).await,
+            None => Exchange::failed(ErrorClass::Other, Duration::ZERO),
         }
     }
 

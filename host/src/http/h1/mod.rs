@@ -13,7 +13,7 @@
 //! HTTPS and HTTP/2 go through hyper (see [`super::Client`]).
 
 mod chunked;
-mod wire;
+pub(crate) mod wire;
 
 use std::future::poll_fn;
 use std::io;
@@ -40,6 +40,30 @@ const INITIAL_BUFFER: usize = 4 * 1024;
 /// The largest read buffer, and so the largest response head.
 const MAX_BUFFER: usize = 64 * 1024;
 
+/// Where plain-HTTP/1.1 requests go: `host:port`, and how to reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The URI's authority, as written: the key of idle connections.
+    key: Box<str>,
+    host: Box<str>,
+    port: u16,
+}
+
+impl Origin {
+    /// The origin of an `http://` URI.
+    pub(crate) fn of(uri: &http::Uri) -> Option<Origin> {
+        if uri.scheme() != Some(&http::uri::Scheme::HTTP) {
+            return None;
+        }
+        let authority = uri.authority()?;
+        Some(Origin {
+            key: authority.as_str().into(),
+            host: authority.host().into(),
+            port: authority.port_u16().unwrap_or(80),
+        })
+    }
+}
+
 /// One worker's HTTP/1.1 connections, idle ones kept per `host:port`.
 pub(crate) struct Pool {
     /// Idle connections per `host:port`. A run talks to one or a few
@@ -65,14 +89,32 @@ impl Pool {
     /// Sends one request to its `http://` URI and reads the response to its
     /// end; the same contract as [`super::Client::send`].
     pub(crate) async fn send(&self, request: &OutgoingRequest, event_stream: bool) -> Exchange {
+        let Some(origin) = Origin::of(&request.uri) else {
+            return Exchange::failed(ErrorClass::Other, Duration::ZERO);
+        };
+        let mut wire = Vec::new();
+        wire::encode(request, &mut wire);
+        let head_request = request.method == Method::HEAD;
+        self.exchange(&origin, &wire, head_request, event_stream)
+            .await
+    }
+
+    /// Sends a request already written as HTTP/1.1 (`wire`) to `origin` and
+    /// reads the response to its end. `head_request`: it is a `HEAD`.
+    pub(crate) async fn exchange(
+        &self,
+        origin: &Origin,
+        wire: &[u8],
+        head_request: bool,
+        event_stream: bool,
+    ) -> Exchange {
         let start = Instant::now();
         // One timer for the whole exchange: the head deadline first, then
         // re-armed whenever the body makes us wait.
         let mut timer = pin!(sleep_until(start + self.request_timeout));
-        let key = request.uri.authority().map_or("", |a| a.as_str());
         let head = tokio::select! {
             biased;
-            head = self.head(key, request) => head,
+            head = self.head(origin, wire, head_request) => head,
             () = &mut timer => {
                 return Exchange::failed(ErrorClass::RequestTimeout, start.elapsed());
             }
@@ -114,7 +156,7 @@ impl Pool {
             }
         };
         if reusable {
-            self.put(key, conn);
+            self.put(&origin.key, conn);
         }
         tally.finish()
     }
@@ -125,22 +167,25 @@ impl Pool {
     /// left, or it is idempotent and no byte of an answer came back.
     async fn head(
         &self,
-        key: &str,
-        request: &OutgoingRequest,
+        origin: &Origin,
+        wire: &[u8],
+        head_request: bool,
     ) -> Result<(Connection, Head), ErrorClass> {
         let mut retried = false;
         loop {
-            let pooled = if retried { None } else { self.checkout(key) };
+            let pooled = if retried {
+                None
+            } else {
+                self.checkout(&origin.key)
+            };
             let (mut conn, reused) = match pooled {
                 Some(conn) => (conn, true),
-                None => (self.connect(&request.uri).await?, false),
+                None => (self.connect(origin).await?, false),
             };
-            wire::encode(request, &mut conn.out);
-            match conn.request_head(request.method == Method::HEAD).await {
+            match conn.request_head(wire, head_request).await {
                 Ok(head) => return Ok((conn, head)),
                 Err(failure) => {
-                    let safe =
-                        failure.unsent || (failure.unanswered && is_idempotent(&request.method));
+                    let safe = failure.unsent || (failure.unanswered && is_idempotent(wire));
                     if !(reused && safe) || retried {
                         return Err(failure.class);
                     }
@@ -166,11 +211,10 @@ impl Pool {
         }
     }
 
-    /// A new connection to the URI's host and port, within the connect timeout.
-    async fn connect(&self, uri: &http::Uri) -> Result<Connection, ErrorClass> {
-        let host = uri.host().unwrap_or_default();
-        let port = uri.port_u16().unwrap_or(80);
-        match tokio::time::timeout(self.connect_timeout, open(host, port)).await {
+    /// A new connection to `origin`, within the connect timeout.
+    async fn connect(&self, origin: &Origin) -> Result<Connection, ErrorClass> {
+        let open = open(&origin.host, origin.port);
+        match tokio::time::timeout(self.connect_timeout, open).await {
             Ok(stream) => Ok(Connection::new(stream?)),
             Err(_elapsed) => Err(ErrorClass::ConnectTimeout),
         }
@@ -205,11 +249,17 @@ async fn open(host: &str, port: u16) -> Result<TcpStream, ErrorClass> {
     Err(failure)
 }
 
-fn is_idempotent(method: &Method) -> bool {
-    matches!(
-        *method,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
-    )
+/// Whether the request written in `wire` has an idempotent method.
+fn is_idempotent(wire: &[u8]) -> bool {
+    const IDEMPOTENT: [&[u8]; 6] = [
+        b"GET ",
+        b"HEAD ",
+        b"OPTIONS ",
+        b"TRACE ",
+        b"PUT ",
+        b"DELETE ",
+    ];
+    IDEMPOTENT.iter().any(|method| wire.starts_with(method))
 }
 
 /// Why no response head arrived on a connection.
@@ -222,13 +272,12 @@ struct HeadFailure {
 }
 
 /// One TCP connection with its read buffer (`buf[start..end]` is received
-/// and not yet consumed) and its request buffer.
+/// and not yet consumed).
 struct Connection {
     stream: TcpStream,
     buf: Vec<u8>,
     start: usize,
     end: usize,
-    out: Vec<u8>,
 }
 
 impl Connection {
@@ -238,7 +287,6 @@ impl Connection {
             buf: vec![0; INITIAL_BUFFER],
             start: 0,
             end: 0,
-            out: Vec::new(),
         }
     }
 
@@ -261,10 +309,10 @@ impl Connection {
         }
     }
 
-    /// Writes the encoded request, then reads up to its final response head
+    /// Writes the request, then reads up to its final response head
     /// (skipping interim 1xx heads).
-    async fn request_head(&mut self, head_request: bool) -> Result<Head, HeadFailure> {
-        if let Err(e) = self.stream.write_all(&self.out).await {
+    async fn request_head(&mut self, wire: &[u8], head_request: bool) -> Result<Head, HeadFailure> {
+        if let Err(e) = self.stream.write_all(wire).await {
             return Err(HeadFailure {
                 class: io_class(&e, false).unwrap_or(ErrorClass::Other),
                 unsent: true,

@@ -1,4 +1,5 @@
-//! The HTTP/1.1 wire format: a request written as one buffer, a response
+//! The HTTP/1.1 wire format: a request written as one buffer (from an
+//! [`OutgoingRequest`], or piece by piece by a request template), a response
 //! head parsed with `httparse` into what the body reader needs.
 
 use http::Method;
@@ -125,48 +126,59 @@ fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// Writes `request` as an HTTP/1.1 message into `out` (cleared first):
 /// request line, `Host` from the URI unless given, the headers, a
 /// `Content-Length` when the body or method calls for one, and the body.
-pub(super) fn encode(request: &OutgoingRequest, out: &mut Vec<u8>) {
+pub(crate) fn encode(request: &OutgoingRequest, out: &mut Vec<u8>) {
     out.clear();
-    out.extend_from_slice(request.method.as_str().as_bytes());
-    out.push(b' ');
     let target = request.uri.path_and_query().map_or("/", |p| p.as_str());
-    out.extend_from_slice(if target.is_empty() {
-        b"/"
-    } else {
-        target.as_bytes()
-    });
-    out.extend_from_slice(b" HTTP/1.1\r\n");
+    request_line(out, &request.method, target.as_bytes());
     let headers = &request.headers;
     if !headers.contains_key(HOST)
         && let Some(authority) = request.uri.authority()
     {
-        put_header(out, b"host", authority.as_str().as_bytes());
+        header(out, b"host", authority.as_str().as_bytes());
     }
     for (name, value) in headers {
-        put_header(out, name.as_str().as_bytes(), value.as_bytes());
+        header(out, name.as_str().as_bytes(), value.as_bytes());
     }
-    let sends_body = !request.body.is_empty()
-        || matches!(request.method, Method::POST | Method::PUT | Method::PATCH);
-    if sends_body
-        && !headers.contains_key(CONTENT_LENGTH)
-        && !headers.contains_key(TRANSFER_ENCODING)
-    {
-        let mut digits = [0; 20];
-        put_header(
-            out,
-            b"content-length",
-            decimal(&mut digits, request.body.len()),
-        );
-    }
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(&request.body);
+    let framed = headers.contains_key(CONTENT_LENGTH) || headers.contains_key(TRANSFER_ENCODING);
+    end(out, &request.method, &request.body, framed);
 }
 
-fn put_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+/// Writes a request line; an empty target is `/`.
+pub(crate) fn request_line(out: &mut Vec<u8>, method: &Method, target: &[u8]) {
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(if target.is_empty() { b"/" } else { target });
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+}
+
+/// Writes one header line.
+pub(crate) fn header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
+}
+
+/// Ends the head and writes the body: a `Content-Length` first when the
+/// body or method calls for one and the headers do not frame the body
+/// (`framed`: they have a `Content-Length` or `Transfer-Encoding`).
+pub(crate) fn end(out: &mut Vec<u8>, method: &Method, body: &[u8], framed: bool) {
+    let sends_body =
+        !body.is_empty() || matches!(*method, Method::POST | Method::PUT | Method::PATCH);
+    if sends_body && !framed {
+        let mut digits = [0; 20];
+        header(out, b"content-length", decimal(&mut digits, body.len()));
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+}
+
+/// Whether `value` may be sent as a header value: no control characters
+/// but horizontal tab (the rule of [`http::HeaderValue`]).
+pub(crate) fn is_header_value(value: &[u8]) -> bool {
+    value
+        .iter()
+        .all(|&b| (b >= 0x20 && b != 0x7f) || b == b'\t')
 }
 
 /// `n` in decimal, written at the end of `buf`.
