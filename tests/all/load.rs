@@ -92,6 +92,33 @@ fn open_model_sends_the_rate_with_method_headers_and_body() {
 }
 
 #[test]
+fn a_dense_open_model_sends_every_request_of_its_schedule() {
+    // 5,000/s over two workers: a send every 400 µs per worker, paced by
+    // the workers' ticking timers rather than one wake-up per request.
+    let sim = Sim::start(&[], &[]);
+    let out = tempfile::tempdir().expect("tempdir");
+    let mut cmd = relhost();
+    cmd.args([
+        "load",
+        &format!("{}/healthz", sim.base_url),
+        "-q",
+        "5000",
+        "-z",
+        "1s",
+        "--workers",
+        "2",
+        "--output-dir",
+    ])
+    .arg(out.path());
+    let output = run_bounded(cmd, Duration::from_secs(60));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let report = only_report(out.path(), "load-drill-load-");
+    let totals = &scenario(&report, "http_request")["totals"];
+    assert_eq!(totals["status_counts"], json!({ "200": 5000 }), "{totals}");
+    assert!(totals["send_lag_ms"]["p50"].is_number(), "{totals}");
+}
+
+#[test]
 fn bad_load_flags_state_the_expected_form() {
     for (args, expected) in [
         (vec!["load", "ftp://x/"], "http://"),
