@@ -69,10 +69,13 @@ impl Pacer {
 
     /// Sends due up to this time go out now: the present, or while the
     /// timer ticks, its last tick (so that a tick's sends leave together).
+    /// A tick that passed while nobody waited (the worker was busy with
+    /// responses) counts as passed.
     pub(crate) fn horizon(&self) -> Instant {
+        let now = Instant::now();
         match (self.armed, self.last_tick) {
-            (Armed::Ticking, Some(tick)) => tick,
-            _ => Instant::now(),
+            (Armed::Ticking, Some(tick)) if now < tick + TICK => tick,
+            _ => now,
         }
     }
 
@@ -185,6 +188,15 @@ mod tests {
         let later = Instant::now() + Duration::from_millis(20);
         pacer.wait_until(later).await;
         assert!(Instant::now() >= later);
+
+        // Ticking, a tick nobody waited for still counts as passed.
+        pacer
+            .wait_until(Instant::now() + Duration::from_micros(300))
+            .await;
+        assert_eq!(pacer.armed, Armed::Ticking);
+        let before = Instant::now();
+        std::thread::sleep(TICK * 2);
+        assert!(pacer.horizon() >= before + TICK * 2);
 
         // A time already past returns at once; resting stops the timer.
         pacer.wait_until(Instant::now()).await;

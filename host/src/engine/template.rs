@@ -7,7 +7,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use hmac::{Hmac, Mac};
-use http::header::{CONTENT_LENGTH, HOST, HeaderName, HeaderValue, TRANSFER_ENCODING};
+use http::header::{HOST, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Uri};
 use sha2::Sha256;
 
@@ -123,8 +123,6 @@ struct WireParts {
     target: Option<Bytes>,
     /// The `Host` line (unless a header sets it) and every constant header.
     fixed_lines: Vec<u8>,
-    /// A header frames the body (`Content-Length`, `Transfer-Encoding`).
-    framed: bool,
 }
 
 impl RequestTemplate {
@@ -140,6 +138,9 @@ impl RequestTemplate {
         let mut secret_values = Vec::new();
         let mut parse = |text: &[u8]| parse_pieces(text, declared, secrets, &mut secret_values);
         let request = &template.request;
+        if !request.path.is_empty() && !request.path.starts_with('/') {
+            return Err(TemplateError::InvalidUri(request.path.clone()));
+        }
         let path = parse(request.path.as_bytes())?;
         let query = request
             .query
@@ -151,6 +152,10 @@ impl RequestTemplate {
         for header in &request.headers {
             let name = HeaderName::from_bytes(header.name.as_bytes())
                 .map_err(|_| TemplateError::InvalidHeader(header.name.clone()))?;
+            if wire::frames_body(&name) {
+                // The host always sends the body whole, with its length.
+                continue;
+            }
             let value = parse(header.value.as_bytes())?;
             match value.constant() {
                 Some(bytes) => {
@@ -172,7 +177,9 @@ impl RequestTemplate {
                     return Err(TemplateError::UndeclaredSecret(signing.secret.clone()));
                 }
                 let name = HeaderName::from_bytes(signing.header.as_bytes())
-                    .map_err(|_| TemplateError::InvalidHeader(signing.header.clone()))?;
+                    .ok()
+                    .filter(|_| wire::is_header_value(signing.prefix.as_bytes()))
+                    .ok_or_else(|| TemplateError::InvalidHeader(signing.header.clone()))?;
                 let key = secrets.get(&signing.secret).unwrap_or_default();
                 let mac = Hmac::<Sha256>::new_from_slice(key.as_bytes())
                     .expect("HMAC takes keys of any length");
@@ -229,20 +236,19 @@ impl RequestTemplate {
         let signing = self.signing.as_ref().map(|(name, ..)| name);
         // The signature replaces any header of its name, as in `fill`.
         let sent = |name: &HeaderName| Some(name) != signing;
-        let names = self
+        let has_host = self
             .fixed_headers
             .keys()
             .chain(self.templated_headers.iter().map(|(name, _)| name))
-            .chain(signing);
+            .chain(signing)
+            .any(|name| name == HOST);
         let mut fixed_lines = Vec::new();
-        let mut has_host = false;
-        let mut framed = false;
-        for name in names {
-            has_host |= name == HOST;
-            framed |= name == CONTENT_LENGTH || name == TRANSFER_ENCODING;
-        }
         if !has_host && let Some(authority) = base_url.authority() {
-            wire::header(&mut fixed_lines, b"host", authority.as_str().as_bytes());
+            wire::header(
+                &mut fixed_lines,
+                b"host",
+                wire::host_value(authority).as_bytes(),
+            );
         }
         for (name, value) in self.fixed_headers.iter().filter(|(name, _)| sent(name)) {
             wire::header(&mut fixed_lines, name.as_str().as_bytes(), value.as_bytes());
@@ -253,7 +259,6 @@ impl RequestTemplate {
         WireParts {
             target,
             fixed_lines,
-            framed,
         }
     }
 
@@ -362,7 +367,7 @@ impl RequestTemplate {
             wire::header(out, name.as_str().as_bytes(), &self.scratch);
             self.scratch.clear();
         }
-        wire::end(out, &self.method, body, self.wire.framed);
+        wire::end(out, &self.method, body);
         Ok(())
     }
 
@@ -684,7 +689,12 @@ mod tests {
             secret: "APP_SECRET".into(),
             prefix: "sha256=".into(),
         });
-        let fixed = template("/healthz", &[], &[("accept", "*/*")], "");
+        let fixed = template(
+            "/healthz",
+            &[],
+            &[("accept", "*/*"), ("content-length", "999")],
+            "",
+        );
         for t in [signed, fixed] {
             let secrets = [("APP_SECRET", "Jefe")];
             let mut structured = compile(&t, &["APP_SECRET"], &secrets).expect("compiles");
@@ -695,7 +705,30 @@ mod tests {
             direct.fill_wire(&CTX, &mut wire).expect("fills");
             assert_eq!(parsed(&wire), parsed(&expected));
             assert_eq!(wire.len(), expected.len());
+            let (_, _, headers, body) = parsed(&wire);
+            let length = ("content-length".to_string(), body.len().to_string());
+            assert!(headers.contains(&length), "{headers:?}");
         }
+    }
+
+    #[test]
+    fn a_signature_prefix_that_would_break_the_head_is_refused() {
+        let mut t = template("/hook", &[], &[], "{}");
+        t.signing = Some(Signing {
+            header: "x-sig".into(),
+            secret: "APP_SECRET".into(),
+            prefix: "sha256=\r\nx-injected: 1\r\n".into(),
+        });
+        let compiled = compile(&t, &["APP_SECRET"], &[("APP_SECRET", "k")]);
+        assert_eq!(
+            compiled.err(),
+            Some(TemplateError::InvalidHeader("x-sig".into()))
+        );
+        let relative = template("api/x", &[], &[], "");
+        assert_eq!(
+            compile(&relative, &[], &[]).err(),
+            Some(TemplateError::InvalidUri("api/x".into()))
+        );
     }
 
     #[test]

@@ -84,7 +84,10 @@ pub(crate) struct StageOutput {
 
 /// A request in flight and what is known about it.
 struct Flight {
+    /// When it was due (the closed model has no intended times: a user
+    /// sends when its previous request ended, so it is `actual`).
     intended: Instant,
+    /// When the exchange started: the flight's first poll.
     actual: Instant,
     plugin_us: u64,
     user: u32,
@@ -103,13 +106,23 @@ enum Payload {
     },
 }
 
-/// Sends one request; gives back the wire buffer for reuse.
+/// Sends one request due at `intended` (`None`: the closed model); gives
+/// back the wire buffer for reuse.
 async fn fly(
     client: Client,
     payload: Payload,
     sse: bool,
-    flight: Flight,
+    intended: Option<Instant>,
+    plugin_us: u64,
+    user: u32,
 ) -> (Flight, Exchange, Option<Vec<u8>>) {
+    let actual = Instant::now();
+    let flight = Flight {
+        intended: intended.unwrap_or(actual),
+        actual,
+        plugin_us,
+        user,
+    };
     match payload {
         Payload::Request(request) => (flight, client.send(*request, sse).await, None),
         Payload::Wire {
@@ -254,24 +267,13 @@ impl Worker {
             output.next_sequence = output.next_sequence.max(sequence + 1);
             match self.build(template.as_mut(), job, sequence, seed).await {
                 Ok((payload, plugin_us)) => {
-                    let actual = Instant::now();
-                    // The closed model has no intended times: a user
-                    // sends when its previous request ended.
-                    let intended = if ticket.open { intended } else { actual };
-                    if actual.saturating_duration_since(intended) > LATE_START {
-                        output.metrics.late_start();
-                    }
-                    let flight = Flight {
-                        intended,
-                        actual,
-                        plugin_us,
-                        user: ticket.user,
-                    };
                     in_flight.push(fly(
                         self.client.clone(),
                         payload,
                         self.scenario.event_stream,
-                        flight,
+                        ticket.open.then_some(intended),
+                        plugin_us,
+                        ticket.user,
                     ));
                     self.live.set_in_flight(in_flight.len());
                 }
@@ -387,7 +389,11 @@ impl Worker {
         output: &mut StageOutput,
     ) {
         let service_us = micros(ex.total);
-        let send_lag_us = micros(flight.actual.saturating_duration_since(flight.intended));
+        let send_lag = flight.actual.saturating_duration_since(flight.intended);
+        if send_lag > LATE_START {
+            output.metrics.late_start();
+        }
+        let send_lag_us = micros(send_lag);
         let latency_us = send_lag_us + service_us;
         let mut expected = match ex.result {
             Ok(status) => self

@@ -586,6 +586,58 @@ async fn keep_alive_reuses_a_connection_and_close_does_not() {
     .await;
 }
 
+/// Per connection: answers `answered` requests with keep-alive, then
+/// closes on the next one without an answer (a server that closed the
+/// connection as the request arrived). Counts the connections accepted.
+async fn closing_server(answered: usize) -> (SocketAddr, Arc<AtomicUsize>) {
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let addr = raw_server(move |mut socket| {
+        let first = counter.fetch_add(1, Ordering::SeqCst) == 0;
+        async move {
+            let mut served = 0;
+            while request_arrives(&mut socket).await {
+                if first && served == answered {
+                    return;
+                }
+                let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                if socket.write_all(ok).await.is_err() {
+                    return;
+                }
+                served += 1;
+            }
+        }
+    })
+    .await;
+    (addr, accepted)
+}
+
+#[tokio::test]
+async fn a_request_lost_on_a_reused_connection_is_retried_only_when_idempotent() {
+    bounded(async {
+        // GET: sent again on a new connection.
+        let (addr, accepted) = closing_server(1).await;
+        let client = Client::new(&config()).unwrap();
+        for _ in 0..2 {
+            let ex = client.send(get(&format!("http://{addr}/")), false).await;
+            assert_eq!(ex.result, Ok(200), "{ex:?}");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+
+        // POST: the server may have acted on it, so it is not sent twice.
+        let (addr, accepted) = closing_server(1).await;
+        let client = Client::new(&config()).unwrap();
+        let ex = client.send(get(&format!("http://{addr}/")), false).await;
+        assert_eq!(ex.result, Ok(200), "{ex:?}");
+        let mut post = get(&format!("http://{addr}/"));
+        post.method = http::Method::POST;
+        let ex = client.send(post, false).await;
+        assert_eq!(ex.result, Err(ErrorClass::Reset), "{ex:?}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn an_idle_connection_the_server_closed_is_replaced() {
     bounded(async {

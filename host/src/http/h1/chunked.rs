@@ -58,12 +58,10 @@ impl Chunked {
             match self.state {
                 State::Size => {
                     match (byte as char).to_digit(16) {
-                        // 15 hex digits are far beyond any real chunk and
-                        // cannot overflow.
-                        Some(_) if self.digits == 15 => return Err(Malformed),
+                        Some(_) if self.size > u64::MAX >> 4 => return Err(Malformed),
                         Some(digit) => {
                             self.size = self.size << 4 | u64::from(digit);
-                            self.digits += 1;
+                            self.digits = self.digits.saturating_add(1);
                         }
                         None if self.digits == 0 => return Err(Malformed),
                         None => match byte {
@@ -180,8 +178,8 @@ mod tests {
     }
 
     #[test]
-    fn bare_line_feeds_and_upper_case_hex() {
-        let (data, left) = decode_split(b"A\n0123456789\n0\n\n", &[]).unwrap();
+    fn bare_line_feeds_upper_case_hex_and_leading_zeros() {
+        let (data, left) = decode_split(b"00000000000000000A\n0123456789\n0\n\n", &[]).unwrap();
         assert_eq!(data, b"0123456789");
         assert_eq!(left, 0);
     }
@@ -193,7 +191,7 @@ mod tests {
             b"\r\n",
             b"3\r\nabcX",
             b"3\rX",
-            b"ffffffffffffffff\r\n",
+            b"1ffffffffffffffff\r\n",
         ] {
             assert_eq!(decode_split(body, &[]), Err(Malformed), "{body:?}");
         }

@@ -199,7 +199,7 @@ impl Pool {
     fn checkout(&self, key: &str) -> Option<Connection> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         let (_, conns) = idle.iter_mut().find(|(origin, _)| **origin == *key)?;
-        std::iter::from_fn(|| conns.pop()).find(Connection::is_quiet)
+        std::iter::from_fn(|| conns.pop()).find_map(|mut conn| conn.is_quiet().then_some(conn))
     }
 
     fn put(&self, key: &str, conn: Connection) {
@@ -207,7 +207,8 @@ impl Pool {
         match idle.iter_mut().find(|(origin, _)| **origin == *key) {
             Some((_, conns)) if conns.len() < self.max_idle_per_host => conns.push(conn),
             Some(_) => {}
-            None => idle.push((key.into(), vec![conn])),
+            None if self.max_idle_per_host > 0 => idle.push((key.into(), vec![conn])),
+            None => {}
         }
     }
 
@@ -291,10 +292,18 @@ impl Connection {
     }
 
     /// Nothing arrived since the last response: no close, no stray bytes.
-    /// Reads the readiness the runtime already has, without a system call.
-    fn is_quiet(&self) -> bool {
+    /// Reads the readiness the runtime already has, without a system call;
+    /// only a readiness left over from a read that filled the buffer (so
+    /// the runtime could not tell it drained the socket) costs a peek.
+    fn is_quiet(&mut self) -> bool {
         let mut cx = Context::from_waker(Waker::noop());
-        self.stream.poll_read_ready(&mut cx).is_pending()
+        if self.stream.poll_read_ready(&mut cx).is_pending() {
+            return true;
+        }
+        let mut byte = [0u8; 1];
+        self.stream
+            .poll_peek(&mut cx, &mut ReadBuf::new(&mut byte))
+            .is_pending()
     }
 
     fn buffered(&self) -> &[u8] {
@@ -312,10 +321,20 @@ impl Connection {
     /// Writes the request, then reads up to its final response head
     /// (skipping interim 1xx heads).
     async fn request_head(&mut self, wire: &[u8], head_request: bool) -> Result<Head, HeadFailure> {
-        if let Err(e) = self.stream.write_all(wire).await {
+        let mut written = 0;
+        while written < wire.len() {
+            let failure = match self.stream.write(&wire[written..]).await {
+                Ok(0) => io::ErrorKind::WriteZero.into(),
+                Ok(n) => {
+                    written += n;
+                    continue;
+                }
+                Err(e) => e,
+            };
             return Err(HeadFailure {
-                class: io_class(&e, false).unwrap_or(ErrorClass::Other),
-                unsent: true,
+                class: io_class(&failure, false).unwrap_or(ErrorClass::Other),
+                // Part of a request may already have been acted on.
+                unsent: written == 0,
                 unanswered: true,
             });
         }

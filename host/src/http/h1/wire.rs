@@ -58,7 +58,9 @@ pub(super) fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>,
         Err(_) => return Err(MalformedHead),
     };
     let status = response.code.ok_or(MalformedHead)?;
-    let mut keep_alive = response.version == Some(1);
+    let http11 = response.version == Some(1);
+    let mut keep_alive = http11;
+    let mut close = false;
     let mut length = None;
     let mut chunked = false;
     let mut transfer_coded = false;
@@ -78,11 +80,8 @@ pub(super) fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>,
                 .is_some_and(|t| t.eq_ignore_ascii_case(b"chunked"));
         } else if name.eq_ignore_ascii_case("connection") {
             for token in tokens(header.value) {
-                if token.eq_ignore_ascii_case(b"close") {
-                    keep_alive = false;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                    keep_alive = true;
-                }
+                close |= token.eq_ignore_ascii_case(b"close");
+                keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
             }
         }
     }
@@ -96,7 +95,10 @@ pub(super) fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>,
     } else {
         length.map_or(Framing::UntilClose, Framing::Length)
     };
-    if framing == Framing::UntilClose || status == 101 {
+    // A close anywhere wins; a body framed both ways, or chunked in
+    // HTTP/1.0, may leave the connection out of step (RFC 9112, 6.1).
+    let ambiguous = transfer_coded && (length.is_some() || !http11);
+    if close || ambiguous || framing == Framing::UntilClose || status == 101 {
         keep_alive = false;
     }
     Ok(Some(Head {
@@ -134,13 +136,25 @@ pub(crate) fn encode(request: &OutgoingRequest, out: &mut Vec<u8>) {
     if !headers.contains_key(HOST)
         && let Some(authority) = request.uri.authority()
     {
-        header(out, b"host", authority.as_str().as_bytes());
+        header(out, b"host", host_value(authority).as_bytes());
     }
-    for (name, value) in headers {
+    for (name, value) in headers.iter().filter(|(name, _)| !frames_body(name)) {
         header(out, name.as_str().as_bytes(), value.as_bytes());
     }
-    let framed = headers.contains_key(CONTENT_LENGTH) || headers.contains_key(TRANSFER_ENCODING);
-    end(out, &request.method, &request.body, framed);
+    end(out, &request.method, &request.body);
+}
+
+/// `Content-Length` and `Transfer-Encoding`: the body is always sent whole
+/// with the length computed here, so such headers given with a request are
+/// left out (a wrong one would put the connection out of step).
+pub(crate) fn frames_body(name: &http::HeaderName) -> bool {
+    name == CONTENT_LENGTH || name == TRANSFER_ENCODING
+}
+
+/// The `Host` value of an authority: host and port, without user info.
+pub(crate) fn host_value(authority: &http::uri::Authority) -> &str {
+    let text = authority.as_str();
+    text.rsplit_once('@').map_or(text, |(_, host)| host)
 }
 
 /// Writes a request line; an empty target is `/`.
@@ -159,13 +173,12 @@ pub(crate) fn header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Ends the head and writes the body: a `Content-Length` first when the
-/// body or method calls for one and the headers do not frame the body
-/// (`framed`: they have a `Content-Length` or `Transfer-Encoding`).
-pub(crate) fn end(out: &mut Vec<u8>, method: &Method, body: &[u8], framed: bool) {
+/// Ends the head and writes the body, with a `Content-Length` first when
+/// the body or the method calls for one.
+pub(crate) fn end(out: &mut Vec<u8>, method: &Method, body: &[u8]) {
     let sends_body =
         !body.is_empty() || matches!(*method, Method::POST | Method::PUT | Method::PATCH);
-    if sends_body && !framed {
+    if sends_body {
         let mut digits = [0; 20];
         header(out, b"content-length", decimal(&mut digits, body.len()));
     }
@@ -266,6 +279,18 @@ mod tests {
     }
 
     #[test]
+    fn close_wins_and_ambiguous_framing_is_not_reused() {
+        for text in [
+            "HTTP/1.1 200 OK\r\nConnection: close, keep-alive\r\nContent-Length: 0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+            "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ] {
+            assert!(!head(text).unwrap().unwrap().keep_alive, "{text}");
+        }
+    }
+
+    #[test]
     fn connection_tokens_and_http10() {
         let close = head("HTTP/1.1 200 OK\r\nConnection: foo, Close\r\nContent-Length: 0\r\n\r\n");
         assert!(!close.unwrap().unwrap().keep_alive);
@@ -328,7 +353,16 @@ mod tests {
         );
         request.body = Bytes::new();
         assert!(encoded(&request).ends_with("content-length: 0\r\n\r\n"));
-        request.headers.insert(CONTENT_LENGTH, "0".parse().unwrap());
-        assert_eq!(encoded(&request).matches("content-length").count(), 1);
+        // A framing header given with the request cannot contradict the body.
+        request.headers.insert(CONTENT_LENGTH, "9".parse().unwrap());
+        request
+            .headers
+            .insert(TRANSFER_ENCODING, "chunked".parse().unwrap());
+        let text = encoded(&request);
+        assert_eq!(text.matches("content-length").count(), 1, "{text}");
+        assert!(text.ends_with("content-length: 0\r\n\r\n"), "{text}");
+        assert!(!text.contains("chunked"), "{text}");
+        request.uri = "http://user:pw@h:81/hook".parse().unwrap();
+        assert!(encoded(&request).contains("host: h:81\r\n"));
     }
 }
