@@ -214,7 +214,7 @@ impl Pool {
 
     /// A new connection to `origin`, within the connect timeout.
     async fn connect(&self, origin: &Origin) -> Result<Connection, ErrorClass> {
-        let open = open(&origin.host, origin.port);
+        let open = open(&origin.host, origin.port, self.connect_timeout);
         match tokio::time::timeout(self.connect_timeout, open).await {
             Ok(stream) => Ok(Connection::new(stream?)),
             Err(_elapsed) => Err(ErrorClass::ConnectTimeout),
@@ -223,8 +223,9 @@ impl Pool {
 }
 
 /// Resolves `host` (an IP literal needs no lookup) and connects to the first
-/// address that accepts.
-async fn open(host: &str, port: u16) -> Result<TcpStream, ErrorClass> {
+/// address that accepts. Each address gets an equal share of `deadline`,
+/// so a dead first address still leaves time for the next.
+async fn open(host: &str, port: u16, deadline: Duration) -> Result<TcpStream, ErrorClass> {
     let literal = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
@@ -236,15 +237,17 @@ async fn open(host: &str, port: u16) -> Result<TcpStream, ErrorClass> {
             .map_err(|_| ErrorClass::Dns)?
             .collect(),
     };
+    let share = deadline / u32::try_from(addrs.len()).unwrap_or(u32::MAX).max(1);
     let mut failure = ErrorClass::Dns;
     for addr in addrs {
-        match TcpStream::connect(addr).await {
-            Ok(stream) => {
+        match tokio::time::timeout(share, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => {
                 // Requests are written whole; never wait to coalesce them.
                 stream.set_nodelay(true).map_err(|_| ErrorClass::Other)?;
                 return Ok(stream);
             }
-            Err(e) => failure = io_class(&e, true).unwrap_or(ErrorClass::Other),
+            Ok(Err(e)) => failure = io_class(&e, true).unwrap_or(ErrorClass::Other),
+            Err(_elapsed) => failure = ErrorClass::ConnectTimeout,
         }
     }
     Err(failure)
