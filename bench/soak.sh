@@ -56,10 +56,9 @@ while getopts "z:q:c:i:u:g:t:h" opt; do
 done
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-if [[ -z "$RELHOST" ]]; then
-    RELHOST="$ROOT/target/release/relhost"
-    [[ -x "$RELHOST" ]] || (cd "$ROOT" && cargo build --release --locked -p relhost >&2)
-fi
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+relhost_binary "$ROOT"
 
 WORKDIR="$(mktemp -d)"
 SIM_PID=""
@@ -71,16 +70,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-taskset -c "$TARGET_CPU" "$RELHOST" sim --listen=127.0.0.1:0 --whatsapp-verify-token=soak \
-    >"$WORKDIR/sim.out" 2>"$WORKDIR/sim.err" &
-SIM_PID=$!
-URL=""
-for _ in $(seq 100); do
-    URL="$(sed -n 's/^relhost-sim listening on \(http:[^ ]*\).*/\1/p' "$WORKDIR/sim.out")"
-    [[ -n "$URL" ]] && break
-    sleep 0.1
-done
-[[ -n "$URL" ]] || { echo "soak.sh: the sim did not start:" >&2; cat "$WORKDIR/sim.err" >&2; exit 1; }
+start_sim "$WORKDIR" "$TARGET_CPU" --whatsapp-verify-token=soak
 
 TARGET="$URL/api/whatsapp/webhook?hub.mode=subscribe&hub.verify_token=soak&hub.challenge=1"
 taskset -c "$GEN_CPU" "$RELHOST" load "$TARGET" -q "$RATE" -c "$CONNS" -z "${SECONDS_TOTAL}s" \

@@ -63,10 +63,9 @@ while getopts "n:s:u:k:G:g:t:w:h" opt; do
 done
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-if [[ -z "$RELHOST" ]]; then
-    RELHOST="$ROOT/target/release/relhost"
-    [[ -x "$RELHOST" ]] || (cd "$ROOT" && cargo build --release --locked -p relhost >&2)
-fi
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+relhost_binary "$ROOT"
 [[ -x /usr/bin/time ]] || { echo "streams.sh: needs GNU time (apt-get install time)" >&2; exit 2; }
 limit="$(ulimit -n)"
 if [[ "$limit" != unlimited ]] && (( STREAMS + 64 > limit )); then
@@ -88,22 +87,13 @@ cleanup() {
 trap cleanup EXIT
 
 huge=100000000
-taskset -c "$TARGET_CPU" "$RELHOST" sim --listen=127.0.0.1:0 \
+start_sim "$WORKDIR" "$TARGET_CPU" \
     --sim-chat-tokens="$TOKENS" --sim-chat-token-gap-ms="$GAP_MS" \
     --rate-limit-chat-stream-max="$huge" \
     --bulkhead-openrouter-max-concurrent="$huge" \
     --bulkhead-or-pri-max-concurrent="$huge" \
     --bulkhead-or-sec-max-concurrent="$huge" \
-    --ff-admission-enforce=false \
-    >"$WORKDIR/sim.out" 2>"$WORKDIR/sim.err" &
-SIM_PID=$!
-URL=""
-for _ in $(seq 100); do
-    URL="$(sed -n 's/^relhost-sim listening on \(http:[^ ]*\).*/\1/p' "$WORKDIR/sim.out")"
-    [[ -n "$URL" ]] && break
-    sleep 0.1
-done
-[[ -n "$URL" ]] || { echo "streams.sh: the sim did not start:" >&2; cat "$WORKDIR/sim.err" >&2; exit 1; }
+    --ff-admission-enforce=false
 
 "$RELHOST" pool --count "$POOL" --app-origin "$URL" --prefix streams --seed bench \
     --output-dir "$WORKDIR/pool" --quiet

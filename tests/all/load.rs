@@ -7,24 +7,24 @@ use serde_json::json;
 
 use crate::support::*;
 
+/// Runs `relhost load ARGS --output-dir TMP`, expects exit 0 and returns
+/// its report.
+fn load_report(args: &[&str]) -> serde_json::Value {
+    let out = tempfile::tempdir().expect("tempdir");
+    let mut cmd = relhost();
+    cmd.arg("load")
+        .args(args)
+        .arg("--output-dir")
+        .arg(out.path());
+    let output = run_bounded(cmd, Duration::from_secs(60));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    only_report(out.path(), "load-drill-load-")
+}
+
 #[test]
 fn closed_model_holds_the_connections() {
     let sim = Sim::start(&[], &[]);
-    let out = tempfile::tempdir().expect("tempdir");
-    let mut cmd = relhost();
-    cmd.args([
-        "load",
-        &format!("{}/healthz", sim.base_url),
-        "-c",
-        "4",
-        "-z",
-        "1s",
-        "--output-dir",
-    ])
-    .arg(out.path());
-    let output = run_bounded(cmd, Duration::from_secs(60));
-    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    let report = only_report(out.path(), "load-drill-load-");
+    let report = load_report(&[&format!("{}/healthz", sim.base_url), "-c", "4", "-z", "1s"]);
     assert_valid_drill_report(&report);
     let s = scenario(&report, "http_request");
     assert_eq!(s["endpoint"], "/healthz");
@@ -47,10 +47,7 @@ fn closed_model_holds_the_connections() {
 #[test]
 fn open_model_sends_the_rate_with_method_headers_and_body() {
     let sim = Sim::start(&[], &[("WHATSAPP_APP_SECRET", "")]);
-    let out = tempfile::tempdir().expect("tempdir");
-    let mut cmd = relhost();
-    cmd.args([
-        "load",
+    let report = load_report(&[
         &format!("{}/api/whatsapp/webhook", sim.base_url),
         "-q",
         "100",
@@ -64,12 +61,7 @@ fn open_model_sends_the_rate_with_method_headers_and_body() {
         "Authorization: Bearer sekrit-load-token",
         "-d",
         r#"{"object":"whatsapp_business_account","entry":[],"n":{{iteration}}}"#,
-        "--output-dir",
-    ])
-    .arg(out.path());
-    let output = run_bounded(cmd, Duration::from_secs(60));
-    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    let report = only_report(out.path(), "load-drill-load-");
+    ]);
     let s = scenario(&report, "http_request");
     assert_eq!(
         s["stages"][0]["load"],
@@ -96,10 +88,7 @@ fn a_dense_open_model_sends_every_request_of_its_schedule() {
     // 5,000/s over two workers: a send every 400 µs per worker, paced by
     // the workers' ticking timers rather than one wake-up per request.
     let sim = Sim::start(&[], &[]);
-    let out = tempfile::tempdir().expect("tempdir");
-    let mut cmd = relhost();
-    cmd.args([
-        "load",
+    let report = load_report(&[
         &format!("{}/healthz", sim.base_url),
         "-q",
         "5000",
@@ -107,12 +96,7 @@ fn a_dense_open_model_sends_every_request_of_its_schedule() {
         "1s",
         "--workers",
         "2",
-        "--output-dir",
-    ])
-    .arg(out.path());
-    let output = run_bounded(cmd, Duration::from_secs(60));
-    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    let report = only_report(out.path(), "load-drill-load-");
+    ]);
     let totals = &scenario(&report, "http_request")["totals"];
     assert_eq!(totals["status_counts"], json!({ "200": 5000 }), "{totals}");
     assert!(totals["send_lag_ms"]["p50"].is_number(), "{totals}");

@@ -147,29 +147,6 @@ impl RequestTemplate {
             .iter()
             .map(|(k, v)| Ok((k.clone(), parse(v.as_bytes())?)))
             .collect::<Result<Vec<_>, TemplateError>>()?;
-        let mut fixed_headers = HeaderMap::new();
-        let mut templated_headers = Vec::new();
-        for header in &request.headers {
-            let name = HeaderName::from_bytes(header.name.as_bytes())
-                .map_err(|_| TemplateError::InvalidHeader(header.name.clone()))?;
-            if wire::frames_body(&name) {
-                // The host always sends the body whole, with its length.
-                continue;
-            }
-            let value = parse(header.value.as_bytes())?;
-            match value.constant() {
-                Some(bytes) => {
-                    let value = HeaderValue::from_maybe_shared(bytes.clone())
-                        .map_err(|_| TemplateError::InvalidHeader(header.name.clone()))?;
-                    fixed_headers.append(name, value);
-                }
-                None if value.is_empty() => {
-                    fixed_headers.append(name, HeaderValue::from_static(""));
-                }
-                None => templated_headers.push((name, value)),
-            }
-        }
-        let body = parse(&request.body)?;
         let signing = match &template.signing {
             None => None,
             Some(signing) => {
@@ -186,6 +163,31 @@ impl RequestTemplate {
                 Some((name, signing.prefix.clone(), mac))
             }
         };
+        let signature = signing.as_ref().map(|(name, ..)| name);
+        let mut fixed_headers = HeaderMap::new();
+        let mut templated_headers = Vec::new();
+        for header in &request.headers {
+            let name = HeaderName::from_bytes(header.name.as_bytes())
+                .map_err(|_| TemplateError::InvalidHeader(header.name.clone()))?;
+            // The host always sends the body whole, with its length; the
+            // signature replaces any header of its name.
+            if wire::frames_body(&name) || Some(&name) == signature {
+                continue;
+            }
+            let value = parse(header.value.as_bytes())?;
+            match value.constant() {
+                Some(bytes) => {
+                    let value = HeaderValue::from_maybe_shared(bytes.clone())
+                        .map_err(|_| TemplateError::InvalidHeader(header.name.clone()))?;
+                    fixed_headers.append(name, value);
+                }
+                None if value.is_empty() => {
+                    fixed_headers.append(name, HeaderValue::from_static(""));
+                }
+                None => templated_headers.push((name, value)),
+            }
+        }
+        let body = parse(&request.body)?;
         let base = base_url.to_string().trim_end_matches('/').to_string();
         let mut compiled = RequestTemplate {
             method: method(request.method),
@@ -233,14 +235,12 @@ impl RequestTemplate {
     }
 
     fn wire_parts(&self, base_url: &Uri) -> WireParts {
-        let signing = self.signing.as_ref().map(|(name, ..)| name);
-        // The signature replaces any header of its name, as in `fill`.
-        let sent = |name: &HeaderName| Some(name) != signing;
+        let signature = self.signing.as_ref().map(|(name, ..)| name);
         let has_host = self
             .fixed_headers
             .keys()
             .chain(self.templated_headers.iter().map(|(name, _)| name))
-            .chain(signing)
+            .chain(signature)
             .any(|name| name == HOST);
         let mut fixed_lines = Vec::new();
         if !has_host && let Some(authority) = base_url.authority() {
@@ -250,7 +250,7 @@ impl RequestTemplate {
                 wire::host_value(authority).as_bytes(),
             );
         }
-        for (name, value) in self.fixed_headers.iter().filter(|(name, _)| sent(name)) {
+        for (name, value) in &self.fixed_headers {
             wire::header(&mut fixed_lines, name.as_str().as_bytes(), value.as_bytes());
         }
         let target = self.fixed_uri.as_ref().map(|uri| {
@@ -308,7 +308,7 @@ impl RequestTemplate {
             sign(mac, prefix, &body, &mut self.scratch);
             let value = HeaderValue::from_maybe_shared(self.scratch.split().freeze())
                 .map_err(|_| TemplateError::InvalidHeader(name.to_string()))?;
-            headers.insert(name.clone(), value);
+            headers.append(name.clone(), value);
         }
         Ok(OutgoingRequest {
             method: self.method.clone(),
@@ -336,11 +336,7 @@ impl RequestTemplate {
             }
         }
         out.extend_from_slice(&self.wire.fixed_lines);
-        let signing = self.signing.as_ref().map(|(name, ..)| name);
         for (name, pieces) in &self.templated_headers {
-            if Some(name) == signing {
-                continue;
-            }
             let line = out.len();
             out.extend_from_slice(name.as_str().as_bytes());
             out.extend_from_slice(b": ");

@@ -19,10 +19,9 @@ use futures_util::{FutureExt, StreamExt};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
-use super::pacer::Pacer;
-
 use super::credentials::Credentials;
 use super::live::LiveStats;
+use super::pacer::Pacer;
 use super::rotation::Picker;
 use super::schedule::{RateSchedule, UserRamp};
 use super::template::{FillContext, RequestTemplate};
@@ -99,11 +98,7 @@ enum Payload {
     /// is the common one, and a flight's size counts per stream).
     Request(Box<OutgoingRequest>),
     /// Already written as HTTP/1.1, for the plain-TCP load path.
-    Wire {
-        origin: Arc<Origin>,
-        bytes: Vec<u8>,
-        head_request: bool,
-    },
+    Wire { origin: Arc<Origin>, bytes: Vec<u8> },
 }
 
 /// Sends one request due at `intended` (`None`: the closed model); gives
@@ -125,12 +120,8 @@ async fn fly(
     };
     match payload {
         Payload::Request(request) => (flight, client.send(*request, sse).await, None),
-        Payload::Wire {
-            origin,
-            bytes,
-            head_request,
-        } => {
-            let exchange = client.send_wire(&origin, &bytes, head_request, sse).await;
+        Payload::Wire { origin, bytes } => {
+            let exchange = client.send_wire(&origin, &bytes, sse).await;
             (flight, exchange, Some(bytes))
         }
     }
@@ -346,7 +337,6 @@ impl Worker {
                         .map(|()| Payload::Wire {
                             origin: origin.clone(),
                             bytes,
-                            head_request: template.method() == http::Method::HEAD,
                         })
                 }
                 None => template.fill(&ctx).map(|r| Payload::Request(Box::new(r))),

@@ -129,17 +129,10 @@ impl Client {
 
     /// Sends a request the caller wrote as an HTTP/1.1 message (`wire`:
     /// head and body) to `origin` (from [`Client::http1_origin`]) and reads
-    /// the response like [`Client::send`]. `head_request`: it is a `HEAD`,
-    /// so the response has no body.
-    pub async fn send_wire(
-        &self,
-        origin: &Origin,
-        wire: &[u8],
-        head_request: bool,
-        event_stream: bool,
-    ) -> Exchange {
+    /// the response like [`Client::send`].
+    pub async fn send_wire(&self, origin: &Origin, wire: &[u8], event_stream: bool) -> Exchange {
         match &self.inner.h1 {
-            Some(h1) => h1.exchange(origin, wire, head_request, event_stream).await,
+            Some(h1) => h1.exchange(origin, wire, event_stream).await,
             None => Exchange::failed(ErrorClass::Other, Duration::ZERO),
         }
     }

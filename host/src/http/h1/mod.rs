@@ -23,7 +23,6 @@ use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use http::Method;
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep, sleep_until};
@@ -94,18 +93,15 @@ impl Pool {
         };
         let mut wire = Vec::new();
         wire::encode(request, &mut wire);
-        let head_request = request.method == Method::HEAD;
-        self.exchange(&origin, &wire, head_request, event_stream)
-            .await
+        self.exchange(&origin, &wire, event_stream).await
     }
 
     /// Sends a request already written as HTTP/1.1 (`wire`) to `origin` and
-    /// reads the response to its end. `head_request`: it is a `HEAD`.
+    /// reads the response to its end.
     pub(crate) async fn exchange(
         &self,
         origin: &Origin,
         wire: &[u8],
-        head_request: bool,
         event_stream: bool,
     ) -> Exchange {
         let start = Instant::now();
@@ -114,7 +110,7 @@ impl Pool {
         let mut timer = pin!(sleep_until(start + self.request_timeout));
         let head = tokio::select! {
             biased;
-            head = self.head(origin, wire, head_request) => head,
+            head = self.head(origin, wire) => head,
             () = &mut timer => {
                 return Exchange::failed(ErrorClass::RequestTimeout, start.elapsed());
             }
@@ -165,12 +161,7 @@ impl Pool {
     /// connection the server had already closed is replaced by a new one
     /// once, when that cannot deliver the request twice: the request never
     /// left, or it is idempotent and no byte of an answer came back.
-    async fn head(
-        &self,
-        origin: &Origin,
-        wire: &[u8],
-        head_request: bool,
-    ) -> Result<(Connection, Head), ErrorClass> {
+    async fn head(&self, origin: &Origin, wire: &[u8]) -> Result<(Connection, Head), ErrorClass> {
         let mut retried = false;
         loop {
             let pooled = if retried {
@@ -182,7 +173,7 @@ impl Pool {
                 Some(conn) => (conn, true),
                 None => (self.connect(origin).await?, false),
             };
-            match conn.request_head(wire, head_request).await {
+            match conn.request_head(wire).await {
                 Ok(head) => return Ok((conn, head)),
                 Err(failure) => {
                     let safe = failure.unsent || (failure.unanswered && is_idempotent(wire));
@@ -323,7 +314,9 @@ impl Connection {
 
     /// Writes the request, then reads up to its final response head
     /// (skipping interim 1xx heads).
-    async fn request_head(&mut self, wire: &[u8], head_request: bool) -> Result<Head, HeadFailure> {
+    async fn request_head(&mut self, wire: &[u8]) -> Result<Head, HeadFailure> {
+        // A response to HEAD has no body, whatever its head says.
+        let head_request = wire.starts_with(b"HEAD ");
         let mut written = 0;
         while written < wire.len() {
             let failure = match self.stream.write(&wire[written..]).await {
