@@ -72,7 +72,10 @@ impl Pacer {
     /// A tick that passed while nobody waited (the worker was busy with
     /// responses) counts as passed.
     pub(crate) fn horizon(&self) -> Instant {
-        let now = Instant::now();
+        self.horizon_at(Instant::now())
+    }
+
+    fn horizon_at(&self, now: Instant) -> Instant {
         match (self.armed, self.last_tick) {
             (Armed::Ticking, Some(tick)) if now < tick + TICK => tick,
             _ => now,
@@ -102,10 +105,11 @@ impl Pacer {
             return Err(io::ErrorKind::Unsupported.into());
         };
         loop {
-            if at <= self.horizon() {
+            let now = Instant::now();
+            if at <= self.horizon_at(now) {
                 return Ok(());
             }
-            let delay = at.saturating_duration_since(Instant::now());
+            let delay = at.saturating_duration_since(now);
             if delay < DENSE {
                 if self.armed != Armed::Ticking {
                     self.last_tick = None;
