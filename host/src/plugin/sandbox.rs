@@ -1,11 +1,13 @@
 //! The sandbox: engine configuration, call deadlines and memory caps.
 
-use std::sync::Arc;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use wasmtime::{Config, Engine, ResourceLimiter};
+use wasmtime::{Cache, CacheConfig, Config, Engine, ResourceLimiter};
 
 use super::error::PluginError;
 
@@ -62,7 +64,8 @@ impl SandboxEngine {
         config
             .wasm_component_model(true)
             .epoch_interruption(true)
-            .consume_fuel(fuel);
+            .consume_fuel(fuel)
+            .cache(compile_cache().cloned());
         let engine = Engine::new(&config).map_err(|e| PluginError::Runtime(e.to_string()))?;
         let stop = Arc::new(AtomicBool::new(false));
         let ticker = {
@@ -98,6 +101,39 @@ impl Drop for SandboxEngine {
             let _ = ticker.join();
         }
     }
+}
+
+/// The compiled-plugin cache shared by every engine of the process:
+/// `compiled/` under the plugin cache directory (`RELHOST_CACHE_DIR`, else
+/// `~/.relhost/cache`). `None` when that directory cannot be made; plugins
+/// are then compiled on every run.
+fn compile_cache() -> Option<&'static Cache> {
+    static CACHE: OnceLock<Option<Cache>> = OnceLock::new();
+    CACHE
+        .get_or_init(|| {
+            let dir = crate::registry::default_dir(crate::registry::CACHE_DIR_ENV, "cache");
+            open_compile_cache(&dir.join("compiled"))
+        })
+        .as_ref()
+}
+
+/// A cache of compiled components in `dir`, made private to the user:
+/// what it holds is run as native code.
+///
+/// Compiling a component with Cranelift costs each run about 200 ms of CPU,
+/// as much as 40,000 requests of a load run. wasmtime keys each entry by a
+/// hash of the component, the engine's settings and wasmtime's version, so
+/// a changed plugin or sandbox setting compiles afresh.
+fn open_compile_cache(dir: &Path) -> Option<Cache> {
+    let dir = std::path::absolute(dir).ok()?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .ok()?;
+    let mut config = CacheConfig::new();
+    config.with_directory(dir);
+    Cache::new(config).ok()
 }
 
 /// Caps an instance's memory and remembers whether the cap was hit, so a
@@ -141,5 +177,35 @@ impl ResourceLimiter for MemoryCap {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use wasmtime::component::Component;
+
+    #[test]
+    fn a_component_compiled_once_is_loaded_from_the_cache() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("compiled");
+        let cache = open_compile_cache(&root).expect("cache");
+        let mode = std::fs::metadata(&root)
+            .expect("cache dir")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+        let bytes = super::super::artifacts::builtin("http_request").expect("built-in");
+        for _ in 0..2 {
+            let mut config = Config::new();
+            config
+                .wasm_component_model(true)
+                .epoch_interruption(true)
+                .cache(Some(cache.clone()));
+            let engine = Engine::new(&config).expect("engine");
+            Component::new(&engine, bytes).expect("compiles");
+        }
+        assert_eq!((cache.cache_misses(), cache.cache_hits()), (1, 1));
     }
 }
