@@ -135,3 +135,51 @@ fn bad_load_flags_state_the_expected_form() {
         );
     }
 }
+
+#[test]
+fn compiled_plugins_are_kept_in_a_private_cache_between_runs() {
+    use std::os::unix::fs::PermissionsExt;
+    let sim = Sim::start(&[], &[]);
+    let cache = tempfile::tempdir().expect("tempdir");
+    let compiled = cache.path().join("compiled");
+    let entries = || {
+        walk_files(&compiled.join("modules"))
+            .into_iter()
+            .filter(|p| !p.to_string_lossy().ends_with(".stats"))
+            .count()
+    };
+    for run in 0..2 {
+        let out = tempfile::tempdir().expect("tempdir");
+        let mut cmd = relhost();
+        cmd.env("RELHOST_CACHE_DIR", cache.path())
+            .args(["load", &format!("{}/healthz", sim.base_url)])
+            .args(["-n", "1", "-c", "1", "--quiet", "--output-dir"])
+            .arg(out.path());
+        let output = run_bounded(cmd, Duration::from_secs(60));
+        assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+        assert!(entries() > 0, "run {run}: nothing cached in {compiled:?}");
+    }
+    let mode = std::fs::metadata(&compiled)
+        .expect("cache dir")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700);
+}
+
+/// Every file under `dir`, recursively (none when it does not exist).
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .flat_map(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                walk_files(&path)
+            } else {
+                vec![path]
+            }
+        })
+        .collect()
+}
