@@ -137,6 +137,36 @@ fn bad_load_flags_state_the_expected_form() {
 }
 
 #[test]
+fn dense_sends_read_slow_answers_to_the_last() {
+    // Answers 1-9 ms late: read at the workers' ticks, or handed back to the
+    // reactor when slower than the ticks they are read at. Every request of
+    // the schedule is answered, the last ones after the last send too.
+    let sim = Sim::start(
+        &["--fault=whatsapp:latency=1ms,jitter=8ms"],
+        &[("WHATSAPP_APP_SECRET", "")],
+    );
+    let report = load_report(&[
+        &format!("{}/api/whatsapp/webhook", sim.base_url),
+        "-q",
+        "4000",
+        "-z",
+        "1s",
+        "--workers",
+        "2",
+        "-m",
+        "post",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"object":"whatsapp_business_account","entry":[]}"#,
+    ]);
+    let totals = &scenario(&report, "http_request")["totals"];
+    assert_eq!(totals["status_counts"], json!({ "200": 4000 }), "{totals}");
+    let service = &totals["service_latency_ms"];
+    assert!(service["p50"].as_f64().unwrap_or(0.0) >= 1.0, "{service}");
+}
+
+#[test]
 fn compiled_plugins_are_kept_in_a_private_cache_between_runs() {
     use std::os::unix::fs::PermissionsExt;
     let sim = Sim::start(&[], &[]);

@@ -95,6 +95,34 @@ impl Pacer {
         }
     }
 
+    /// Whether the timer ticks (sends are dense).
+    pub(crate) fn is_ticking(&self) -> bool {
+        self.armed == Armed::Ticking
+    }
+
+    /// Waits for the next tick, ticking from now on if the timer did not.
+    /// A tick that passed while nobody waited ends the wait at once.
+    pub(crate) async fn next_tick(&mut self) {
+        if self.tick().await.is_err() {
+            self.armed = Armed::Off;
+            tokio::time::sleep(TICK).await;
+        }
+    }
+
+    async fn tick(&mut self) -> io::Result<()> {
+        let Some(timer) = &self.timer else {
+            return Err(io::ErrorKind::Unsupported.into());
+        };
+        if self.armed != Armed::Ticking {
+            self.last_tick = None;
+            arm(timer, TICK, TICK)?;
+            self.armed = Armed::Ticking;
+        }
+        expiry(timer).await?;
+        self.last_tick = Some(Instant::now());
+        Ok(())
+    }
+
     /// Stops the timer (when no send is scheduled for a while).
     pub(crate) fn rest(&mut self) {
         if let (Some(timer), Armed::Once(_) | Armed::Ticking) = (&self.timer, self.armed)
@@ -105,9 +133,6 @@ impl Pacer {
     }
 
     async fn precise_wait(&mut self, at: Instant) -> io::Result<()> {
-        let Some(timer) = &self.timer else {
-            return Err(io::ErrorKind::Unsupported.into());
-        };
         loop {
             let now = Instant::now();
             if at <= self.horizon_at(now) {
@@ -115,20 +140,16 @@ impl Pacer {
             }
             let delay = at.saturating_duration_since(now);
             if delay < DENSE {
-                if self.armed != Armed::Ticking {
-                    self.last_tick = None;
-                    arm(timer, TICK, TICK)?;
-                    self.armed = Armed::Ticking;
-                }
-            } else if self.armed != Armed::Once(at) {
+                self.tick().await?;
+                continue;
+            }
+            let timer = self.timer.as_ref().ok_or(io::ErrorKind::Unsupported)?;
+            if self.armed != Armed::Once(at) {
                 arm(timer, delay, Duration::ZERO)?;
                 self.armed = Armed::Once(at);
             }
             expiry(timer).await?;
-            match self.armed {
-                Armed::Ticking => self.last_tick = Some(Instant::now()),
-                _ => self.armed = Armed::Off,
-            }
+            self.armed = Armed::Off;
         }
     }
 }

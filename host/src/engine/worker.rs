@@ -25,7 +25,7 @@ use super::pacer::Pacer;
 use super::rotation::Picker;
 use super::schedule::{RateSchedule, UserRamp};
 use super::template::{FillContext, RequestTemplate};
-use crate::http::{Client, Exchange, Origin, OutgoingRequest};
+use crate::http::{Client, Exchange, Origin, OutgoingRequest, Receive};
 use crate::metrics::{Sample, SseSample, StageMetrics};
 use crate::plugin::{self, CallContext, ResponseSummary, ScenarioInstance, Secrets, Verdict};
 
@@ -90,6 +90,7 @@ struct Flight {
     actual: Instant,
     plugin_us: u64,
     user: u32,
+    receive: Receive,
 }
 
 /// A request ready to send.
@@ -107,6 +108,7 @@ async fn fly(
     client: Client,
     payload: Payload,
     sse: bool,
+    receive: Receive,
     intended: Option<Instant>,
     plugin_us: u64,
     user: u32,
@@ -117,11 +119,12 @@ async fn fly(
         actual,
         plugin_us,
         user,
+        receive,
     };
     match payload {
         Payload::Request(request) => (flight, client.send(*request, sse).await, None),
         Payload::Wire { origin, bytes } => {
-            let exchange = client.send_wire(&origin, &bytes, sse).await;
+            let exchange = client.send_wire(&origin, &bytes, sse, receive).await;
             (flight, exchange, Some(bytes))
         }
     }
@@ -141,6 +144,8 @@ pub(crate) struct Worker {
     live: Arc<LiveStats>,
     /// Waits for the next send time, to within microseconds.
     pacer: Pacer,
+    /// Requests in flight whose responses are read at the pacer's ticks.
+    ticked_reads: usize,
     /// Wire buffers of finished requests, for the next ones.
     buffers: Vec<Vec<u8>>,
 }
@@ -162,6 +167,7 @@ impl Worker {
             scenario,
             live,
             pacer: Pacer::new(),
+            ticked_reads: 0,
             buffers: Vec::new(),
         }
     }
@@ -207,6 +213,9 @@ impl Worker {
         let mut due = Due::new(self.id, job);
         let mut in_flight = FuturesUnordered::new();
         let mut stopping: Option<Instant> = None;
+        // The pacer ticked: responses read at ticks are read once the
+        // tick's sends are out.
+        let mut ticked = false;
         loop {
             if stopping.is_none() && *stop.borrow() {
                 stopping = Some(Instant::now() + grace);
@@ -236,6 +245,11 @@ impl Worker {
                     self.done(done, job, &mut output, &mut due).await;
                 }
             } else {
+                if std::mem::take(&mut ticked) {
+                    self.client.tick();
+                }
+                // Responses read at ticks need the pacer to tick.
+                let reads_wait = self.ticked_reads > 0;
                 tokio::select! {
                     biased;
                     Some(done) = in_flight.next(), if !in_flight.is_empty() => {
@@ -243,7 +257,17 @@ impl Worker {
                         self.done(done, job, &mut output, &mut due).await;
                         continue;
                     }
-                    () = self.pacer.wait_until(next.unwrap_or(job.ends)), if next.is_some() && can_send => {}
+                    () = async {
+                        match next.filter(|_| can_send && !reads_wait) {
+                            Some(at) => self.pacer.wait_until(at).await,
+                            None => self.pacer.next_tick().await,
+                        }
+                    }, if (next.is_some() && can_send) || reads_wait => {
+                        ticked = true;
+                        if !(can_send && next.is_some_and(|at| at <= self.pacer.horizon())) {
+                            continue;
+                        }
+                    }
                     _ = stop.changed(), if stopping.is_none() => continue,
                     _ = sleep_until(stopping.unwrap_or(job.ends)), if stopping.is_some() => {
                         output.abandoned = in_flight.len() as u64;
@@ -256,12 +280,22 @@ impl Worker {
             };
             let sequence = job.sequence_base + ticket.sequence;
             output.next_sequence = output.next_sequence.max(sequence + 1);
+            // While the open model's sends are dense, their responses are
+            // read at the pacer's ticks rather than each waking the worker.
+            let receive = if due.is_open() && self.pacer.is_ticking() && !self.scenario.event_stream
+            {
+                Receive::AtTicks
+            } else {
+                Receive::OnArrival
+            };
             match self.build(template.as_mut(), job, sequence, seed).await {
                 Ok((payload, plugin_us)) => {
+                    self.ticked_reads += usize::from(receive == Receive::AtTicks);
                     in_flight.push(fly(
                         self.client.clone(),
                         payload,
                         self.scenario.event_stream,
+                        receive,
                         ticket.open.then_some(intended),
                         plugin_us,
                         ticket.user,
@@ -276,6 +310,8 @@ impl Worker {
             }
         }
         self.pacer.rest();
+        // Flights abandoned at an interrupt are gone.
+        self.ticked_reads = 0;
         self.live.set_in_flight(0);
         output
     }
@@ -289,6 +325,7 @@ impl Worker {
         due: &mut Due,
     ) {
         self.buffers.extend(buffer);
+        self.ticked_reads -= usize::from(flight.receive == Receive::AtTicks);
         self.finish(&flight, &exchange, job, output).await;
         due.finished(flight.user, job, flight.actual + exchange.total);
     }

@@ -17,7 +17,7 @@ use tokio::time::{Instant, Sleep};
 use super::classify::classify;
 use super::connect::{Resolver, TimedConnector};
 use super::exchange::{Exchange, Tally};
-use super::h1::{self, Origin};
+use super::h1::{self, Origin, Receive};
 use super::{ClientConfig, ClientTls, ErrorClass, HttpError};
 
 type Connector = TimedConnector<HttpsConnector<HttpConnector<Resolver>>>;
@@ -39,8 +39,8 @@ pub struct OutgoingRequest {
 /// One worker's connections. Each engine worker owns its own `Client`
 /// (no lock shared by all workers); cheap to clone within the worker.
 ///
-/// `http://` requests over HTTP/1.1 take relhost's own client (see
-/// [`super::h1`]); HTTPS and HTTP/2 take a hyper-util pool.
+/// `http://` requests over HTTP/1.1 take relhost's own client (module
+/// `http::h1`); HTTPS and HTTP/2 take a hyper-util pool.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -130,10 +130,27 @@ impl Client {
     /// Sends a request the caller wrote as an HTTP/1.1 message (`wire`:
     /// head and body) to `origin` (from [`Client::http1_origin`]) and reads
     /// the response like [`Client::send`].
-    pub async fn send_wire(&self, origin: &Origin, wire: &[u8], event_stream: bool) -> Exchange {
+    /// With [`Receive::AtTicks`] the response is read at the caller's
+    /// ticks ([`Client::tick`]) and timed by the kernel's receive time.
+    pub async fn send_wire(
+        &self,
+        origin: &Origin,
+        wire: &[u8],
+        event_stream: bool,
+        receive: Receive,
+    ) -> Exchange {
         match &self.inner.h1 {
-            Some(h1) => h1.exchange(origin, wire, event_stream).await,
+            Some(h1) => h1.exchange(origin, wire, event_stream, receive).await,
             None => Exchange::failed(ErrorClass::Other, Duration::ZERO),
+        }
+    }
+
+    /// The caller's tick: exchanges sent with [`Receive::AtTicks`] that
+    /// wait for their response read now. Call it at each tick while such
+    /// an exchange is in flight.
+    pub fn tick(&self) {
+        if let Some(h1) = &self.inner.h1 {
+            h1.tick();
         }
     }
 
@@ -154,11 +171,16 @@ impl Client {
             Ok(response) => response,
             Err(err) => return Exchange::failed(classify(&err), start.elapsed()),
         };
-        let mut tally = Tally::new(start, response.status().as_u16(), event_stream);
+        let mut tally = Tally::new(
+            start,
+            Instant::now(),
+            response.status().as_u16(),
+            event_stream,
+        );
         let mut body = response.into_body();
         loop {
             let frame = next_frame(&mut body, timer.as_mut(), inner.stream_idle_timeout).await;
-            tally.read_returned();
+            tally.read_returned(Instant::now());
             match frame {
                 None => {
                     tally.fail(ErrorClass::StreamIdleTimeout);

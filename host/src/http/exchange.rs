@@ -60,9 +60,9 @@ pub(super) struct Tally {
 }
 
 impl Tally {
-    /// The head with `status` arrived; the exchange started at `start`.
-    pub(super) fn new(start: Instant, status: u16, event_stream: bool) -> Tally {
-        let head_at = start.elapsed();
+    /// The head with `status` arrived at `head_at`; the exchange started at `start`.
+    pub(super) fn new(start: Instant, head_at: Instant, status: u16, event_stream: bool) -> Tally {
+        let head_at = head_at.saturating_duration_since(start);
         Tally {
             start,
             head_at,
@@ -80,9 +80,9 @@ impl Tally {
         }
     }
 
-    /// A read returned (the data it brought is fed next).
-    pub(super) fn read_returned(&mut self) {
-        self.read_at = self.start.elapsed();
+    /// A read returned data that arrived `at` (fed next).
+    pub(super) fn read_returned(&mut self, at: Instant) {
+        self.read_at = at.saturating_duration_since(self.start);
     }
 
     /// A piece of (transfer-decoded) body data arrived.

@@ -31,6 +31,6 @@ pub use client::{Client, OutgoingRequest};
 pub use config::{ClientConfig, HttpError};
 pub use error::ErrorClass;
 pub use exchange::Exchange;
-pub use h1::Origin;
 pub(crate) use h1::wire;
+pub use h1::{Origin, Receive};
 pub use tls::ClientTls;

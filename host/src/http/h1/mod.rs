@@ -8,11 +8,14 @@
 //! the head in place with `httparse` and reads the body through the same
 //! fixed buffer, counting bytes and SSE events without keeping them, then
 //! puts the connection back. One worker's pool is only touched by that
-//! worker, so its lock is never contended.
+//! worker, so its lock is never contended. While the open model sends at
+//! the pacer's ticks, responses are read at those ticks too (see
+//! [`socket`]).
 //!
 //! HTTPS and HTTP/2 go through hyper (see [`super::Client`]).
 
 mod chunked;
+mod socket;
 pub(crate) mod wire;
 
 use std::future::poll_fn;
@@ -20,14 +23,15 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::{Pin, pin};
 use std::sync::{Mutex, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep, sleep_until};
 
 use self::chunked::{Chunked, Malformed};
+pub use self::socket::Receive;
+use self::socket::{Socket, Ticks};
 use self::wire::{Framing, Head};
 use super::classify::io_class;
 use super::exchange::{Exchange, Tally};
@@ -68,6 +72,8 @@ pub(crate) struct Pool {
     /// Idle connections per `host:port`. A run talks to one or a few
     /// origins, so a list searched in order beats hashing every request.
     idle: Mutex<Vec<(Box<str>, Vec<Connection>)>>,
+    /// Exchanges waiting for the worker's next tick to read.
+    ticks: Ticks,
     max_idle_per_host: usize,
     connect_timeout: Duration,
     request_timeout: Duration,
@@ -78,6 +84,7 @@ impl Pool {
     pub(crate) fn new(config: &ClientConfig) -> Pool {
         Pool {
             idle: Mutex::new(Vec::new()),
+            ticks: Ticks::default(),
             max_idle_per_host: config.max_idle_per_host,
             connect_timeout: config.connect_timeout,
             request_timeout: config.request_timeout,
@@ -93,16 +100,23 @@ impl Pool {
         };
         let mut wire = Vec::new();
         wire::encode(request, &mut wire);
-        self.exchange(&origin, &wire, event_stream).await
+        self.exchange(&origin, &wire, event_stream, Receive::OnArrival)
+            .await
+    }
+
+    /// The worker's pacer ticked: exchanges reading at ticks read now.
+    pub(crate) fn tick(&self) {
+        self.ticks.tick();
     }
 
     /// Sends a request already written as HTTP/1.1 (`wire`) to `origin` and
-    /// reads the response to its end.
+    /// reads the response to its end, learning of its arrival as `receive` says.
     pub(crate) async fn exchange(
         &self,
         origin: &Origin,
         wire: &[u8],
         event_stream: bool,
+        receive: Receive,
     ) -> Exchange {
         let start = Instant::now();
         // One timer for the whole exchange: the head deadline first, then
@@ -110,7 +124,7 @@ impl Pool {
         let mut timer = pin!(sleep_until(start + self.request_timeout));
         let head = tokio::select! {
             biased;
-            head = self.head(origin, wire) => head,
+            head = self.head(origin, wire, receive) => head,
             () = &mut timer => {
                 return Exchange::failed(ErrorClass::RequestTimeout, start.elapsed());
             }
@@ -119,7 +133,7 @@ impl Pool {
             Ok(answer) => answer,
             Err(class) => return Exchange::failed(class, start.elapsed()),
         };
-        let mut tally = Tally::new(start, head.status, event_stream);
+        let mut tally = Tally::new(start, conn.read_at, head.status, event_stream);
         let mut body = Body::new(head.framing);
         let reusable = loop {
             match body.consume(conn.buffered(), |data| tally.data(data)) {
@@ -135,9 +149,13 @@ impl Pool {
                 }
             }
             let read = conn
-                .read_within(timer.as_mut(), self.stream_idle_timeout)
+                .read_within(timer.as_mut(), self.stream_idle_timeout, &self.ticks)
                 .await;
-            tally.read_returned();
+            // A failed read ends the exchange now.
+            tally.read_returned(match read {
+                Some(Ok(_)) => conn.read_at,
+                _ => Instant::now(),
+            });
             match read {
                 Some(Ok(0)) if matches!(body, Body::UntilClose) => break false,
                 Some(Ok(0) | Err(_)) => {
@@ -152,6 +170,7 @@ impl Pool {
             }
         };
         if reusable {
+            conn.socket.rest();
             self.put(&origin.key, conn);
         }
         tally.finish()
@@ -161,7 +180,12 @@ impl Pool {
     /// connection the server had already closed is replaced by a new one
     /// once, when that cannot deliver the request twice: the request never
     /// left, or it is idempotent and no byte of an answer came back.
-    async fn head(&self, origin: &Origin, wire: &[u8]) -> Result<(Connection, Head), ErrorClass> {
+    async fn head(
+        &self,
+        origin: &Origin,
+        wire: &[u8],
+        receive: Receive,
+    ) -> Result<(Connection, Head), ErrorClass> {
         let mut retried = false;
         loop {
             let pooled = if retried {
@@ -173,7 +197,15 @@ impl Pool {
                 Some(conn) => (conn, true),
                 None => (self.connect(origin).await?, false),
             };
-            match conn.request_head(wire).await {
+            if conn.socket.set_mode(receive).is_err() {
+                // The socket is lost; a new one is opened, as for a stale one.
+                if retried {
+                    return Err(ErrorClass::Other);
+                }
+                retried = true;
+                continue;
+            }
+            match conn.request_head(wire, &self.ticks).await {
                 Ok(head) => return Ok((conn, head)),
                 Err(failure) => {
                     let safe = failure.unsent || (failure.unanswered && is_idempotent(wire));
@@ -190,7 +222,8 @@ impl Pool {
     fn checkout(&self, key: &str) -> Option<Connection> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         let (_, conns) = idle.iter_mut().find(|(origin, _)| **origin == *key)?;
-        std::iter::from_fn(|| conns.pop()).find_map(|mut conn| conn.is_quiet().then_some(conn))
+        std::iter::from_fn(|| conns.pop())
+            .find_map(|mut conn| conn.socket.is_quiet().then_some(conn))
     }
 
     fn put(&self, key: &str, conn: Connection) {
@@ -269,35 +302,23 @@ struct HeadFailure {
 /// One TCP connection with its read buffer (`buf[start..end]` is received
 /// and not yet consumed).
 struct Connection {
-    stream: TcpStream,
+    socket: Socket,
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// When the bytes of the latest read arrived.
+    read_at: Instant,
 }
 
 impl Connection {
     fn new(stream: TcpStream) -> Connection {
         Connection {
-            stream,
+            socket: Socket::Reactor(stream),
             buf: vec![0; INITIAL_BUFFER],
             start: 0,
             end: 0,
+            read_at: Instant::now(),
         }
-    }
-
-    /// Nothing arrived since the last response: no close, no stray bytes.
-    /// Reads the readiness the runtime already has, without a system call;
-    /// only a readiness left over from a read that filled the buffer (so
-    /// the runtime could not tell it drained the socket) costs a peek.
-    fn is_quiet(&mut self) -> bool {
-        let mut cx = Context::from_waker(Waker::noop());
-        if self.stream.poll_read_ready(&mut cx).is_pending() {
-            return true;
-        }
-        let mut byte = [0u8; 1];
-        self.stream
-            .poll_peek(&mut cx, &mut ReadBuf::new(&mut byte))
-            .is_pending()
     }
 
     fn buffered(&self) -> &[u8] {
@@ -314,12 +335,13 @@ impl Connection {
 
     /// Writes the request, then reads up to its final response head
     /// (skipping interim 1xx heads).
-    async fn request_head(&mut self, wire: &[u8]) -> Result<Head, HeadFailure> {
+    async fn request_head(&mut self, wire: &[u8], ticks: &Ticks) -> Result<Head, HeadFailure> {
         // A response to HEAD has no body, whatever its head says.
         let head_request = wire.starts_with(b"HEAD ");
+        self.socket.begin();
         let mut written = 0;
         while written < wire.len() {
-            let failure = match self.stream.write(&wire[written..]).await {
+            let failure = match poll_fn(|cx| self.socket.poll_write(cx, &wire[written..])).await {
                 Ok(0) => io::ErrorKind::WriteZero.into(),
                 Ok(n) => {
                     written += n;
@@ -356,7 +378,7 @@ impl Connection {
                     None => {}
                 }
             }
-            match poll_fn(|cx| self.poll_read(cx)).await {
+            match poll_fn(|cx| self.poll_read(cx, ticks)).await {
                 Ok(0) => {
                     return Err(HeadFailure {
                         class: ErrorClass::Reset,
@@ -401,11 +423,11 @@ impl Connection {
 
     /// Reads once into the free space after the buffered bytes. A read that
     /// fills an empty buffer grows it, so large bodies take fewer reads.
-    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        let mut free = ReadBuf::new(&mut self.buf[self.end..]);
-        let room = free.remaining();
-        std::task::ready!(Pin::new(&mut self.stream).poll_read(cx, &mut free))?;
-        let n = free.filled().len();
+    fn poll_read(&mut self, cx: &mut Context<'_>, ticks: &Ticks) -> Poll<io::Result<usize>> {
+        let room = self.buf.len() - self.end;
+        let (n, at) =
+            std::task::ready!(self.socket.poll_read(cx, ticks, &mut self.buf[self.end..]))?;
+        self.read_at = at;
         self.end += n;
         if n == room && self.start == 0 {
             self.grow();
@@ -419,13 +441,14 @@ impl Connection {
         &mut self,
         mut timer: Pin<&mut Sleep>,
         idle: Duration,
+        ticks: &Ticks,
     ) -> Option<io::Result<usize>> {
         if !self.make_room() {
             return Some(Err(io::ErrorKind::OutOfMemory.into()));
         }
         let mut armed = false;
         poll_fn(|cx| {
-            if let Poll::Ready(read) = self.poll_read(cx) {
+            if let Poll::Ready(read) = self.poll_read(cx, ticks) {
                 return Poll::Ready(Some(read));
             }
             if !armed {

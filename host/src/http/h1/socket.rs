@@ -1,0 +1,300 @@
+//! A connection's socket, in one of two ways of receiving.
+//!
+//! A socket registered with the runtime's reactor wakes the task reading it
+//! whenever bytes arrive. At tens of thousands of requests per second that
+//! is a wake-up of the worker thread per response, and on a virtual machine
+//! a wake-up costs more than the request itself. So while the open model
+//! sends at the pacer's ticks, its sockets are taken out of the reactor:
+//! nothing wakes when a response arrives, and the exchanges waiting for one
+//! read at the next tick ([`Ticks`]). Each such read also brings the time
+//! the kernel received the data (`SO_TIMESTAMPNS`), so a response read at a
+//! tick is timed by when it arrived, not by when it was read.
+
+use std::io::{self, IoSliceMut, Write};
+use std::os::fd::AsRawFd;
+use std::pin::Pin;
+use std::sync::{Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg, setsockopt, sockopt};
+use nix::sys::time::TimeSpec;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+/// How an exchange learns that its response arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receive {
+    /// The reactor wakes the exchange when bytes arrive.
+    OnArrival,
+    /// The exchange reads at the worker's ticks ([`crate::http::Client::tick`]).
+    AtTicks,
+}
+
+/// Ticks an exchange waits with nothing to read before it lets the reactor
+/// wake it instead: a slow response (or a long body) is not polled for.
+const TICKED_WAITS: u32 = 8;
+
+/// A ticked connection idle for longer than this is checked for a close by
+/// the server before it is reused; one used more recently is trusted (a
+/// server announces a close it decides while answering).
+const TRUSTED_IDLE: Duration = Duration::from_millis(100);
+
+/// Wakers of exchanges waiting for the worker's next tick.
+#[derive(Default)]
+pub(super) struct Ticks {
+    waiting: Mutex<Vec<Waker>>,
+}
+
+impl Ticks {
+    fn park(&self, waker: &Waker) {
+        self.lock().push(waker.clone());
+    }
+
+    /// Wakes every exchange waiting for a tick.
+    pub(super) fn tick(&self) {
+        let waiting = std::mem::take(&mut *self.lock());
+        waiting.into_iter().for_each(Waker::wake);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Waker>> {
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A TCP connection's socket.
+pub(super) enum Socket {
+    /// Registered with the reactor.
+    Reactor(TcpStream),
+    /// Out of the reactor, read at ticks.
+    Ticked(Ticked),
+    /// A change of mode failed; every operation fails.
+    Lost,
+}
+
+/// A socket read at ticks.
+pub(super) struct Ticked {
+    stream: std::net::TcpStream,
+    /// Room for the receive time that comes with each read.
+    control: Vec<u8>,
+    /// Reads found nothing this many times since the request was written.
+    waits: u32,
+    /// When the connection was last put back idle.
+    idle_since: Instant,
+}
+
+impl Socket {
+    /// Switches to `receive`, when the socket is not in that mode already.
+    pub(super) fn set_mode(&mut self, receive: Receive) -> io::Result<()> {
+        match (receive, &*self) {
+            (Receive::AtTicks, Socket::Reactor(_)) => self.leave_reactor(),
+            (Receive::OnArrival, Socket::Ticked(_)) => self.join_reactor(),
+            (_, Socket::Lost) => Err(lost()),
+            _ => Ok(()),
+        }
+    }
+
+    fn leave_reactor(&mut self) -> io::Result<()> {
+        let Socket::Reactor(stream) = std::mem::replace(self, Socket::Lost) else {
+            return Err(lost());
+        };
+        let stream = stream.into_std()?;
+        setsockopt(&stream, sockopt::ReceiveTimestampns, &true)?;
+        *self = Socket::Ticked(Ticked {
+            stream,
+            control: nix::cmsg_space!(TimeSpec),
+            waits: 0,
+            idle_since: Instant::now(),
+        });
+        Ok(())
+    }
+
+    fn join_reactor(&mut self) -> io::Result<()> {
+        let Socket::Ticked(ticked) = std::mem::replace(self, Socket::Lost) else {
+            return Err(lost());
+        };
+        *self = Socket::Reactor(TcpStream::from_std(ticked.stream)?);
+        Ok(())
+    }
+
+    /// A request is about to be written: reads start afresh.
+    pub(super) fn begin(&mut self) {
+        if let Socket::Ticked(ticked) = self {
+            ticked.waits = 0;
+        }
+    }
+
+    /// The connection goes back to the idle pool.
+    pub(super) fn rest(&mut self) {
+        if let Socket::Ticked(ticked) = self {
+            ticked.idle_since = Instant::now();
+        }
+    }
+
+    /// Nothing arrived while the connection was idle: no close, no stray
+    /// bytes. A registered socket answers from the readiness the reactor
+    /// already has, without a system call; only a readiness left over from
+    /// a read that filled the buffer (so the runtime could not tell it
+    /// drained the socket) costs a peek. A ticked socket idle for long is
+    /// peeked.
+    pub(super) fn is_quiet(&mut self) -> bool {
+        match self {
+            Socket::Reactor(stream) => {
+                let mut cx = Context::from_waker(Waker::noop());
+                if stream.poll_read_ready(&mut cx).is_pending() {
+                    return true;
+                }
+                let mut byte = [0u8; 1];
+                stream
+                    .poll_peek(&mut cx, &mut ReadBuf::new(&mut byte))
+                    .is_pending()
+            }
+            Socket::Ticked(ticked) if ticked.idle_since.elapsed() < TRUSTED_IDLE => true,
+            Socket::Ticked(ticked) => {
+                let mut byte = [0u8; 1];
+                matches!(ticked.stream.peek(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+            }
+            Socket::Lost => false,
+        }
+    }
+
+    /// Writes part of `data`. A ticked socket whose send buffer is full
+    /// goes back to the reactor to wait for room.
+    pub(super) fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            match self {
+                Socket::Reactor(stream) => return Pin::new(stream).poll_write(cx, data),
+                Socket::Ticked(ticked) => match ticked.stream.write(data) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.join_reactor()?,
+                    written => return Poll::Ready(written),
+                },
+                Socket::Lost => return Poll::Ready(Err(lost())),
+            }
+        }
+    }
+
+    /// Reads into `buf`: how many bytes, and when they arrived.
+    ///
+    /// A ticked socket does not read on the poll right after its request
+    /// was written (the answer cannot be there yet), parks until the next
+    /// tick while nothing came, and after [`TICKED_WAITS`] empty ticks
+    /// goes back to the reactor.
+    pub(super) fn poll_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        ticks: &Ticks,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(usize, Instant)>> {
+        loop {
+            match self {
+                Socket::Reactor(stream) => {
+                    let mut free = ReadBuf::new(buf);
+                    std::task::ready!(Pin::new(stream).poll_read(cx, &mut free))?;
+                    return Poll::Ready(Ok((free.filled().len(), Instant::now())));
+                }
+                Socket::Ticked(ticked) => {
+                    if ticked.waits > 0 {
+                        match ticked.read(buf) {
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                            read => return Poll::Ready(read),
+                        }
+                    }
+                    if ticked.waits < TICKED_WAITS {
+                        ticked.waits += 1;
+                        ticks.park(cx.waker());
+                        return Poll::Pending;
+                    }
+                    self.join_reactor()?;
+                }
+                Socket::Lost => return Poll::Ready(Err(lost())),
+            }
+        }
+    }
+}
+
+impl Ticked {
+    /// One non-blocking read, with the kernel's receive time of its data.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<(usize, Instant)> {
+        let mut iov = [IoSliceMut::new(buf)];
+        let message = recvmsg::<()>(
+            self.stream.as_raw_fd(),
+            &mut iov,
+            Some(&mut self.control),
+            MsgFlags::MSG_DONTWAIT,
+        )?;
+        let stamp = message.cmsgs().ok().and_then(|mut messages| {
+            messages.find_map(|m| match m {
+                ControlMessageOwned::ScmTimestampns(at) => Some(at),
+                _ => None,
+            })
+        });
+        // Unstamped data is timed by the read: the kernel starts stamping
+        // (for the whole system) a moment after the first socket asks.
+        Ok((message.bytes, stamp.map_or_else(Instant::now, arrival)))
+    }
+}
+
+/// The kernel's receive time (`CLOCK_REALTIME`) as an [`Instant`]; never
+/// later than now.
+fn arrival(at: TimeSpec) -> Instant {
+    let now = Instant::now();
+    let received = UNIX_EPOCH
+        + Duration::new(
+            u64::try_from(at.tv_sec()).unwrap_or(0),
+            u32::try_from(at.tv_nsec()).unwrap_or(0),
+        );
+    let ago = SystemTime::now()
+        .duration_since(received)
+        .unwrap_or(Duration::ZERO);
+    now.checked_sub(ago).unwrap_or(now)
+}
+
+fn lost() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "connection lost")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_receive_time_becomes_the_instant_it_was() {
+        let ago = Duration::from_millis(30);
+        let then = SystemTime::now() - ago;
+        let since = then.duration_since(UNIX_EPOCH).expect("after 1970");
+        let stamp = TimeSpec::new(since.as_secs() as i64, i64::from(since.subsec_nanos()));
+        let at = arrival(stamp);
+        let error = (Instant::now() - ago).saturating_duration_since(at)
+            + at.saturating_duration_since(Instant::now() - ago);
+        assert!(error < Duration::from_millis(10), "{error:?}");
+
+        // A receive time ahead of the clock is now, never later.
+        let ahead = SystemTime::now() + Duration::from_secs(5);
+        let since = ahead.duration_since(UNIX_EPOCH).expect("after 1970");
+        let stamp = TimeSpec::new(since.as_secs() as i64, i64::from(since.subsec_nanos()));
+        assert!(arrival(stamp) <= Instant::now());
+    }
+
+    #[test]
+    fn a_tick_wakes_every_waiting_exchange_once() {
+        let ticks = Ticks::default();
+        let woken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        struct Count(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+        impl std::task::Wake for Count {
+            fn wake(self: std::sync::Arc<Self>) {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let waker = Waker::from(std::sync::Arc::new(Count(woken.clone())));
+        ticks.park(&waker);
+        ticks.park(&waker);
+        ticks.tick();
+        ticks.tick();
+        assert_eq!(woken.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+}
