@@ -28,7 +28,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::time::Instant;
 
 /// A send due sooner than this is waited for by ticking.
-const DENSE: Duration = Duration::from_millis(1);
+pub(crate) const DENSE: Duration = Duration::from_millis(1);
 /// The period of the ticking timer: the longest a dense send waits past its
 /// time. Each tick wakes this thread and, when it sleeps, the target's: on
 /// a virtual machine a wake costs about 20 µs of our CPU, so halving the
@@ -93,11 +93,6 @@ impl Pacer {
             self.armed = Armed::Off;
             tokio::time::sleep_until(at).await;
         }
-    }
-
-    /// Whether the timer ticks (sends are dense).
-    pub(crate) fn is_ticking(&self) -> bool {
-        self.armed == Armed::Ticking
     }
 
     /// Waits for the next tick, ticking from now on if the timer did not.

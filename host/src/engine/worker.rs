@@ -21,7 +21,7 @@ use tokio::time::{Instant, sleep_until};
 
 use super::credentials::Credentials;
 use super::live::LiveStats;
-use super::pacer::Pacer;
+use super::pacer::{DENSE, Pacer};
 use super::rotation::Picker;
 use super::schedule::{RateSchedule, UserRamp};
 use super::template::{FillContext, RequestTemplate};
@@ -280,10 +280,14 @@ impl Worker {
             };
             let sequence = job.sequence_base + ticket.sequence;
             output.next_sequence = output.next_sequence.max(sequence + 1);
-            // While the open model's sends are dense, their responses are
-            // read at the pacer's ticks rather than each waking the worker.
-            let receive = if due.is_open() && self.pacer.is_ticking() && !self.scenario.event_stream
-            {
+            // While the open model's sends are dense (the pacer ticks for
+            // them), their responses are read at the ticks rather than each
+            // waking the worker.
+            let dense = due.is_open()
+                && due
+                    .peek(job)
+                    .is_some_and(|at| at.saturating_duration_since(intended) < DENSE);
+            let receive = if dense && !self.scenario.event_stream {
                 Receive::AtTicks
             } else {
                 Receive::OnArrival
