@@ -2,7 +2,7 @@
 //! with the same arrival schedule, judged metric by metric as Kayenta's
 //! judge does.
 //!
-//! - [`mann_whitney`] is the two-sided Mann–Whitney U test (normal
+//! - [`mann_whitney`](mod@mann_whitney) is the two-sided Mann–Whitney U test (normal
 //!   approximation, tie and continuity corrections).
 //! - [`judge`](mod@judge) compares, per scenario and policy metric, the
 //!   per-second samples of both sides; a metric is `high` or `low` when the test is

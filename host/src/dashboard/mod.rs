@@ -2,7 +2,7 @@
 //! directory, read by its `kind`, summarized as `slo-dashboard.json`,
 //! `slo-dashboard.md` and a self-contained `slo-dashboard.html`.
 //!
-//! - [`collect`] reads the reports (skipping, with a warning, files that are
+//! - [`collect`](mod@collect) reads the reports (skipping, with a warning, files that are
 //!   not JSON or not a known report);
 //! - [`model`] turns them into a [`Dashboard`]: the latest verdict per gate
 //!   and per scenario, trends across runs, error-budget burn per scenario,

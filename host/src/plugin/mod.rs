@@ -3,7 +3,7 @@
 //! Plugins are components of the `relhost:plugin` WIT package (see `wit/`).
 //! A plugin gets no filesystem, network, clock or environment of its own: a
 //! WASI context with nothing preopened and nothing inherited, plus the
-//! [`host`](bindings::relhost::plugin::host) interface. Every guest call runs
+//! `host` interface (`wit/`). Every guest call runs
 //! under an epoch deadline and every instance under a memory cap.
 
 pub mod artifacts;
