@@ -262,11 +262,6 @@ impl RequestTemplate {
         }
     }
 
-    /// The request method.
-    pub fn method(&self) -> &Method {
-        &self.method
-    }
-
     /// Whether any piece needs a credential.
     pub fn uses_credential(&self) -> bool {
         let uses = |p: &Pieces| {

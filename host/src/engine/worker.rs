@@ -24,7 +24,7 @@ use super::live::LiveStats;
 use super::pacer::{DENSE, Pacer};
 use super::rotation::Picker;
 use super::schedule::{RateSchedule, UserRamp};
-use super::template::{FillContext, RequestTemplate};
+use super::template::{FillContext, RequestTemplate, TemplateError};
 use crate::http::{Client, Exchange, Origin, OutgoingRequest, Receive};
 use crate::metrics::{Sample, SseSample, StageMetrics};
 use crate::plugin::{self, CallContext, ResponseSummary, ScenarioInstance, Secrets, Verdict};
@@ -202,7 +202,7 @@ impl Worker {
             .map(Arc::new);
         let mut template = match &job.plan {
             plugin::RequestPlan::Template(t) => match self.compile(t, seed) {
-                Ok(template) => Some((template, origin)),
+                Ok(template) => Some(template),
                 Err(message) => {
                     note(&mut output.plugin_errors, message);
                     return output;
@@ -292,7 +292,10 @@ impl Worker {
             } else {
                 Receive::OnArrival
             };
-            match self.build(template.as_mut(), job, sequence, seed).await {
+            match self
+                .build(template.as_mut(), origin.as_ref(), job, sequence, seed)
+                .await
+            {
                 Ok((payload, plugin_us)) => {
                     self.ticked_reads += usize::from(receive == Receive::AtTicks);
                     in_flight.push(fly(
@@ -348,7 +351,8 @@ impl Worker {
     /// Builds request `sequence`: fills the stage's template, or asks the plugin.
     async fn build(
         &mut self,
-        template: Option<&mut (RequestTemplate, Option<Arc<Origin>>)>,
+        template: Option<&mut RequestTemplate>,
+        origin: Option<&Arc<Origin>>,
         job: &StageJob,
         sequence: u64,
         seed: u64,
@@ -369,20 +373,8 @@ impl Worker {
             worker: self.id,
             credential: credential.map(|(_, c)| (c.token.as_str(), c.thread_id.as_str())),
         };
-        if let Some((template, origin)) = template {
-            let payload = match origin {
-                Some(origin) => {
-                    let mut bytes = self.buffers.pop().unwrap_or_default();
-                    template
-                        .fill_wire(&ctx, &mut bytes)
-                        .map(|()| Payload::Wire {
-                            origin: origin.clone(),
-                            bytes,
-                        })
-                }
-                None => template.fill(&ctx).map(|r| Payload::Request(Box::new(r))),
-            };
-            return payload
+        if let Some(template) = template {
+            return fill(template, origin, &ctx, &mut self.buffers)
                 .map(|p| (p, 0))
                 .map_err(|e| format!("plugin {}: template: {e}", self.scenario.name));
         }
@@ -405,10 +397,9 @@ impl Worker {
             signing: None,
         };
         let mut compiled = self.compile(&template, seed)?;
-        let request = compiled
-            .fill(&ctx)
+        let payload = fill(&mut compiled, origin, &ctx, &mut self.buffers)
             .map_err(|e| format!("plugin {}: request: {e}", self.scenario.name))?;
-        Ok((Payload::Request(Box::new(request)), plugin_us))
+        Ok((payload, plugin_us))
     }
 
     /// Records a finished request.
@@ -483,6 +474,27 @@ impl Worker {
     }
 }
 
+/// Fills request `ctx` from `template`: as HTTP/1.1 bytes, in a recycled
+/// buffer, for the plain-TCP path (`origin`), else as a request.
+fn fill(
+    template: &mut RequestTemplate,
+    origin: Option<&Arc<Origin>>,
+    ctx: &FillContext<'_>,
+    buffers: &mut Vec<Vec<u8>>,
+) -> Result<Payload, TemplateError> {
+    match origin {
+        Some(origin) => {
+            let mut bytes = buffers.pop().unwrap_or_default();
+            template.fill_wire(ctx, &mut bytes)?;
+            Ok(Payload::Wire {
+                origin: Arc::clone(origin),
+                bytes,
+            })
+        }
+        None => Ok(Payload::Request(Box::new(template.fill(ctx)?))),
+    }
+}
+
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
@@ -510,6 +522,8 @@ enum Due {
         schedule: RateSchedule,
         next: u64,
         step: u64,
+        /// When arrival `next` is due (`None`: past the schedule's last).
+        at: Option<Instant>,
     },
     Closed {
         users: UserRamp,
@@ -529,6 +543,7 @@ impl Due {
                 schedule: *schedule,
                 next: u64::from(id),
                 step: u64::from(job.workers),
+                at: schedule.time_of(u64::from(id)).map(|t| job.started + t),
             },
             Shape::Closed {
                 users,
@@ -559,7 +574,7 @@ impl Due {
     /// When the next request is due, if one is due before the stage ends.
     fn peek(&self, job: &StageJob) -> Option<Instant> {
         let at = match self {
-            Due::Open { schedule, next, .. } => job.started + schedule.time_of(*next)?,
+            Due::Open { at, .. } => (*at)?,
             Due::Closed { starts, .. } => starts.peek()?.0.0,
         };
         (at < job.ends).then_some(at)
@@ -572,15 +587,17 @@ impl Due {
                 schedule,
                 next,
                 step,
+                at,
             } => {
-                let at = job.started + schedule.time_of(*next)?;
+                let due = (*at)?;
                 let ticket = Ticket {
                     sequence: *next,
                     user: 0,
                     open: true,
                 };
                 *next += *step;
-                Some((at, ticket))
+                *at = schedule.time_of(*next).map(|t| job.started + t);
+                Some((due, ticket))
             }
             Due::Closed {
                 users,

@@ -32,7 +32,8 @@ pub(super) struct Chunked {
     state: State,
     /// The chunk size being read, then the data left in the chunk.
     size: u64,
-    digits: u8,
+    /// A digit of the size was read.
+    sized: bool,
 }
 
 impl Chunked {
@@ -40,7 +41,7 @@ impl Chunked {
         Chunked {
             state: State::Size,
             size: 0,
-            digits: 0,
+            sized: false,
         }
     }
 
@@ -61,9 +62,9 @@ impl Chunked {
                         Some(_) if self.size > u64::MAX >> 4 => return Err(Malformed),
                         Some(digit) => {
                             self.size = self.size << 4 | u64::from(digit);
-                            self.digits = self.digits.saturating_add(1);
+                            self.sized = true;
                         }
-                        None if self.digits == 0 => return Err(Malformed),
+                        None if !self.sized => return Err(Malformed),
                         None => match byte {
                             b'\r' => self.state = State::SizeLf,
                             b'\n' => self.end_size_line(),
@@ -139,7 +140,7 @@ impl Chunked {
         } else {
             State::Data
         };
-        self.digits = 0;
+        self.sized = false;
     }
 }
 

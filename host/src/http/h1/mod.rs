@@ -170,7 +170,6 @@ impl Pool {
             }
         };
         if reusable {
-            conn.socket.rest();
             self.put(&origin.key, conn);
         }
         tally.finish()
@@ -223,7 +222,7 @@ impl Pool {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         let (_, conns) = idle.iter_mut().find(|(origin, _)| **origin == *key)?;
         std::iter::from_fn(|| conns.pop())
-            .find_map(|mut conn| conn.socket.is_quiet().then_some(conn))
+            .find_map(|mut conn| conn.socket.is_quiet(conn.read_at).then_some(conn))
     }
 
     fn put(&self, key: &str, conn: Connection) {

@@ -80,8 +80,6 @@ pub(super) struct Ticked {
     control: Vec<u8>,
     /// Reads found nothing this many times since the request was written.
     waits: u32,
-    /// When the connection was last put back idle.
-    idle_since: Instant,
 }
 
 impl Socket {
@@ -105,7 +103,6 @@ impl Socket {
             stream,
             control: nix::cmsg_space!(TimeSpec),
             waits: 0,
-            idle_since: Instant::now(),
         });
         Ok(())
     }
@@ -125,20 +122,13 @@ impl Socket {
         }
     }
 
-    /// The connection goes back to the idle pool.
-    pub(super) fn rest(&mut self) {
-        if let Socket::Ticked(ticked) = self {
-            ticked.idle_since = Instant::now();
-        }
-    }
-
     /// Nothing arrived while the connection was idle: no close, no stray
     /// bytes. A registered socket answers from the readiness the reactor
     /// already has, without a system call; only a readiness left over from
     /// a read that filled the buffer (so the runtime could not tell it
-    /// drained the socket) costs a peek. A ticked socket idle for long is
-    /// peeked.
-    pub(super) fn is_quiet(&mut self) -> bool {
+    /// drained the socket) costs a peek. A ticked socket is peeked when it
+    /// has been idle long (its last bytes arrived at `last_read`).
+    pub(super) fn is_quiet(&mut self, last_read: Instant) -> bool {
         match self {
             Socket::Reactor(stream) => {
                 let mut cx = Context::from_waker(Waker::noop());
@@ -150,7 +140,7 @@ impl Socket {
                     .poll_peek(&mut cx, &mut ReadBuf::new(&mut byte))
                     .is_pending()
             }
-            Socket::Ticked(ticked) if ticked.idle_since.elapsed() < TRUSTED_IDLE => true,
+            Socket::Ticked(_) if last_read.elapsed() < TRUSTED_IDLE => true,
             Socket::Ticked(ticked) => {
                 let mut byte = [0u8; 1];
                 matches!(ticked.stream.peek(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
