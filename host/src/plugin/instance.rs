@@ -6,6 +6,7 @@ use std::sync::Arc;
 use wasmtime::component::InstancePre;
 use wasmtime::{Store, Trap};
 
+use super::epoch::Running;
 use super::error::{PluginError, PluginFault};
 use super::runtime::{RuntimeInner, root_cause};
 use super::sandbox::Limits;
@@ -80,6 +81,9 @@ pub(crate) struct Instance<W: World> {
     store: Store<PluginState>,
     bindings: W,
     poisoned: bool,
+    /// Held from [`Instance::prepare`] to [`Instance::finish`]: the call's
+    /// deadline is enforced meanwhile.
+    running: Option<Running>,
 }
 
 impl<W: World> Instance<W> {
@@ -96,6 +100,7 @@ impl<W: World> Instance<W> {
             store,
             bindings,
             poisoned: false,
+            running: None,
         })
     }
 
@@ -109,6 +114,7 @@ impl<W: World> Instance<W> {
             self.poisoned = false;
         }
         let limits = self.core.runtime.limits;
+        self.running = Some(self.core.runtime.sandbox(W::FUELED).engine.running());
         self.store.set_epoch_deadline(limits.deadline_ticks());
         if W::FUELED {
             self.store
@@ -124,6 +130,7 @@ impl<W: World> Instance<W> {
         call: &'static str,
         result: wasmtime::Result<T>,
     ) -> Result<T, PluginError> {
+        self.running = None;
         result.map_err(|error| {
             self.poisoned = true;
             let limits = self.core.runtime.limits;
@@ -145,7 +152,9 @@ async fn instantiate<W: World>(
         &limits,
         seed,
     );
-    let mut store = Store::new(core.runtime.sandbox(W::FUELED).engine.engine(), state);
+    let sandbox = &core.runtime.sandbox(W::FUELED).engine;
+    let _running = sandbox.running();
+    let mut store = Store::new(sandbox.engine(), state);
     if W::FUELED {
         store
             .set_fuel(limits.fuel)

@@ -9,6 +9,7 @@
 pub mod artifacts;
 #[allow(missing_docs)] // generated from wit/, which documents every item
 mod bindings;
+mod epoch;
 mod error;
 mod host_api;
 mod instance;

@@ -2,17 +2,13 @@
 
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::thread::JoinHandle;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use wasmtime::{Cache, CacheConfig, Config, Engine, ResourceLimiter};
 
+use super::epoch::{EPOCH_TICK, EpochTicker, Running};
 use super::error::PluginError;
-
-/// How often the epoch advances; deadlines are whole numbers of ticks.
-const EPOCH_TICK: Duration = Duration::from_millis(5);
 
 /// Per-call and per-instance limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,12 +44,11 @@ impl Limits {
     }
 }
 
-/// A wasmtime engine whose epoch advances on a background thread for as
-/// long as the engine is in use.
+/// A wasmtime engine whose epoch advances on a background thread while
+/// guest code runs.
 pub(crate) struct SandboxEngine {
     engine: Engine,
-    ticker: Option<JoinHandle<()>>,
-    stop: Arc<AtomicBool>,
+    ticker: EpochTicker,
 }
 
 impl SandboxEngine {
@@ -67,39 +62,20 @@ impl SandboxEngine {
             .consume_fuel(fuel)
             .cache(compile_cache().cloned());
         let engine = Engine::new(&config).map_err(|e| PluginError::Runtime(e.to_string()))?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let ticker = {
-            let engine = engine.clone();
-            let stop = Arc::clone(&stop);
-            std::thread::Builder::new()
-                .name("relhost-epoch".into())
-                .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(EPOCH_TICK);
-                        engine.increment_epoch();
-                    }
-                })
-                .map_err(|e| PluginError::Runtime(format!("cannot start the epoch thread: {e}")))?
-        };
-        Ok(SandboxEngine {
-            engine,
-            ticker: Some(ticker),
-            stop,
-        })
+        let ticker = EpochTicker::start(engine.clone())
+            .map_err(|e| PluginError::Runtime(format!("cannot start the epoch thread: {e}")))?;
+        Ok(SandboxEngine { engine, ticker })
     }
 
     /// The engine.
     pub(crate) fn engine(&self) -> &Engine {
         &self.engine
     }
-}
 
-impl Drop for SandboxEngine {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(ticker) = self.ticker.take() {
-            let _ = ticker.join();
-        }
+    /// Guest code is about to run: its deadline is enforced until the
+    /// guard is dropped.
+    pub(crate) fn running(&self) -> Running {
+        self.ticker.running()
     }
 }
 
