@@ -114,6 +114,15 @@ async fn fly(
     user: u32,
 ) -> (Flight, Exchange, Option<Vec<u8>>) {
     let actual = Instant::now();
+    let (exchange, buffer) = match payload {
+        // Boxed: the general client's future is large, and inline it
+        // would size every flight's allocation, wire sends included.
+        Payload::Request(request) => (Box::pin(client.send(*request, sse)).await, None),
+        Payload::Wire { origin, bytes } => (
+            client.send_wire(&origin, &bytes, sse, receive).await,
+            Some(bytes),
+        ),
+    };
     let flight = Flight {
         intended: intended.unwrap_or(actual),
         actual,
@@ -121,13 +130,7 @@ async fn fly(
         user,
         receive,
     };
-    match payload {
-        Payload::Request(request) => (flight, client.send(*request, sse).await, None),
-        Payload::Wire { origin, bytes } => {
-            let exchange = client.send_wire(&origin, &bytes, sse, receive).await;
-            (flight, exchange, Some(bytes))
-        }
-    }
+    (flight, exchange, buffer)
 }
 
 /// Distinct plugin error messages kept per worker and stage.

@@ -194,7 +194,9 @@ impl Pool {
             };
             let (mut conn, reused) = match pooled {
                 Some(conn) => (conn, true),
-                None => (self.connect(origin).await?, false),
+                // Boxed: connecting is rare, and its future would
+                // otherwise size every exchange.
+                None => (Box::pin(self.connect(origin)).await?, false),
             };
             if conn.socket.set_mode(receive).is_err() {
                 // The socket is lost; a new one is opened, as for a stale one.
