@@ -167,6 +167,28 @@ fn dense_sends_read_slow_answers_to_the_last() {
 }
 
 #[test]
+fn a_dense_schedule_on_two_connections_keeps_its_times() {
+    // Read at ticks, each answer would hold its connection until a tick:
+    // two connections would carry under 3,000 requests/s and the sends
+    // would fall ever further behind. With no connection to spare the
+    // answers are read as they arrive.
+    let sim = Sim::start(&[], &[]);
+    let report = load_report(&[
+        &format!("{}/healthz", sim.base_url),
+        "-q",
+        "4000",
+        "-z",
+        "1s",
+        "-c",
+        "2",
+    ]);
+    let totals = &scenario(&report, "http_request")["totals"];
+    assert_eq!(totals["status_counts"], json!({ "200": 4000 }), "{totals}");
+    let lag = &totals["send_lag_ms"];
+    assert!(lag["p99"].as_f64().unwrap_or(f64::MAX) < 50.0, "{lag}");
+}
+
+#[test]
 fn compiled_plugins_are_kept_in_a_private_cache_between_runs() {
     use std::os::unix::fs::PermissionsExt;
     let sim = Sim::start(&[], &[]);

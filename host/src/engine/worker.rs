@@ -285,12 +285,14 @@ impl Worker {
             output.next_sequence = output.next_sequence.max(sequence + 1);
             // While the open model's sends are dense (the pacer ticks for
             // them), their responses are read at the ticks rather than each
-            // waking the worker.
+            // waking the worker. Such a response holds its connection until
+            // a tick, so only while half the connections are to spare.
             let dense = due.is_open()
                 && due
                     .peek(job)
                     .is_some_and(|at| at.saturating_duration_since(intended) < DENSE);
-            let receive = if dense && !self.scenario.event_stream {
+            let spare = in_flight.len() < job.max_in_flight / 2;
+            let receive = if dense && spare && !self.scenario.event_stream {
                 Receive::AtTicks
             } else {
                 Receive::OnArrival
