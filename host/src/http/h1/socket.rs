@@ -13,6 +13,7 @@
 use std::io::{self, IoSliceMut, Write};
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -41,10 +42,12 @@ const TICKED_WAITS: u32 = 8;
 /// server announces a close it decides while answering).
 const TRUSTED_IDLE: Duration = Duration::from_millis(100);
 
-/// Wakers of exchanges waiting for the worker's next tick.
+/// Wakers of exchanges waiting for the worker's next tick, and the clock
+/// their reads are timed by.
 #[derive(Default)]
 pub(super) struct Ticks {
     waiting: Mutex<Vec<Waker>>,
+    clock: WallClock,
 }
 
 impl Ticks {
@@ -54,6 +57,7 @@ impl Ticks {
 
     /// Wakes every exchange waiting for a tick.
     pub(super) fn tick(&self) {
+        self.clock.measure();
         let waiting = std::mem::take(&mut *self.lock());
         waiting.into_iter().for_each(Waker::wake);
     }
@@ -61,6 +65,64 @@ impl Ticks {
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Waker>> {
         self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Turns the kernel's receive times (`CLOCK_REALTIME`) into [`Instant`]s.
+///
+/// The two clocks differ by an offset that only moves when the wall clock
+/// is set, so it is measured at each tick rather than with two clock reads
+/// per response.
+struct WallClock {
+    base: Instant,
+    /// `CLOCK_REALTIME` at `base`, in nanoseconds since the epoch; zero
+    /// until first measured.
+    wall_at_base: AtomicU64,
+}
+
+impl Default for WallClock {
+    fn default() -> Self {
+        WallClock {
+            base: Instant::now(),
+            wall_at_base: AtomicU64::new(0),
+        }
+    }
+}
+
+impl WallClock {
+    /// Measures the offset between the clocks anew.
+    fn measure(&self) -> u64 {
+        let since_base = self.base.elapsed();
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        let at_base = nanos(wall.saturating_sub(since_base)).max(1);
+        self.wall_at_base.store(at_base, Ordering::Relaxed);
+        at_base
+    }
+
+    /// The instant of a receive time.
+    fn arrival(&self, at: TimeSpec) -> Instant {
+        let received = Duration::new(
+            u64::try_from(at.tv_sec()).unwrap_or(0),
+            u32::try_from(at.tv_nsec()).unwrap_or(0),
+        );
+        let at_base = match self.wall_at_base.load(Ordering::Relaxed) {
+            0 => self.measure(),
+            measured => measured,
+        };
+        let received = nanos(received);
+        match received.checked_sub(at_base) {
+            Some(after) => self.base + Duration::from_nanos(after),
+            None => {
+                let before = Duration::from_nanos(at_base - received);
+                self.base.checked_sub(before).unwrap_or(self.base)
+            }
+        }
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// A TCP connection's socket.
@@ -189,7 +251,7 @@ impl Socket {
                 }
                 Socket::Ticked(ticked) => {
                     if ticked.waits > 0 {
-                        match ticked.read(buf) {
+                        match ticked.read(buf, &ticks.clock) {
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                             read => return Poll::Ready(read),
                         }
@@ -209,7 +271,7 @@ impl Socket {
 
 impl Ticked {
     /// One non-blocking read, with the kernel's receive time of its data.
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<(usize, Instant)> {
+    fn read(&mut self, buf: &mut [u8], clock: &WallClock) -> io::Result<(usize, Instant)> {
         let mut iov = [IoSliceMut::new(buf)];
         let message = recvmsg::<()>(
             self.stream.as_raw_fd(),
@@ -225,23 +287,9 @@ impl Ticked {
         });
         // Unstamped data is timed by the read: the kernel starts stamping
         // (for the whole system) a moment after the first socket asks.
-        Ok((message.bytes, stamp.map_or_else(Instant::now, arrival)))
+        let at = stamp.map_or_else(Instant::now, |at| clock.arrival(at));
+        Ok((message.bytes, at))
     }
-}
-
-/// The kernel's receive time (`CLOCK_REALTIME`) as an [`Instant`]; never
-/// later than now.
-fn arrival(at: TimeSpec) -> Instant {
-    let now = Instant::now();
-    let received = UNIX_EPOCH
-        + Duration::new(
-            u64::try_from(at.tv_sec()).unwrap_or(0),
-            u32::try_from(at.tv_nsec()).unwrap_or(0),
-        );
-    let ago = SystemTime::now()
-        .duration_since(received)
-        .unwrap_or(Duration::ZERO);
-    now.checked_sub(ago).unwrap_or(now)
 }
 
 fn lost() -> io::Error {
@@ -254,20 +302,27 @@ mod tests {
 
     #[test]
     fn a_receive_time_becomes_the_instant_it_was() {
+        let clock = WallClock::default();
+        let stamp_of = |wall: SystemTime| {
+            let since = wall.duration_since(UNIX_EPOCH).expect("after 1970");
+            TimeSpec::new(since.as_secs() as i64, i64::from(since.subsec_nanos()))
+        };
+        let error = |a: Instant, b: Instant| {
+            a.saturating_duration_since(b) + b.saturating_duration_since(a)
+        };
         let ago = Duration::from_millis(30);
-        let then = SystemTime::now() - ago;
-        let since = then.duration_since(UNIX_EPOCH).expect("after 1970");
-        let stamp = TimeSpec::new(since.as_secs() as i64, i64::from(since.subsec_nanos()));
-        let at = arrival(stamp);
-        let error = (Instant::now() - ago).saturating_duration_since(at)
-            + at.saturating_duration_since(Instant::now() - ago);
-        assert!(error < Duration::from_millis(10), "{error:?}");
-
-        // A receive time ahead of the clock is now, never later.
-        let ahead = SystemTime::now() + Duration::from_secs(5);
-        let since = ahead.duration_since(UNIX_EPOCH).expect("after 1970");
-        let stamp = TimeSpec::new(since.as_secs() as i64, i64::from(since.subsec_nanos()));
-        assert!(arrival(stamp) <= Instant::now());
+        // Measured on first use, then at each tick.
+        for _ in 0..2 {
+            let at = clock.arrival(stamp_of(SystemTime::now() - ago));
+            let e = error(at, Instant::now() - ago);
+            assert!(e < Duration::from_millis(10), "{e:?}");
+            clock.measure();
+        }
+        // After the measurement too.
+        let ahead = Duration::from_millis(40);
+        let at = clock.arrival(stamp_of(SystemTime::now() + ahead));
+        let e = error(at, Instant::now() + ahead);
+        assert!(e < Duration::from_millis(10), "{e:?}");
     }
 
     #[test]
