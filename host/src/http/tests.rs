@@ -728,6 +728,15 @@ async fn one_slow_answer_server(nth: usize, slow: Duration) -> SocketAddr {
     .await
 }
 
+/// The origin of `addr`, and a GET of `/` written for it.
+fn get_wire(client: &Client, addr: SocketAddr) -> (Origin, Vec<u8>) {
+    let origin = client
+        .http1_origin(&format!("http://{addr}/").parse().unwrap())
+        .expect("plain HTTP/1.1");
+    let wire = format!("GET / HTTP/1.1\r\nHost: {addr}\r\n\r\n").into_bytes();
+    (origin, wire)
+}
+
 /// Sends `wire` with its answer read at ticks; nobody ticks for `after`,
 /// then a tick comes every millisecond, 50 times.
 async fn ticked(client: &Client, origin: &Origin, wire: &[u8], after: Duration) -> Exchange {
@@ -750,10 +759,7 @@ async fn responses_read_at_ticks_are_timed_by_their_arrival() {
     bounded(async {
         let addr = one_slow_answer_server(3, Duration::from_millis(200)).await;
         let client = Client::new(&config()).unwrap();
-        let origin = client
-            .http1_origin(&format!("http://{addr}/").parse().unwrap())
-            .expect("plain HTTP/1.1");
-        let wire = format!("GET / HTTP/1.1\r\nHost: {addr}\r\n\r\n").into_bytes();
+        let (origin, wire) = get_wire(&client, addr);
         // The first socket read at ticks asks the kernel for receive
         // times; it starts stamping a moment later.
         let ex = ticked(&client, &origin, &wire, Duration::ZERO).await;
@@ -777,6 +783,49 @@ async fn responses_read_at_ticks_are_timed_by_their_arrival() {
         let ex = ticked(&client, &origin, &wire, Duration::ZERO).await;
         assert_eq!(ex.result, Ok(200), "{ex:?}");
         assert!(ex.total < Duration::from_millis(50), "{ex:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_answer_awaited_at_ticks_times_out_at_the_first_tick_past_the_deadline() {
+    bounded(async {
+        let addr = one_slow_answer_server(2, Duration::from_secs(10)).await;
+        let config = ClientConfig {
+            request_timeout: Duration::from_millis(100),
+            ..config()
+        };
+        let client = Client::new(&config).unwrap();
+        let (origin, wire) = get_wire(&client, addr);
+        // A connection read at ticks, back in the pool.
+        let ex = ticked(&client, &origin, &wire, Duration::ZERO).await;
+        assert_eq!(ex.result, Ok(200), "{ex:?}");
+
+        // The second request is never answered. Parked on the ticks, it
+        // arms no timer: nothing wakes it past its deadline but a tick.
+        let wakes = Arc::new(AtomicUsize::new(0));
+        struct Count(Arc<AtomicUsize>);
+        impl std::task::Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let waker = std::task::Waker::from(Arc::new(Count(Arc::clone(&wakes))));
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut ex = std::pin::pin!(client.send_wire(&origin, &wire, false, Receive::AtTicks));
+        assert!(ex.as_mut().poll(&mut cx).is_pending());
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(wakes.load(Ordering::SeqCst), 0, "woken without a tick");
+
+        // The first tick past the deadline ends it.
+        client.tick();
+        assert_eq!(wakes.load(Ordering::SeqCst), 1);
+        match ex.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(ex) => {
+                assert_eq!(ex.result, Err(ErrorClass::RequestTimeout), "{ex:?}");
+            }
+            std::task::Poll::Pending => panic!("still waiting after a tick past its deadline"),
+        }
     })
     .await;
 }

@@ -31,7 +31,7 @@ use tokio::time::{Instant, Sleep, sleep_until};
 
 use self::chunked::{Chunked, Malformed};
 pub use self::socket::Receive;
-use self::socket::{Socket, Ticks};
+use self::socket::{Socket, TickWait, Ticks};
 use self::wire::{Framing, Head};
 use super::classify::io_class;
 use super::exchange::{Exchange, Tally};
@@ -119,19 +119,33 @@ impl Pool {
         receive: Receive,
     ) -> Exchange {
         let start = Instant::now();
-        // One timer for the whole exchange: the head deadline first, then
-        // re-armed whenever the body makes us wait.
-        let mut timer = pin!(sleep_until(start + self.request_timeout));
-        let head = tokio::select! {
-            biased;
-            head = self.head(origin, wire, receive) => head,
-            () = &mut timer => {
-                return Exchange::failed(ErrorClass::RequestTimeout, start.elapsed());
-            }
+        let deadline = start + self.request_timeout;
+        let wait = TickWait::new(&self.ticks);
+        // One timer for the whole exchange, made when first needed: the
+        // head deadline first, then re-armed whenever the body makes us wait.
+        let mut timer = pin!(None::<Sleep>);
+        let head = {
+            let mut head = pin!(self.head(origin, wire, receive, &wait));
+            poll_fn(|cx| {
+                if let Poll::Ready(head) = wait.poll(head.as_mut(), cx) {
+                    return Poll::Ready(Some(head));
+                }
+                if wait.parked() {
+                    // A tick polls it again: the deadline is checked then.
+                    return if wait.passed(deadline) {
+                        Poll::Ready(None)
+                    } else {
+                        Poll::Pending
+                    };
+                }
+                poll_timer(timer.as_mut(), deadline, cx).map(|()| None)
+            })
+            .await
         };
         let (mut conn, head) = match head {
-            Ok(answer) => answer,
-            Err(class) => return Exchange::failed(class, start.elapsed()),
+            Some(Ok(answer)) => answer,
+            Some(Err(class)) => return Exchange::failed(class, start.elapsed()),
+            None => return Exchange::failed(ErrorClass::RequestTimeout, start.elapsed()),
         };
         let mut tally = Tally::new(start, conn.read_at, head.status, event_stream);
         let mut body = Body::new(head.framing);
@@ -149,7 +163,7 @@ impl Pool {
                 }
             }
             let read = conn
-                .read_within(timer.as_mut(), self.stream_idle_timeout, &self.ticks)
+                .read_within(timer.as_mut(), self.stream_idle_timeout, &wait)
                 .await;
             // A failed read ends the exchange now.
             tally.read_returned(match read {
@@ -184,6 +198,7 @@ impl Pool {
         origin: &Origin,
         wire: &[u8],
         receive: Receive,
+        wait: &TickWait<'_>,
     ) -> Result<(Connection, Head), ErrorClass> {
         let mut retried = false;
         loop {
@@ -206,7 +221,7 @@ impl Pool {
                 retried = true;
                 continue;
             }
-            match conn.request_head(wire, &self.ticks).await {
+            match conn.request_head(wire, wait).await {
                 Ok(head) => return Ok((conn, head)),
                 Err(failure) => {
                     let safe = failure.unsent || (failure.unanswered && is_idempotent(wire));
@@ -245,6 +260,16 @@ impl Pool {
             Err(_elapsed) => Err(ErrorClass::ConnectTimeout),
         }
     }
+}
+
+/// Polls the exchange's timer, first making it, due at `at`.
+fn poll_timer(mut timer: Pin<&mut Option<Sleep>>, at: Instant, cx: &mut Context<'_>) -> Poll<()> {
+    if timer.is_none() {
+        timer.set(Some(sleep_until(at)));
+    }
+    timer
+        .as_pin_mut()
+        .map_or(Poll::Pending, |timer| timer.poll(cx))
 }
 
 /// Resolves `host` (an IP literal needs no lookup) and connects to the first
@@ -336,7 +361,11 @@ impl Connection {
 
     /// Writes the request, then reads up to its final response head
     /// (skipping interim 1xx heads).
-    async fn request_head(&mut self, wire: &[u8], ticks: &Ticks) -> Result<Head, HeadFailure> {
+    async fn request_head(
+        &mut self,
+        wire: &[u8],
+        wait: &TickWait<'_>,
+    ) -> Result<Head, HeadFailure> {
         // A response to HEAD has no body, whatever its head says.
         let head_request = wire.starts_with(b"HEAD ");
         self.socket.begin();
@@ -379,7 +408,7 @@ impl Connection {
                     None => {}
                 }
             }
-            match poll_fn(|cx| self.poll_read(cx, ticks)).await {
+            match poll_fn(|cx| self.poll_read(cx, wait)).await {
                 Ok(0) => {
                     return Err(HeadFailure {
                         class: ErrorClass::Reset,
@@ -424,10 +453,10 @@ impl Connection {
 
     /// Reads once into the free space after the buffered bytes. A read that
     /// fills an empty buffer grows it, so large bodies take fewer reads.
-    fn poll_read(&mut self, cx: &mut Context<'_>, ticks: &Ticks) -> Poll<io::Result<usize>> {
+    fn poll_read(&mut self, cx: &mut Context<'_>, wait: &TickWait<'_>) -> Poll<io::Result<usize>> {
         let room = self.buf.len() - self.end;
         let (n, at) =
-            std::task::ready!(self.socket.poll_read(cx, ticks, &mut self.buf[self.end..]))?;
+            std::task::ready!(self.socket.poll_read(cx, wait, &mut self.buf[self.end..]))?;
         self.read_at = at;
         self.end += n;
         if n == room && self.start == 0 {
@@ -440,23 +469,26 @@ impl Connection {
     /// The timer is only armed when the read has to wait.
     async fn read_within(
         &mut self,
-        mut timer: Pin<&mut Sleep>,
+        mut timer: Pin<&mut Option<Sleep>>,
         idle: Duration,
-        ticks: &Ticks,
+        wait: &TickWait<'_>,
     ) -> Option<io::Result<usize>> {
         if !self.make_room() {
             return Some(Err(io::ErrorKind::OutOfMemory.into()));
         }
-        let mut armed = false;
+        let mut deadline = None;
         poll_fn(|cx| {
-            if let Poll::Ready(read) = self.poll_read(cx, ticks) {
+            if let Poll::Ready(read) = self.poll_read(cx, wait) {
                 return Poll::Ready(Some(read));
             }
-            if !armed {
-                timer.as_mut().reset(Instant::now() + idle);
-                armed = true;
-            }
-            timer.as_mut().poll(cx).map(|()| None)
+            let at = *deadline.get_or_insert_with(|| {
+                let at = Instant::now() + idle;
+                if let Some(timer) = timer.as_mut().as_pin_mut() {
+                    timer.reset(at);
+                }
+                at
+            });
+            poll_timer(timer.as_mut(), at, cx).map(|()| None)
         })
         .await
     }

@@ -13,7 +13,7 @@
 use std::io::{self, IoSliceMut, Write};
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -67,6 +67,52 @@ impl Ticks {
     }
 }
 
+/// One exchange's view of the ticks.
+///
+/// An exchange whose poll ended parked on the ticks is polled again at the
+/// next tick, so it can check its deadline then instead of arming a timer:
+/// most answers to dense sends arrive by the next tick, and never register
+/// one with the runtime.
+pub(super) struct TickWait<'a> {
+    ticks: &'a Ticks,
+    parked: AtomicBool,
+}
+
+impl<'a> TickWait<'a> {
+    pub(super) fn new(ticks: &'a Ticks) -> Self {
+        TickWait {
+            ticks,
+            parked: AtomicBool::new(false),
+        }
+    }
+
+    /// Polls `future`, the exchange's, noting whether it parks on the ticks.
+    pub(super) fn poll<T>(
+        &self,
+        future: Pin<&mut impl Future<Output = T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<T> {
+        self.parked.store(false, Ordering::Relaxed);
+        future.poll(cx)
+    }
+
+    /// The last poll ended parked on the ticks: the next tick polls the
+    /// exchange again, and nothing else needs to.
+    pub(super) fn parked(&self) -> bool {
+        self.parked.load(Ordering::Relaxed)
+    }
+
+    /// The last tick came at or after `deadline`.
+    pub(super) fn passed(&self, deadline: Instant) -> bool {
+        self.ticks.clock.ticked_past(deadline)
+    }
+
+    fn park(&self, waker: &Waker) {
+        self.parked.store(true, Ordering::Relaxed);
+        self.ticks.park(waker);
+    }
+}
+
 /// Turns the kernel's receive times (`CLOCK_REALTIME`) into [`Instant`]s.
 ///
 /// The two clocks differ by an offset that only moves when the wall clock
@@ -77,6 +123,8 @@ struct WallClock {
     /// `CLOCK_REALTIME` at `base`, in nanoseconds since the epoch; zero
     /// until first measured.
     wall_at_base: AtomicU64,
+    /// When it was last measured (at the last tick), in nanoseconds since `base`.
+    measured_at: AtomicU64,
 }
 
 impl Default for WallClock {
@@ -84,6 +132,7 @@ impl Default for WallClock {
         WallClock {
             base: Instant::now(),
             wall_at_base: AtomicU64::new(0),
+            measured_at: AtomicU64::new(0),
         }
     }
 }
@@ -97,7 +146,14 @@ impl WallClock {
             .unwrap_or(Duration::ZERO);
         let at_base = nanos(wall.saturating_sub(since_base)).max(1);
         self.wall_at_base.store(at_base, Ordering::Relaxed);
+        self.measured_at.store(nanos(since_base), Ordering::Relaxed);
         at_base
+    }
+
+    /// It was last measured at or after `deadline`.
+    fn ticked_past(&self, deadline: Instant) -> bool {
+        nanos(deadline.saturating_duration_since(self.base))
+            <= self.measured_at.load(Ordering::Relaxed)
     }
 
     /// The instant of a receive time.
@@ -239,7 +295,7 @@ impl Socket {
     pub(super) fn poll_read(
         &mut self,
         cx: &mut Context<'_>,
-        ticks: &Ticks,
+        wait: &TickWait<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<(usize, Instant)>> {
         loop {
@@ -251,14 +307,14 @@ impl Socket {
                 }
                 Socket::Ticked(ticked) => {
                     if ticked.waits > 0 {
-                        match ticked.read(buf, &ticks.clock) {
+                        match ticked.read(buf, &wait.ticks.clock) {
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                             read => return Poll::Ready(read),
                         }
                     }
                     if ticked.waits < TICKED_WAITS {
                         ticked.waits += 1;
-                        ticks.park(cx.waker());
+                        wait.park(cx.waker());
                         return Poll::Pending;
                     }
                     self.join_reactor()?;
