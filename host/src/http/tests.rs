@@ -829,3 +829,23 @@ async fn an_answer_awaited_at_ticks_times_out_at_the_first_tick_past_the_deadlin
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_ticked_connection_idle_long_is_checked_for_a_close_before_reuse() {
+    bounded(async {
+        let (addr, accepted) =
+            counting_server(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", true).await;
+        let client = Client::new(&config()).unwrap();
+        let (origin, get) = get_wire(&client, addr);
+        let ex = ticked(&client, &origin, &get, Duration::ZERO).await;
+        assert_eq!(ex.result, Ok(200), "{ex:?}");
+        // The server closed it; idle this long, the connection is peeked
+        // and replaced, so a POST (never sent twice) does not fail.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let post = format!("POST / HTTP/1.1\r\nHost: {addr}\r\ncontent-length: 0\r\n\r\n");
+        let ex = ticked(&client, &origin, post.as_bytes(), Duration::ZERO).await;
+        assert_eq!(ex.result, Ok(200), "{ex:?}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    })
+    .await;
+}

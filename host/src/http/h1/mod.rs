@@ -125,7 +125,7 @@ impl Pool {
         // head deadline first, then re-armed whenever the body makes us wait.
         let mut timer = pin!(None::<Sleep>);
         let head = {
-            let mut head = pin!(self.head(origin, wire, receive, &wait));
+            let mut head = pin!(self.head(origin, wire, receive, start, &wait));
             poll_fn(|cx| {
                 if let Poll::Ready(head) = wait.poll(head.as_mut(), cx) {
                     return Poll::Ready(Some(head));
@@ -198,6 +198,7 @@ impl Pool {
         origin: &Origin,
         wire: &[u8],
         receive: Receive,
+        start: Instant,
         wait: &TickWait<'_>,
     ) -> Result<(Connection, Head), ErrorClass> {
         let mut retried = false;
@@ -205,7 +206,7 @@ impl Pool {
             let pooled = if retried {
                 None
             } else {
-                self.checkout(&origin.key)
+                self.checkout(&origin.key, start)
             };
             let (mut conn, reused) = match pooled {
                 Some(conn) => (conn, true),
@@ -234,12 +235,15 @@ impl Pool {
         }
     }
 
-    /// An idle connection to `key` the server has not closed, if any.
-    fn checkout(&self, key: &str) -> Option<Connection> {
+    /// An idle connection to `key` the server has not closed (as of `now`), if any.
+    fn checkout(&self, key: &str, now: Instant) -> Option<Connection> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         let (_, conns) = idle.iter_mut().find(|(origin, _)| **origin == *key)?;
-        std::iter::from_fn(|| conns.pop())
-            .find_map(|mut conn| conn.socket.is_quiet(conn.read_at).then_some(conn))
+        std::iter::from_fn(|| conns.pop()).find_map(|mut conn| {
+            conn.socket
+                .is_quiet(now.saturating_duration_since(conn.read_at))
+                .then_some(conn)
+        })
     }
 
     fn put(&self, key: &str, conn: Connection) {

@@ -245,8 +245,8 @@ impl Socket {
     /// already has, without a system call; only a readiness left over from
     /// a read that filled the buffer (so the runtime could not tell it
     /// drained the socket) costs a peek. A ticked socket is peeked when it
-    /// has been idle long (its last bytes arrived at `last_read`).
-    pub(super) fn is_quiet(&mut self, last_read: Instant) -> bool {
+    /// has been idle long (its last bytes arrived `idle` ago).
+    pub(super) fn is_quiet(&mut self, idle: Duration) -> bool {
         match self {
             Socket::Reactor(stream) => {
                 let mut cx = Context::from_waker(Waker::noop());
@@ -258,7 +258,7 @@ impl Socket {
                     .poll_peek(&mut cx, &mut ReadBuf::new(&mut byte))
                     .is_pending()
             }
-            Socket::Ticked(_) if last_read.elapsed() < TRUSTED_IDLE => true,
+            Socket::Ticked(_) if idle < TRUSTED_IDLE => true,
             Socket::Ticked(ticked) => {
                 let mut byte = [0u8; 1];
                 matches!(ticked.stream.peek(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
