@@ -10,7 +10,7 @@
 //! the kernel received the data (`SO_TIMESTAMPNS`), so a response read at a
 //! tick is timed by when it arrived, not by when it was read.
 
-use std::io::{self, IoSliceMut, Write};
+use std::io::{self, IoSliceMut};
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,6 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg, setsockopt, sockopt};
 use nix::sys::time::TimeSpec;
+use rustix::net::{SendFlags, send};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -277,10 +278,14 @@ impl Socket {
         loop {
             match self {
                 Socket::Reactor(stream) => return Pin::new(stream).poll_write(cx, data),
-                Socket::Ticked(ticked) => match ticked.stream.write(data) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.join_reactor()?,
-                    written => return Poll::Ready(written),
-                },
+                // A direct system call: libc's `send` is also a thread
+                // cancellation point, and pays for it on every request.
+                Socket::Ticked(ticked) => {
+                    match send(&ticked.stream, data, SendFlags::NOSIGNAL).map_err(io::Error::from) {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.join_reactor()?,
+                        written => return Poll::Ready(written),
+                    }
+                }
                 Socket::Lost => return Poll::Ready(Err(lost())),
             }
         }
