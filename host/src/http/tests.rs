@@ -22,6 +22,9 @@ use super::{
     Client, ClientConfig, ClientTls, ErrorClass, Exchange, Origin, OutgoingRequest, Receive,
 };
 
+/// A keep-alive answer with a two-byte body.
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+
 /// Every test body runs under this bound.
 async fn bounded<F: Future>(test: F) -> F::Output {
     tokio::time::timeout(Duration::from_secs(5), test)
@@ -454,7 +457,7 @@ impl TestCa {
                     Ok(n) => head.extend_from_slice(&buf[..n]),
                 }
             }
-            let _ = tls.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+            let _ = tls.write_all(OK);
             let _ = tls.flush();
         });
         addr
@@ -569,8 +572,7 @@ async fn request_arrives(socket: &mut TcpStream) -> bool {
 #[tokio::test]
 async fn keep_alive_reuses_a_connection_and_close_does_not() {
     bounded(async {
-        let (kept, kept_count) =
-            counting_server(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", false).await;
+        let (kept, kept_count) = counting_server(OK, false).await;
         let (closed, closed_count) = counting_server(
             b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok",
             false,
@@ -603,8 +605,7 @@ async fn closing_server(answered: usize) -> (SocketAddr, Arc<AtomicUsize>) {
                 if first && served == answered {
                     return;
                 }
-                let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-                if socket.write_all(ok).await.is_err() {
+                if socket.write_all(OK).await.is_err() {
                     return;
                 }
                 served += 1;
@@ -644,8 +645,7 @@ async fn a_request_lost_on_a_reused_connection_is_retried_only_when_idempotent()
 #[tokio::test]
 async fn an_idle_connection_the_server_closed_is_replaced() {
     bounded(async {
-        let (addr, accepted) =
-            counting_server(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", true).await;
+        let (addr, accepted) = counting_server(OK, true).await;
         let client = Client::new(&config()).unwrap();
         for method in [http::Method::GET, http::Method::POST, http::Method::GET] {
             let mut request = get(&format!("http://{addr}/"));
@@ -719,8 +719,7 @@ async fn one_slow_answer_server(nth: usize, slow: Duration) -> SocketAddr {
             if served == nth {
                 tokio::time::sleep(slow).await;
             }
-            let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-            if socket.write_all(ok).await.is_err() {
+            if socket.write_all(OK).await.is_err() {
                 return;
             }
         }
@@ -833,8 +832,7 @@ async fn an_answer_awaited_at_ticks_times_out_at_the_first_tick_past_the_deadlin
 #[tokio::test]
 async fn a_ticked_connection_idle_long_is_checked_for_a_close_before_reuse() {
     bounded(async {
-        let (addr, accepted) =
-            counting_server(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", true).await;
+        let (addr, accepted) = counting_server(OK, true).await;
         let client = Client::new(&config()).unwrap();
         let (origin, get) = get_wire(&client, addr);
         let ex = ticked(&client, &origin, &get, Duration::ZERO).await;
