@@ -484,3 +484,61 @@ fn a_teams_slo_evaluator_joins_the_gate_and_a_runaway_one_fails_it() {
         "{runaway}"
     );
 }
+
+#[test]
+fn closed_model_stages_hand_users_over_without_draining() {
+    // Streams of 3 s; three 2-s stages of 10 users. Handed over, each user
+    // sends at 0 s and 3 s and the run ends at about 6 s; drained at every
+    // boundary, it would send at 0, 3 and 6 s and end at about 9 s.
+    let sim = Sim::start(
+        &[
+            "--sim-chat-ttft-ms=3000",
+            "--sim-chat-tokens=1",
+            "--sim-chat-token-gap-ms=0",
+        ],
+        &[],
+    );
+    let out = tempfile::tempdir().expect("tempdir");
+    let pool = make_pool(&sim, out.path(), "handover", 2);
+    let stage = |name: &str| json!({ "name": name, "concurrency": 10, "duration": "2s" });
+    let profile = profile_file(
+        out.path(),
+        "handover",
+        json!({ "chat_stream_http": { "stages": [stage("a"), stage("b"), stage("c")] } }),
+    );
+    let mut cmd = relhost();
+    cmd.args(["drill", "--workers=3", "--base-url", &sim.base_url])
+        .arg(format!("--chat-auth-pool-file={}", pool.display()))
+        .arg("--profile")
+        .arg(&profile)
+        .arg("--output-dir")
+        .arg(out.path());
+    let output = run_bounded(cmd, Duration::from_secs(60));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let report = only_report(out.path(), "load-drill-handover-");
+    assert_valid_drill_report(&report);
+    let chat = scenario(&report, "chat_stream_http");
+    assert_counts_add_up(chat);
+    let stages = chat["stages"].as_array().expect("stages");
+    let requests: Vec<u64> = stages
+        .iter()
+        .map(|s| s["requests"].as_u64().expect("requests"))
+        .collect();
+    // A request crossing a boundary belongs to the stage that started it.
+    assert_eq!(requests, [10, 10, 0], "{stages:#?}");
+    let elapsed = chat["totals"]["elapsed_s"].as_f64().expect("elapsed");
+    assert!((6.0..7.5).contains(&elapsed), "ran {elapsed} s");
+    // The first two windows are the stages' own 2 s; the last one drains.
+    let windows: Vec<f64> = stages
+        .iter()
+        .map(|s| s["elapsed_s"].as_f64().expect("elapsed_s"))
+        .collect();
+    assert!((windows[0] - 2.0).abs() < 0.01, "{windows:?}");
+    assert!((windows[1] - 2.0).abs() < 0.01, "{windows:?}");
+    for s in stages {
+        assert_eq!(s["peak_concurrency"], 10, "{s}");
+    }
+    // Counted at the target: 20 streams, not 30.
+    let streams = &snapshot(&sim, 60)["chat_streams"];
+    assert_eq!(streams["started"], 20, "{streams}");
+}

@@ -1,6 +1,7 @@
 //! Chat drills over a multi-user pool: rotation strategies, coverage gates,
 //! and what the sim saw on its side.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-/// Drills the chat scenario with `requests` requests and extra flags.
+/// Drills the chat scenario with 4 users, `requests` requests and extra flags.
 fn chat_drill(
     sim: &Sim,
     dir: &Path,
@@ -16,11 +17,23 @@ fn chat_drill(
     requests: u32,
     flags: &[&str],
 ) -> (std::process::Output, Value) {
+    chat_drill_of(sim, dir, name, 4, requests, flags)
+}
+
+/// Drills the chat scenario with `users` users, `requests` requests and extra flags.
+fn chat_drill_of(
+    sim: &Sim,
+    dir: &Path,
+    name: &str,
+    users: u32,
+    requests: u32,
+    flags: &[&str],
+) -> (std::process::Output, Value) {
     let profile = profile_file(
         dir,
         name,
         json!({ "chat_stream_http": { "stages": [
-            { "name": "streams", "concurrency": 4, "duration": "20s", "requests": requests }
+            { "name": "streams", "concurrency": users, "duration": "20s", "requests": requests }
         ] } }),
     );
     let out = dir.join(name);
@@ -249,4 +262,95 @@ fn bad_pools_and_rotation_flags_are_bad_input() {
         assert!(!stderr.contains("tok-secret"), "a token leaked: {stderr}");
     }
     assert!(missing_thread.exists() && !dir.path().join("reports").exists());
+}
+
+/// Chat requests per user so far, as the sim counted them.
+fn chats_per_user(sim: &Sim) -> BTreeMap<String, u64> {
+    snapshot(sim, 60)["chat_users"]
+        .as_array()
+        .expect("chat_users")
+        .iter()
+        .map(|u| {
+            let id = u["user_id"].as_str().expect("user_id").to_string();
+            (id, u["requests"].as_u64().expect("requests"))
+        })
+        .collect()
+}
+
+/// What the sim counted per user between two readings (users with none left out).
+fn difference(
+    after: &BTreeMap<String, u64>,
+    before: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .map(|(id, n)| (id.clone(), n - before.get(id).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+#[test]
+fn rotation_reaches_every_entry_whatever_the_workers_and_the_spread_of_users() {
+    let sim = Sim::start(&[], &[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pool = make_pool(&sim, dir.path(), "dense", 40);
+    let pool = format!("--chat-auth-pool-file={}", pool.display());
+    // Three users on four workers leave one worker without a user, and
+    // split the others unevenly; five users on four workers give one two.
+    for (workers, users) in [(1, 3), (2, 3), (4, 3), (4, 5)] {
+        for mode in [
+            &["--chat-rotation-mode=round_robin"][..],
+            &["--chat-rotation-mode=stride", "--chat-rotation-stride=11"],
+        ] {
+            let before = chats_per_user(&sim);
+            let name = format!("dense-w{workers}-u{users}-{}", mode.len());
+            let workers_flag = format!("--workers={workers}");
+            let mut flags = vec![pool.as_str(), workers_flag.as_str()];
+            flags.extend(mode);
+            let (output, report) = chat_drill_of(&sim, dir.path(), &name, users, 40, &flags);
+            assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+            let seen = difference(&chats_per_user(&sim), &before);
+            assert_eq!(
+                (seen.len(), seen.values().max().copied()),
+                (40, Some(1)),
+                "{name}: the target saw {seen:?}"
+            );
+            let credentials = &scenario(&report, "chat_stream_http")["credentials"];
+            assert_eq!(
+                (&credentials["unique_used"], &credentials["max_uses"]),
+                (&json!(40), &json!(1)),
+                "{name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn random_rotation_gives_the_same_picks_whatever_the_workers() {
+    let sim = Sim::start(&[], &[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pool = make_pool(&sim, dir.path(), "rnd", 12);
+    let pool = format!("--chat-auth-pool-file={}", pool.display());
+    let mut seen = Vec::new();
+    for (workers, users) in [(1, 2), (4, 3)] {
+        let before = chats_per_user(&sim);
+        let workers_flag = format!("--workers={workers}");
+        let (output, _) = chat_drill_of(
+            &sim,
+            dir.path(),
+            &format!("rnd-w{workers}"),
+            users,
+            30,
+            &[
+                &pool,
+                &workers_flag,
+                "--chat-rotation-mode=random",
+                "--chat-rotation-seed=alpha",
+            ],
+        );
+        assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+        seen.push(difference(&chats_per_user(&sim), &before));
+    }
+    assert_eq!(seen[0].values().sum::<u64>(), 30);
+    assert_eq!(seen[0], seen[1], "the same seed picks the same users");
 }

@@ -25,7 +25,25 @@ enum Mode {
 /// Progress on the console.
 pub(crate) struct ConsoleProgress {
     mode: Mode,
-    ticker: Mutex<Option<oneshot::Sender<()>>>,
+    /// The live display of the stage in force.
+    ticker: Mutex<Option<Ticker>>,
+}
+
+/// A stage's live display: its bar (on a terminal) and the task updating it.
+struct Ticker {
+    /// `scenario/stage`.
+    key: String,
+    bar: Option<ProgressBar>,
+    stop: oneshot::Sender<()>,
+}
+
+impl Ticker {
+    fn stop(self) {
+        let _ = self.stop.send(());
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 impl ConsoleProgress {
@@ -46,8 +64,29 @@ impl ConsoleProgress {
 
     /// Writes a line on stderr (above the bar, if one is drawn).
     pub(crate) fn note(&self, text: &str) {
-        if self.mode != Mode::Quiet {
-            eprintln!("{text}");
+        if self.mode == Mode::Quiet {
+            return;
+        }
+        let bar = self
+            .ticker
+            .lock()
+            .ok()
+            .and_then(|t| t.as_ref().and_then(|t| t.bar.clone()));
+        match bar {
+            Some(bar) => bar.suspend(|| eprintln!("{text}")),
+            None => eprintln!("{text}"),
+        }
+    }
+
+    /// Stops the live display of `key`, or of any stage when `None`.
+    fn stop_ticker(&self, key: Option<&str>) {
+        let Ok(mut current) = self.ticker.lock() else {
+            return;
+        };
+        if key.is_none_or(|key| current.as_ref().is_some_and(|t| t.key == key))
+            && let Some(ticker) = current.take()
+        {
+            ticker.stop();
         }
     }
 }
@@ -76,6 +115,7 @@ impl Progress for ConsoleProgress {
         if self.mode == Mode::Quiet {
             return;
         }
+        self.stop_ticker(None);
         let title = format!(
             "{scenario}/{} ({}, {:?})",
             stage.name,
@@ -84,23 +124,22 @@ impl Progress for ConsoleProgress {
         );
         let (stop, mut stopped) = oneshot::channel();
         let live = live.to_vec();
-        let mode = self.mode;
-        let length = stage.duration.as_millis() as u64;
-        if mode == Mode::Lines {
+        let bar = (self.mode == Mode::Bar).then(|| {
+            let bar = ProgressBar::new(stage.duration.as_millis() as u64);
+            bar.set_style(
+                ProgressStyle::with_template("{prefix} [{bar:24}] {elapsed_precise} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.set_prefix(title.clone());
+            bar
+        });
+        if bar.is_none() {
             eprintln!("stage {title}");
         }
+        let shown = bar.clone();
         tokio::spawn(async move {
-            let bar = (mode == Mode::Bar).then(|| {
-                let bar = ProgressBar::new(length);
-                bar.set_style(
-                    ProgressStyle::with_template("{prefix} [{bar:24}] {elapsed_precise} {msg}")
-                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                );
-                bar.set_prefix(title.clone());
-                bar
-            });
             let started = Instant::now();
-            let every = if bar.is_some() {
+            let every = if shown.is_some() {
                 Duration::from_secs(1)
             } else {
                 LINE_EVERY
@@ -114,7 +153,7 @@ impl Progress for ConsoleProgress {
                 }
                 let now = LiveTotals::read(&live);
                 let line = live_line(&now, &before, at.elapsed());
-                match &bar {
+                match &shown {
                     Some(bar) => {
                         bar.set_position(started.elapsed().as_millis() as u64);
                         bar.set_message(line);
@@ -124,12 +163,13 @@ impl Progress for ConsoleProgress {
                 before = now;
                 at = Instant::now();
             }
-            if let Some(bar) = bar {
-                bar.finish_and_clear();
-            }
         });
         if let Ok(mut ticker) = self.ticker.lock() {
-            *ticker = Some(stop);
+            *ticker = Some(Ticker {
+                key: format!("{scenario}/{}", stage.name),
+                bar,
+                stop,
+            });
         }
     }
 
@@ -140,14 +180,11 @@ impl Progress for ConsoleProgress {
         metrics: &StageMetrics,
         elapsed: Duration,
     ) {
-        if let Some(stop) = self.ticker.lock().ok().and_then(|mut t| t.take()) {
-            let _ = stop.send(());
-        }
-        if self.mode == Mode::Quiet {
-            return;
-        }
+        // The scenario's last stage ends its display; an earlier stage
+        // ends while the next one is shown.
+        self.stop_ticker(Some(&format!("{scenario}/{}", stage.name)));
         let summary = metrics.summarize(elapsed);
-        eprintln!(
+        self.note(&format!(
             "done  {scenario}/{}: {} requests in {:.1} s, {:.0} req/s, p95 {:.1} ms, 5xx {:.2}%, network errors {:.2}%",
             stage.name,
             summary.requests,
@@ -156,6 +193,6 @@ impl Progress for ConsoleProgress {
             summary.latency_ms.p95,
             summary.rate_5xx * 100.0,
             summary.network_error_rate * 100.0,
-        );
+        ));
     }
 }

@@ -1,19 +1,19 @@
-//! Runs a drill: scenarios one after another, each stage by all workers,
-//! recorders merged at the end of every stage.
+//! Runs a drill: scenarios one after another, each by all its workers
+//! through all its stages, the workers' recorders of a stage merged as
+//! they hand them over.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use tokio::sync::watch;
-use tokio::time::Instant;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, sleep_until};
 
 use super::credentials::Credentials;
+use super::job::ScenarioJob;
 use super::live::{LiveStats, in_flight};
 use super::rotation::Picker;
-use super::schedule::{RateSchedule, UserRamp};
 use super::template::{RequestTemplate, TemplateError};
-use super::worker::{ScenarioContext, Shape, StageJob, Worker};
+use super::worker::{ScenarioContext, StageOutput, Worker};
 use crate::http::{Client, ClientConfig, ClientTls, HttpError};
 use crate::metrics::StageMetrics;
 use crate::plugin::{self, PluginError, RotationPlugin, ScenarioPlugin, Secrets};
@@ -87,6 +87,9 @@ pub struct ScenarioResult {
     pub abandoned: u64,
     /// Requests per credential-pool index (empty when the scenario used none).
     pub credential_uses: Vec<u64>,
+    /// What went wrong with the run itself (a worker that failed): the
+    /// scenario's figures are incomplete.
+    pub errors: Vec<String>,
 }
 
 /// Receives the drill's progress.
@@ -148,6 +151,7 @@ pub async fn run(
             plugin_errors: Vec::new(),
             abandoned: 0,
             credential_uses: Vec::new(),
+            errors: Vec::new(),
         };
         let descriptor = spec.plugin.descriptor();
         if *stop.borrow() {
@@ -223,143 +227,228 @@ async fn run_scenario(
             stats,
         ));
     }
+    // Every stage's plan is asked for before the first request: stages
+    // follow each other without a pause.
     let mut leader = spec.plugin.instantiate(plan.workers).await?;
-    let mut previous_level = 0.0;
-    let mut sequence_base = 0;
+    let mut plans = Vec::with_capacity(spec.stages.len());
     for stage in &spec.stages {
-        if *stop.borrow() {
-            break;
-        }
-        let request_plan = leader.plan(&wit_stage(stage)).await?;
-        let started = Instant::now();
-        let job = Arc::new(StageJob {
-            name: stage.name.clone(),
-            shape: shape(stage, previous_level),
-            plan: request_plan,
-            started,
-            ends: started + stage.duration,
-            drill_started,
-            sequence_base,
-            workers: plan.workers,
-            max_in_flight: plan.max_in_flight,
-        });
-        progress.stage_started(&descriptor.name, stage, &live);
-        let peak = PeakSampler::start(live.clone());
-        let handles: Vec<_> = workers
-            .drain(..)
-            .map(|mut worker| {
-                let job = Arc::clone(&job);
-                let stop = stop.clone();
-                let grace = plan.grace;
-                tokio::spawn(async move {
-                    let output = worker.run_stage(&job, stop, grace).await;
-                    (worker, output)
-                })
+        plans.push(leader.plan(&wit_stage(stage)).await?);
+    }
+    if *stop.borrow() {
+        return Ok(());
+    }
+    let job = Arc::new(ScenarioJob::new(
+        &spec.stages,
+        plans,
+        Instant::now(),
+        drill_started,
+        plan.workers,
+        plan.max_in_flight,
+    ));
+    let (outputs, mut handed_over) = mpsc::unbounded_channel();
+    let handles: Vec<_> = workers
+        .into_iter()
+        .map(|mut worker| {
+            let job = Arc::clone(&job);
+            let stop = stop.clone();
+            let grace = plan.grace;
+            let outputs = outputs.clone();
+            tokio::spawn(async move {
+                worker.run(&job, stop, grace, &outputs).await;
+                worker.credential_uses().to_vec()
             })
-            .collect();
-        let mut metrics = StageMetrics::new();
-        let mut next_sequence = sequence_base;
-        for handle in handles {
-            let (worker, output) = handle.await.expect("a worker task never panics");
-            metrics.merge(&output.metrics);
-            next_sequence = next_sequence.max(output.next_sequence);
-            result.abandoned += output.abandoned;
-            for message in output.plugin_errors {
-                if !result.plugin_errors.contains(&message) {
-                    result.plugin_errors.push(message);
+        })
+        .collect();
+    drop(outputs);
+
+    // Follow the stages as they begin, sample the requests in flight, and
+    // merge each stage's outputs as the workers hand them over.
+    let mut timeline = Timeline::new(&job, spec, plan.workers);
+    let mut sample = tokio::time::interval(PEAK_SAMPLE);
+    loop {
+        let next_start = timeline.next_start();
+        tokio::select! {
+            () = sleep_until(next_start.unwrap_or_else(Instant::now)), if next_start.is_some() => {
+                timeline.begin(&descriptor.name, &live, progress, *stop.borrow());
+            }
+            _ = sample.tick() => timeline.sample(in_flight(&live)),
+            output = handed_over.recv() => match output {
+                Some(output) => timeline.receive(output, &descriptor.name, progress, result),
+                None => break,
+            },
+        }
+    }
+    for (id, handle) in handles.into_iter().enumerate() {
+        match handle.await {
+            Ok(uses) if descriptor.needs_credential => {
+                if result.credential_uses.is_empty() {
+                    result.credential_uses = vec![0; plan.credentials.len()];
+                }
+                for (total, uses) in result.credential_uses.iter_mut().zip(uses) {
+                    *total += uses;
                 }
             }
-            workers.push(worker);
-        }
-        let elapsed = started.elapsed();
-        let peak_concurrency = peak.finish().await;
-        progress.stage_finished(&descriptor.name, stage, &metrics, elapsed);
-        // The next stage's sequence numbers follow this one's, so credentials
-        // and payload ids never repeat within a scenario.
-        sequence_base = next_sequence;
-        previous_level = stage.load.level();
-        result.runs.push(StageRun {
-            stage: stage.clone(),
-            metrics,
-            elapsed,
-            peak_concurrency,
-        });
-    }
-    if descriptor.needs_credential {
-        result.credential_uses = vec![0; plan.credentials.len()];
-        for worker in &workers {
-            for (total, uses) in result
-                .credential_uses
-                .iter_mut()
-                .zip(worker.credential_uses())
-            {
-                *total += uses;
-            }
+            Ok(_) => {}
+            Err(error) => result.errors.push(format!(
+                "worker {id} failed ({}): its requests are not counted",
+                panic_message(error)
+            )),
         }
     }
+    // Stages a failed worker could not hand over end with what arrived.
+    timeline.finish_all(&descriptor.name, progress, result);
     Ok(())
+}
+
+/// What a failed worker task said.
+fn panic_message(error: tokio::task::JoinError) -> String {
+    match error.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "it panicked".to_string()),
+        Err(error) => error.to_string(),
+    }
 }
 
 /// How often the requests in flight are sampled for a stage's peak.
 const PEAK_SAMPLE: Duration = Duration::from_millis(20);
 
-/// Samples the requests in flight over all workers while a stage runs.
-struct PeakSampler {
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<u64>,
+/// A scenario's stages as the drill follows them: announced as they
+/// begin, ended once every worker handed its share over.
+struct Timeline<'a> {
+    spec: &'a ScenarioSpec,
+    /// When each stage begins.
+    starts: Vec<Instant>,
+    workers: u32,
+    /// Stages whose start time came.
+    begun: usize,
+    /// Stages announced (begun while the drill was not stopping).
+    announced: usize,
+    stages: Vec<Collected>,
 }
 
-impl PeakSampler {
-    fn start(live: Vec<Arc<LiveStats>>) -> Self {
-        let (stop, mut stopped) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(async move {
-            let mut peak = 0;
-            let mut tick = tokio::time::interval(PEAK_SAMPLE);
-            loop {
-                peak = peak.max(in_flight(&live));
-                tokio::select! {
-                    _ = &mut stopped => return peak,
-                    _ = tick.tick() => {}
-                }
+/// One stage's outputs, merged as they arrive.
+#[derive(Default)]
+struct Collected {
+    metrics: StageMetrics,
+    outputs: u32,
+    /// The most requests in flight while the stage was in force.
+    peak: u64,
+    ended: bool,
+}
+
+impl<'a> Timeline<'a> {
+    fn new(job: &ScenarioJob, spec: &'a ScenarioSpec, workers: u32) -> Self {
+        Timeline {
+            spec,
+            starts: job.stages.iter().map(|stage| stage.started).collect(),
+            workers,
+            begun: 0,
+            announced: 0,
+            stages: job.stages.iter().map(|_| Collected::default()).collect(),
+        }
+    }
+
+    /// When the next stage begins, if one is left.
+    fn next_start(&self) -> Option<Instant> {
+        self.starts.get(self.begun).copied()
+    }
+
+    /// The next stage's time has come; it is announced unless the drill
+    /// is stopping (its workers will not enter it).
+    fn begin(
+        &mut self,
+        scenario: &str,
+        live: &[Arc<LiveStats>],
+        progress: &dyn Progress,
+        stopping: bool,
+    ) {
+        if !stopping {
+            progress.stage_started(scenario, &self.spec.stages[self.begun], live);
+            self.announced += 1;
+        }
+        self.begun += 1;
+    }
+
+    /// Attributes a sample of the requests in flight to the stage in force.
+    fn sample(&mut self, in_flight: u64) {
+        if let Some(stage) = self.begun.checked_sub(1).map(|i| &mut self.stages[i]) {
+            stage.peak = stage.peak.max(in_flight);
+        }
+    }
+
+    fn receive(
+        &mut self,
+        output: StageOutput,
+        scenario: &str,
+        progress: &dyn Progress,
+        result: &mut ScenarioResult,
+    ) {
+        let stage = &mut self.stages[output.stage];
+        stage.metrics.merge(&output.metrics);
+        stage.outputs += 1;
+        result.abandoned += output.abandoned;
+        for message in output.plugin_errors {
+            if !result.plugin_errors.contains(&message) {
+                result.plugin_errors.push(message);
             }
-        });
-        PeakSampler { stop, task }
+        }
+        if stage.outputs == self.workers {
+            self.end(output.stage, scenario, progress, result);
+        }
     }
 
-    /// The highest number of requests in flight seen during the stage.
-    async fn finish(self) -> u64 {
-        let _ = self.stop.send(());
-        self.task.await.unwrap_or(0)
+    /// Ends stage `index`. Its window runs from its start to the next
+    /// stage's start, or for the stage the scenario ended in, until its
+    /// requests drained, so the windows add up to the scenario's run.
+    fn end(
+        &mut self,
+        index: usize,
+        scenario: &str,
+        progress: &dyn Progress,
+        result: &mut ScenarioResult,
+    ) {
+        let stage = &mut self.stages[index];
+        if stage.ended || (stage.outputs == 0 && index >= self.announced) {
+            return;
+        }
+        stage.ended = true;
+        let ends = match self.starts.get(index + 1) {
+            Some(next) if index + 1 < self.announced => *next,
+            _ => Instant::now(),
+        };
+        let stage = &mut self.stages[index];
+        let elapsed = ends.saturating_duration_since(self.starts[index]);
+        let metrics = std::mem::take(&mut stage.metrics);
+        progress.stage_finished(scenario, &self.spec.stages[index], &metrics, elapsed);
+        let run = StageRun {
+            stage: self.spec.stages[index].clone(),
+            metrics,
+            elapsed,
+            peak_concurrency: stage.peak,
+        };
+        // Stages end in order but for a long request holding an earlier one.
+        let at = result
+            .runs
+            .partition_point(|r| self.position(&r.stage.name) < index);
+        result.runs.insert(at, run);
     }
-}
 
-/// The stage's load shape; ramps start from the previous stage's level.
-fn shape(stage: &Stage, previous_level: f64) -> Shape {
-    match stage.load {
-        Load::Rate(rate) => Shape::Open(RateSchedule::new(
-            if stage.ramp.is_zero() {
-                rate
-            } else {
-                previous_level
-            },
-            rate,
-            stage.ramp,
-            stage.duration,
-            stage.max_requests,
-        )),
-        Load::Concurrency(users) => Shape::Closed {
-            users: UserRamp::new(
-                if stage.ramp.is_zero() {
-                    users
-                } else {
-                    previous_level.round() as u32
-                },
-                users,
-                stage.ramp,
-            ),
-            think_time: stage.think_time,
-            remaining: stage.max_requests.map(|n| Arc::new(AtomicU64::new(n))),
-        },
+    fn position(&self, name: &str) -> usize {
+        self.spec
+            .stages
+            .iter()
+            .position(|s| s.name == name)
+            .unwrap_or(usize::MAX)
+    }
+
+    /// Ends every stage that has outputs but was not ended yet.
+    fn finish_all(&mut self, scenario: &str, progress: &dyn Progress, result: &mut ScenarioResult) {
+        for index in 0..self.stages.len() {
+            self.end(index, scenario, progress, result);
+        }
     }
 }
 

@@ -2,6 +2,8 @@
 
 mod credentials;
 mod drill;
+mod due;
+mod job;
 mod live;
 mod pacer;
 mod rotation;

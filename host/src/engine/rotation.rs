@@ -7,11 +7,17 @@ use crate::plugin::{PluginError, RotationInstance};
 const BATCH: u32 = 256;
 
 /// Picks credentials for one worker's requests.
+///
+/// Request `k` of the scenario (its sequence number) uses entry `pick(k)`,
+/// whichever worker sends it. Picks depend only on `k` (the rotation
+/// world's contract), so each worker asks for the aligned block of
+/// [`BATCH`] sequence numbers that holds `k` and keeps it while its
+/// requests fall in it.
 pub(crate) struct Picker {
     instance: RotationInstance,
-    batch: Vec<u32>,
-    first: u64,
-    step: u64,
+    /// The block whose picks are in `picks`.
+    block: Option<u64>,
+    picks: Vec<u32>,
     /// Requests per pool index.
     uses: Vec<u64>,
 }
@@ -20,30 +26,24 @@ impl Picker {
     pub(crate) fn new(instance: RotationInstance, pool_size: usize) -> Self {
         Picker {
             instance,
-            batch: Vec::new(),
-            first: 0,
-            step: 1,
+            block: None,
+            picks: Vec::new(),
             uses: vec![0; pool_size],
         }
     }
 
-    /// The pool index for request `sequence`; this worker's next requests
-    /// are expected at `sequence + step`, `sequence + 2 step`, ...
-    pub(crate) async fn index(&mut self, sequence: u64, step: u64) -> Result<u32, PluginError> {
-        let slot = sequence
-            .checked_sub(self.first)
-            .filter(|offset| step == self.step && offset % step == 0)
-            .map(|offset| offset / step)
-            .filter(|slot| *slot < self.batch.len() as u64);
-        let index = match slot {
-            Some(slot) => self.batch[slot as usize],
-            None => {
-                self.batch = self.instance.pick(sequence, step, BATCH).await?;
-                self.first = sequence;
-                self.step = step;
-                self.batch[0]
-            }
-        };
+    /// The pool index for request `sequence`.
+    pub(crate) async fn index(&mut self, sequence: u64) -> Result<u32, PluginError> {
+        let block = sequence / u64::from(BATCH);
+        if self.block != Some(block) {
+            self.block = None;
+            self.picks = self
+                .instance
+                .pick(block * u64::from(BATCH), 1, BATCH)
+                .await?;
+            self.block = Some(block);
+        }
+        let index = self.picks[(sequence % u64::from(BATCH)) as usize];
         self.uses[index as usize] += 1;
         Ok(index)
     }

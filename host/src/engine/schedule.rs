@@ -98,9 +98,15 @@ impl UserRamp {
     }
 
     /// Whether user `index` may start a request `elapsed` into the stage:
-    /// users leave only while the ramp goes down.
+    /// users beyond the stage's level leave (users of an earlier stage
+    /// carry over only as far as this one has room), and while the ramp
+    /// goes down they leave one by one.
     pub fn is_active(&self, index: u32, elapsed: Duration) -> bool {
-        self.to >= self.from || index < self.active_at(elapsed)
+        if self.to >= self.from {
+            index < self.to
+        } else {
+            index < self.active_at(elapsed)
+        }
     }
 
     /// When user `index` (0-based) becomes active, or `None` if it never is.

@@ -1,29 +1,24 @@
 //! One worker: owns its connection pool, its plugin instance and its
-//! recorders, and sends the share of a stage's requests that falls to it.
-//!
-//! Open model: the worker takes every `workers`-th arrival of the stage's
-//! schedule and sends it at its intended time, whatever is in flight (up to
-//! a cap). Closed model: the worker runs every `workers`-th user, each
-//! sending its next request when the previous one ended, after think time.
-//! Building and recording happen in the worker's own loop; only the network
-//! exchange is in flight, so nothing is shared between workers.
+//! recorders, and sends the share of a scenario's requests that falls to it
+//! (see [`Due`]), stage after stage without draining in between. Building
+//! and recording happen in the worker's own loop; only the network
+//! exchange is in flight, so nothing is shared between workers but the
+//! scenario's request sequence.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 
 use super::credentials::Credentials;
+use super::due::{Due, Ticket};
+use super::job::ScenarioJob;
 use super::live::LiveStats;
 use super::pacer::{DENSE, Pacer};
 use super::rotation::Picker;
-use super::schedule::{RateSchedule, UserRamp};
 use super::template::{FillContext, RequestTemplate, TemplateError};
 use crate::http::{Client, Exchange, Origin, OutgoingRequest, Receive};
 use crate::metrics::{Sample, SseSample, StageMetrics};
@@ -45,40 +40,29 @@ pub(crate) struct ScenarioContext {
     pub(crate) seed: u64,
 }
 
-/// How a stage's load is shaped, for one worker.
-pub(crate) enum Shape {
-    Open(RateSchedule),
-    Closed {
-        users: UserRamp,
-        think_time: Duration,
-        /// Requests left under the stage's cap, shared by the stage's workers.
-        remaining: Option<Arc<AtomicU64>>,
-    },
-}
-
-/// One stage, as a worker runs it.
-pub(crate) struct StageJob {
-    pub(crate) name: String,
-    pub(crate) shape: Shape,
-    pub(crate) plan: plugin::RequestPlan,
-    pub(crate) started: Instant,
-    pub(crate) ends: Instant,
-    pub(crate) drill_started: Instant,
-    /// First request sequence number of the stage within the scenario.
-    pub(crate) sequence_base: u64,
-    pub(crate) workers: u32,
-    pub(crate) max_in_flight: usize,
-}
-
-/// What a worker returns from a stage.
+/// What a worker hands over for one stage, once it has moved past the
+/// stage and the stage's last request ended.
 pub(crate) struct StageOutput {
+    /// The stage's index.
+    pub(crate) stage: usize,
     pub(crate) metrics: StageMetrics,
     /// Distinct plugin error messages (at most a few).
     pub(crate) plugin_errors: Vec<String>,
     /// Requests still in flight when an interrupt's grace period ended.
     pub(crate) abandoned: u64,
-    /// One past the highest sequence number this worker used in the stage.
-    pub(crate) next_sequence: u64,
+}
+
+/// A stage the worker has entered.
+struct StageState {
+    output: StageOutput,
+    /// The stage's template, compiled for this worker (`None`: per-request).
+    template: Option<Result<RequestTemplate, String>>,
+    /// Requests of the stage in flight.
+    in_flight: usize,
+    /// The worker sends no more requests of the stage.
+    left: bool,
+    /// The output was handed over.
+    handed_over: bool,
 }
 
 /// A request in flight and what is known about it.
@@ -89,7 +73,7 @@ struct Flight {
     /// When the exchange started: the flight's first poll.
     actual: Instant,
     plugin_us: u64,
-    user: u32,
+    ticket: Ticket,
     receive: Receive,
 }
 
@@ -111,7 +95,7 @@ async fn fly(
     receive: Receive,
     intended: Option<Instant>,
     plugin_us: u64,
-    user: u32,
+    ticket: Ticket,
 ) -> (Flight, Exchange, Option<Vec<u8>>) {
     let actual = Instant::now();
     let (exchange, buffer) = match payload {
@@ -127,7 +111,7 @@ async fn fly(
         intended: intended.unwrap_or(actual),
         actual,
         plugin_us,
-        user,
+        ticket,
         receive,
     };
     (flight, exchange, buffer)
@@ -180,40 +164,25 @@ impl Worker {
         self.picker.as_ref().map_or(&[], Picker::uses)
     }
 
-    /// Runs this worker's share of a stage. When `stop` turns true the worker
-    /// stops scheduling and waits up to `grace` for what is in flight.
-    pub(crate) async fn run_stage(
+    /// Runs this worker's share of a scenario, stage after stage, and
+    /// hands each stage's output to `outputs` once the worker has moved
+    /// past it and its last request ended. When `stop` turns true the
+    /// worker stops scheduling and waits up to `grace` for what is in flight.
+    pub(crate) async fn run(
         &mut self,
-        job: &StageJob,
+        job: &ScenarioJob,
         mut stop: watch::Receiver<bool>,
         grace: Duration,
-    ) -> StageOutput {
-        let mut output = StageOutput {
-            metrics: StageMetrics::new(),
-            plugin_errors: Vec::new(),
-            abandoned: 0,
-            next_sequence: job.sequence_base,
-        };
-        let seed = crate::rng::SplitMix64::derive(
-            self.scenario.seed,
-            u64::from(self.id) ^ job.sequence_base,
-        );
+        outputs: &mpsc::UnboundedSender<StageOutput>,
+    ) {
         // Templates for the plain-TCP HTTP/1.1 path are written as wire bytes.
         let origin = self
             .client
             .http1_origin(&self.scenario.base_url)
             .map(Arc::new);
-        let mut template = match &job.plan {
-            plugin::RequestPlan::Template(t) => match self.compile(t, seed) {
-                Ok(template) => Some(template),
-                Err(message) => {
-                    note(&mut output.plugin_errors, message);
-                    return output;
-                }
-            },
-            plugin::RequestPlan::PerRequest => None,
-        };
+        let mut stages: Vec<StageState> = Vec::with_capacity(job.stages.len());
         let mut due = Due::new(self.id, job);
+        stages.push(self.enter(job, 0));
         let mut in_flight = FuturesUnordered::new();
         let mut stopping: Option<Instant> = None;
         // The pacer ticked: responses read at ticks are read once the
@@ -223,12 +192,21 @@ impl Worker {
             if stopping.is_none() && *stop.borrow() {
                 stopping = Some(Instant::now() + grace);
             }
-            let next = if stopping.is_some() {
-                None
-            } else {
-                due.peek(job)
-            };
-            if next.is_none() && in_flight.is_empty() {
+            let mut next = None;
+            let mut switch = None;
+            if stopping.is_none() {
+                next = due.peek(job);
+                if next.is_none() {
+                    switch = due.next_stage(job);
+                    if switch.is_some_and(|at| at <= Instant::now()) {
+                        leave(&mut stages[due.stage()], outputs);
+                        due.advance(job);
+                        stages.push(self.enter(job, due.stage()));
+                        continue;
+                    }
+                }
+            }
+            if next.is_none() && switch.is_none() && in_flight.is_empty() {
                 break;
             }
             let can_send = in_flight.len() < job.max_in_flight;
@@ -245,7 +223,7 @@ impl Worker {
                 // Record what finished meanwhile, without waiting.
                 while let Some(Some(done)) = in_flight.next().now_or_never() {
                     self.live.set_in_flight(in_flight.len());
-                    self.done(done, job, &mut output, &mut due).await;
+                    self.done(done, job, &mut stages, &mut due, outputs).await;
                 }
             } else {
                 if std::mem::take(&mut ticked) {
@@ -253,27 +231,28 @@ impl Worker {
                 }
                 // Responses read at ticks need the pacer to tick.
                 let reads_wait = self.ticked_reads > 0;
+                // Wake for the next send when one may go out, else for the next stage.
+                let wake = next.filter(|_| can_send).or(switch);
                 tokio::select! {
                     biased;
                     Some(done) = in_flight.next(), if !in_flight.is_empty() => {
                         self.live.set_in_flight(in_flight.len());
-                        self.done(done, job, &mut output, &mut due).await;
+                        self.done(done, job, &mut stages, &mut due, outputs).await;
                         continue;
                     }
                     () = async {
-                        match next.filter(|_| can_send && !reads_wait) {
+                        match wake.filter(|_| !reads_wait) {
                             Some(at) => self.pacer.wait_until(at).await,
                             None => self.pacer.next_tick().await,
                         }
-                    }, if (next.is_some() && can_send) || reads_wait => {
+                    }, if wake.is_some() || reads_wait => {
                         ticked = true;
                         if !(can_send && next.is_some_and(|at| at <= self.pacer.horizon())) {
                             continue;
                         }
                     }
                     _ = stop.changed(), if stopping.is_none() => continue,
-                    _ = sleep_until(stopping.unwrap_or(job.ends)), if stopping.is_some() => {
-                        output.abandoned = in_flight.len() as u64;
+                    _ = sleep_until(stopping.unwrap_or_else(Instant::now)), if stopping.is_some() => {
                         break;
                     }
                 }
@@ -281,8 +260,6 @@ impl Worker {
             let Some((intended, ticket)) = due.pop(job) else {
                 continue;
             };
-            let sequence = job.sequence_base + ticket.sequence;
-            output.next_sequence = output.next_sequence.max(sequence + 1);
             // While the open model's sends are dense (the pacer ticks for
             // them), their responses are read at the ticks rather than each
             // waking the worker. Such a response holds its connection until
@@ -297,27 +274,31 @@ impl Worker {
             } else {
                 Receive::OnArrival
             };
+            let stage = &mut stages[ticket.stage];
             match self
-                .build(template.as_mut(), origin.as_ref(), job, sequence, seed)
+                .build(stage.template.as_mut(), origin.as_ref(), job, ticket)
                 .await
             {
                 Ok((payload, plugin_us)) => {
                     self.ticked_reads += usize::from(receive == Receive::AtTicks);
+                    stage.in_flight += 1;
                     in_flight.push(fly(
                         self.client.clone(),
                         payload,
                         self.scenario.event_stream,
                         receive,
-                        ticket.open.then_some(intended),
+                        ticket.user.is_none().then_some(intended),
                         plugin_us,
-                        ticket.user,
+                        ticket,
                     ));
                     self.live.set_in_flight(in_flight.len());
                 }
                 Err(message) => {
-                    output.metrics.plugin_error();
-                    note(&mut output.plugin_errors, message);
-                    due.finished(ticket.user, job, Instant::now());
+                    stage.output.metrics.plugin_error();
+                    note(&mut stage.output.plugin_errors, message);
+                    if let Some(user) = ticket.user {
+                        due.finished(user, job, Instant::now());
+                    }
                 }
             }
         }
@@ -325,21 +306,59 @@ impl Worker {
         // Flights abandoned at an interrupt are gone.
         self.ticked_reads = 0;
         self.live.set_in_flight(0);
-        output
+        for stage in &mut stages {
+            stage.output.abandoned = stage.in_flight as u64;
+            stage.in_flight = 0;
+            leave(stage, outputs);
+        }
     }
 
-    /// Records a finished request and lets its user send again.
+    /// Enters stage `index`: compiles its template for this worker.
+    fn enter(&self, job: &ScenarioJob, index: usize) -> StageState {
+        let seed = crate::rng::SplitMix64::derive(
+            self.scenario.seed,
+            u64::from(self.id) | (index as u64) << 32,
+        );
+        let template = match &job.stages[index].plan {
+            plugin::RequestPlan::Template(t) => Some(self.compile(t, seed)),
+            plugin::RequestPlan::PerRequest => None,
+        };
+        StageState {
+            output: StageOutput {
+                stage: index,
+                metrics: StageMetrics::new(),
+                plugin_errors: Vec::new(),
+                abandoned: 0,
+            },
+            template,
+            in_flight: 0,
+            left: false,
+            handed_over: false,
+        }
+    }
+
+    /// Records a finished request, lets its user send again, and hands its
+    /// stage over when that was the stage's last request.
     async fn done(
         &mut self,
         (flight, exchange, buffer): (Flight, Exchange, Option<Vec<u8>>),
-        job: &StageJob,
-        output: &mut StageOutput,
+        job: &ScenarioJob,
+        stages: &mut [StageState],
         due: &mut Due,
+        outputs: &mpsc::UnboundedSender<StageOutput>,
     ) {
         self.buffers.extend(buffer);
         self.ticked_reads -= usize::from(flight.receive == Receive::AtTicks);
-        self.finish(&flight, &exchange, job, output).await;
-        due.finished(flight.user, job, flight.actual + exchange.total);
+        let stage = &mut stages[flight.ticket.stage];
+        stage.in_flight -= 1;
+        self.finish(&flight, &exchange, job, &mut stage.output)
+            .await;
+        if stage.left && stage.in_flight == 0 {
+            leave(stage, outputs);
+        }
+        if let Some(user) = flight.ticket.user {
+            due.finished(user, job, flight.actual + exchange.total);
+        }
     }
 
     fn compile(&self, template: &plugin::Template, seed: u64) -> Result<RequestTemplate, String> {
@@ -353,22 +372,20 @@ impl Worker {
         .map_err(|e| format!("plugin {}: template: {e}", self.scenario.name))
     }
 
-    /// Builds request `sequence`: fills the stage's template, or asks the plugin.
+    /// Builds the scenario's next request: fills the stage's template, or
+    /// asks the plugin.
     async fn build(
         &mut self,
-        template: Option<&mut RequestTemplate>,
+        template: Option<&mut Result<RequestTemplate, String>>,
         origin: Option<&Arc<Origin>>,
-        job: &StageJob,
-        sequence: u64,
-        seed: u64,
+        job: &ScenarioJob,
+        ticket: Ticket,
     ) -> Result<(Payload, u64), String> {
+        let sequence = job.next_sequence();
         // Workers of scenarios that need a credential have a picker.
         let credential = match &mut self.picker {
             Some(picker) => {
-                let index = picker
-                    .index(sequence, u64::from(job.workers))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let index = picker.index(sequence).await.map_err(|e| e.to_string())?;
                 self.scenario.credentials.get(index).map(|c| (index, c))
             }
             None => None,
@@ -379,13 +396,14 @@ impl Worker {
             credential: credential.map(|(_, c)| (c.token.as_str(), c.thread_id.as_str())),
         };
         if let Some(template) = template {
+            let template = template.as_mut().map_err(|e| e.clone())?;
             return fill(template, origin, &ctx, &mut self.buffers)
                 .map(|p| (p, 0))
                 .map_err(|e| format!("plugin {}: template: {e}", self.scenario.name));
         }
         let call = CallContext {
             scenario: self.scenario.name.clone(),
-            stage: job.name.clone(),
+            stage: job.stages[ticket.stage].name.clone(),
             iteration: sequence,
             worker: self.id,
             credential: credential.map(|(index, c)| plugin::Credential {
@@ -401,6 +419,7 @@ impl Worker {
             request,
             signing: None,
         };
+        let seed = crate::rng::SplitMix64::derive(self.scenario.seed, sequence);
         let mut compiled = self.compile(&template, seed)?;
         let payload = fill(&mut compiled, origin, &ctx, &mut self.buffers)
             .map_err(|e| format!("plugin {}: request: {e}", self.scenario.name))?;
@@ -412,7 +431,7 @@ impl Worker {
         &mut self,
         flight: &Flight,
         ex: &Exchange,
-        job: &StageJob,
+        job: &ScenarioJob,
         output: &mut StageOutput,
     ) {
         let service_us = micros(ex.total);
@@ -510,144 +529,19 @@ fn note(messages: &mut Vec<String>, message: String) {
     }
 }
 
-/// A request that is due.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Ticket {
-    /// Sequence number within the stage.
-    sequence: u64,
-    /// The closed-model user sending it (0 in the open model).
-    user: u32,
-    open: bool,
-}
-
-/// The worker's due requests: its share of the arrival schedule, or its
-/// users' next starts.
-enum Due {
-    Open {
-        schedule: RateSchedule,
-        next: u64,
-        step: u64,
-        /// When arrival `next` is due (`None`: past the schedule's last).
-        at: Option<Instant>,
-    },
-    Closed {
-        users: UserRamp,
-        think_time: Duration,
-        remaining: Option<Arc<AtomicU64>>,
-        starts: BinaryHeap<Reverse<(Instant, u32)>>,
-        sent: u64,
-        id: u32,
-        workers: u32,
-    },
-}
-
-impl Due {
-    fn new(id: u32, job: &StageJob) -> Self {
-        match &job.shape {
-            Shape::Open(schedule) => Due::Open {
-                schedule: *schedule,
-                next: u64::from(id),
-                step: u64::from(job.workers),
-                at: schedule.time_of(u64::from(id)).map(|t| job.started + t),
-            },
-            Shape::Closed {
-                users,
-                think_time,
-                remaining,
-            } => {
-                let starts = (id..users.peak())
-                    .step_by(job.workers as usize)
-                    .filter_map(|user| Some(Reverse((job.started + users.start_of(user)?, user))))
-                    .collect();
-                Due::Closed {
-                    users: *users,
-                    think_time: *think_time,
-                    remaining: remaining.clone(),
-                    starts,
-                    sent: 0,
-                    id,
-                    workers: job.workers,
-                }
-            }
-        }
-    }
-
-    fn is_open(&self) -> bool {
-        matches!(self, Due::Open { .. })
-    }
-
-    /// When the next request is due, if one is due before the stage ends.
-    fn peek(&self, job: &StageJob) -> Option<Instant> {
-        let at = match self {
-            Due::Open { at, .. } => (*at)?,
-            Due::Closed { starts, .. } => starts.peek()?.0.0,
+/// The worker sends no more requests of `stage`: hands its output over
+/// once none is in flight.
+fn leave(stage: &mut StageState, outputs: &mpsc::UnboundedSender<StageOutput>) {
+    stage.left = true;
+    if stage.in_flight == 0 && !stage.handed_over {
+        stage.handed_over = true;
+        let output = StageOutput {
+            stage: stage.output.stage,
+            metrics: std::mem::take(&mut stage.output.metrics),
+            plugin_errors: std::mem::take(&mut stage.output.plugin_errors),
+            abandoned: stage.output.abandoned,
         };
-        (at < job.ends).then_some(at)
-    }
-
-    /// Takes the next due request.
-    fn pop(&mut self, job: &StageJob) -> Option<(Instant, Ticket)> {
-        match self {
-            Due::Open {
-                schedule,
-                next,
-                step,
-                at,
-            } => {
-                let due = (*at)?;
-                let ticket = Ticket {
-                    sequence: *next,
-                    user: 0,
-                    open: true,
-                };
-                *next += *step;
-                *at = schedule.time_of(*next).map(|t| job.started + t);
-                Some((due, ticket))
-            }
-            Due::Closed {
-                users,
-                remaining,
-                starts,
-                sent,
-                id,
-                workers,
-                ..
-            } => {
-                let Reverse((at, user)) = starts.pop()?;
-                if at >= job.ends
-                    || !users.is_active(user, at.saturating_duration_since(job.started))
-                {
-                    return None;
-                }
-                if let Some(remaining) = remaining {
-                    let took = remaining
-                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-                    if took.is_err() {
-                        starts.clear();
-                        return None;
-                    }
-                }
-                let ticket = Ticket {
-                    sequence: *sent * u64::from(*workers) + u64::from(*id),
-                    user,
-                    open: false,
-                };
-                *sent += 1;
-                Some((at, ticket))
-            }
-        }
-    }
-
-    /// A user's request ended at `ended`: schedule its next one.
-    fn finished(&mut self, user: u32, job: &StageJob, ended: Instant) {
-        if let Due::Closed {
-            think_time, starts, ..
-        } = self
-        {
-            let next = ended + *think_time;
-            if next < job.ends {
-                starts.push(Reverse((next, user)));
-            }
-        }
+        // The receiver outlives the workers; nothing to do if it did not.
+        let _ = outputs.send(output);
     }
 }
