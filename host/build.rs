@@ -28,6 +28,7 @@ const TESTING: &[&str] = &[
     "hostile",
     "hostile_load",
     "not_scenario",
+    "rotation_hostile",
     "slo_p99",
     "slo_spin",
 ];

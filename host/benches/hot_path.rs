@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use relhost::engine::{FillContext, LiveStats, RateSchedule, RequestTemplate};
+use relhost::engine::{FillContext, LiveStats, RateSchedule, RequestLimits, RequestTemplate};
 use relhost::http::ErrorClass;
 use relhost::metrics::{Sample, SseSample, StageMetrics};
 use relhost::plugin::{
@@ -145,6 +145,7 @@ fn template_benches(c: &mut Criterion) {
         &whatsapp.descriptor().secrets,
         &secrets,
         1,
+        RequestLimits::default(),
     )
     .expect("compile whatsapp template");
 
@@ -161,6 +162,7 @@ fn template_benches(c: &mut Criterion) {
         &chat.descriptor().secrets,
         &Secrets::default(),
         1,
+        RequestLimits::default(),
     )
     .expect("compile chat template");
     assert!(chat.uses_credential());

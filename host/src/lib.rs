@@ -16,6 +16,7 @@ pub mod ops;
 pub mod plugin;
 pub mod policy;
 pub mod pool;
+pub mod redact;
 pub mod registry;
 pub mod report;
 mod rng;

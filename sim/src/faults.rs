@@ -212,16 +212,22 @@ fn fmt_dur(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 
+/// The longest duration a fault takes (latency, stall, period).
+const MAX_FAULT_DURATION: Duration = Duration::from_secs(3600);
+
 fn parse_dur(key: &str, v: &str) -> Result<Duration, FaultSpecError> {
     let v = v.trim();
-    if let Ok(ms) = v.parse::<u64>() {
-        return Ok(Duration::from_millis(ms));
-    }
-    humantime::parse_duration(v).map_err(|_| FaultSpecError::InvalidValue {
-        key: key.to_owned(),
-        value: v.to_owned(),
-        expected: "a duration like 200ms or 2s (a bare number is milliseconds)",
-    })
+    let parsed = match v.parse::<u64>() {
+        Ok(ms) => Some(Duration::from_millis(ms)),
+        Err(_) => humantime::parse_duration(v).ok(),
+    };
+    parsed
+        .filter(|d| *d <= MAX_FAULT_DURATION)
+        .ok_or_else(|| FaultSpecError::InvalidValue {
+            key: key.to_owned(),
+            value: v.to_owned(),
+            expected: "a duration of at most 1h like 200ms or 2s (a bare number is milliseconds)",
+        })
 }
 
 fn parse_rate(key: &str, v: &str) -> Result<f64, FaultSpecError> {

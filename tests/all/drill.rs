@@ -143,6 +143,40 @@ fn injected_faults_are_counted_exactly_and_fail_the_gate() {
         "about 5% of 400 should be network errors: {}",
         gmail["totals"]
     );
+    // Each class says what it was, in words, with counts adding up.
+    let reasons = gmail["totals"]["network_error_reasons"]
+        .as_object()
+        .expect("reasons");
+    let explained: u64 = reasons
+        .values()
+        .flat_map(|r| r.as_array().expect("list").iter())
+        .map(|r| r["count"].as_u64().expect("count"))
+        .sum();
+    assert_eq!(explained, resets, "{reasons:?}");
+    assert!(
+        reasons
+            .values()
+            .flatten_reasons()
+            .any(|r| r.contains("reset by peer")),
+        "{reasons:?}"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("Network errors:") && stdout.contains("reset by peer"),
+        "{stdout}"
+    );
+}
+
+/// The reason texts of a report's reason lists.
+trait FlattenReasons<'a> {
+    fn flatten_reasons(self) -> impl Iterator<Item = &'a str>;
+}
+
+impl<'a, I: Iterator<Item = &'a Value>> FlattenReasons<'a> for I {
+    fn flatten_reasons(self) -> impl Iterator<Item = &'a str> {
+        self.flat_map(|list| list.as_array().into_iter().flatten())
+            .filter_map(|r| r["reason"].as_str())
+    }
 }
 
 #[test]
@@ -272,6 +306,13 @@ fn bad_input_names_what_is_wrong() {
     let broken = out.path().join("broken.json");
     std::fs::write(&broken, "{\n  \"name\": \"broken\",\n  \"scenarios\": { \"whatsapp_webhook\": { \"stages\": [ { \"name\": \"x\", \"rate\": -1, \"duration\": \"1s\" } ] } }\n}\n")
         .expect("write");
+    let long_chat = profile_file(
+        out.path(),
+        "long-chat",
+        json!({ "chat_stream_http": { "stages": [
+            { "name": "days", "concurrency": 1, "duration": "2days" }
+        ] } }),
+    );
     let cases: Vec<(Vec<String>, &str)> = vec![
         (vec!["--profile=nope".into()], "quick"),
         (
@@ -287,6 +328,19 @@ fn bad_input_names_what_is_wrong() {
             "expected a number greater than 0",
         ),
         (vec!["--plugin-deadline=soon".into()], "like 100ms"),
+        (vec!["--plugin-deadline=0s".into()], "from 1ms to 10m"),
+        (
+            vec!["--request-timeout=500000000000y".into()],
+            "--request-timeout",
+        ),
+        (vec!["--chat-duration-scale=1e300".into()], "at most 10000"),
+        (
+            vec![
+                "--chat-duration-scale=20".into(),
+                format!("--profile={}", long_chat.display()),
+            ],
+            "would last",
+        ),
         (vec!["--base-url=ftp://x".into()], "http://"),
     ];
     for (args, expected) in cases {
@@ -541,4 +595,36 @@ fn closed_model_stages_hand_users_over_without_draining() {
     // Counted at the target: 20 streams, not 30.
     let streams = &snapshot(&sim, 60)["chat_streams"];
     assert_eq!(streams["started"], 20, "{streams}");
+}
+
+#[test]
+fn an_output_directory_that_cannot_be_written_is_found_before_any_load() {
+    let sim = Sim::start(&[], &[]);
+    let out = tempfile::tempdir().expect("tempdir");
+    let file = out.path().join("not-a-dir");
+    std::fs::write(&file, "x").expect("write");
+    let profile = profile_file(
+        out.path(),
+        "long",
+        json!({ "whatsapp_webhook": { "stages": [rate_stage("steady", 20, 60)] } }),
+    );
+    let started = std::time::Instant::now();
+    let mut cmd = relhost();
+    cmd.args(["drill", "--base-url", &sim.base_url, "--profile"])
+        .arg(&profile)
+        .arg("--output-dir")
+        .arg(file.join("reports"));
+    let output = run_bounded(cmd, Duration::from_secs(60));
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("not-a-dir/reports") && stderr.contains("Not a directory"),
+        "{stderr}"
+    );
+    assert_eq!(
+        snapshot(&sim, 60)["requests"]["total"],
+        0,
+        "no load was sent"
+    );
 }

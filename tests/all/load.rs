@@ -118,6 +118,14 @@ fn bad_load_flags_state_the_expected_form() {
             vec!["load", "http://127.0.0.1:9/", "-q", "0"],
             "greater than 0",
         ),
+        (
+            vec!["load", "http://127.0.0.1:9/", "-z", "0s"],
+            "expected from 1ms to 30days",
+        ),
+        (
+            vec!["load", "http://127.0.0.1:9/", "-z", "500000000000y"],
+            "longer than 30days",
+        ),
     ] {
         let mut cmd = relhost();
         cmd.args(&args);

@@ -11,6 +11,8 @@ mod ops;
 mod pool;
 mod registry;
 mod rotation;
+mod sandbox;
+mod secrets;
 mod sim;
 mod support;
 mod tls;

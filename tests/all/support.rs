@@ -15,6 +15,11 @@ const CONTROLLED_ENV: &[&str] = &[
     "RELIABILITY_BASE_URL",
     "RELIABILITY_AUTH_TOKEN",
     "RELIABILITY_THREAD_ID",
+    "RELIABILITY_CHAT_AUTH_POOL_FILE",
+    "RELIABILITY_CHAT_AUTH_POOL_JSON",
+    "RELIABILITY_EXPECTED_PEAK_STREAMS",
+    "RELHOST_REGISTRY_USERNAME",
+    "RELHOST_REGISTRY_PASSWORD",
     "RELIABILITY_OUTPUT_DIR",
     "RELIABILITY_SLO_BASELINE",
     "RELIABILITY_OPS_TOKEN",
@@ -73,8 +78,14 @@ pub(crate) struct Sim {
 impl Sim {
     /// Starts `relhost sim --listen=127.0.0.1:0` with extra arguments and environment.
     pub(crate) fn start(args: &[&str], env: &[(&str, &str)]) -> Sim {
+        Sim::start_as("test-ops-token", args, env)
+    }
+
+    /// [`Sim::start`] with the given ops token.
+    pub(crate) fn start_as(ops_token: &str, args: &[&str], env: &[(&str, &str)]) -> Sim {
         let mut cmd = relhost();
-        cmd.args(["sim", "--listen=127.0.0.1:0", "--ops-token=test-ops-token"])
+        cmd.args(["sim", "--listen=127.0.0.1:0"])
+            .arg(format!("--ops-token={ops_token}"))
             .args(args)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())

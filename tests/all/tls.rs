@@ -103,8 +103,20 @@ fn drills_over_https_with_a_private_ca() {
 
     let (output, report) = run(None, "untrusted");
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
-    assert_eq!(
-        scenario(&report, "gmail_push_webhook")["totals"]["network_errors"],
-        json!({ "tls": 40 })
+    let totals = &scenario(&report, "gmail_push_webhook")["totals"];
+    assert_eq!(totals["network_errors"], json!({ "tls": 40 }));
+    // Why, in words: the certificate's issuer is unknown.
+    let reasons = &totals["network_error_reasons"]["tls"];
+    assert_eq!(reasons[0]["count"], 40, "{reasons}");
+    assert!(
+        reasons[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("invalid peer certificate: UnknownIssuer")),
+        "{reasons}"
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("UnknownIssuer"),
+        "{}",
+        describe(&output)
     );
 }

@@ -40,13 +40,13 @@ impl OwnershipArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct ClientArgs {
     /// TCP connect (and TLS handshake) timeout.
-    #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = duration)]
+    #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = positive_duration)]
     pub(crate) connect_timeout: Duration,
     /// Time allowed until the response head.
-    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = duration)]
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = positive_duration)]
     pub(crate) request_timeout: Duration,
     /// Longest gap allowed between chunks of a response body or event stream.
-    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = duration)]
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = positive_duration)]
     pub(crate) stream_idle_timeout: Duration,
     /// Use HTTP/2 (h2c prior knowledge on http://, ALPN on https://).
     #[arg(long)]
@@ -70,17 +70,40 @@ impl ClientArgs {
     }
 }
 
-/// A duration like `100ms`, `5s` or `2m`.
+/// A duration like `100ms`, `5s` or `2m`, at most 30 days.
 pub(crate) fn duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text)
-        .map_err(|e| format!("expected a duration like 100ms, 5s or 2m ({e})"))
+    policy::parse_duration(text)
 }
 
-/// A positive, finite multiplier like `0.5` or `20`.
+/// A duration greater than zero (a timeout, a run's length), at most 30 days.
+pub(crate) fn positive_duration(text: &str) -> Result<Duration, String> {
+    policy::parse_duration_within(text, Duration::from_millis(1), policy::MAX_DURATION)
+}
+
+/// The longest a plugin call may run: from 1 ms to 10 minutes.
+pub(crate) fn plugin_deadline(text: &str) -> Result<Duration, String> {
+    policy::parse_duration_within(text, Duration::from_millis(1), Duration::from_secs(600))
+}
+
+/// Arrivals per second, greater than 0 and at most [`policy::MAX_RATE`].
+pub(crate) fn rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= policy::MAX_RATE => Ok(v),
+        _ => Err(format!(
+            "expected requests per second greater than 0 and at most {}, like 50000",
+            policy::MAX_RATE
+        )),
+    }
+}
+
+/// The largest scale factor: a stage scaled by more is a typo.
+const MAX_SCALE: f64 = 10_000.0;
+
+/// A positive, finite multiplier like `0.5` or `20`, at most 10000.
 pub(crate) fn scale(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        _ => Err("expected a number greater than 0, like 0.5 or 20".into()),
+        Ok(v) if v.is_finite() && v > 0.0 && v <= MAX_SCALE => Ok(v),
+        _ => Err("expected a number greater than 0 and at most 10000, like 0.5 or 20".into()),
     }
 }
 
@@ -130,6 +153,10 @@ mod tests {
     fn parsers_state_the_expected_form() {
         assert_eq!(duration("150ms"), Ok(Duration::from_millis(150)));
         assert!(duration("soon").unwrap_err().contains("like 100ms"));
+        assert!(duration("500000000000y").is_err());
+        assert!(positive_duration("0s").is_err());
+        assert!(plugin_deadline("0s").is_err() && plugin_deadline("11m").is_err());
+        assert!(scale("1e300").is_err());
         assert_eq!(scale("0.5"), Ok(0.5));
         assert!(scale("0").is_err() && scale("-1").is_err() && scale("inf").is_err());
         assert_eq!(fraction("0.8"), Ok(0.8));

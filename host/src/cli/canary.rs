@@ -22,7 +22,8 @@ use std::time::SystemTime;
 use clap::Args;
 
 use super::args::CiOutputArgs;
-use super::drill::{DrillArgs, PreparedDrill, redacted_args};
+use super::drill::report::{CoverageGoals, RunInfo, drill_report};
+use super::drill::{DrillArgs, PreparedDrill};
 use super::error::CliError;
 use super::printer::Printer;
 use super::progress::ConsoleProgress;
@@ -36,10 +37,10 @@ use crate::engine::{self, ScenarioResult};
 use crate::exit::Exit;
 use crate::metrics::{SecondStats, StageMetrics};
 use crate::policy;
+use crate::redact;
 use crate::report::{
-    DrillReport, DrillStatus, JunitCase, MarkdownSummary, PluginInfo, ReportKind, SCHEMA_VERSION,
-    ScenarioReport, SummaryRow, compact_timestamp, report_file_name, rfc3339_millis,
-    write_json_atomic, write_junit,
+    DrillReport, JunitCase, MarkdownSummary, SCHEMA_VERSION, SummaryRow, compact_timestamp,
+    report_file_name, rfc3339_millis, write_json_atomic, write_junit,
 };
 
 /// Compare a candidate with its control under the same load.
@@ -97,7 +98,7 @@ impl CanaryCommand {
             Some(path) => policy::load_canary_policy(path)?,
             None => policy::builtin_canary_policy()?,
         };
-        let control = self.drill.prepare(&progress, started).await?;
+        let control = self.drill.prepare(&progress, started, &stop).await?;
         if same_target(&control.target.base_url, &self.candidate_url) {
             control.shutdown().await;
             return Err(CliError::BadInput(format!(
@@ -107,7 +108,7 @@ impl CanaryCommand {
         }
         let mut candidate = self
             .drill
-            .prepare(&ConsoleProgress::new(true), started)
+            .prepare(&ConsoleProgress::new(true), started, &stop)
             .await?;
         candidate.plan.base_url = self.candidate_url.clone();
         candidate.target.base_url = self.candidate_url.clone();
@@ -167,7 +168,7 @@ impl CanaryCommand {
             interrupted,
             started_at: rfc3339_millis(started),
             finished_at: rfc3339_millis(SystemTime::now()),
-            command_line: redacted_args(&control.secrets, &control.target),
+            command_line: redact::command_line(),
             config: serde_json::json!({
                 "policy": self.policy.as_ref().map_or_else(
                     || "builtin:canary-policy".to_owned(),
@@ -216,67 +217,9 @@ impl CanaryCommand {
         label: &str,
         interrupted: bool,
     ) -> Result<Side, CliError> {
-        let mut scenarios = Vec::with_capacity(results.len());
-        let mut seconds = Vec::with_capacity(results.len());
-        let mut warnings = Vec::new();
-        for result in results {
-            let d = result.plugin.descriptor();
-            warnings.extend(
-                result
-                    .plugin_errors
-                    .iter()
-                    .map(|m| format!("{}: {m}", d.name)),
-            );
-            if let Some(reason) = &result.skipped {
-                scenarios.push(ScenarioReport::skipped(
-                    &d.name,
-                    &d.endpoint,
-                    d.event_stream,
-                    reason,
-                ));
-                seconds.push(Vec::new());
-                continue;
-            }
-            let mut report =
-                ScenarioReport::from_stages(&d.name, &d.endpoint, d.event_stream, &result.runs);
-            report.slo_gate = prepared
-                .evaluators
-                .gate(
-                    &d.name,
-                    &report.totals,
-                    &report.timeseries,
-                    prepared.baseline.thresholds_for(&d.name),
-                )
-                .await;
-            let mut all = StageMetrics::new();
-            for run in &result.runs {
-                all.merge(&run.metrics);
-            }
-            seconds.push(all.seconds());
-            scenarios.push(report);
-        }
-        let plugins = results
-            .iter()
-            .map(|r| PluginInfo {
-                name: r.plugin.descriptor().name.clone(),
-                version: r.plugin.descriptor().version.clone(),
-                kind: "scenario".into(),
-                source: r.plugin.source().to_string(),
-                sha256: r.plugin.sha256().to_string(),
-            })
-            .collect();
-        let status = if interrupted {
-            DrillStatus::Interrupted
-        } else {
-            DrillReport::status_from_gates(&scenarios)
-        };
-        let report = DrillReport {
-            schema_version: SCHEMA_VERSION,
-            kind: ReportKind::LoadDrill,
-            status,
-            started_at: rfc3339_millis(prepared.started),
-            finished_at: rfc3339_millis(SystemTime::now()),
-            command_line: redacted_args(&prepared.secrets, &prepared.target),
+        let info = RunInfo {
+            started: prepared.started,
+            command_line: redact::command_line(),
             config: serde_json::json!({
                 "canary_side": label,
                 "profile": prepared.profile.name,
@@ -287,11 +230,24 @@ impl CanaryCommand {
             }),
             target: prepared.target.info(),
             profile: prepared.profile.name.clone(),
-            plugins,
-            scenarios,
-            warnings,
-            error: None,
+            interrupted,
+            credential_source: prepared.target.source.label(),
+            rotation: prepared.plan.rotation.clone(),
+            coverage: CoverageGoals::default(),
+            warnings: prepared.warnings.clone(),
         };
+        let report = drill_report(info, results, &prepared.baseline, &prepared.evaluators).await;
+        // Per scenario (report order), its per-second detail over all stages.
+        let seconds = results
+            .iter()
+            .map(|result| {
+                let mut all = StageMetrics::new();
+                for run in &result.runs {
+                    all.merge(&run.metrics);
+                }
+                all.seconds()
+            })
+            .collect();
         let name = report_file_name(
             "load-drill",
             &format!("{}-{label}", prepared.profile.name),

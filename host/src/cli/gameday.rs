@@ -22,7 +22,7 @@ use clap::Args;
 use tokio::sync::watch;
 
 use super::args;
-use super::drill::{DrillArgs, PreparedDrill, redacted_args};
+use super::drill::{DrillArgs, PreparedDrill};
 use super::error::CliError;
 use super::printer::Printer;
 use super::progress::ConsoleProgress;
@@ -197,7 +197,7 @@ impl GamedayCommand {
         let mut prepared: Vec<PreparedDrill> = Vec::with_capacity(profiles.len());
         for profile in &profiles {
             self.drill.set_profile(profile);
-            match self.drill.prepare(&progress, started).await {
+            match self.drill.prepare(&progress, started, &stop).await {
                 Ok(p) => prepared.push(p),
                 Err(e) => {
                     shutdown_all(prepared).await;
@@ -241,6 +241,9 @@ impl GamedayCommand {
         let base_url = first.target.base_url.clone();
         let sim_token = first.target.sim.as_ref().map(|s| s.ops_token().to_string());
         let token = self.ops_token.clone().or(sim_token);
+        if let Some(token) = &token {
+            crate::redact::register(token);
+        }
         let injector = FaultInjector::new(
             client.clone(),
             base_url.clone(),
@@ -265,13 +268,7 @@ impl GamedayCommand {
             probes,
         };
         let target = first.target.info();
-        let command_line: Vec<String> = redacted_args(&first.secrets, &first.target)
-            .into_iter()
-            .map(|arg| match &ops.token {
-                Some(token) if !token.is_empty() => arg.replace(token.as_str(), "***"),
-                _ => arg,
-            })
-            .collect();
+        let command_line = crate::redact::command_line();
         let mut phases: Vec<Phase> = Vec::new();
 
         // Before: the hypothesis must hold.

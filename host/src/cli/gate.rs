@@ -13,7 +13,7 @@ use std::time::SystemTime;
 use clap::Args;
 
 use super::args::{CiOutputArgs, OwnershipArgs};
-use super::drill::{DrillArgs, PreparedDrill, redacted_args};
+use super::drill::{DrillArgs, PreparedDrill};
 use super::error::CliError;
 use super::printer::Printer;
 use super::progress::ConsoleProgress;
@@ -82,7 +82,7 @@ impl GateCommand {
             Some(path) => policy::load_release_gate_policy(path, &owners)?,
             None => policy::builtin_release_gate_policy(&owners)?,
         };
-        let prepared = self.drill.prepare(&progress, started).await?;
+        let prepared = self.drill.prepare(&progress, started, &stop).await?;
         let client = Client::new(&self.drill.client_config())
             .map_err(|e| CliError::BadInput(e.to_string()))?;
 
@@ -139,7 +139,7 @@ impl GateCommand {
             status,
             started_at: rfc3339_millis(started),
             finished_at: rfc3339_millis(SystemTime::now()),
-            command_line: redacted_args(&prepared.secrets, &prepared.target),
+            command_line: crate::redact::command_line(),
             config: serde_json::json!({
                 "policy": policy.origin().to_string(),
                 "ownership_matrix": owners.origin().to_string(),
@@ -226,6 +226,9 @@ impl GateCommand {
             .as_ref()
             .map(|s| s.ops_token().to_string());
         let token = self.ops_token.clone().or(sim_token);
+        if let Some(token) = &token {
+            crate::redact::register(token);
+        }
         let fetched = ops::fetch_snapshot(
             client,
             &prepared.target.base_url,

@@ -32,10 +32,10 @@ pub struct LoadCommand {
     connections: u32,
     /// How long to run.
     #[arg(short = 'z', long = "duration", default_value = "10s", value_name = "DURATION",
-          value_parser = args::duration)]
+          value_parser = args::positive_duration)]
     duration: Duration,
     /// Requests per second, sent at their intended times (open model).
-    #[arg(short = 'q', long = "rate", value_name = "N", value_parser = args::scale)]
+    #[arg(short = 'q', long = "rate", value_name = "N", value_parser = args::rate)]
     rate: Option<f64>,
     /// Stop after this many requests.
     #[arg(short = 'n', long = "requests", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
@@ -75,9 +75,19 @@ impl LoadCommand {
         if let Some(body) = &self.body {
             params.push(("body".to_string(), body.clone()));
         }
-        self.drill
-            .set_inline(base, self.profile(), params, u64::from(self.connections));
-        let prepared = self.drill.prepare(&progress, started).await?;
+        // A Host header the operator gives is theirs to give; a plugin's is refused.
+        let host_header = self.headers.iter().any(|h| {
+            h.split_once(':')
+                .is_some_and(|(name, _)| name.trim().eq_ignore_ascii_case("host"))
+        });
+        self.drill.set_inline(
+            base,
+            self.profile(),
+            params,
+            u64::from(self.connections),
+            host_header,
+        );
+        let prepared = self.drill.prepare(&progress, started, &stop).await?;
         let outcome = self.drill.execute(&prepared, stop, &progress).await?;
         printer.summary(&outcome.report);
         printer.line(&format!("report: {}", outcome.path.display()));

@@ -16,7 +16,7 @@ use std::time::SystemTime;
 use clap::Args;
 
 use super::args::{CiOutputArgs, OwnershipArgs};
-use super::drill::{DrillArgs, redacted_args};
+use super::drill::DrillArgs;
 use super::error::CliError;
 use super::printer::Printer;
 use super::progress::ConsoleProgress;
@@ -70,7 +70,7 @@ impl MilestoneGateCommand {
             ))
         })?;
         self.drill.set_profile(&self.milestone);
-        let prepared = self.drill.prepare(&progress, started).await?;
+        let prepared = self.drill.prepare(&progress, started, &stop).await?;
         let drill = self
             .drill
             .execute(&prepared, stop.clone(), &progress)
@@ -124,7 +124,7 @@ impl MilestoneGateCommand {
             status,
             started_at: rfc3339_millis(started),
             finished_at: rfc3339_millis(SystemTime::now()),
-            command_line: redacted_args(&prepared.secrets, &prepared.target),
+            command_line: crate::redact::command_line(),
             config: serde_json::json!({
                 "policy": self.policy.as_ref().map_or_else(|| "builtin".to_string(), |p| p.display().to_string()),
                 "concurrency_floor": floor,

@@ -130,8 +130,24 @@ pub fn run() -> Exit {
     match outcome {
         Ok(exit) => exit,
         Err(error) => {
-            eprintln!("relhost: error: {error}");
+            eprintln!("relhost: error: {}", crate::redact::text(&chain(&error)));
             error.exit()
         }
     }
+}
+
+/// An error and its causes on one line (a cause its message already
+/// includes is not repeated).
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }

@@ -4,6 +4,7 @@
 
 use std::io::Write;
 
+use crate::redact;
 use crate::report::{DrillReport, write_summary_table};
 
 /// Writes human output to stdout, unless quiet.
@@ -18,11 +19,12 @@ impl Printer {
         Printer { quiet }
     }
 
-    /// Prints one line and flushes it (other processes read our first lines).
+    /// Prints one line, secrets masked, and flushes it (other processes
+    /// read our first lines).
     pub(crate) fn line(&self, text: &str) {
         if !self.quiet {
             let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{text}");
+            let _ = writeln!(out, "{}", redact::text(text));
             let _ = out.flush();
         }
     }
@@ -30,8 +32,10 @@ impl Printer {
     /// Prints the drill's summary table.
     pub(crate) fn summary(&self, report: &DrillReport) {
         if !self.quiet {
+            let mut table = Vec::new();
+            let _ = write_summary_table(&mut table, report);
             let mut out = std::io::stdout().lock();
-            let _ = write_summary_table(&mut out, report);
+            let _ = out.write_all(redact::text(&String::from_utf8_lossy(&table)).as_bytes());
             let _ = out.flush();
         }
     }

@@ -92,6 +92,7 @@ impl ProbeCommand {
         let printer = Printer::stdout(self.quiet);
         let progress = ConsoleProgress::new(self.quiet);
         let owners = self.owners.load()?;
+        crate::report::check_writable(&self.output_dir)?;
         let gate = match &self.policy {
             Some(path) => policy::load_release_gate_policy(path, &owners)?,
             None => policy::builtin_release_gate_policy(&owners)?,
@@ -164,7 +165,7 @@ impl ProbeCommand {
             started_at: rfc3339_millis(started),
             finished_at: rfc3339_millis(SystemTime::now()),
             status,
-            command_line: redacted_args(&secrets, &target),
+            command_line: crate::redact::command_line(),
             config: serde_json::json!({
                 "scenarios": scenarios,
                 "retries": settings.retries,
@@ -388,17 +389,4 @@ fn write_ci_outputs(
         md.write(summary)?;
     }
     Ok(())
-}
-
-/// The command line with every secret and token value masked.
-fn redacted_args(secrets: &Secrets, target: &Target) -> Vec<String> {
-    std::env::args()
-        .map(|arg| {
-            let arg = secrets.redact(&arg);
-            target
-                .credentials
-                .tokens()
-                .fold(arg, |acc, token| acc.replace(token, "***"))
-        })
-        .collect()
 }

@@ -67,6 +67,7 @@ impl ConsoleProgress {
         if self.mode == Mode::Quiet {
             return;
         }
+        let text = crate::redact::text(text);
         let bar = self
             .ticker
             .lock()

@@ -98,7 +98,7 @@ impl RegionReadinessCommand {
             started_at: rfc3339_millis(started),
             finished_at: rfc3339_millis(SystemTime::now()),
             status: if decision.triggered { "fail" } else { "pass" }.to_owned(),
-            command_line: std::env::args().collect(),
+            command_line: crate::redact::command_line(),
             config: serde_json::json!({
                 "policy": self.policy.as_ref().map_or_else(
                     || "builtin region rollout policy \"region-rollout-policy\"".to_owned(),

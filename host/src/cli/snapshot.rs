@@ -75,11 +75,15 @@ impl SnapshotCommand {
     pub async fn run(self) -> Result<Exit, CliError> {
         let started = SystemTime::now();
         let printer = Printer::stdout(self.quiet);
+        crate::report::check_writable(&self.output_dir)?;
         let base_url = self.base_url.clone().ok_or_else(|| {
             CliError::BadInput(
                 "snapshot needs a target: --base-url=URL or RELIABILITY_BASE_URL".into(),
             )
         })?;
+        if let Some(token) = &self.ops_token {
+            crate::redact::register(token);
+        }
         let client = Client::new(&ClientConfig {
             max_idle_per_host: 1,
             ..self.client.config()
@@ -108,7 +112,7 @@ impl SnapshotCommand {
             "started_at": rfc3339_millis(started),
             "finished_at": rfc3339_millis(SystemTime::now()),
             "status": status,
-            "command_line": self.redacted_args(),
+            "command_line": crate::redact::command_line(),
             "target": { "base_url": base_url.to_string(), "in_process_sim": false },
             "request": {
                 "path": self.snapshot_path,
@@ -133,7 +137,10 @@ impl SnapshotCommand {
                     printer.line(line);
                 }
             }
-            Err(e) => eprintln!("relhost: snapshot check failed: {e}"),
+            Err(e) => eprintln!(
+                "relhost: snapshot check failed: {}",
+                crate::redact::text(&e.to_string())
+            ),
         }
         printer.line(&format!("snapshot: {}", path.display()));
         self.write_ci_outputs(&result, elapsed, &base_url, &path)?;
@@ -201,15 +208,5 @@ impl SnapshotCommand {
             md.write(summary)?;
         }
         Ok(())
-    }
-
-    /// The command line with the ops token masked.
-    fn redacted_args(&self) -> Vec<String> {
-        std::env::args()
-            .map(|arg| match &self.ops_token {
-                Some(token) if !token.is_empty() => arg.replace(token.as_str(), "***"),
-                _ => arg,
-            })
-            .collect()
     }
 }

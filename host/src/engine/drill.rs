@@ -12,7 +12,7 @@ use super::credentials::Credentials;
 use super::job::ScenarioJob;
 use super::live::{LiveStats, in_flight};
 use super::rotation::Picker;
-use super::template::{RequestTemplate, TemplateError};
+use super::template::{RequestLimits, RequestTemplate, TemplateError};
 use super::worker::{ScenarioContext, StageOutput, Worker};
 use crate::http::{Client, ClientConfig, ClientTls, HttpError};
 use crate::metrics::StageMetrics;
@@ -63,6 +63,8 @@ pub struct DrillPlan {
     pub credentials: Arc<Credentials>,
     /// Picks each request's credential; required when `credentials` is not empty.
     pub rotation: Option<RotationPlugin>,
+    /// What a request may be, whatever its plugin asks.
+    pub request_limits: RequestLimits,
 }
 
 /// One scenario of a drill: its plugin and the stages to run.
@@ -121,6 +123,7 @@ pub async fn prepare(plan: &DrillPlan) -> Result<(), EngineError> {
                     &spec.plugin.descriptor().secrets,
                     &plan.secrets,
                     plan.seed,
+                    plan.request_limits,
                 )
                 .map_err(|source| EngineError::Template {
                     plugin: spec.plugin.descriptor().name.clone(),
@@ -205,6 +208,7 @@ async fn run_scenario(
         credentials: Arc::clone(&plan.credentials),
         base_url: plan.base_url.clone(),
         seed: plan.seed,
+        request_limits: plan.request_limits,
     });
     let mut workers = Vec::with_capacity(plan.workers as usize);
     let mut live = Vec::with_capacity(plan.workers as usize);

@@ -16,5 +16,7 @@ pub(crate) use drill::policy_stage;
 pub use drill::{DrillPlan, EngineError, Progress, ScenarioResult, ScenarioSpec, prepare, run};
 pub use live::{LiveStats, LiveTotals};
 pub use schedule::{RateSchedule, UserRamp};
-pub use template::{FillContext, RequestTemplate, TemplateError};
+pub use template::{
+    FillContext, MAX_HEADER_BYTES, MAX_HEADERS, RequestLimits, RequestTemplate, TemplateError,
+};
 pub use worker::LATE_START;

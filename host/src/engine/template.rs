@@ -12,7 +12,7 @@ use http::{HeaderMap, Method, Uri};
 use sha2::Sha256;
 
 use crate::http::{OutgoingRequest, wire};
-use crate::plugin::{self, Secrets};
+use crate::plugin::{self, Secrets, untrusted};
 use crate::rng::SplitMix64;
 
 /// Why a template cannot be used.
@@ -20,21 +20,70 @@ use crate::rng::SplitMix64;
 pub enum TemplateError {
     /// A `{{name}}` the host does not know.
     #[error(
-        "unknown placeholder {{{{{0}}}}}; valid: iteration, worker, uuid, random, now_ms, now_s, credential.token, credential.thread, secret.NAME"
+        "unknown placeholder {{{{{}}}}}; valid: iteration, worker, uuid, random, now_ms, now_s, credential.token, credential.thread, secret.NAME",
+        shown(.0)
     )]
     UnknownPlaceholder(String),
     /// A `{{secret.NAME}}` or signing secret the plugin did not declare.
-    #[error("secret {0:?} is used but not declared by the plugin")]
+    #[error("secret {:?} is used but not declared by the plugin", shown(.0))]
     UndeclaredSecret(String),
     /// A header name or value that HTTP does not allow.
-    #[error("invalid header {0:?}")]
+    #[error("invalid header {:?}", shown(.0))]
     InvalidHeader(String),
     /// The path, query or base URL do not form a valid URI.
-    #[error("invalid request target {0:?}")]
+    #[error("invalid request target {:?}", shown(.0))]
     InvalidUri(String),
     /// A `{{` without its `}}`.
-    #[error("unclosed placeholder in {0:?}")]
+    #[error("unclosed placeholder in {:?}", shown(.0))]
     Unclosed(String),
+    /// More headers than a request may carry.
+    #[error("{0} headers; a request carries at most {MAX_HEADERS}")]
+    TooManyHeaders(usize),
+    /// Header names and values longer in all than a request may carry.
+    #[error("{0} bytes of headers; a request carries at most {MAX_HEADER_BYTES}")]
+    HeadersTooLarge(usize),
+    /// A body larger than the run allows (`--max-request-body`).
+    #[error("a body of {size} bytes; the run allows at most {max} (--max-request-body)")]
+    BodyTooLarge {
+        /// The body's size.
+        size: usize,
+        /// The run's cap.
+        max: usize,
+    },
+    /// A `Host` header: the host names the target from the base URL.
+    #[error(
+        "a Host header: requests go to the run's base URL and name its host (an operator can allow one with relhost load -H \"Host: ...\")"
+    )]
+    HostHeader,
+}
+
+/// A plugin's text in a message: secrets masked, escaped, bounded.
+fn shown(text: &str) -> String {
+    untrusted::clean(text, untrusted::MAX_LABEL)
+}
+
+/// Most headers one request may carry (servers commonly accept 100).
+pub const MAX_HEADERS: usize = 256;
+/// Most bytes of header names and values one request may carry.
+pub const MAX_HEADER_BYTES: usize = 64 << 10;
+
+/// What a request may be, whatever its plugin asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLimits {
+    /// The largest body, in bytes (`--max-request-body`).
+    pub max_body_bytes: usize,
+    /// Whether a request may name its own `Host`: only when the operator
+    /// gave one (`relhost load -H "Host: ..."`), never on a plugin's say.
+    pub allow_host_header: bool,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        RequestLimits {
+            max_body_bytes: 4 << 20,
+            allow_host_header: false,
+        }
+    }
 }
 
 /// A value the host fills per request.
@@ -102,6 +151,7 @@ pub struct RequestTemplate {
     body: Pieces,
     signing: Option<(HeaderName, String, Hmac<Sha256>)>,
     filler: Filler,
+    max_body_bytes: usize,
     /// Rendered values are split off this buffer.
     scratch: BytesMut,
     /// A rendered body, for [`RequestTemplate::fill_wire`].
@@ -134,10 +184,12 @@ impl RequestTemplate {
         declared: &[String],
         secrets: &Secrets,
         seed: u64,
+        limits: RequestLimits,
     ) -> Result<Self, TemplateError> {
         let mut secret_values = Vec::new();
         let mut parse = |text: &[u8]| parse_pieces(text, declared, secrets, &mut secret_values);
         let request = &template.request;
+        check_size(request, limits)?;
         if !request.path.is_empty() && !request.path.starts_with('/') {
             return Err(TemplateError::InvalidUri(request.path.clone()));
         }
@@ -169,6 +221,9 @@ impl RequestTemplate {
         for header in &request.headers {
             let name = HeaderName::from_bytes(header.name.as_bytes())
                 .map_err(|_| TemplateError::InvalidHeader(header.name.clone()))?;
+            if name == HOST && !limits.allow_host_header {
+                return Err(TemplateError::HostHeader);
+            }
             // The host always sends the body whole, with its length; the
             // signature replaces any header of its name.
             if wire::frames_body(&name) || Some(&name) == signature {
@@ -203,6 +258,7 @@ impl RequestTemplate {
                 secrets: secret_values,
                 random: SplitMix64::new(seed),
             },
+            max_body_bytes: limits.max_body_bytes,
             scratch: BytesMut::with_capacity(4096),
             body_buf: Vec::new(),
             text: String::with_capacity(256),
@@ -299,6 +355,7 @@ impl RequestTemplate {
                 self.scratch.split().freeze()
             }
         };
+        self.check_body(body.len())?;
         if let Some((name, prefix, mac)) = &self.signing {
             sign(mac, prefix, &body, &mut self.scratch);
             let value = HeaderValue::from_maybe_shared(self.scratch.split().freeze())
@@ -349,6 +406,13 @@ impl RequestTemplate {
             None => {
                 self.body_buf.clear();
                 self.filler.render(&self.body, ctx, &mut self.body_buf);
+                if self.body_buf.len() > self.max_body_bytes {
+                    out.clear();
+                    return Err(TemplateError::BodyTooLarge {
+                        size: self.body_buf.len(),
+                        max: self.max_body_bytes,
+                    });
+                }
                 &self.body_buf
             }
         };
@@ -359,6 +423,17 @@ impl RequestTemplate {
             self.scratch.clear();
         }
         wire::end(out, &self.method, body);
+        Ok(())
+    }
+
+    /// A filled body larger than the run allows is refused.
+    fn check_body(&self, size: usize) -> Result<(), TemplateError> {
+        if size > self.max_body_bytes {
+            return Err(TemplateError::BodyTooLarge {
+                size,
+                max: self.max_body_bytes,
+            });
+        }
         Ok(())
     }
 
@@ -379,6 +454,30 @@ impl RequestTemplate {
         }
         Uri::try_from(target.as_str()).map_err(|_| TemplateError::InvalidUri(target.clone()))
     }
+}
+
+/// Refuses a request larger than a request may be, before anything of it
+/// is compiled: too many headers, too many header bytes, too large a body
+/// (its literal part; a filled body is checked again).
+fn check_size(request: &plugin::Request, limits: RequestLimits) -> Result<(), TemplateError> {
+    if request.headers.len() > MAX_HEADERS {
+        return Err(TemplateError::TooManyHeaders(request.headers.len()));
+    }
+    let header_bytes: usize = request
+        .headers
+        .iter()
+        .map(|h| h.name.len() + h.value.len())
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return Err(TemplateError::HeadersTooLarge(header_bytes));
+    }
+    if request.body.len() > limits.max_body_bytes {
+        return Err(TemplateError::BodyTooLarge {
+            size: request.body.len(),
+            max: limits.max_body_bytes,
+        });
+    }
+    Ok(())
 }
 
 /// Writes the signature header's value: `prefix` and the hex HMAC of `body`.
@@ -596,6 +695,7 @@ mod tests {
             &declared,
             &store,
             9,
+            RequestLimits::default(),
         )
     }
 

@@ -19,7 +19,7 @@ use super::job::ScenarioJob;
 use super::live::LiveStats;
 use super::pacer::{DENSE, Pacer};
 use super::rotation::Picker;
-use super::template::{FillContext, RequestTemplate, TemplateError};
+use super::template::{FillContext, RequestLimits, RequestTemplate, TemplateError};
 use crate::http::{Client, Exchange, Origin, OutgoingRequest, Receive};
 use crate::metrics::{Sample, SseSample, StageMetrics};
 use crate::plugin::{self, CallContext, ResponseSummary, ScenarioInstance, Secrets, Verdict};
@@ -38,6 +38,7 @@ pub(crate) struct ScenarioContext {
     pub(crate) credentials: Arc<Credentials>,
     pub(crate) base_url: http::Uri,
     pub(crate) seed: u64,
+    pub(crate) request_limits: RequestLimits,
 }
 
 /// What a worker hands over for one stage, once it has moved past the
@@ -368,6 +369,7 @@ impl Worker {
             &self.scenario.declared_secrets,
             &self.scenario.secrets,
             seed,
+            self.scenario.request_limits,
         )
         .map_err(|e| format!("plugin {}: template: {e}", self.scenario.name))
     }
@@ -493,6 +495,9 @@ impl Worker {
                 .as_secs() as u32,
         };
         output.metrics.record(&sample);
+        if let (Err(class), Some(reason)) = (ex.result, &ex.reason) {
+            output.metrics.error_reason(class, reason);
+        }
         let error = matches!(ex.result, Err(_) | Ok(500..=599));
         self.live.record(latency_us, error);
     }

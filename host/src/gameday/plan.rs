@@ -39,7 +39,7 @@ use crate::report::Comparator;
 const BUILTIN_PLAN: &str = include_str!("../../../policies/game-day-plan.json");
 
 /// The longest recovery wait or schedule time a plan may ask for.
-const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+const MAX_PLAN_DURATION: Duration = Duration::from_secs(24 * 3600);
 /// The shortest poll interval of the recovery wait.
 const MIN_POLL: Duration = Duration::from_millis(50);
 
@@ -349,16 +349,8 @@ pub fn parse_game_day_plan(text: &str, origin: &Origin) -> Result<GameDayPlan, P
 }
 
 fn duration(doc: &Doc<'_>, path: &str, text: &str) -> Result<Duration, PolicyError> {
-    let value = humantime::parse_duration(text).map_err(|e| {
-        doc.invalid(
-            path,
-            format!("{text:?} is not a duration ({e}); expected one like 500ms, 5s or 2m"),
-        )
-    })?;
-    if value > MAX_DURATION {
-        return Err(doc.invalid(path, "expected at most 24h"));
-    }
-    Ok(value)
+    crate::policy::parse_duration_within(text, Duration::ZERO, MAX_PLAN_DURATION)
+        .map_err(|e| doc.invalid(path, e))
 }
 
 fn non_negative(doc: &Doc<'_>, path: &str, value: Option<f64>) -> Result<(), PolicyError> {
@@ -572,7 +564,7 @@ mod tests {
 
         let e = error_of(r#"{"schema_version": 1, "faults": [{"at": "soon", "clear": true}]}"#);
         assert!(
-            e.contains("faults[0].at") && e.contains("like 500ms"),
+            e.contains("faults[0].at") && e.contains("like 100ms"),
             "{e}"
         );
 

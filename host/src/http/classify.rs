@@ -50,6 +50,25 @@ pub(crate) fn classify(err: &DynError) -> ErrorClass {
     fallback.unwrap_or(ErrorClass::Other)
 }
 
+/// The failure in words: every level of its chain, outermost first,
+/// joined by `": "` (a level that only repeats the next one is left out).
+pub(crate) fn describe(err: &DynError) -> String {
+    let mut levels: Vec<String> = Vec::new();
+    let mut current = Some(err);
+    while let Some(e) = current {
+        let text = e.to_string();
+        if levels.last().is_none_or(|last| !last.ends_with(&text)) {
+            levels.push(text);
+        }
+        current = match e.downcast_ref::<io::Error>() {
+            // `io::Error::source()` skips the wrapped error; step into it.
+            Some(io) => io.get_ref().map(|inner| inner as &DynError),
+            None => e.source(),
+        };
+    }
+    levels.join(": ")
+}
+
 /// What a hyper error flag says, if anything.
 fn hyper_class(err: &hyper::Error) -> Option<ErrorClass> {
     if err.is_timeout() {
@@ -155,6 +174,19 @@ mod tests {
         );
         let outer = io::Error::other(inner);
         assert_eq!(classify(&Wrap(Box::new(outer))), ErrorClass::Tls);
+    }
+
+    #[test]
+    fn a_failure_is_described_by_its_whole_chain() {
+        let inner = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        let described = describe(&Wrap(Box::new(io::Error::other(inner))));
+        assert_eq!(
+            described, "wrapper: invalid peer certificate: UnknownIssuer",
+            "io wrappers that repeat their cause are left out"
+        );
     }
 
     #[test]

@@ -14,9 +14,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::{Instant, Sleep};
 
-use super::classify::classify;
+use super::classify::{classify, describe};
 use super::connect::{Resolver, TimedConnector};
-use super::exchange::{Exchange, Tally};
+use super::exchange::{Exchange, Failure, Tally};
 use super::h1::{self, Origin, Receive};
 use super::{ClientConfig, ClientTls, ErrorClass, HttpError};
 
@@ -141,7 +141,10 @@ impl Client {
     ) -> Exchange {
         match &self.inner.h1 {
             Some(h1) => h1.exchange(origin, wire, event_stream, receive).await,
-            None => Exchange::failed(ErrorClass::Other, Duration::ZERO),
+            None => Exchange::failed(
+                Failure::new(ErrorClass::Other, "not an http:// URL"),
+                Duration::ZERO,
+            ),
         }
     }
 
@@ -164,12 +167,17 @@ impl Client {
             biased;
             head = inner.pool.request(hyper_request(request)) => head,
             () = &mut timer => {
-                return Exchange::failed(ErrorClass::RequestTimeout, start.elapsed());
+                let reason = format!("no response head within {:?}", inner.request_timeout);
+                let failure = Failure::new(ErrorClass::RequestTimeout, reason);
+                return Exchange::failed(failure, start.elapsed());
             }
         };
         let response = match head {
             Ok(response) => response,
-            Err(err) => return Exchange::failed(classify(&err), start.elapsed()),
+            Err(err) => {
+                let failure = Failure::new(classify(&err), describe(&err));
+                return Exchange::failed(failure, start.elapsed());
+            }
         };
         let mut tally = Tally::new(
             start,
@@ -183,7 +191,10 @@ impl Client {
             tally.read_returned(Instant::now());
             match frame {
                 None => {
-                    tally.fail(ErrorClass::StreamIdleTimeout);
+                    tally.fail(Failure::new(
+                        ErrorClass::StreamIdleTimeout,
+                        format!("no body data for {:?}", inner.stream_idle_timeout),
+                    ));
                     break;
                 }
                 Some(None) => break,
@@ -192,8 +203,9 @@ impl Client {
                         tally.data(data);
                     }
                 }
-                Some(Some(Err(_))) => {
-                    tally.fail(ErrorClass::BodyAborted);
+                Some(Some(Err(e))) => {
+                    let reason = format!("reading the body: {}", describe(&e));
+                    tally.fail(Failure::new(ErrorClass::BodyAborted, reason));
                     break;
                 }
             }

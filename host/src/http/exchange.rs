@@ -29,19 +29,39 @@ pub struct Exchange {
     pub body_bytes: u64,
     /// To the end of the body or to the failure.
     pub total: Duration,
+    /// What the failure was, in words, when the result is an error class.
+    pub reason: Option<Box<str>>,
+}
+
+/// A failed request's class and what was seen, in words (e.g. `connect to
+/// 127.0.0.1:9: Connection refused (os error 111)`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failure {
+    pub(crate) class: ErrorClass,
+    pub(crate) reason: Box<str>,
+}
+
+impl Failure {
+    pub(crate) fn new(class: ErrorClass, reason: impl Into<Box<str>>) -> Failure {
+        Failure {
+            class,
+            reason: reason.into(),
+        }
+    }
 }
 
 impl Exchange {
     /// A request that failed before any response head arrived.
-    pub(super) fn failed(class: ErrorClass, total: Duration) -> Exchange {
+    pub(crate) fn failed(failure: Failure, total: Duration) -> Exchange {
         Exchange {
-            result: Err(class),
+            result: Err(failure.class),
             status: None,
             ttfb: None,
             first_event: None,
             events: 0,
             body_bytes: 0,
             total,
+            reason: Some(failure.reason),
         }
     }
 }
@@ -75,6 +95,7 @@ impl Tally {
                 events: 0,
                 body_bytes: 0,
                 total: head_at,
+                reason: None,
             },
             counter: event_stream.then(EventCounter::new),
         }
@@ -103,9 +124,10 @@ impl Tally {
         }
     }
 
-    /// The body ended early, with `class`.
-    pub(super) fn fail(&mut self, class: ErrorClass) {
-        self.exchange.result = Err(class);
+    /// The body ended early.
+    pub(super) fn fail(&mut self, failure: Failure) {
+        self.exchange.result = Err(failure.class);
+        self.exchange.reason = Some(failure.reason);
     }
 
     /// The exchange, ended by the latest read.

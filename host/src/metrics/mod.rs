@@ -5,11 +5,13 @@
 //! at the end of a stage and turned into a [`StageSummary`] for reports.
 
 mod hist;
+mod reasons;
 mod sample;
 mod series;
 mod stage;
 mod summary;
 
+pub use reasons::ReasonCount;
 pub use sample::{Sample, SseSample};
 pub use series::SecondStats;
 pub use stage::StageMetrics;

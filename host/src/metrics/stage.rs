@@ -6,6 +6,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use super::hist::{self, new_histogram, percentiles_ms, round3, us_to_ms};
+use super::reasons::ErrorReasons;
 use super::sample::{Sample, SseSample};
 use super::series::{SecondStats, Series};
 use super::summary::{PluginTime, SseSummary, StageSummary};
@@ -102,6 +103,8 @@ pub struct StageMetrics {
     /// Status codes outside 100..=599 (rare), as (code, count).
     odd_statuses: Vec<(u16, u64)>,
     network: [u64; NET_CLASSES],
+    /// What the network errors were, in words (allocated at the first).
+    reasons: Option<Box<ErrorReasons>>,
     unknown_status: u64,
     plugin_errors: u64,
     late_starts: u64,
@@ -128,6 +131,7 @@ impl StageMetrics {
             statuses: Box::new([0; STATUS_SLOTS]),
             odd_statuses: Vec::new(),
             network: [0; NET_CLASSES],
+            reasons: None,
             unknown_status: 0,
             plugin_errors: 0,
             late_starts: 0,
@@ -183,6 +187,14 @@ impl StageMetrics {
         }
     }
 
+    /// Notes what a network error recorded with [`record`](Self::record) was, in words.
+    #[cold]
+    pub fn error_reason(&mut self, class: ErrorClass, reason: &str) {
+        self.reasons
+            .get_or_insert_with(Default::default)
+            .add(class, reason, 1);
+    }
+
     /// Counts a request that could not be built or judged because a plugin
     /// failed. It was not sent, so it is not part of the sent count.
     #[inline]
@@ -222,6 +234,11 @@ impl StageMetrics {
         }
         for (a, b) in self.network.iter_mut().zip(o.network.iter()) {
             *a += *b;
+        }
+        if let Some(other) = &o.reasons {
+            self.reasons
+                .get_or_insert_with(Default::default)
+                .merge(other);
         }
         self.unknown_status += o.unknown_status;
         self.plugin_errors += o.plugin_errors;
@@ -285,6 +302,11 @@ impl StageMetrics {
             },
             status_counts,
             network_errors,
+            network_error_reasons: self
+                .reasons
+                .as_ref()
+                .map(|r| r.summarize())
+                .unwrap_or_default(),
             unknown_status: self.unknown_status,
             plugin_errors: self.plugin_errors,
             late_starts: self.late_starts,

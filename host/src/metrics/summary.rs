@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::reasons::ReasonCount;
+
 /// Latency percentiles in milliseconds, rounded to 3 decimals (all 0 when
 /// nothing was recorded).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -90,6 +92,9 @@ pub struct StageSummary {
     pub status_counts: BTreeMap<String, u64>,
     /// Network error class (e.g. `"reset"`) to count; only non-zero classes.
     pub network_errors: BTreeMap<String, u64>,
+    /// Per network error class, its most frequent reasons in words.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub network_error_reasons: BTreeMap<String, Vec<ReasonCount>>,
     /// Responses with a status the scenario does not declare as expected.
     pub unknown_status: u64,
     /// Requests that could not be built or judged because a plugin failed

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Credential, FillContext, RequestTemplate, TemplateError};
+use crate::engine::{Credential, FillContext, RequestLimits, RequestTemplate, TemplateError};
 use crate::http::{Client, OutgoingRequest};
 use crate::plugin::{self, PluginError, ScenarioPlugin, Secrets};
 use crate::report::{PluginInfo, TargetInfo, Verdict};
@@ -246,8 +246,15 @@ pub async fn prepare_probe(
         scenario: d.name.clone(),
         source,
     };
-    let mut compiled = RequestTemplate::compile(&template, base_url, &d.secrets, secrets, seed)
-        .map_err(template_error)?;
+    let mut compiled = RequestTemplate::compile(
+        &template,
+        base_url,
+        &d.secrets,
+        secrets,
+        seed,
+        RequestLimits::default(),
+    )
+    .map_err(template_error)?;
     let ctx = FillContext {
         iteration: 0,
         worker: 0,

@@ -77,9 +77,12 @@ pub enum PluginError {
 /// How a guest call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PluginFault {
-    /// The call ran past its epoch deadline.
+    /// The call ran past its deadline (in guest code or waiting on the host).
     #[error("exceeded its {0:?} deadline")]
     Deadline(Duration),
+    /// The run was interrupted (Ctrl-C, SIGTERM) while the call ran.
+    #[error("was interrupted")]
+    Interrupted,
     /// The call used up its fuel.
     #[error("ran out of its {0} units of fuel")]
     Fuel(u64),

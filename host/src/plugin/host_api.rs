@@ -6,7 +6,8 @@ use sha2::Sha256;
 use super::bindings::rotation::relhost::plugin::rotation_types;
 use super::bindings::scenario::relhost::plugin::{host, scenario_types, types};
 use super::bindings::slo::relhost::plugin::slo_types;
-use super::state::PluginState;
+use super::state::{LOG_LINES_PER_SECOND, LogAdmission, PluginState};
+use super::untrusted;
 
 impl types::Host for PluginState {}
 
@@ -17,15 +18,32 @@ impl rotation_types::Host for PluginState {}
 impl slo_types::Host for PluginState {}
 
 impl host::Host for PluginState {
+    /// Writes one line on stderr, prefixed with the plugin's name, its
+    /// secrets masked and control characters escaped (a plugin cannot
+    /// forge relhost's own lines), at most 20 lines a second.
     fn log(&mut self, level: types::LogLevel, message: String) {
+        let plugin = untrusted::clean(&self.grants.plugin, untrusted::MAX_LABEL);
+        let dropped = match self.grants.admit_log_line() {
+            LogAdmission::Write { dropped } => dropped,
+            LogAdmission::FirstDropped => {
+                eprintln!(
+                    "[plugin {plugin}] (more than {LOG_LINES_PER_SECOND} lines a second: dropping lines)"
+                );
+                return;
+            }
+            LogAdmission::Dropped => return,
+        };
         let level = match level {
             types::LogLevel::Debug => "debug",
             types::LogLevel::Info => "info",
             types::LogLevel::Warn => "warn",
             types::LogLevel::Error => "error",
         };
-        let message = self.grants.secrets.redact(&message);
-        eprintln!("[plugin {}] {level}: {message}", self.grants.plugin);
+        let message = untrusted::clean(&message, untrusted::MAX_TEXT);
+        if dropped > 0 {
+            eprintln!("[plugin {plugin}] ({dropped} lines dropped)");
+        }
+        eprintln!("[plugin {plugin}] {level}: {message}");
     }
 
     fn has_secret(&mut self, name: String) -> bool {

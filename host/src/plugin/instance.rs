@@ -3,13 +3,16 @@
 
 use std::sync::Arc;
 
+use futures_util::FutureExt;
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until};
 use wasmtime::component::InstancePre;
 use wasmtime::{Store, Trap};
 
 use super::epoch::Running;
 use super::error::{PluginError, PluginFault};
 use super::runtime::{RuntimeInner, root_cause};
-use super::sandbox::Limits;
+use super::sandbox::{Limits, Stopped};
 use super::state::{Grants, PluginState};
 use crate::rng::SplitMix64;
 
@@ -63,6 +66,63 @@ macro_rules! world {
 }
 pub(crate) use world;
 
+/// Calls an export of an instance's bindings within the call's bounds and
+/// classifies a failure: `guest_call!(instance, "describe", call_describe())`,
+/// in a function returning `Result<_, PluginError>`.
+macro_rules! guest_call {
+    ($instance:expr, $name:literal, $method:ident($($arg:expr),*)) => {{
+        let instance = &mut $instance;
+        let (bindings, store, bounds) = instance.prepare().await?;
+        let result = bounds.run(bindings.$method(store, $($arg),*)).await;
+        instance.finish($name, result)
+    }};
+}
+pub(crate) use guest_call;
+
+/// What bounds one guest call besides its epoch checks: a deadline in
+/// wall-clock time and the run's stop signal, for calls that wait on the
+/// host (a WASI clock subscription is a real sleep).
+pub(crate) struct Bounds {
+    ends: Instant,
+    stop: Option<watch::Receiver<bool>>,
+}
+
+impl Bounds {
+    fn of(state: &PluginState) -> Self {
+        Bounds {
+            ends: state.call_ends,
+            stop: state.stop(),
+        }
+    }
+
+    /// Runs `call` to its end, its deadline or the run's stop, whichever
+    /// comes first. A call that does not wait on the host ends in its first
+    /// poll, without a timer.
+    pub(crate) async fn run<T>(
+        self,
+        call: impl Future<Output = wasmtime::Result<T>>,
+    ) -> wasmtime::Result<T> {
+        let mut call = std::pin::pin!(call);
+        if let Some(done) = call.as_mut().now_or_never() {
+            return done;
+        }
+        let stopped = async move {
+            if let Some(mut stop) = self.stop
+                && stop.wait_for(|stopped| *stopped).await.is_ok()
+            {
+                return;
+            }
+            std::future::pending().await
+        };
+        tokio::select! {
+            biased;
+            done = call => done,
+            () = sleep_until(self.ends) => Err(Stopped::Deadline.into()),
+            () = stopped => Err(Stopped::Interrupted.into()),
+        }
+    }
+}
+
 /// What every instance of one plugin shares.
 pub(crate) struct PluginCore<W: World> {
     pub(crate) runtime: Arc<RuntimeInner>,
@@ -104,9 +164,12 @@ impl<W: World> Instance<W> {
         })
     }
 
-    /// Arms the call deadline (replacing a poisoned instance first) and
-    /// hands out the bindings and the store for one call.
-    pub(crate) async fn prepare(&mut self) -> Result<(&W, &mut Store<PluginState>), PluginError> {
+    /// Arms the call's deadline (replacing a poisoned instance first) and
+    /// hands out the bindings, the store and the bounds of one call; run
+    /// the call within the bounds (see [`guest_call!`]).
+    pub(crate) async fn prepare(
+        &mut self,
+    ) -> Result<(&W, &mut Store<PluginState>, Bounds), PluginError> {
         if self.poisoned {
             let (store, bindings) = instantiate(&self.core, &self.grants, self.worker).await?;
             self.store = store;
@@ -115,13 +178,14 @@ impl<W: World> Instance<W> {
         }
         let limits = self.core.runtime.limits;
         self.running = Some(self.core.runtime.sandbox(W::FUELED).engine.running());
-        self.store.set_epoch_deadline(limits.deadline_ticks());
+        arm(&mut self.store, &limits);
         if W::FUELED {
             self.store
                 .set_fuel(limits.fuel)
                 .map_err(|e| PluginError::Runtime(e.to_string()))?;
         }
-        Ok((&self.bindings, &mut self.store))
+        let bounds = Bounds::of(self.store.data());
+        Ok((&self.bindings, &mut self.store, bounds))
     }
 
     /// Turns a call's result into ours; a failure poisons the instance.
@@ -151,6 +215,7 @@ async fn instantiate<W: World>(
         Arc::clone(&core.runtime.params),
         &limits,
         seed,
+        core.runtime.stop.clone(),
     );
     let sandbox = &core.runtime.sandbox(W::FUELED).engine;
     let _running = sandbox.running();
@@ -161,10 +226,11 @@ async fn instantiate<W: World>(
             .map_err(|e| PluginError::Runtime(e.to_string()))?;
     }
     store.limiter(|state| &mut state.memory);
-    store.epoch_deadline_trap();
+    store.epoch_deadline_callback(|store| store.data().check_call());
     // Instantiation runs guest code: it gets a deadline too.
-    store.set_epoch_deadline(limits.deadline_ticks());
-    match W::instantiate(&core.pre, &mut store).await {
+    arm(&mut store, &limits);
+    let bounds = Bounds::of(store.data());
+    match bounds.run(W::instantiate(&core.pre, &mut store)).await {
         Ok(bindings) => Ok((store, bindings)),
         Err(error) => Err(call_error(
             &grants.plugin,
@@ -174,6 +240,13 @@ async fn instantiate<W: World>(
             &limits,
         )),
     }
+}
+
+/// Starts a call's deadline: the epoch callback checks it at every tick
+/// while guest code runs, [`Bounds::run`] while the call waits on the host.
+fn arm(store: &mut Store<PluginState>, limits: &Limits) {
+    store.data_mut().call_ends = Instant::now() + limits.deadline;
+    store.set_epoch_deadline(1);
 }
 
 /// Classifies a failed guest call by what the sandbox saw, not by message text.
@@ -186,12 +259,18 @@ fn call_error(
 ) -> PluginError {
     let fault = if store.data_mut().memory.take_hit() {
         PluginFault::Memory(limits.memory_mib())
-    } else if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-        PluginFault::Deadline(limits.deadline)
+    } else if let Some(stopped) = error.downcast_ref::<Stopped>() {
+        match stopped {
+            Stopped::Deadline => PluginFault::Deadline(limits.deadline),
+            Stopped::Interrupted => PluginFault::Interrupted,
+        }
     } else if error.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
         PluginFault::Fuel(limits.fuel)
     } else {
-        PluginFault::Trap(root_cause(error))
+        PluginFault::Trap(super::untrusted::clean(
+            &root_cause(error),
+            super::untrusted::MAX_TEXT,
+        ))
     };
     PluginError::Call {
         plugin: plugin.to_string(),

@@ -20,6 +20,7 @@ mod scenario;
 mod secrets;
 mod slo;
 mod state;
+pub mod untrusted;
 
 pub use bindings::scenario::relhost::plugin::scenario_types::{
     CallContext, Credential, Descriptor, RequestPlan, ResponseSummary, Signing, Template, Verdict,

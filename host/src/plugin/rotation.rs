@@ -7,9 +7,10 @@ pub use super::bindings::rotation::relhost::plugin::rotation_types::{
 };
 use super::bindings::rotation::{Rotation, RotationPre};
 use super::error::{PluginError, PluginFault};
-use super::instance::{Instance, PluginCore, world};
+use super::instance::{Instance, PluginCore, guest_call, world};
 use super::secrets::Secrets;
 use super::state::Grants;
+use super::untrusted;
 
 world!(Rotation, RotationPre, "rotation");
 
@@ -29,18 +30,18 @@ impl RotationPlugin {
         config: RotationConfig,
     ) -> Result<Self, PluginError> {
         let core = Arc::new(core);
-        let grants = Arc::new(Grants {
-            plugin: core.label.clone(),
-            declared: Default::default(),
-            secrets: Arc::new(Secrets::default()),
-        });
+        let grants = Arc::new(Grants::new(
+            &core.label,
+            Default::default(),
+            Arc::new(Secrets::default()),
+        ));
         let mut instance = Instance::new(Arc::clone(&core), Arc::clone(&grants), 0).await?;
         let info = configure(&mut instance, &core.label, config).await?;
-        let grants = Arc::new(Grants {
-            plugin: info.name.clone(),
-            declared: Default::default(),
-            secrets: Arc::new(Secrets::default()),
-        });
+        let grants = Arc::new(Grants::new(
+            &info.name,
+            Default::default(),
+            Arc::new(Secrets::default()),
+        ));
         Ok(RotationPlugin {
             core,
             grants,
@@ -82,13 +83,18 @@ async fn configure(
     plugin: &str,
     config: RotationConfig,
 ) -> Result<RotationInfo, PluginError> {
-    let (bindings, store) = instance.prepare().await?;
-    let result = bindings.call_configure(store, config).await;
-    let info = instance.finish("configure", result)?;
-    let info = info.map_err(|reason| PluginError::Config {
+    let info = guest_call!(*instance, "configure", call_configure(config))?;
+    let mut info = info.map_err(|reason| PluginError::Config {
         plugin: plugin.to_string(),
-        reason,
+        reason: untrusted::clean(&reason, untrusted::MAX_TEXT),
     })?;
+    untrusted::check_name(&info.name)
+        .and_then(|()| untrusted::check_version(&info.version))
+        .map_err(|reason| PluginError::Descriptor {
+            plugin: plugin.to_string(),
+            reason,
+        })?;
+    info.warnings = untrusted::clean_all(&info.warnings);
     if info.reachable == 0 || info.reachable > config.pool_size {
         return Err(PluginError::Config {
             plugin: plugin.to_string(),
@@ -117,9 +123,7 @@ impl RotationInstance {
         step: u64,
         count: u32,
     ) -> Result<Vec<u32>, PluginError> {
-        let (bindings, store) = self.instance.prepare().await?;
-        let result = bindings.call_pick(store, first, step, count).await;
-        let picks = self.instance.finish("pick", result)?;
+        let picks = guest_call!(self.instance, "pick", call_pick(first, step, count))?;
         let broke = |what: String| PluginError::Call {
             plugin: self.plugin.clone(),
             call: "pick",

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
+use tokio::sync::watch;
 use wasmtime::component::{Component, HasSelf, Linker};
 
 use super::artifacts;
@@ -77,6 +78,8 @@ pub(crate) struct RuntimeInner {
     fueled: Sandbox,
     pub(crate) limits: Limits,
     pub(crate) params: Arc<Params>,
+    /// The run's stop signal: a call in progress ends when it turns true.
+    pub(crate) stop: Option<watch::Receiver<bool>>,
 }
 
 /// An engine, its epoch ticker, and a linker granting every world's imports.
@@ -112,17 +115,24 @@ impl RuntimeInner {
 impl Runtime {
     /// A runtime whose guest calls and instances obey `limits`.
     pub fn new(limits: Limits) -> Result<Self, PluginError> {
-        Runtime::with_params(limits, Params::new())
+        Runtime::with_params(limits, Params::new(), None)
     }
 
-    /// A runtime whose plugins see the run parameters `params` (`param` import).
-    pub fn with_params(limits: Limits, params: Params) -> Result<Self, PluginError> {
+    /// A runtime whose plugins see the run parameters `params` (`param`
+    /// import), and whose calls in progress end when `stop` turns true
+    /// (a call interrupted so fails with [`PluginFault::Interrupted`](super::PluginFault)).
+    pub fn with_params(
+        limits: Limits,
+        params: Params,
+        stop: Option<watch::Receiver<bool>>,
+    ) -> Result<Self, PluginError> {
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
                 plain: Sandbox::new(false)?,
                 fueled: Sandbox::new(true)?,
                 limits,
                 params: Arc::new(params),
+                stop,
             }),
         })
     }
@@ -142,11 +152,11 @@ impl Runtime {
         seed: u64,
     ) -> Result<ScenarioPlugin, PluginError> {
         let core = self.compile::<Scenario>(source, seed)?;
-        let loading = Arc::new(Grants {
-            plugin: core.label.clone(),
-            declared: Default::default(),
-            secrets: Arc::clone(&secrets),
-        });
+        let loading = Arc::new(Grants::new(
+            &core.label,
+            Default::default(),
+            Arc::clone(&secrets),
+        ));
         ScenarioPlugin::describe_and_build(core, loading, secrets).await
     }
 

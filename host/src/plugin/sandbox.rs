@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use wasmtime::{Cache, CacheConfig, Config, Engine, ResourceLimiter};
 
-use super::epoch::{EPOCH_TICK, EpochTicker, Running};
+use super::epoch::{EpochTicker, Running};
 use super::error::PluginError;
 
 /// Per-call and per-instance limits.
@@ -33,11 +33,6 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// The deadline in epoch ticks (at least one).
-    pub(crate) fn deadline_ticks(&self) -> u64 {
-        (self.deadline.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64 + 1
-    }
-
     /// The memory cap in whole MiB, for messages.
     pub(crate) fn memory_mib(&self) -> u64 {
         self.memory_bytes >> 20
@@ -112,11 +107,33 @@ fn open_compile_cache(dir: &Path) -> Option<Cache> {
     Cache::new(config).ok()
 }
 
-/// Caps an instance's memory and remembers whether the cap was hit, so a
-/// guest abort after a failed allocation is reported as what it is.
+/// Why the host cut a guest call short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Stopped {
+    /// The call outlived its deadline, in guest code or waiting on the host.
+    #[error("the call outlived its deadline")]
+    Deadline,
+    /// The run was interrupted (Ctrl-C, SIGTERM).
+    #[error("the run was interrupted")]
+    Interrupted,
+}
+
+/// Table elements one instance may hold over all its tables.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+/// Memories, tables and core instances one instance may create: a Rust
+/// component has one memory, a few tables and about three core instances.
+const MAX_ITEMS: usize = 64;
+
+/// Caps an instance's memory, over all its linear memories, and its table
+/// elements, over all its tables; remembers whether the memory cap was
+/// hit, so a guest abort after a failed allocation is reported as what it is.
 #[derive(Debug)]
 pub(crate) struct MemoryCap {
     max_bytes: usize,
+    /// Bytes of every memory the instance holds.
+    bytes: usize,
+    /// Elements of every table the instance holds.
+    elements: usize,
     hit: bool,
 }
 
@@ -124,6 +141,8 @@ impl MemoryCap {
     pub(crate) fn new(limits: &Limits) -> Self {
         MemoryCap {
             max_bytes: usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX),
+            bytes: 0,
+            elements: 0,
             hit: false,
         }
     }
@@ -134,25 +153,58 @@ impl MemoryCap {
     }
 }
 
+/// `total` with one item grown from `current` to `desired`, if within `max`.
+fn grown(total: usize, current: usize, desired: usize, max: usize) -> Option<usize> {
+    total
+        .checked_sub(current)?
+        .checked_add(desired)
+        .filter(|total| *total <= max)
+}
+
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let allowed = desired <= self.max_bytes;
-        self.hit |= !allowed;
-        Ok(allowed)
+        match grown(self.bytes, current, desired, self.max_bytes) {
+            Some(total) => {
+                self.bytes = total;
+                Ok(true)
+            }
+            None => {
+                self.hit = true;
+                Ok(false)
+            }
+        }
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
+        match grown(self.elements, current, desired, MAX_TABLE_ELEMENTS) {
+            Some(total) => {
+                self.elements = total;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn instances(&self) -> usize {
+        MAX_ITEMS
+    }
+
+    fn tables(&self) -> usize {
+        MAX_ITEMS
+    }
+
+    fn memories(&self) -> usize {
+        MAX_ITEMS
     }
 }
 
@@ -161,6 +213,33 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
     use wasmtime::component::Component;
+
+    /// A core module with two linear memories of 640 pages (40 MiB) each.
+    const TWO_MEMORIES: &[u8] = &[
+        0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+        0x05, 0x07, 0x02, // memory section: 7 bytes, 2 memories
+        0x00, 0x80, 0x05, // min 640 pages, no max
+        0x00, 0x80, 0x05,
+    ];
+
+    #[test]
+    fn the_memory_cap_holds_over_all_memories_of_an_instance() {
+        let engine = Engine::default();
+        let module = wasmtime::Module::new(&engine, TWO_MEMORIES).expect("module");
+        let instantiate = |mib: u64| {
+            let limits = Limits {
+                memory_bytes: mib << 20,
+                ..Limits::default()
+            };
+            let mut store = wasmtime::Store::new(&engine, MemoryCap::new(&limits));
+            store.limiter(|cap| cap);
+            let instance = wasmtime::Instance::new(&mut store, &module, &[]);
+            (instance.is_ok(), store.data_mut().take_hit())
+        };
+        // Each memory fits under 64 MiB; both together do not.
+        assert_eq!(instantiate(64), (false, true));
+        assert_eq!(instantiate(80), (true, false));
+    }
 
     #[test]
     fn a_component_compiled_once_is_loaded_from_the_cache() {

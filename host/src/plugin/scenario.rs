@@ -9,9 +9,10 @@ use super::bindings::scenario::relhost::plugin::scenario_types::{
 use super::bindings::scenario::relhost::plugin::types::{Load, Request, Stage};
 use super::bindings::scenario::{Scenario, ScenarioPre};
 use super::error::PluginError;
-use super::instance::{Instance, PluginCore, world};
+use super::instance::{Instance, PluginCore, guest_call, world};
 use super::secrets::Secrets;
 use super::state::Grants;
+use super::untrusted;
 
 world!(Scenario, ScenarioPre, "scenario");
 
@@ -36,11 +37,11 @@ impl ScenarioPlugin {
             plugin: core.label.clone(),
             reason,
         })?;
-        let grants = Arc::new(Grants {
-            plugin: descriptor.name.clone(),
-            declared: descriptor.secrets.iter().cloned().collect::<BTreeSet<_>>(),
+        let grants = Arc::new(Grants::new(
+            &descriptor.name,
+            descriptor.secrets.iter().cloned().collect::<BTreeSet<_>>(),
             secrets,
-        });
+        ));
         Ok(ScenarioPlugin {
             core,
             grants,
@@ -52,11 +53,11 @@ impl ScenarioPlugin {
     pub fn with_secrets(&self, secrets: Arc<Secrets>) -> ScenarioPlugin {
         ScenarioPlugin {
             core: Arc::clone(&self.core),
-            grants: Arc::new(Grants {
-                plugin: self.grants.plugin.clone(),
-                declared: self.grants.declared.clone(),
+            grants: Arc::new(Grants::new(
+                &self.grants.plugin,
+                self.grants.declared.clone(),
                 secrets,
-            }),
+            )),
             descriptor: Arc::clone(&self.descriptor),
         }
     }
@@ -91,50 +92,50 @@ pub struct ScenarioInstance(Instance<Scenario>);
 impl ScenarioInstance {
     /// Asks the plugin to describe itself.
     pub async fn describe(&mut self) -> Result<Descriptor, PluginError> {
-        let (bindings, store) = self.0.prepare().await?;
-        let result = bindings.call_describe(store).await;
-        self.0.finish("describe", result)
+        guest_call!(self.0, "describe", call_describe())
     }
 
     /// How the requests of `stage` are built.
     pub async fn plan(&mut self, stage: &Stage) -> Result<RequestPlan, PluginError> {
-        let (bindings, store) = self.0.prepare().await?;
-        let result = bindings.call_plan(store, stage).await;
-        self.0.finish("plan", result)
+        guest_call!(self.0, "plan", call_plan(stage))
     }
 
     /// Builds one request.
     pub async fn build_request(&mut self, ctx: &CallContext) -> Result<Request, PluginError> {
-        let (bindings, store) = self.0.prepare().await?;
-        let result = bindings.call_build_request(store, ctx).await;
-        self.0.finish("build-request", result)
+        guest_call!(self.0, "build-request", call_build_request(ctx))
     }
 
     /// Judges one response.
     pub async fn judge(&mut self, summary: ResponseSummary) -> Result<Verdict, PluginError> {
-        let (bindings, store) = self.0.prepare().await?;
-        let result = bindings.call_judge(store, summary).await;
-        self.0.finish("judge", result)
+        guest_call!(self.0, "judge", call_judge(summary))
     }
 }
 
 /// Checks what a plugin said about itself.
 fn validate(d: &Descriptor) -> Result<(), String> {
-    let snake = |s: &str| {
-        s.starts_with(|c: char| c.is_ascii_lowercase())
-            && s.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    untrusted::check_name(&d.name)?;
+    untrusted::check_version(&d.version)?;
+    let long = |field: &str, text: &str, max: usize| {
+        (text.len() > max).then(|| format!("{field} is {} bytes long; at most {max}", text.len()))
     };
-    if !snake(&d.name) {
+    if let Some(problem) = long("description", &d.description, untrusted::MAX_TEXT)
+        .or_else(|| long("endpoint", &d.endpoint, untrusted::MAX_LABEL))
+    {
+        return Err(problem);
+    }
+    if !d.endpoint.starts_with('/') {
         return Err(format!(
-            "name {:?} must be snake_case (a-z, 0-9, _), starting with a letter",
-            d.name
+            "endpoint {:?} must start with '/'",
+            untrusted::clean(&d.endpoint, untrusted::MAX_LABEL)
         ));
     }
-    semver::Version::parse(&d.version)
-        .map_err(|e| format!("version {:?} is not a semantic version: {e}", d.version))?;
-    if !d.endpoint.starts_with('/') {
-        return Err(format!("endpoint {:?} must start with '/'", d.endpoint));
+    if d.secrets.len() > untrusted::MAX_ITEMS || d.default_stages.len() > untrusted::MAX_ITEMS {
+        return Err(format!(
+            "{} secrets and {} default stages; at most {} of each",
+            d.secrets.len(),
+            d.default_stages.len(),
+            untrusted::MAX_ITEMS
+        ));
     }
     if d.expected_statuses.is_empty() {
         return Err("expected-statuses is empty".into());
@@ -148,24 +149,40 @@ fn validate(d: &Descriptor) -> Result<(), String> {
     }
     if let Some(bad) = d.secrets.iter().find(|s| {
         s.is_empty()
+            || s.len() > untrusted::MAX_NAME
             || !s
                 .chars()
                 .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
     }) {
-        return Err(format!("secret name {bad:?} must be UPPER_SNAKE_CASE"));
+        return Err(format!(
+            "secret name {:?} must be UPPER_SNAKE_CASE, at most {} bytes",
+            untrusted::clean(bad, untrusted::MAX_NAME),
+            untrusted::MAX_NAME
+        ));
     }
     if d.default_stages.is_empty() {
         return Err("default-stages is empty".into());
     }
     for stage in &d.default_stages {
-        validate_stage(stage).map_err(|e| format!("default stage {:?}: {e}", stage.name))?;
+        validate_stage(stage).map_err(|e| {
+            format!(
+                "default stage {:?}: {e}",
+                untrusted::clean(&stage.name, untrusted::MAX_NAME)
+            )
+        })?;
     }
     Ok(())
 }
 
 fn validate_stage(stage: &Stage) -> Result<(), String> {
-    if stage.name.is_empty() {
-        return Err("name is empty".into());
+    if stage.name.is_empty()
+        || stage.name.len() > untrusted::MAX_NAME
+        || stage.name.chars().any(char::is_control)
+    {
+        return Err(format!(
+            "name must be 1 to {} bytes long, without control characters",
+            untrusted::MAX_NAME
+        ));
     }
     if stage.duration_ms == 0 {
         return Err("duration-ms must be > 0".into());

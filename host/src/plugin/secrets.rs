@@ -1,4 +1,5 @@
-//! Named secrets a run may grant to plugins, and their redaction.
+//! Named secrets a run may grant to plugins; every value is registered
+//! for redaction (`crate::redact`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,28 +18,23 @@ impl Secrets {
             .into_iter()
             .filter_map(|name| {
                 let value = std::env::var(name).ok().filter(|v| !v.is_empty())?;
+                crate::redact::register(&value);
                 Some((name.to_string(), value))
             })
             .collect();
         Secrets { values }
     }
 
-    /// Adds or replaces a secret.
+    /// Adds or replaces a secret (from now on masked in every output).
     pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        self.values.insert(name.into(), value.into());
+        let value = value.into();
+        crate::redact::register(&value);
+        self.values.insert(name.into(), value);
     }
 
     /// The value of a secret, if set.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(String::as_str)
-    }
-
-    /// Replaces every occurrence of a secret value in `text` with `***`.
-    pub fn redact(&self, text: &str) -> String {
-        self.values
-            .values()
-            .filter(|v| v.len() >= 4)
-            .fold(text.to_string(), |acc, v| acc.replace(v.as_str(), "***"))
     }
 }
 
@@ -53,11 +49,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn debug_and_redact_hide_values() {
+    fn debug_and_redaction_hide_values() {
         let mut secrets = Secrets::default();
         secrets.insert("APP_SECRET", "s3cr3t-value");
         assert_eq!(format!("{secrets:?}"), r#"{"APP_SECRET"}"#);
-        assert_eq!(secrets.redact("key=s3cr3t-value;"), "key=***;");
+        assert_eq!(crate::redact::text("key=s3cr3t-value;"), "key=***;");
         assert_eq!(secrets.get("APP_SECRET"), Some("s3cr3t-value"));
         assert_eq!(secrets.get("OTHER"), None);
     }

@@ -8,9 +8,10 @@ pub use super::bindings::slo::relhost::plugin::slo_types::{
 };
 use super::bindings::slo::{SloEvaluator, SloEvaluatorPre};
 use super::error::{PluginError, PluginFault};
-use super::instance::{Instance, PluginCore, world};
+use super::instance::{Instance, PluginCore, guest_call, world};
 use super::secrets::Secrets;
 use super::state::Grants;
+use super::untrusted;
 
 world!(SloEvaluator, SloEvaluatorPre, "slo-evaluator", fueled);
 
@@ -28,32 +29,20 @@ impl SloEvaluatorPlugin {
     ) -> Result<Self, PluginError> {
         let core = Arc::new(core);
         let grants = |plugin: &str| {
-            Arc::new(Grants {
-                plugin: plugin.to_string(),
-                declared: Default::default(),
-                secrets: Arc::new(Secrets::default()),
-            })
+            Arc::new(Grants::new(
+                plugin,
+                Default::default(),
+                Arc::new(Secrets::default()),
+            ))
         };
         let mut instance = Instance::new(Arc::clone(&core), grants(&core.label), 0).await?;
-        let (bindings, store) = instance.prepare().await?;
-        let result = bindings.call_describe(store).await;
-        let info = instance.finish("describe", result)?;
-        let snake = !info.name.is_empty()
-            && info.name.starts_with(|c: char| c.is_ascii_lowercase())
-            && info
-                .name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if !snake {
-            return Err(PluginError::Descriptor {
+        let info = guest_call!(instance, "describe", call_describe())?;
+        untrusted::check_name(&info.name)
+            .and_then(|()| untrusted::check_version(&info.version))
+            .map_err(|reason| PluginError::Descriptor {
                 plugin: core.label.clone(),
-                reason: format!("name {:?} must be snake_case", info.name),
-            });
-        }
-        semver::Version::parse(&info.version).map_err(|e| PluginError::Descriptor {
-            plugin: core.label.clone(),
-            reason: format!("version {:?} is not a semantic version: {e}", info.version),
-        })?;
+                reason,
+            })?;
         Ok(SloEvaluatorPlugin {
             grants: grants(&info.name),
             core,
@@ -84,21 +73,34 @@ impl SloEvaluatorPlugin {
     ) -> Result<Vec<SloCheck>, PluginError> {
         let mut instance =
             Instance::new(Arc::clone(&self.core), Arc::clone(&self.grants), 0).await?;
-        let (bindings, store) = instance.prepare().await?;
-        let result = bindings.call_evaluate(store, summary, thresholds).await;
-        let checks = instance.finish("evaluate", result)?;
+        let mut checks = guest_call!(instance, "evaluate", call_evaluate(summary, thresholds))?;
+        let broke = |what: String| PluginError::Call {
+            plugin: self.info.name.clone(),
+            call: "evaluate",
+            fault: PluginFault::Contract(what),
+        };
+        if checks.len() > untrusted::MAX_ITEMS {
+            return Err(broke(format!(
+                "returned {} checks; at most {} are allowed",
+                checks.len(),
+                untrusted::MAX_ITEMS
+            )));
+        }
         if let Some(bad) = checks
             .iter()
             .find(|c| c.name.is_empty() || !c.observed.is_finite() || !c.threshold.is_finite())
         {
-            return Err(PluginError::Call {
-                plugin: self.info.name.clone(),
-                call: "evaluate",
-                fault: PluginFault::Contract(format!(
-                    "check {:?} has an empty name or a value that is not a finite number",
-                    bad.name
-                )),
-            });
+            return Err(broke(format!(
+                "check {:?} has an empty name or a value that is not a finite number",
+                untrusted::clean(&bad.name, untrusted::MAX_LABEL)
+            )));
+        }
+        for check in &mut checks {
+            check.name = untrusted::clean(&check.name, untrusted::MAX_LABEL);
+            check.message = check
+                .message
+                .as_deref()
+                .map(|m| untrusted::clean(m, untrusted::MAX_TEXT));
         }
         Ok(checks)
     }

@@ -5,12 +5,15 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::watch;
+use tokio::time::Instant;
+use wasmtime::UpdateDeadline;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{
     HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
 };
 
-use super::sandbox::{Limits, MemoryCap};
+use super::sandbox::{Limits, MemoryCap, Stopped};
 use super::secrets::Secrets;
 use crate::rng::SplitMix64;
 
@@ -23,9 +26,73 @@ pub(crate) struct Grants {
     pub(crate) declared: BTreeSet<String>,
     /// The run's secrets.
     pub(crate) secrets: Arc<Secrets>,
+    /// How many log lines it may still write.
+    log: LogBudget,
+}
+
+/// Log lines one plugin may write per second; more are dropped and counted.
+pub(crate) const LOG_LINES_PER_SECOND: u32 = 20;
+
+/// What becomes of a plugin's log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LogAdmission {
+    /// Written; `dropped` lines were dropped since the last one written.
+    Write { dropped: u64 },
+    /// Dropped, the first since the last one written: say that lines are dropped.
+    FirstDropped,
+    /// Dropped.
+    Dropped,
+}
+
+/// A plugin's log budget: [`LOG_LINES_PER_SECOND`] lines per second over
+/// all its instances.
+#[derive(Debug)]
+struct LogBudget {
+    /// The current second's start, lines written in it, lines dropped since
+    /// the last written one.
+    window: std::sync::Mutex<(Instant, u32, u64)>,
 }
 
 impl Grants {
+    /// What `plugin` is granted: the `declared` secrets that `secrets` has.
+    pub(crate) fn new(plugin: &str, declared: BTreeSet<String>, secrets: Arc<Secrets>) -> Self {
+        Grants {
+            plugin: plugin.to_string(),
+            declared,
+            secrets,
+            log: LogBudget {
+                window: std::sync::Mutex::new((Instant::now(), 0, 0)),
+            },
+        }
+    }
+
+    /// Whether the plugin may write a log line now.
+    pub(crate) fn admit_log_line(&self) -> LogAdmission {
+        let mut window = self
+            .log
+            .window
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (started, written, dropped) = &mut *window;
+        let now = Instant::now();
+        if now.duration_since(*started) >= Duration::from_secs(1) {
+            *started = now;
+            *written = 0;
+        }
+        if *written >= LOG_LINES_PER_SECOND {
+            *dropped += 1;
+            return if *dropped == 1 {
+                LogAdmission::FirstDropped
+            } else {
+                LogAdmission::Dropped
+            };
+        }
+        *written += 1;
+        LogAdmission::Write {
+            dropped: std::mem::take(dropped),
+        }
+    }
+
     /// The value of `name`, if the plugin declared it and the run has it.
     pub(crate) fn secret(&self, name: &str) -> Option<&str> {
         if self.declared.contains(name) {
@@ -49,6 +116,10 @@ pub(crate) struct PluginState {
     pub(crate) params: Arc<Params>,
     /// The instance's seeded random sequence.
     random: SplitMix64,
+    /// The run's stop signal (Ctrl-C, SIGTERM), when it has one.
+    stop: Option<watch::Receiver<bool>>,
+    /// When the call in progress must have returned.
+    pub(crate) call_ends: Instant,
 }
 
 impl PluginState {
@@ -59,6 +130,7 @@ impl PluginState {
         params: Arc<Params>,
         limits: &Limits,
         seed: u64,
+        stop: Option<watch::Receiver<bool>>,
     ) -> Self {
         let wasi = WasiCtxBuilder::new()
             .wall_clock(FrozenClock)
@@ -75,7 +147,28 @@ impl PluginState {
             grants,
             params,
             random: SplitMix64::new(seed),
+            stop,
+            call_ends: Instant::now(),
         }
+    }
+
+    /// Called as the epoch passes while guest code runs: ends a call that
+    /// outlived its deadline or that the run's stop signal interrupts, and
+    /// otherwise yields to the runtime, so that a guest computing for long
+    /// never keeps a thread from the signal handler or the other tasks.
+    pub(crate) fn check_call(&self) -> wasmtime::Result<UpdateDeadline> {
+        if self.stop.as_ref().is_some_and(|stop| *stop.borrow()) {
+            return Err(Stopped::Interrupted.into());
+        }
+        if Instant::now() >= self.call_ends {
+            return Err(Stopped::Deadline.into());
+        }
+        Ok(UpdateDeadline::Yield(1))
+    }
+
+    /// The run's stop signal, for calls waiting on the host.
+    pub(crate) fn stop(&self) -> Option<watch::Receiver<bool>> {
+        self.stop.clone()
     }
 
     /// The next number of the seeded sequence.

@@ -131,21 +131,25 @@ async fn a_trap_is_reported_and_the_instance_recovers() {
 }
 
 #[tokio::test]
-async fn an_endless_loop_hits_the_deadline() {
-    let mut instance = hostile().await;
-    let started = Instant::now();
-    let err = instance.build_request(&ctx("spin")).await.unwrap_err();
-    assert_eq!(
-        err.fault(),
-        Some(&PluginFault::Deadline(Duration::from_millis(50))),
-        "{err}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        started.elapsed()
-    );
-    assert_eq!(probe(&mut instance, "plain").await, "");
+async fn an_endless_loop_or_a_sleep_on_the_host_hits_the_deadline() {
+    // Spinning is guest code, checked at each epoch tick; sleeping is a
+    // WASI clock subscription the host serves, bounded in wall time.
+    for stage in ["spin", "sleep"] {
+        let mut instance = hostile().await;
+        let started = Instant::now();
+        let err = instance.build_request(&ctx(stage)).await.unwrap_err();
+        assert_eq!(
+            err.fault(),
+            Some(&PluginFault::Deadline(Duration::from_millis(50))),
+            "{stage}: {err}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{stage}: took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(probe(&mut instance, "plain").await, "");
+    }
 }
 
 #[tokio::test]
@@ -172,7 +176,49 @@ async fn escapes_are_denied() {
 }
 
 #[tokio::test]
-async fn a_plugin_that_spins_while_describing_fails_to_load() {
+async fn the_stop_signal_interrupts_a_call_asleep_or_spinning() {
+    for (describe, stage) in [(None, "sleep"), (None, "spin"), (Some("sleep"), "")] {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let params: Params = describe
+            .map(|how| ("hostile_describe".to_string(), how.to_string()))
+            .into_iter()
+            .collect();
+        let limits = Limits {
+            deadline: Duration::from_secs(600),
+            ..Limits::default()
+        };
+        let runtime = Runtime::with_params(limits, params, Some(stopped)).expect("runtime");
+        let source = PluginSource::File(artifacts::HOSTILE.into());
+        let call = async {
+            let plugin = runtime
+                .load_scenario(&source, Arc::new(Secrets::default()), 1)
+                .await?;
+            plugin
+                .instantiate(0)
+                .await?
+                .build_request(&ctx(stage))
+                .await
+        };
+        // On the same thread as the call: a guest spinning for long
+        // yields to the runtime, so the signal's task gets to run.
+        let interrupt = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            stop.send_replace(true);
+        };
+        let started = Instant::now();
+        let (result, ()) = tokio::join!(call, interrupt);
+        let err = result.expect_err("interrupted");
+        assert_eq!(err.fault(), Some(&PluginFault::Interrupted), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{stage}: took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_plugin_that_sleeps_while_describing_fails_to_load() {
     let err = load(
         PluginSource::File(artifacts::HOSTILE_LOAD.into()),
         Secrets::default(),

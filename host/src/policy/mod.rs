@@ -12,6 +12,7 @@
 //! expected.
 
 mod canary;
+mod duration;
 mod error;
 pub(crate) mod locate;
 mod metric;
@@ -31,6 +32,7 @@ pub use canary::{
     CANARY_METRICS, CanaryMetric, CanaryPolicy, Direction, builtin_canary_policy,
     load_canary_policy,
 };
+pub use duration::{MAX_DURATION, parse_duration, parse_duration_within};
 pub use error::{Origin, PolicyError};
 pub use metric::{MetricPath, MetricPathError};
 pub use milestone::{

@@ -234,14 +234,9 @@ fn stage_from_raw(doc: &Doc<'_>, path: &str, raw: RawStage) -> Result<Stage, Pol
     let duration = |field: &str, value: Option<&str>| -> Result<Duration, PolicyError> {
         match value {
             None => Ok(Duration::ZERO),
-            Some(text) => humantime::parse_duration(text).map_err(|e| {
-                doc.invalid(
-                    &format!("{path}.{field}"),
-                    format!(
-                        "invalid duration {text:?} ({e}); expected a duration like \"10s\", \"2m\" or \"1m30s\""
-                    ),
-                )
-            }),
+            Some(text) => {
+                super::parse_duration(text).map_err(|e| doc.invalid(&format!("{path}.{field}"), e))
+            }
         }
     };
     let max_requests = match raw.requests {

@@ -11,7 +11,9 @@
 //!                           "min_success_2xx_rate": 0.90 } } }
 //! ```
 //!
-//! Rates are fractions in 0..=1. `objective` (optional, e.g. `0.99`) is the
+//! Rates are fractions in 0..=1; `max_plugin_error_rate` (optional, 0 when
+//! left out) bounds the requests a plugin failed to build or judge.
+//! `objective` (optional, e.g. `0.99`) is the
 //! availability objective of the burn-rate gate (`crate::slo`): the error
 //! budget is `1 - objective`.
 
@@ -43,6 +45,10 @@ pub struct SloThresholds {
     /// When set, the share of 2xx responses must be at least this.
     #[serde(default)]
     pub min_success_2xx_rate: Option<f64>,
+    /// Share of the scenario's requests that a plugin failed to build or
+    /// judge (never sent, or not judged) must be at most this (default 0).
+    #[serde(default)]
+    pub max_plugin_error_rate: f64,
     /// Availability objective (0 < objective < 1) of the burn-rate gate.
     #[serde(default)]
     pub objective: Option<f64>,
@@ -135,6 +141,7 @@ fn check_thresholds(doc: &Doc<'_>, path: &str, t: &SloThresholds) -> Result<(), 
         ("max_network_error_rate", Some(t.max_network_error_rate)),
         ("max_unknown_status_rate", Some(t.max_unknown_status_rate)),
         ("min_success_2xx_rate", t.min_success_2xx_rate),
+        ("max_plugin_error_rate", Some(t.max_plugin_error_rate)),
     ];
     for (field, value) in rates {
         if let Some(v) = value

@@ -476,6 +476,7 @@ pub fn is_loopback(host: &str) -> bool {
 fn credentials() -> Option<(String, String)> {
     let user = std::env::var(USERNAME_ENV).ok().filter(|v| !v.is_empty())?;
     let password = std::env::var(PASSWORD_ENV).ok().filter(|v| !v.is_empty())?;
+    crate::redact::register(&password);
     Some((user, password))
 }
 

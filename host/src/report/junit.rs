@@ -125,7 +125,7 @@ pub fn write_text_file(path: &Path, text: &str) -> Result<PathBuf, ReportError> 
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    write_bytes_atomic(dir, file_name, text.as_bytes(), None)
+    write_bytes_atomic(dir, file_name, crate::redact::text(text).as_bytes(), None)
 }
 
 /// Writes [`junit_xml`] of `suite` and `cases` to `path`, atomically.

@@ -31,6 +31,6 @@ pub use types::{
     RotationReport, SCHEMA_VERSION, ScenarioReport, StageReport, StageRun, TargetInfo,
 };
 pub use write::{
-    ReportError, compact_timestamp, report_file_name, rfc3339_millis, write_bytes_atomic,
-    write_json_atomic, write_json_atomic_with_mode,
+    ReportError, check_writable, compact_timestamp, report_file_name, rfc3339_millis,
+    write_bytes_atomic, write_json_atomic, write_json_atomic_with_mode,
 };

@@ -1,5 +1,6 @@
 //! A human summary of a [`DrillReport`]: one aligned ASCII row per scenario,
-//! then the failed checks and skipped scenarios.
+//! then the failed checks, the network errors with their most frequent
+//! reasons, and skipped scenarios.
 
 use std::io::{self, Write};
 
@@ -109,6 +110,30 @@ pub fn write_summary_table(out: &mut impl Write, report: &DrillReport) -> io::Re
             match &c.message {
                 Some(m) => writeln!(out, " ({m})")?,
                 None => writeln!(out)?,
+            }
+        }
+    }
+    let errors: Vec<_> = report
+        .scenarios
+        .iter()
+        .filter(|s| !s.totals.network_errors.is_empty())
+        .collect();
+    if !errors.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "Network errors:")?;
+        for s in errors {
+            for (class, count) in &s.totals.network_errors {
+                writeln!(out, "  {}: {class}: {count}", s.name)?;
+                for reason in s
+                    .totals
+                    .network_error_reasons
+                    .get(class)
+                    .into_iter()
+                    .flatten()
+                    .take(3)
+                {
+                    writeln!(out, "    {} × {}", reason.count, reason.reason)?;
+                }
             }
         }
     }

@@ -52,18 +52,24 @@ pub enum ReportError {
     InvalidFileName(String),
 }
 
-/// Writes `value` as pretty JSON to `dir/file_name` atomically and returns
-/// the final path. Creates `dir` as needed.
+/// Writes a report: `value` as pretty JSON to `dir/file_name` atomically,
+/// every secret the process knows masked (`crate::redact`); returns the
+/// final path. Creates `dir` as needed.
 pub fn write_json_atomic(
     dir: &Path,
     file_name: &str,
     value: &impl Serialize,
 ) -> Result<PathBuf, ReportError> {
-    write_json_atomic_with_mode(dir, file_name, value, None)
+    let json = serde_json::to_string_pretty(value).map_err(ReportError::Serialize)?;
+    let mut text = crate::redact::text(&json);
+    text.push('\n');
+    write_bytes_atomic(dir, file_name, text.as_bytes(), None)
 }
 
-/// [`write_json_atomic`] with unix permission bits for the new file (e.g.
-/// `Some(0o600)` for files holding credentials); ignored on other platforms.
+/// Writes `value` as pretty JSON to `dir/file_name` atomically, as it is
+/// (for files meant to hold credentials, such as a pool file), with unix
+/// permission bits for the new file (e.g. `Some(0o600)`); the mode is
+/// ignored on other platforms.
 pub fn write_json_atomic_with_mode(
     dir: &Path,
     file_name: &str,
@@ -73,6 +79,30 @@ pub fn write_json_atomic_with_mode(
     let mut bytes = serde_json::to_vec_pretty(value).map_err(ReportError::Serialize)?;
     bytes.push(b'\n');
     write_bytes_atomic(dir, file_name, &bytes, mode)
+}
+
+/// Checks, before a run, that reports can be written to `dir`: creates it
+/// as needed and a file in it, then removes what it made (the directories
+/// too, so that a run refused later leaves nothing behind). The error names
+/// the directory and the system's reason.
+pub fn check_writable(dir: &Path) -> Result<(), ReportError> {
+    let missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.exists()).collect();
+    let result = fs::create_dir_all(dir)
+        .map_err(|source| ReportError::CreateDir {
+            path: dir.to_owned(),
+            source,
+        })
+        .and_then(|()| {
+            let probe = dir.join(format!(".relhost-write-check.{}.tmp", std::process::id()));
+            write_temp(&probe, b"", None)?;
+            let _ = fs::remove_file(&probe);
+            Ok(())
+        });
+    // Innermost first; a directory something else wrote into stays.
+    for made in missing {
+        let _ = fs::remove_dir(made);
+    }
+    result
 }
 
 /// Writes `bytes` to `dir/file_name` atomically (temp file in the same
@@ -198,6 +228,23 @@ mod tests {
         assert_eq!(
             report_file_name("load-drill", "../my profile", t),
             "load-drill-.._my_profile-20261127T003012Z.json"
+        );
+    }
+
+    #[test]
+    fn writability_is_checked_without_leaving_anything() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("a/b/reports");
+        check_writable(&dir).unwrap();
+        assert!(!root.path().join("a").exists(), "what it made is removed");
+        // A file where a directory should be: refused, with the system's reason.
+        std::fs::write(root.path().join("file"), "x").unwrap();
+        let err = check_writable(&root.path().join("file/reports")).unwrap_err();
+        assert!(matches!(err, ReportError::CreateDir { .. }), "{err}");
+        let reason = std::error::Error::source(&err).map(ToString::to_string);
+        assert!(
+            reason.is_some_and(|r| r.contains("Not a directory")),
+            "{err:?}"
         );
     }
 

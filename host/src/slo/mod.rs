@@ -75,6 +75,7 @@ impl Evaluators {
         for evaluator in &self.extra {
             checks.extend(run(evaluator, &summary, &values).await);
         }
+        checks.push(plugin_error_check(totals, thresholds.max_plugin_error_rate));
         GateResult::from_checks(checks)
     }
 
@@ -121,6 +122,36 @@ async fn run(
             unit: Unit::Count,
             message: Some(error.to_string()),
         }],
+    }
+}
+
+/// The host's own check: requests a plugin failed to build (never sent)
+/// or to judge count against the gate, so a run whose plugin broke
+/// cannot pass on the requests that did go out.
+fn plugin_error_check(totals: &StageSummary, max_rate: f64) -> Check {
+    let attempted = totals.requests + totals.plugin_errors;
+    let rate = if attempted == 0 {
+        0.0
+    } else {
+        totals.plugin_errors as f64 / attempted as f64
+    };
+    Check {
+        name: "plugin_error_rate".to_string(),
+        observed: (rate * 1e6).round() / 1e6,
+        threshold: max_rate,
+        comparator: Comparator::AtMost,
+        verdict: if rate <= max_rate {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        },
+        unit: Unit::Ratio,
+        message: (totals.plugin_errors > 0).then(|| {
+            format!(
+                "{} of {attempted} requests could not be built or judged by their plugin",
+                totals.plugin_errors
+            )
+        }),
     }
 }
 

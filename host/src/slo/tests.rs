@@ -45,7 +45,18 @@ async fn the_webhook_gate_passes_at_its_thresholds_and_fails_over_them() {
         )
         .await;
     assert_eq!(at.verdict, Verdict::Pass, "{at:?}");
-    assert_eq!(at.checks.len(), 4, "no 2xx check for webhooks");
+    let names: Vec<&str> = at.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "p95_latency_ms",
+            "rate_5xx",
+            "network_error_rate",
+            "unknown_status_rate",
+            "plugin_error_rate"
+        ],
+        "no 2xx check for webhooks"
+    );
     let over = e
         .gate(
             "whatsapp_webhook",
@@ -77,7 +88,7 @@ async fn the_chat_gate_has_a_2xx_floor() {
         .await;
     assert_eq!(failed(&gate), ["success_2xx_rate"]);
     assert_eq!(
-        gate.checks.last().map(|c| c.comparator),
+        gate.failed_checks().next().map(|c| c.comparator),
         Some(Comparator::AtLeast)
     );
 }
@@ -95,12 +106,38 @@ async fn nothing_sent_fails_every_check() {
         )
         .await;
     assert_eq!(gate.verdict, Verdict::Fail);
-    assert_eq!(gate.checks.len(), 5);
+    assert_eq!(gate.checks.len(), 6);
+    // Nothing was attempted, so no plugin failed; every other check fails.
+    let (plugin, others): (Vec<_>, Vec<_>) = gate
+        .checks
+        .iter()
+        .partition(|c| c.name == "plugin_error_rate");
+    assert_eq!(plugin[0].verdict, Verdict::Pass);
     assert!(
-        gate.checks
+        others
             .iter()
             .all(|c| c.verdict == Verdict::Fail && c.message.is_some())
     );
+}
+
+#[tokio::test]
+async fn requests_a_plugin_could_not_build_fail_the_gate() {
+    let e = evaluators().await;
+    let b = builtin_slo_baseline().expect("baseline");
+    let t = b.thresholds_for("whatsapp_webhook");
+    // Five requests went out and passed; fifteen were never built.
+    let mut t15 = totals(5, 20.0, 0.0, 0.0, 0.0, 1.0);
+    t15.plugin_errors = 15;
+    let gate = e.gate("whatsapp_webhook", &t15, &[], t).await;
+    assert_eq!(failed(&gate), ["plugin_error_rate"]);
+    let check = gate.failed_checks().next().expect("failed");
+    assert_eq!((check.observed, check.threshold), (0.75, 0.0));
+    let tolerant = SloThresholds {
+        max_plugin_error_rate: 0.8,
+        ..t.clone()
+    };
+    let gate = e.gate("whatsapp_webhook", &t15, &[], &tolerant).await;
+    assert_eq!(gate.verdict, Verdict::Pass, "{gate:?}");
 }
 
 /// `n` seconds of 100 requests each, with `errors(second)` errors.

@@ -2,7 +2,7 @@
 //! endpoints, SLO gates per scenario, and a report.
 
 pub(super) mod credentials;
-mod report;
+pub(super) mod report;
 mod scenarios;
 
 use std::path::PathBuf;
@@ -23,12 +23,12 @@ use super::printer::Printer;
 use super::progress::ConsoleProgress;
 use super::signals::stop_on_signal;
 use super::target::{Target, parse_base_url};
-use crate::engine::{self, DrillPlan};
+use crate::engine::{self, DrillPlan, RequestLimits};
 use crate::exit::Exit;
 use crate::http::ClientConfig;
 use crate::plugin::{Limits, Runtime, Secrets};
 use crate::policy::{self, Profile, Scale, SloBaseline};
-use crate::report::{DrillReport, report_file_name, write_json_atomic};
+use crate::report::{DrillReport, check_writable, report_file_name, write_json_atomic};
 use crate::slo::Evaluators;
 
 /// Run a load drill. With no base URL anywhere, relhost starts relhost-sim
@@ -86,12 +86,15 @@ pub(crate) struct DrillArgs {
     /// Print nothing but errors.
     #[arg(long)]
     quiet: bool,
-    /// Longest a single plugin call may run.
-    #[arg(long, default_value = "100ms", value_name = "DURATION", value_parser = args::duration)]
+    /// Longest a single plugin call may run, waits on the host included (1ms to 10m).
+    #[arg(long, default_value = "100ms", value_name = "DURATION", value_parser = args::plugin_deadline)]
     plugin_deadline: Duration,
     /// Memory cap of each plugin instance, in MiB.
     #[arg(long, default_value = "64", value_name = "MIB", value_parser = args::mebibytes)]
     plugin_memory: u64,
+    /// Largest request body, in MiB, whatever a plugin builds.
+    #[arg(long, default_value = "4", value_name = "MIB", value_parser = args::mebibytes)]
+    max_request_body: u64,
     /// Connect, request and stream-idle timeouts, HTTP/2, a private CA.
     #[command(flatten)]
     client: ClientArgs,
@@ -135,6 +138,10 @@ pub(crate) struct DrillArgs {
     #[arg(long, env = "RELIABILITY_CHAT_MIN_UNIQUE_USERS", value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..))]
     chat_min_unique_users: Option<u64>,
+    /// Grant plugins that declare it this environment variable as a secret
+    /// (repeatable); WHATSAPP_APP_SECRET and GMAIL_PUBSUB_VERIFY_TOKEN are granted without it.
+    #[arg(long = "allow-secret", value_name = "NAME", value_parser = scenarios::allowed_secret)]
+    allow_secrets: Vec<String>,
     /// A run parameter for plugins, `NAME=VALUE` (repeatable; the `param` import).
     #[arg(long = "param", value_name = "NAME=VALUE", value_parser = args::key_value)]
     params: Vec<(String, String)>,
@@ -144,15 +151,17 @@ pub(crate) struct DrillArgs {
     /// A profile given by the command rather than by a flag (`relhost load`).
     #[arg(skip)]
     inline_profile: Option<Profile>,
+    /// The operator gave a `Host` header (`relhost load -H "Host: ..."`).
+    #[arg(skip)]
+    allow_host_header: bool,
 }
-
-/// Secrets the built-in plugins may use, read from the environment.
-const BUILTIN_SECRETS: &[&str] = &["WHATSAPP_APP_SECRET", "GMAIL_PUBSUB_VERIFY_TOKEN"];
 
 /// A drill ready to run: plugins, policies and evaluators loaded and
 /// checked, the target up.
 pub(crate) struct PreparedDrill {
     pub(crate) started: SystemTime,
+    /// What the operator should know about the preparation (secrets not granted).
+    pub(crate) warnings: Vec<String>,
     pub(crate) profile: Profile,
     pub(crate) baseline: SloBaseline,
     pub(crate) evaluators: Evaluators,
@@ -184,7 +193,7 @@ impl DrillCommand {
         let stop = stop_on_signal();
         let printer = Printer::stdout(self.args.quiet);
         let progress = ConsoleProgress::new(self.args.quiet);
-        let prepared = self.args.prepare(&progress, started).await?;
+        let prepared = self.args.prepare(&progress, started, &stop).await?;
         let outcome = self.args.execute(&prepared, stop, &progress).await?;
         printer.summary(&outcome.report);
         printer.line(&format!("report: {}", outcome.path.display()));
@@ -224,11 +233,13 @@ impl DrillArgs {
         profile: Profile,
         params: Vec<(String, String)>,
         max_in_flight: u64,
+        allow_host_header: bool,
     ) {
         self.base_url = Some(base_url);
         self.inline_profile = Some(profile);
         self.params.extend(params);
         self.max_in_flight = max_in_flight;
+        self.allow_host_header = allow_host_header;
     }
 
     /// Loads and checks everything the drill needs and brings the target up.
@@ -236,8 +247,11 @@ impl DrillArgs {
         &self,
         progress: &ConsoleProgress,
         started: SystemTime,
+        stop: &watch::Receiver<bool>,
     ) -> Result<PreparedDrill, CliError> {
         let profile = self.profile()?;
+        // Found out now, not after the whole drill ran.
+        check_writable(&self.output_dir)?;
         let baseline = match &self.slo_baseline {
             Some(path) => policy::load_slo_baseline(path)?,
             None => policy::builtin_slo_baseline()?,
@@ -255,6 +269,7 @@ impl DrillArgs {
                 ..Limits::default()
             },
             self.params.iter().cloned().collect(),
+            Some(stop.clone()),
         )?;
         let evaluators = Evaluators::load(&runtime, &self.slo_plugins).await?;
         let resolve = self.registry.options(self.client.ca_cert.clone());
@@ -271,7 +286,10 @@ impl DrillArgs {
                 spec.stages = plan.stages.clone();
             }
         }
-        let secrets = grant_secrets(&mut scenarios, BUILTIN_SECRETS);
+        let (secrets, secret_warnings) = grant_secrets(&mut scenarios, &self.allow_secrets);
+        for warning in &secret_warnings {
+            progress.note(&format!("warning: {warning}"));
+        }
 
         let (credentials, source) =
             credentials::from_operator(self.chat_auth_pool_file.as_deref())?;
@@ -307,10 +325,15 @@ impl DrillArgs {
             secrets: Arc::clone(&secrets),
             credentials: Arc::new(target.credentials.clone()),
             rotation,
+            request_limits: RequestLimits {
+                max_body_bytes: usize::try_from(self.max_request_body << 20).unwrap_or(usize::MAX),
+                allow_host_header: self.allow_host_header,
+            },
         };
         engine::prepare(&plan).await?;
         Ok(PreparedDrill {
             started,
+            warnings: secret_warnings,
             profile,
             baseline,
             evaluators,
@@ -329,6 +352,7 @@ impl DrillArgs {
     ) -> Result<DrillOutcome, CliError> {
         let PreparedDrill {
             started,
+            warnings,
             profile,
             baseline,
             evaluators,
@@ -340,7 +364,7 @@ impl DrillArgs {
         let interrupted = *stop.borrow();
         let info = RunInfo {
             started: *started,
-            command_line: redacted_args(secrets, target),
+            command_line: crate::redact::command_line(),
             config: self.effective_config(profile, plan, secrets),
             target: target.info(),
             profile: profile.name.clone(),
@@ -351,6 +375,7 @@ impl DrillArgs {
                 min_unique_coverage: self.chat_min_unique_coverage,
                 min_unique_users: self.chat_min_unique_users,
             },
+            warnings: warnings.clone(),
         };
         let report = drill_report(info, &results, baseline, evaluators).await;
         let name = report_file_name("load-drill", &profile.name, *started);
@@ -406,9 +431,11 @@ impl DrillArgs {
             "ca_cert": self.client.ca_cert.as_ref().map(|p| p.display().to_string()),
             "plugin_deadline_ms": self.plugin_deadline.as_millis() as u64,
             "plugin_memory_mib": self.plugin_memory,
+            "max_request_body_mib": self.max_request_body,
             "grace_ms": self.grace.as_millis() as u64,
             "seed": self.seed,
             "secrets_set": format!("{secrets:?}"),
+            "allowed_secrets": self.allow_secrets,
             "credentials": plan.credentials.len(),
             "chat_rotation_mode": self.chat_rotation_plugin.as_ref().map_or_else(
                 || format!("{:?}", self.chat_rotation_mode),
@@ -423,56 +450,4 @@ impl DrillArgs {
 
 fn default_workers() -> u32 {
     std::thread::available_parallelism().map_or(2, |n| n.get() as u32)
-}
-
-/// The command line with every secret and token value masked, and the
-/// value of every credential-like header given with `-H`/`--header`.
-pub(crate) fn redacted_args(secrets: &Secrets, target: &Target) -> Vec<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .enumerate()
-        .map(|(i, arg)| {
-            let after_flag = i > 0 && matches!(args[i - 1].as_str(), "-H" | "--header");
-            let arg = match arg
-                .strip_prefix("--header=")
-                .or_else(|| arg.strip_prefix("-H"))
-            {
-                Some(header) if !header.is_empty() => {
-                    let flag = &arg[..arg.len() - header.len()];
-                    format!("{flag}{}", redact_header(header))
-                }
-                _ if after_flag => redact_header(arg),
-                _ => arg.clone(),
-            };
-            let arg = secrets.redact(&arg);
-            target
-                .credentials
-                .tokens()
-                .fold(arg, |acc, token| acc.replace(token, "***"))
-        })
-        .collect()
-}
-
-/// `Name: value` with the value masked when the name says it is a credential.
-fn redact_header(header: &str) -> String {
-    let Some((name, _)) = header.split_once(':') else {
-        return header.to_string();
-    };
-    let lower = name.trim().to_ascii_lowercase();
-    let credential = [
-        "authorization",
-        "cookie",
-        "token",
-        "secret",
-        "key",
-        "signature",
-        "password",
-    ]
-    .iter()
-    .any(|word| lower.contains(word));
-    if credential {
-        format!("{name}: ***")
-    } else {
-        header.to_string()
-    }
 }

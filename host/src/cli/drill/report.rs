@@ -33,6 +33,8 @@ pub(crate) struct RunInfo {
     /// The rotation strategy, when there were credentials.
     pub(crate) rotation: Option<RotationPlugin>,
     pub(crate) coverage: CoverageGoals,
+    /// What the operator should know from before the run.
+    pub(crate) warnings: Vec<String>,
 }
 
 /// Builds the drill report: per scenario the stages, the totals and the
@@ -43,7 +45,7 @@ pub(crate) async fn drill_report(
     baseline: &SloBaseline,
     evaluators: &Evaluators,
 ) -> DrillReport {
-    let mut warnings = Vec::new();
+    let mut warnings = info.warnings.clone();
     let mut scenarios = Vec::with_capacity(results.len());
     for result in results {
         let d = result.plugin.descriptor();
@@ -55,6 +57,9 @@ pub(crate) async fn drill_report(
                 "{}: {} requests were still in flight when the grace period ended and are not counted",
                 d.name, result.abandoned
             ));
+        }
+        for error in &result.errors {
+            warnings.push(format!("{}: {error}", d.name));
         }
         if let Some(reason) = &result.skipped {
             scenarios.push(ScenarioReport::skipped(
@@ -75,6 +80,16 @@ pub(crate) async fn drill_report(
                 baseline.thresholds_for(&d.name),
             )
             .await;
+        if !result.errors.is_empty() {
+            // A worker failed: what it sent is lost, so nothing can pass.
+            report.slo_gate.add_check(
+                "failed_workers",
+                result.errors.len() as f64,
+                0.0,
+                Comparator::AtMost,
+                Unit::Count,
+            );
+        }
         if report.totals.late_starts > 0 {
             warnings.push(format!(
                 "{}: {} requests started more than {:?} after their intended time; \

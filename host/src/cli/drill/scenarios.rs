@@ -8,7 +8,7 @@ use crate::cli::error::CliError;
 use crate::cli::plugin::registry_error;
 use crate::engine::ScenarioSpec;
 use crate::plugin::{PluginSource, Runtime, ScenarioPlugin, Secrets, artifacts};
-use crate::policy::{Profile, Scale, Stage};
+use crate::policy::{MAX_DURATION, Profile, Scale, Stage};
 use crate::registry::{self, ResolveOptions};
 
 /// The scenario that the seed's chat scaling flags apply to.
@@ -131,6 +131,15 @@ impl<'a> Catalog<'a> {
             };
             if name == CHAT_SCENARIO {
                 stages = stages.iter().map(|s| s.scaled(chat_scale)).collect();
+                if let Some(long) = stages.iter().find(|s| s.duration > MAX_DURATION) {
+                    return Err(CliError::BadInput(format!(
+                        "--chat-duration-scale={}: stage {:?} of {name} would last {}; at most {}",
+                        chat_scale.duration,
+                        long.name,
+                        humantime::format_duration(long.duration),
+                        humantime::format_duration(MAX_DURATION)
+                    )));
+                }
             }
             specs.push(ScenarioSpec { plugin, stages });
         }
@@ -138,16 +147,80 @@ impl<'a> Catalog<'a> {
     }
 }
 
-/// Grants the selected plugins the secrets they declared (and the
-/// built-ins' ones), read from the environment; returns what was read.
-pub(crate) fn grant_secrets(specs: &mut [ScenarioSpec], builtin: &[&str]) -> Arc<Secrets> {
-    let mut names: Vec<&str> = builtin.to_vec();
+/// Secrets a plugin that declares them is granted without `--allow-secret`:
+/// the ones the seed documents for its scenarios.
+pub(crate) const DOCUMENTED_SECRETS: &[&str] =
+    &["WHATSAPP_APP_SECRET", "GMAIL_PUBSUB_VERIFY_TOKEN"];
+
+/// relhost's own credentials: never granted to a plugin, whatever it
+/// declares and whatever the operator allows.
+pub(crate) const OWN_CREDENTIALS: &[&str] = &[
+    "RELIABILITY_OPS_TOKEN",
+    "RELIABILITY_AUTH_TOKEN",
+    "RELIABILITY_CHAT_AUTH_POOL_JSON",
+    "RELHOST_REGISTRY_USERNAME",
+    "RELHOST_REGISTRY_PASSWORD",
+    "CONVEX_DEPLOY_KEY",
+];
+
+/// Checks an `--allow-secret` name: an environment variable that is not
+/// one of relhost's own credentials.
+pub(crate) fn allowed_secret(name: &str) -> Result<String, String> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    {
+        return Err("expected an environment variable name like MY_APP_SECRET".into());
+    }
+    if OWN_CREDENTIALS.contains(&name) {
+        return Err(format!(
+            "{name} is one of relhost's own credentials and is never granted to a plugin"
+        ));
+    }
+    Ok(name.to_string())
+}
+
+/// Grants the selected plugins the secrets they declared, as far as the
+/// run allows them: the documented ones and `allowed` (`--allow-secret`),
+/// read from the environment. Returns what was read, and a warning for
+/// every declared secret that is not granted.
+pub(crate) fn grant_secrets(
+    specs: &mut [ScenarioSpec],
+    allowed: &[String],
+) -> (Arc<Secrets>, Vec<String>) {
+    let grantable =
+        |name: &str| DOCUMENTED_SECRETS.contains(&name) || allowed.iter().any(|a| a == name);
+    let mut names: Vec<&str> = Vec::new();
+    let mut warnings = Vec::new();
     for spec in specs.iter() {
-        names.extend(spec.plugin.descriptor().secrets.iter().map(String::as_str));
+        let d = spec.plugin.descriptor();
+        for secret in &d.secrets {
+            if grantable(secret) && !OWN_CREDENTIALS.contains(&secret.as_str()) {
+                names.push(secret);
+            } else {
+                warnings.push(format!(
+                    "{}: declares secret {secret}, which this run does not grant (allow it with --allow-secret={secret})",
+                    d.name
+                ));
+            }
+        }
     }
     let secrets = Arc::new(Secrets::from_env(names));
     for spec in specs.iter_mut() {
         spec.plugin = spec.plugin.with_secrets(Arc::clone(&secrets));
     }
-    secrets
+    (secrets, warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_credentials_cannot_be_allowed() {
+        assert_eq!(allowed_secret("MY_SECRET"), Ok("MY_SECRET".to_string()));
+        assert!(allowed_secret("RELHOST_REGISTRY_PASSWORD").is_err());
+        assert!(allowed_secret("my-secret").is_err());
+    }
 }

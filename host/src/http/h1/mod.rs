@@ -34,7 +34,7 @@ pub use self::socket::Receive;
 use self::socket::{Socket, TickWait, Ticks};
 use self::wire::{Framing, Head};
 use super::classify::io_class;
-use super::exchange::{Exchange, Tally};
+use super::exchange::{Exchange, Failure, Tally};
 use super::{ClientConfig, ErrorClass, OutgoingRequest};
 
 /// A connection's read buffer starts at this size and doubles, up to
@@ -96,7 +96,8 @@ impl Pool {
     /// end; the same contract as [`super::Client::send`].
     pub(crate) async fn send(&self, request: &OutgoingRequest, event_stream: bool) -> Exchange {
         let Some(origin) = Origin::of(&request.uri) else {
-            return Exchange::failed(ErrorClass::Other, Duration::ZERO);
+            let failure = Failure::new(ErrorClass::Other, "not an http:// URL");
+            return Exchange::failed(failure, Duration::ZERO);
         };
         let mut wire = Vec::new();
         wire::encode(request, &mut wire);
@@ -158,8 +159,14 @@ impl Pool {
         };
         let (mut conn, head) = match head {
             Some(Ok(answer)) => answer,
-            Some(Err(class)) => return Exchange::failed(class, start.elapsed()),
-            None => return Exchange::failed(ErrorClass::RequestTimeout, start.elapsed()),
+            Some(Err(failure)) => return Exchange::failed(failure, start.elapsed()),
+            None => {
+                let failure = Failure::new(
+                    ErrorClass::RequestTimeout,
+                    format!("no response head within {:?}", self.request_timeout),
+                );
+                return Exchange::failed(failure, start.elapsed());
+            }
         };
         let mut tally = Tally::new(start, conn.read_at, head.status, event_stream);
         let mut body = Body::new(head.framing);
@@ -172,7 +179,10 @@ impl Pool {
                     }
                 }
                 Err(Malformed) => {
-                    tally.fail(ErrorClass::BodyAborted);
+                    tally.fail(Failure::new(
+                        ErrorClass::BodyAborted,
+                        "malformed chunked response body",
+                    ));
                     break false;
                 }
             }
@@ -186,13 +196,24 @@ impl Pool {
             });
             match read {
                 Some(Ok(0)) if matches!(body, Body::UntilClose) => break false,
-                Some(Ok(0) | Err(_)) => {
-                    tally.fail(ErrorClass::BodyAborted);
+                Some(Ok(0)) => {
+                    tally.fail(Failure::new(
+                        ErrorClass::BodyAborted,
+                        "the connection closed in the middle of the body",
+                    ));
+                    break false;
+                }
+                Some(Err(e)) => {
+                    let reason = format!("reading the body: {e}");
+                    tally.fail(Failure::new(ErrorClass::BodyAborted, reason));
                     break false;
                 }
                 Some(Ok(_)) => {}
                 None => {
-                    tally.fail(ErrorClass::StreamIdleTimeout);
+                    tally.fail(Failure::new(
+                        ErrorClass::StreamIdleTimeout,
+                        format!("no body data for {:?}", self.stream_idle_timeout),
+                    ));
                     break false;
                 }
             }
@@ -214,7 +235,7 @@ impl Pool {
         receive: Receive,
         start: Instant,
         wait: &TickWait<'_>,
-    ) -> Result<(Connection, Head), ErrorClass> {
+    ) -> Result<(Connection, Head), Failure> {
         let mut retried = false;
         loop {
             let pooled = if retried {
@@ -228,10 +249,13 @@ impl Pool {
                 // otherwise size every exchange.
                 None => (Box::pin(self.connect(origin)).await?, false),
             };
-            if conn.socket.set_mode(receive).is_err() {
+            if let Err(e) = conn.socket.set_mode(receive) {
                 // The socket is lost; a new one is opened, as for a stale one.
                 if retried {
-                    return Err(ErrorClass::Other);
+                    return Err(Failure::new(
+                        ErrorClass::Other,
+                        format!("setting up the socket: {e}"),
+                    ));
                 }
                 retried = true;
                 continue;
@@ -241,7 +265,7 @@ impl Pool {
                 Err(failure) => {
                     let safe = failure.unsent || (failure.unanswered && is_idempotent(wire));
                     if !(reused && safe) || retried {
-                        return Err(failure.class);
+                        return Err(failure.failure);
                     }
                     retried = true;
                 }
@@ -271,11 +295,17 @@ impl Pool {
     }
 
     /// A new connection to `origin`, within the connect timeout.
-    async fn connect(&self, origin: &Origin) -> Result<Connection, ErrorClass> {
+    async fn connect(&self, origin: &Origin) -> Result<Connection, Failure> {
         let open = open(&origin.host, origin.port, self.connect_timeout);
         match tokio::time::timeout(self.connect_timeout, open).await {
             Ok(stream) => Ok(Connection::new(stream?)),
-            Err(_elapsed) => Err(ErrorClass::ConnectTimeout),
+            Err(_elapsed) => Err(Failure::new(
+                ErrorClass::ConnectTimeout,
+                format!(
+                    "no connection to {}:{} within {:?}",
+                    origin.host, origin.port, self.connect_timeout
+                ),
+            )),
         }
     }
 }
@@ -293,7 +323,7 @@ fn poll_timer(mut timer: Pin<&mut Option<Sleep>>, at: Instant, cx: &mut Context<
 /// Resolves `host` (an IP literal needs no lookup) and connects to the first
 /// address that accepts. Each address gets an equal share of `deadline`,
 /// so a dead first address still leaves time for the next.
-async fn open(host: &str, port: u16, deadline: Duration) -> Result<TcpStream, ErrorClass> {
+async fn open(host: &str, port: u16, deadline: Duration) -> Result<TcpStream, Failure> {
     let literal = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
@@ -302,20 +332,28 @@ async fn open(host: &str, port: u16, deadline: Duration) -> Result<TcpStream, Er
         Ok(ip) => vec![SocketAddr::new(ip, port)],
         Err(_) => tokio::net::lookup_host((literal, port))
             .await
-            .map_err(|_| ErrorClass::Dns)?
+            .map_err(|e| Failure::new(ErrorClass::Dns, format!("resolving {literal}: {e}")))?
             .collect(),
     };
     let share = deadline / u32::try_from(addrs.len()).unwrap_or(u32::MAX).max(1);
-    let mut failure = ErrorClass::Dns;
+    let mut failure = Failure::new(ErrorClass::Dns, format!("{literal} has no address"));
     for addr in addrs {
         match tokio::time::timeout(share, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => {
                 // Requests are written whole; never wait to coalesce them.
-                stream.set_nodelay(true).map_err(|_| ErrorClass::Other)?;
+                stream.set_nodelay(true).map_err(|e| {
+                    Failure::new(ErrorClass::Other, format!("setting up the socket: {e}"))
+                })?;
                 return Ok(stream);
             }
-            Ok(Err(e)) => failure = io_class(&e, true).unwrap_or(ErrorClass::Other),
-            Err(_elapsed) => failure = ErrorClass::ConnectTimeout,
+            Ok(Err(e)) => {
+                let class = io_class(&e, true).unwrap_or(ErrorClass::Other);
+                failure = Failure::new(class, format!("connect to {addr}: {e}"));
+            }
+            Err(_elapsed) => {
+                let reason = format!("no connection to {addr} within {share:?}");
+                failure = Failure::new(ErrorClass::ConnectTimeout, reason);
+            }
         }
     }
     Err(failure)
@@ -336,7 +374,7 @@ fn is_idempotent(wire: &[u8]) -> bool {
 
 /// Why no response head arrived on a connection.
 struct HeadFailure {
-    class: ErrorClass,
+    failure: Failure,
     /// Writing the request failed: the server cannot have acted on it.
     unsent: bool,
     /// The connection ended before any byte of an answer.
@@ -398,7 +436,10 @@ impl Connection {
                 Err(e) => e,
             };
             return Err(HeadFailure {
-                class: io_class(&failure, false).unwrap_or(ErrorClass::Other),
+                failure: Failure::new(
+                    io_class(&failure, false).unwrap_or(ErrorClass::Other),
+                    format!("writing the request: {failure}"),
+                ),
                 // Part of a request may already have been acted on.
                 unsent: written == 0,
                 unanswered: true,
@@ -408,12 +449,12 @@ impl Connection {
         loop {
             if !self.buffered().is_empty() {
                 let parsed = wire::parse_head(self.buffered(), head_request);
-                let fail = |class| HeadFailure {
-                    class,
+                let fail = |reason: &str| HeadFailure {
+                    failure: Failure::new(ErrorClass::Other, reason),
                     unsent: false,
                     unanswered: false,
                 };
-                match parsed.map_err(|_| fail(ErrorClass::Other))? {
+                match parsed.map_err(|_| fail("malformed response head"))? {
                     Some(head) if head.is_interim() => {
                         self.consume(head.len);
                         continue;
@@ -422,14 +463,19 @@ impl Connection {
                         self.consume(head.len);
                         return Ok(head);
                     }
-                    None if !self.make_room() => return Err(fail(ErrorClass::Other)),
+                    None if !self.make_room() => {
+                        return Err(fail("a response head larger than 64 KiB"));
+                    }
                     None => {}
                 }
             }
             match poll_fn(|cx| self.poll_read(cx, wait)).await {
                 Ok(0) => {
                     return Err(HeadFailure {
-                        class: ErrorClass::Reset,
+                        failure: Failure::new(
+                            ErrorClass::Reset,
+                            "the server closed the connection before the response head",
+                        ),
                         unsent: false,
                         unanswered: !received,
                     });
@@ -437,7 +483,10 @@ impl Connection {
                 Ok(_) => received = true,
                 Err(e) => {
                     return Err(HeadFailure {
-                        class: io_class(&e, false).unwrap_or(ErrorClass::Other),
+                        failure: Failure::new(
+                            io_class(&e, false).unwrap_or(ErrorClass::Other),
+                            format!("reading the response head: {e}"),
+                        ),
                         unsent: false,
                         unanswered: !received,
                     });

@@ -1,16 +1,15 @@
-//! A scenario that never finishes describing itself: loading it must fail
-//! on the call deadline, naming the plugin.
+//! A scenario that never finishes describing itself: it sleeps (a WASI
+//! clock subscription, which the host serves as a real sleep). Loading it
+//! must fail on the call deadline, naming the plugin.
 
 use relhost_plugin_sdk::*;
 
-struct SpinsAtLoad;
+struct SleepsAtLoad;
 
-impl Guest for SpinsAtLoad {
+impl Guest for SleepsAtLoad {
     fn describe() -> Descriptor {
-        let mut n: u64 = 0;
-        loop {
-            n = std::hint::black_box(n.wrapping_add(1));
-        }
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+        unreachable!("slept for an hour")
     }
 
     fn plan(_stage: Stage) -> RequestPlan {
@@ -26,4 +25,4 @@ impl Guest for SpinsAtLoad {
     }
 }
 
-export_scenario!(SpinsAtLoad);
+export_scenario!(SleepsAtLoad);
