@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `relhost` binary against the real `relhost-sim`
 //! on 127.0.0.1, on ephemeral ports.
 
+mod bare;
 mod canary;
 mod dashboard;
 mod drill;

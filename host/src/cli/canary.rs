@@ -47,15 +47,14 @@ use crate::report::{
 #[derive(Debug, Args)]
 #[command(mut_arg("base_url", |a| a
     .long("control-url")
-    .env(None)
-    .required(true)
-    .help("Base URL of the control (the current release)")))]
+    .env("RELIABILITY_CONTROL_URL")
+    .help("Base URL of the control (the current release); with neither URL, two built-in relhost-sims are compared")))]
 pub struct CanaryCommand {
     #[command(flatten)]
     drill: DrillArgs,
     /// Base URL of the candidate (the new release); must differ from --control-url.
-    #[arg(long, value_name = "URL", value_parser = parse_base_url)]
-    candidate_url: http::Uri,
+    #[arg(long, env = "RELIABILITY_CANDIDATE_URL", value_name = "URL", value_parser = parse_base_url)]
+    candidate_url: Option<http::Uri>,
     /// Canary policy file (default: the built-in policies/canary-policy.json).
     #[arg(
         long = "policy",
@@ -98,24 +97,42 @@ impl CanaryCommand {
             Some(path) => policy::load_canary_policy(path)?,
             None => policy::builtin_canary_policy()?,
         };
-        let control = self.drill.prepare(&progress, started, &stop).await?;
-        if same_target(&control.target.base_url, &self.candidate_url) {
-            control.shutdown().await;
-            return Err(CliError::BadInput(format!(
-                "--control-url and --candidate-url are the same ({}): a canary compares two deployments",
-                self.candidate_url
-            )));
+        match (self.drill.base_url(), &self.candidate_url) {
+            (Some(control), Some(candidate)) if same_target(control, candidate) => {
+                return Err(CliError::BadInput(format!(
+                    "--control-url and --candidate-url are the same ({candidate}): a canary compares two deployments"
+                )));
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(CliError::BadInput(
+                    "give both --control-url and --candidate-url (or RELIABILITY_CONTROL_URL and \
+                     RELIABILITY_CANDIDATE_URL), or neither to compare two built-in relhost-sims"
+                        .into(),
+                ));
+            }
+            _ => {}
         }
-        let mut candidate = self
+        // Without URLs, each side starts its own built-in sim.
+        let control = self.drill.prepare(&progress, started, &stop).await?;
+        let mut candidate = match self
             .drill
             .prepare(&ConsoleProgress::new(true), started, &stop)
-            .await?;
-        candidate.plan.base_url = self.candidate_url.clone();
-        candidate.target.base_url = self.candidate_url.clone();
-        candidate
-            .target
-            .check_reachable(self.drill.client_config().connect_timeout)
-            .await?;
+            .await
+        {
+            Ok(candidate) => candidate,
+            Err(e) => {
+                control.shutdown().await;
+                return Err(e);
+            }
+        };
+        if let Some(url) = &self.candidate_url {
+            candidate.plan.base_url = url.clone();
+            candidate.target.base_url = url.clone();
+            candidate
+                .target
+                .check_reachable(self.drill.client_config().connect_timeout)
+                .await?;
+        }
 
         progress.note("canary: drilling control and candidate with the same schedule");
         let silent = ConsoleProgress::new(true);

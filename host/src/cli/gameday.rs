@@ -50,7 +50,8 @@ pub struct GamedayCommand {
     #[command(flatten)]
     drill: DrillArgs,
     /// Profiles to drill in turn (names or files), comma-separated; replaces --profile.
-    #[arg(long, value_name = "A,B", value_parser = args::names, required = true)]
+    /// Without it, the default bundle: the quick profile.
+    #[arg(long, value_name = "A,B", value_parser = args::names, default_value = "quick")]
     profiles: Vec<Vec<String>>,
     /// Game-day plan: hypothesis, fault schedule, recovery wait (default: the built-in policies/game-day-plan.json).
     #[arg(long, env = "RELIABILITY_GAME_DAY_PLAN", value_name = "FILE")]

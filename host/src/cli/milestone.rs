@@ -70,6 +70,8 @@ impl MilestoneGateCommand {
             ))
         })?;
         self.drill.set_profile(&self.milestone);
+        // On the built-in sim, as many demo users as the floor asks for.
+        self.drill.set_demo_users(thresholds.min_unique_users);
         let prepared = self.drill.prepare(&progress, started, &stop).await?;
         let drill = self
             .drill

@@ -44,6 +44,9 @@ pub struct ProbeCommand {
     /// Base URL of the target; without one, the built-in relhost-sim is probed.
     #[arg(long, env = "RELIABILITY_BASE_URL", value_name = "URL", value_parser = parse_base_url)]
     base_url: Option<http::Uri>,
+    /// Chat auth pool (see `relhost pool`): the chat probe uses its first entry.
+    #[arg(long, env = "RELIABILITY_CHAT_AUTH_POOL_FILE", value_name = "FILE")]
+    chat_auth_pool_file: Option<PathBuf>,
     /// Retries of a failing probe (default: the policy's).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=10))]
     retries: Option<u32>,
@@ -103,8 +106,8 @@ impl ProbeCommand {
             backoff: self.backoff.unwrap_or(gate.probes.backoff),
         };
 
-        let (creds, source) = credentials::from_operator(None)?;
-        let target = Target::resolve(self.base_url.clone(), creds, source).await?;
+        let (creds, source) = credentials::from_operator(self.chat_auth_pool_file.as_deref())?;
+        let target = Target::resolve(self.base_url.clone(), creds, source, 1).await?;
         if target.sim.is_some() {
             progress.note(&format!(
                 "no --base-url or RELIABILITY_BASE_URL: probing the built-in relhost-sim at {}",

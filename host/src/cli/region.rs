@@ -30,10 +30,11 @@ use crate::report::{
 /// Decide whether single-region launch holds or the multi-region program is triggered.
 #[derive(Debug, Args)]
 pub struct RegionReadinessCommand {
-    /// Business forecast: concurrent chat streams at peak.
+    /// Business forecast: concurrent chat streams at peak (without one, the
+    /// decision rests on the milestone results alone).
     #[arg(long, env = "RELIABILITY_EXPECTED_PEAK_STREAMS", value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..))]
-    expected_peak_streams: u64,
+    expected_peak_streams: Option<u64>,
     /// The region this launch is for (recorded in the report).
     #[arg(long, env = "RELIABILITY_REGION_ID", value_name = "ID")]
     region_id: Option<String>,

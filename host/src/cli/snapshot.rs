@@ -12,9 +12,11 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use super::args::{CiOutputArgs, ClientArgs};
+use super::drill::credentials::CredentialSource;
 use super::error::CliError;
 use super::printer::Printer;
-use super::target::parse_base_url;
+use super::target::{Target, parse_base_url};
+use crate::engine::Credentials;
 use crate::exit::Exit;
 use crate::http::{Client, ClientConfig};
 use crate::ops::{self, DEFAULT_SNAPSHOT_PATH, SnapshotError};
@@ -37,7 +39,7 @@ pub struct SnapshotCommand {
     #[arg(long, default_value = "100", value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     limit: u32,
-    /// Base URL of the target.
+    /// Base URL of the target; without one, the built-in relhost-sim's snapshot.
     #[arg(long, env = "RELIABILITY_BASE_URL", value_name = "URL", value_parser = parse_base_url)]
     base_url: Option<http::Uri>,
     /// Path of the snapshot endpoint.
@@ -76,13 +78,27 @@ impl SnapshotCommand {
         let started = SystemTime::now();
         let printer = Printer::stdout(self.quiet);
         crate::report::check_writable(&self.output_dir)?;
-        let base_url = self.base_url.clone().ok_or_else(|| {
-            CliError::BadInput(
-                "snapshot needs a target: --base-url=URL or RELIABILITY_BASE_URL".into(),
-            )
-        })?;
-        if let Some(token) = &self.ops_token {
+        // Without a target, the built-in sim, with its own ops token.
+        let target = Target::resolve(
+            self.base_url.clone(),
+            Credentials::default(),
+            CredentialSource::None,
+            1,
+        )
+        .await?;
+        let base_url = target.base_url.clone();
+        let ops_token = match &target.sim {
+            Some(sim) => Some(sim.ops_token().to_string()),
+            None => self.ops_token.clone(),
+        };
+        if let Some(token) = &ops_token {
             crate::redact::register(token);
+        }
+        if target.sim.is_some() && !self.quiet {
+            eprintln!(
+                "no --base-url or RELIABILITY_BASE_URL: reading the built-in relhost-sim's snapshot at {}",
+                base_url.to_string().trim_end_matches('/')
+            );
         }
         let client = Client::new(&ClientConfig {
             max_idle_per_host: 1,
@@ -94,7 +110,7 @@ impl SnapshotCommand {
             &client,
             &base_url,
             &self.snapshot_path,
-            self.ops_token.as_deref(),
+            ops_token.as_deref(),
             self.minutes,
             self.limit,
         )
@@ -113,12 +129,12 @@ impl SnapshotCommand {
             "finished_at": rfc3339_millis(SystemTime::now()),
             "status": status,
             "command_line": crate::redact::command_line(),
-            "target": { "base_url": base_url.to_string(), "in_process_sim": false },
+            "target": target.info(),
             "request": {
                 "path": self.snapshot_path,
                 "minutes": self.minutes,
                 "limit": self.limit,
-                "ops_token": if self.ops_token.is_some() { "<set>" } else { "<unset>" },
+                "ops_token": if ops_token.is_some() { "<set>" } else { "<unset>" },
             },
             "snapshot": snapshot,
         });
@@ -144,6 +160,9 @@ impl SnapshotCommand {
         }
         printer.line(&format!("snapshot: {}", path.display()));
         self.write_ci_outputs(&result, elapsed, &base_url, &path)?;
+        if let Some(sim) = target.sim {
+            sim.shutdown().await;
+        }
         Ok(match result {
             Ok(_) => Exit::Pass,
             Err(SnapshotError::Unreachable(_)) => Exit::CannotRun,

@@ -20,19 +20,18 @@ pub(crate) struct Target {
     pub(crate) source: CredentialSource,
 }
 
-/// Email of the demo user provisioned on the in-process sim.
-const DEMO_EMAIL: &str = "drill@relhost-sim.local";
-/// Password of the demo user; the in-process sim is reachable only from this machine.
+/// Password of the demo users; the in-process sim is reachable only from this machine.
 const DEMO_PASSWORD: &str = "relhost-demo-password";
 
 impl Target {
     /// Uses `base_url`, or starts relhost-sim on 127.0.0.1:0 with its
     /// knobs from the environment and, when the operator gave no
-    /// credentials, a demo user for the chat scenario.
+    /// credentials, `demo_users` demo users (at least one) for the chat scenario.
     pub(crate) async fn resolve(
         base_url: Option<http::Uri>,
         credentials: Credentials,
         source: CredentialSource,
+        demo_users: u64,
     ) -> Result<Self, CliError> {
         if let Some(base_url) = base_url {
             return Ok(Target {
@@ -50,12 +49,17 @@ impl Target {
                 CliError::CannotRun(format!("cannot start the built-in relhost-sim: {e}"))
             })?;
         let (credentials, source) = if credentials.is_empty() {
-            let demo = sim.provision_user(DEMO_EMAIL, DEMO_PASSWORD);
-            let demo = Credentials::new(vec![Credential {
-                token: demo.token,
-                thread_id: demo.thread_id,
-            }]);
-            (demo, CredentialSource::Demo)
+            let demo = (0..demo_users.max(1))
+                .map(|i| {
+                    let user =
+                        sim.provision_user(&format!("drill-{i}@relhost-sim.local"), DEMO_PASSWORD);
+                    Credential {
+                        token: user.token,
+                        thread_id: user.thread_id,
+                    }
+                })
+                .collect();
+            (Credentials::new(demo), CredentialSource::Demo)
         } else {
             (credentials, source)
         };

@@ -301,8 +301,17 @@ fn stream_shape(body: &str) -> StreamShape {
     shape
 }
 
-fn body_check(event_stream: bool, body: &[u8]) -> ProbeCheck {
-    let (observed, ok, expected) = if event_stream {
+fn body_check(event_stream: bool, status: u16, body: &[u8]) -> ProbeCheck {
+    let (observed, ok, expected) = if status == 204 {
+        // No Content: the scenario accepts it, and it has no body to check.
+        let ok = body.is_empty();
+        let observed = if ok {
+            "no body (204 No Content)".to_owned()
+        } else {
+            format!("a body after 204: {:?}", super::excerpt(body))
+        };
+        (observed, ok, "no body after 204, else a JSON object")
+    } else if event_stream {
         let text = String::from_utf8_lossy(body);
         let s = stream_shape(&text);
         let ok = s.tokens >= 1 && s.errors == 0 && s.last_event.as_deref() == Some("done");
@@ -392,7 +401,7 @@ async fn attempt(client: &Client, spec: &ProbeSpec, request: OutgoingRequest) ->
                     verdict: verdict(status_ok),
                 },
                 latency_check,
-                body_check(spec.event_stream, &body),
+                body_check(spec.event_stream, status, &body),
             ];
             if !status_ok && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
                 outcome.message = v.get("error").and_then(|e| e.as_str()).map(str::to_owned);
@@ -459,25 +468,34 @@ mod tests {
             (s.tokens, s.errors, s.last_event.as_deref()),
             (2, 0, Some("done"))
         );
-        assert_eq!(body_check(true, ok.as_bytes()).verdict, Verdict::Pass);
+        assert_eq!(body_check(true, 200, ok.as_bytes()).verdict, Verdict::Pass);
         let failed = "event: token\ndata: {}\n\nevent: error\ndata: {\"status\":503}\n\n";
-        assert_eq!(body_check(true, failed.as_bytes()).verdict, Verdict::Fail);
+        assert_eq!(
+            body_check(true, 200, failed.as_bytes()).verdict,
+            Verdict::Fail
+        );
         let cut = "event: token\r\ndata: {}\r\n\r\n";
-        assert_eq!(body_check(true, cut.as_bytes()).verdict, Verdict::Fail);
+        assert_eq!(body_check(true, 200, cut.as_bytes()).verdict, Verdict::Fail);
         let no_tokens = "event: done\ndata: {}\n\n";
         assert_eq!(
-            body_check(true, no_tokens.as_bytes()).verdict,
+            body_check(true, 200, no_tokens.as_bytes()).verdict,
             Verdict::Fail
         );
     }
 
     #[test]
     fn json_bodies() {
-        assert_eq!(body_check(false, br#"{"ok":true}"#).verdict, Verdict::Pass);
-        assert_eq!(body_check(false, b"[1]").verdict, Verdict::Fail);
-        let c = body_check(false, b"<html>");
+        assert_eq!(
+            body_check(false, 200, br#"{"ok":true}"#).verdict,
+            Verdict::Pass
+        );
+        assert_eq!(body_check(false, 200, b"[1]").verdict, Verdict::Fail);
+        let c = body_check(false, 200, b"<html>");
         assert_eq!(c.verdict, Verdict::Fail);
         assert_eq!(c.observed, Observed::Text("not JSON: \"<html>\"".into()));
+        // 204 No Content, which the Gmail scenario accepts, has no body to check.
+        assert_eq!(body_check(false, 204, b"").verdict, Verdict::Pass);
+        assert_eq!(body_check(false, 204, b"{}").verdict, Verdict::Fail);
     }
 
     #[test]

@@ -17,7 +17,9 @@
 //!   concurrency of any milestone whose latest run failed (the region did
 //!   not hold that load);
 //! - required = expected peak × headroom factor; utilization = required /
-//!   capacity;
+//!   capacity. Without a forecast, the decision rests on the measured
+//!   evidence alone: the expected peak is the highest concurrency the
+//!   milestones drilled (what the team rehearses for), and it says so;
 //! - active-active when utilization is above its trigger, else
 //!   active-standby when above its trigger, else single region;
 //! - the program is triggered when that topology is beyond the current one.
@@ -99,8 +101,8 @@ pub struct MilestoneEvidence {
 /// What the decision is made from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegionInputs {
-    /// Expected peak of concurrent streams.
-    pub expected_peak_streams: u64,
+    /// Expected peak of concurrent streams (the business forecast), if given.
+    pub expected_peak_streams: Option<u64>,
     /// The topology in place.
     pub current_topology: Topology,
     /// The most recent milestone results.
@@ -166,11 +168,35 @@ pub fn decide_region_readiness(
                 .to_owned(),
         );
     }
-    let required = inputs.expected_peak_streams as f64 * policy.headroom_factor;
+    let drilled = inputs.evidence.iter().map(|e| e.achieved_concurrency).max();
+    let peak = match (inputs.expected_peak_streams, drilled) {
+        (Some(peak), _) => peak,
+        (None, Some(drilled)) => {
+            warnings.push(format!(
+                "no forecast (--expected-peak-streams or RELIABILITY_EXPECTED_PEAK_STREAMS): \
+                 decided from the measured evidence alone, taking the highest concurrency \
+                 drilled, {drilled} streams, as the peak"
+            ));
+            drilled
+        }
+        (None, None) => {
+            warnings.push(
+                "no forecast and no milestone results: nothing calls for more than one region"
+                    .to_owned(),
+            );
+            0
+        }
+    };
+    let required = peak as f64 * policy.headroom_factor;
     let utilization = required / effective as f64;
     reasons.push(format!(
-        "expected peak {} streams x headroom {} = {} required; single-region capacity {}{} -> utilization {:.2}",
-        inputs.expected_peak_streams,
+        "{} {} streams x headroom {} = {} required; single-region capacity {}{} -> utilization {:.2}",
+        if inputs.expected_peak_streams.is_some() {
+            "expected peak"
+        } else {
+            "peak drilled"
+        },
+        peak,
         policy.headroom_factor,
         required.ceil(),
         effective,
@@ -366,8 +392,8 @@ pub struct RegionReadinessReport {
     pub current_topology: Topology,
     /// Whether the result is advisory (`RELIABILITY_REGION_READINESS_ONLY`): exit 0 either way.
     pub readiness_only: bool,
-    /// The expected peak of concurrent streams.
-    pub expected_peak_streams: u64,
+    /// The expected peak of concurrent streams, when a forecast was given.
+    pub expected_peak_streams: Option<u64>,
     /// The milestone results used.
     pub evidence: Vec<MilestoneEvidence>,
     /// The decision.
@@ -383,7 +409,7 @@ mod tests {
 
     fn inputs(peak: u64, current: Topology, evidence: Vec<MilestoneEvidence>) -> RegionInputs {
         RegionInputs {
-            expected_peak_streams: peak,
+            expected_peak_streams: Some(peak),
             current_topology: current,
             evidence,
         }

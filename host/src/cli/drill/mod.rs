@@ -154,6 +154,9 @@ pub(crate) struct DrillArgs {
     /// The operator gave a `Host` header (`relhost load -H "Host: ..."`).
     #[arg(skip)]
     allow_host_header: bool,
+    /// Demo users to provision on the built-in sim when no credential is given.
+    #[arg(skip = 1u64)]
+    demo_users: u64,
 }
 
 /// A drill ready to run: plugins, policies and evaluators loaded and
@@ -208,6 +211,11 @@ impl DrillArgs {
         self.quiet
     }
 
+    /// The target given, if any (none: the built-in sim).
+    pub(crate) fn base_url(&self) -> Option<&http::Uri> {
+        self.base_url.as_ref()
+    }
+
     /// Where reports go.
     pub(crate) fn output_dir(&self) -> &std::path::Path {
         &self.output_dir
@@ -216,6 +224,12 @@ impl DrillArgs {
     /// The concurrency multiplier of the chat stages.
     pub(crate) fn chat_concurrency_scale(&self) -> f64 {
         self.chat_concurrency_scale
+    }
+
+    /// Provisions `users` demo users on the built-in sim when the operator
+    /// gives no credential (a milestone's unique-user floor).
+    pub(crate) fn set_demo_users(&mut self, users: u64) {
+        self.demo_users = users;
     }
 
     /// Runs `profile` instead of `--profile` (the milestone gate's milestones).
@@ -293,7 +307,8 @@ impl DrillArgs {
 
         let (credentials, source) =
             credentials::from_operator(self.chat_auth_pool_file.as_deref())?;
-        let target = Target::resolve(self.base_url.clone(), credentials, source).await?;
+        let target =
+            Target::resolve(self.base_url.clone(), credentials, source, self.demo_users).await?;
         if target.sim.is_some() {
             progress.note(&format!(
                 "no --base-url or RELIABILITY_BASE_URL: drilling the built-in relhost-sim at {}",
