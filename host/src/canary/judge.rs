@@ -1,11 +1,21 @@
-//! The judge: per scenario and metric, the candidate's per-second samples
-//! against the control's (Mann–Whitney U at the policy's confidence level,
-//! plus the allowed relative change), then a weighted score and a verdict.
+//! The judge: per scenario and metric, the candidate's sample against the
+//! control's (Mann–Whitney U at the policy's confidence level, plus the
+//! allowed relative and absolute changes), then a weighted score and a
+//! verdict.
+//!
+//! Samples are per request wherever a metric is one: every request's
+//! latency (from the HDR histograms, whose buckets are tie groups), every
+//! request's outcome (0 or 1) for the rates, every stream's first-byte
+//! and first-event time. A 4-second stage at 30 requests a second gives
+//! 120 values a side, where per-second values would give 4. Throughput
+//! alone is per second. The test asks whether the candidate's values tend
+//! to be higher or lower; the metric's own value (the p95, the rate) says
+//! by how much.
 
 use serde::{Deserialize, Serialize};
 
-use super::mann_whitney::mann_whitney;
-use crate::metrics::SecondStats;
+use super::mann_whitney::mann_whitney_of;
+use crate::metrics::{Distribution, StageMetrics};
 use crate::policy::{CanaryMetric, CanaryPolicy, Direction};
 
 /// How a metric's candidate compares with its control (Kayenta's classes).
@@ -43,45 +53,42 @@ pub struct JudgeSettings {
     pub min_samples: usize,
 }
 
-/// A sample's size and centre.
+/// A sample's size, centre and the metric's value over it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SampleSummary {
-    /// Number of per-second values.
+    /// Number of values: requests (or streams), or seconds for throughput.
     pub n: u64,
     /// Their mean (0 when empty).
     pub mean: f64,
     /// Their median (0 when empty).
     pub median: f64,
+    /// The metric over the sample: the percentile, the share, the mean rate.
+    pub value: f64,
 }
 
 impl SampleSummary {
-    fn of(values: &[f64]) -> Self {
-        if values.is_empty() {
-            return SampleSummary {
-                n: 0,
-                mean: 0.0,
-                median: 0.0,
-            };
-        }
-        let mut sorted = values.to_vec();
-        sorted.sort_by(f64::total_cmp);
-        let mid = sorted.len() / 2;
-        let median = if sorted.len().is_multiple_of(2) {
-            (sorted[mid - 1] + sorted[mid]) / 2.0
-        } else {
-            sorted[mid]
-        };
+    fn of(sample: &MetricSample) -> Self {
         SampleSummary {
-            n: values.len() as u64,
-            mean: round6(values.iter().sum::<f64>() / values.len() as f64),
-            median: round6(median),
+            n: sample.values.len(),
+            mean: round6(sample.values.mean()),
+            median: round6(sample.values.quantile(0.5)),
+            value: round6(sample.value),
         }
     }
 }
 
 fn round6(v: f64) -> f64 {
-    (v * 1e6).round() / 1e6
+    (v * 1e6).round() / 1e6 + 0.0
+}
+
+/// One side's sample of a metric: its values and the metric over them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricSample {
+    /// The values compared, as `(value, count)` groups.
+    pub values: Distribution,
+    /// The metric's value (a percentile, a share, a mean).
+    pub value: f64,
 }
 
 /// One metric of one scenario, judged.
@@ -106,11 +113,16 @@ pub struct MetricResult {
     pub u: Option<f64>,
     /// Two-sided p-value (absent without data).
     pub p_value: Option<f64>,
-    /// Relative change of the candidate's mean over the control's; absent
-    /// without data or when the control's mean is 0 and the candidate's is not.
+    /// Relative change of the candidate's value over the control's; absent
+    /// without data or when the control's value is 0 and the candidate's is not.
     pub effect: Option<f64>,
+    /// The candidate's value minus the control's, in the metric's unit
+    /// (absent without data).
+    pub difference: Option<f64>,
     /// The relative change the policy accepts in the bad direction.
     pub allowed_relative_change: f64,
+    /// The absolute change the policy accepts in the bad direction.
+    pub allowed_absolute_change: f64,
     /// Pass, high, low or nodata.
     pub classification: Classification,
     /// Pass, fail (a change in the bad direction) or inconclusive (nodata).
@@ -130,36 +142,58 @@ pub struct Judgement {
     pub reasons: Vec<String>,
 }
 
-/// One scenario's per-second detail on both sides.
+/// One scenario's measurements on both sides, all stages merged.
 #[derive(Debug, Clone, Copy)]
 pub struct ScenarioSamples<'a> {
     /// The scenario.
     pub name: &'a str,
     /// Whether its responses are event streams (SSE metrics apply).
     pub event_stream: bool,
-    /// The control's seconds.
-    pub control: &'a [SecondStats],
-    /// The candidate's seconds.
-    pub candidate: &'a [SecondStats],
+    /// The control's measurements.
+    pub control: &'a StageMetrics,
+    /// The candidate's measurements.
+    pub candidate: &'a StageMetrics,
 }
 
-/// The per-second value of `metric` in one second, `None` when the metric
-/// does not apply to it (no stream finished in that second).
-pub fn metric_value(metric: &str, s: &SecondStats) -> Option<f64> {
-    let share = |count: u64| (s.requests > 0).then(|| count as f64 / s.requests as f64);
-    match metric {
-        "p50_latency_ms" => Some(s.p50_ms),
-        "p95_latency_ms" => Some(s.p95_ms),
-        "p99_latency_ms" => Some(s.p99_ms),
-        "rate_5xx" => share(s.status_5xx),
-        "network_error_rate" => share(s.network_errors),
-        "unknown_status_rate" => share(s.unknown_status),
-        "success_2xx_rate" => share(s.success_2xx),
-        "throughput_rps" => Some(s.requests as f64),
-        "ttfb_p95_ms" => s.ttfb_p95_ms,
-        "first_event_p95_ms" => s.first_event_p95_ms,
-        _ => None,
-    }
+/// The sample of `metric` in `m`: per request (or stream), but per second
+/// for throughput; `None` for a metric the judge does not know.
+pub fn metric_sample(metric: &str, m: &StageMetrics) -> Option<MetricSample> {
+    let percentile = |values: Distribution, q: f64| MetricSample {
+        value: values.quantile(q),
+        values,
+    };
+    let share = |hits: u64| {
+        let sent = m.outcomes().sent;
+        MetricSample {
+            values: Distribution::of_outcomes(hits, sent),
+            value: if sent == 0 {
+                0.0
+            } else {
+                hits as f64 / sent as f64
+            },
+        }
+    };
+    let outcomes = m.outcomes();
+    Some(match metric {
+        "p50_latency_ms" => percentile(m.latency(), 0.50),
+        "p95_latency_ms" => percentile(m.latency(), 0.95),
+        "p99_latency_ms" => percentile(m.latency(), 0.99),
+        "rate_5xx" => share(outcomes.status_5xx),
+        "network_error_rate" => share(outcomes.network_errors),
+        "unknown_status_rate" => share(outcomes.unknown_status),
+        "success_2xx_rate" => share(outcomes.success_2xx),
+        "ttfb_p95_ms" => percentile(m.ttfb(), 0.95),
+        "first_event_p95_ms" => percentile(m.first_event(), 0.95),
+        "throughput_rps" => {
+            let per_second: Vec<f64> = m.seconds().iter().map(|s| s.requests as f64).collect();
+            let values = Distribution::of_values(&per_second);
+            MetricSample {
+                value: values.mean(),
+                values,
+            }
+        }
+        _ => return None,
+    })
 }
 
 /// Whether a metric applies to a scenario at all.
@@ -167,23 +201,48 @@ fn applies(metric: &str, event_stream: bool) -> bool {
     event_stream || !matches!(metric, "ttfb_p95_ms" | "first_event_p95_ms")
 }
 
-/// Classifies one metric from its two samples.
+/// How one metric was classified, and the figures that decided it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Classified {
+    /// Pass, high, low or nodata.
+    pub class: Classification,
+    /// Mann–Whitney U of the candidate.
+    pub u: Option<f64>,
+    /// Its two-sided p-value.
+    pub p_value: Option<f64>,
+    /// Relative change of the candidate's value.
+    pub effect: Option<f64>,
+    /// The candidate's value minus the control's.
+    pub difference: Option<f64>,
+}
+
+/// Classifies one metric from its two samples: `high` (`low`) when the
+/// test is significant at `confidence_level` and the candidate's value is
+/// higher (lower) than the control's beyond both the allowed relative and
+/// the allowed absolute change; `nodata` when a side has fewer than the
+/// minimum samples.
 pub fn classify(
     metric: &CanaryMetric,
-    control: &[f64],
-    candidate: &[f64],
+    control: &MetricSample,
+    candidate: &MetricSample,
     confidence_level: f64,
     settings: JudgeSettings,
-) -> (Classification, Option<f64>, Option<f64>, Option<f64>) {
-    if control.len() < settings.min_samples.max(1) || candidate.len() < settings.min_samples.max(1)
-    {
-        return (Classification::Nodata, None, None, None);
-    }
-    let Some(test) = mann_whitney(control, candidate) else {
-        return (Classification::Nodata, None, None, None);
+) -> Classified {
+    let nodata = Classified {
+        class: Classification::Nodata,
+        u: None,
+        p_value: None,
+        effect: None,
+        difference: None,
     };
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    let (c, k) = (mean(control), mean(candidate));
+    let min = settings.min_samples.max(1) as u64;
+    if control.values.len() < min || candidate.values.len() < min {
+        return nodata;
+    }
+    let Some(test) = mann_whitney_of(&control.values, &candidate.values) else {
+        return nodata;
+    };
+    let (c, k) = (control.value, candidate.value);
     let effect = if c != 0.0 {
         Some(round6((k - c) / c.abs()))
     } else if k == 0.0 {
@@ -191,23 +250,24 @@ pub fn classify(
     } else {
         None // from zero: an unbounded relative change
     };
-    let allowed = metric.allowed_relative_increase;
+    let difference = round6(k - c);
+    let relative = metric.allowed_relative_increase;
+    let absolute = metric.allowed_absolute_increase;
     let significant = test.p_value < 1.0 - confidence_level;
-    let beyond_up = effect.is_none_or(|e| e > allowed) && k > c;
-    let beyond_down = effect.is_none_or(|e| e < -allowed) && k < c;
-    let class = if significant && test.candidate_higher() && beyond_up {
-        Classification::High
-    } else if significant && !test.candidate_higher() && beyond_down {
-        Classification::Low
-    } else {
-        Classification::Pass
+    let up = k > c && effect.is_none_or(|e| e > relative) && difference > absolute;
+    let down = k < c && effect.is_none_or(|e| e < -relative) && -difference > absolute;
+    let class = match (significant, up, down) {
+        (true, true, _) => Classification::High,
+        (true, _, true) => Classification::Low,
+        _ => Classification::Pass,
     };
-    (
+    Classified {
         class,
-        Some(test.u),
-        Some((test.p_value * 1e9).round() / 1e9),
+        u: Some(test.u),
+        p_value: Some((test.p_value * 1e9).round() / 1e9),
         effect,
-    )
+        difference: Some(difference),
+    }
 }
 
 /// Whether a classification is a regression for a metric with `direction`.
@@ -243,15 +303,14 @@ pub fn judge(
             .iter()
             .filter(|s| applies(&m.name, s.event_stream))
         {
-            let values = |seconds: &[SecondStats]| -> Vec<f64> {
-                seconds
-                    .iter()
-                    .filter_map(|p| metric_value(&m.name, p))
-                    .collect()
+            let (Some(control), Some(candidate)) = (
+                metric_sample(&m.name, s.control),
+                metric_sample(&m.name, s.candidate),
+            ) else {
+                continue;
             };
-            let (control, candidate) = (values(s.control), values(s.candidate));
-            let (classification, u, p_value, effect) =
-                classify(m, &control, &candidate, policy.confidence_level, settings);
+            let classified = classify(m, &control, &candidate, policy.confidence_level, settings);
+            let classification = classified.class;
             let verdict = if classification == Classification::Nodata {
                 CanaryVerdict::Inconclusive
             } else if regresses(classification, m.direction) {
@@ -271,10 +330,12 @@ pub fn judge(
                 critical: policy.critical_metrics.contains(&m.name),
                 control: SampleSummary::of(&control),
                 candidate: SampleSummary::of(&candidate),
-                u,
-                p_value,
-                effect,
+                u: classified.u,
+                p_value: classified.p_value,
+                effect: classified.effect,
+                difference: classified.difference,
                 allowed_relative_change: m.allowed_relative_increase,
+                allowed_absolute_change: m.allowed_absolute_increase,
                 classification,
                 verdict,
             });
@@ -304,8 +365,9 @@ pub fn score(policy: &CanaryPolicy, metrics: Vec<MetricResult>) -> Judgement {
             0.0
         }
     };
-    let score = pct(passed);
-    let best = pct(passed + nodata);
+    // `+ 0.0`: a sum of nothing is -0.0, which would print as "-0".
+    let score = pct(passed) + 0.0;
+    let best = pct(passed + nodata) + 0.0;
     let (pass_at, marginal_at) = (policy.pass_score * 100.0, policy.marginal_score * 100.0);
     let mut reasons = Vec::new();
     let critical: Vec<String> = metrics

@@ -1,6 +1,9 @@
 //! The Mann–Whitney U test (Wilcoxon rank-sum): two-sided, normal
 //! approximation with tie and continuity corrections, as Kayenta's judge
-//! and `scipy.stats.mannwhitneyu(..., method="asymptotic")` compute it.
+//! and `scipy.stats.mannwhitneyu(..., method="asymptotic")` compute it,
+//! over samples given one by one or as `(value, count)` groups.
+
+use crate::metrics::Distribution;
 
 /// The outcome of a Mann–Whitney U test of a candidate sample against a control.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -25,37 +28,53 @@ impl MannWhitney {
 /// Tests `candidate` against `control`. `None` when a sample is empty or
 /// holds a non-finite value.
 pub fn mann_whitney(control: &[f64], candidate: &[f64]) -> Option<MannWhitney> {
-    if control.is_empty()
-        || candidate.is_empty()
-        || control.iter().chain(candidate).any(|v| !v.is_finite())
-    {
+    if control.iter().chain(candidate).any(|v| !v.is_finite()) {
         return None;
     }
-    let mut all: Vec<(f64, bool)> = control
-        .iter()
-        .map(|&v| (v, false))
-        .chain(candidate.iter().map(|&v| (v, true)))
-        .collect();
-    all.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let n = all.len();
+    mann_whitney_of(
+        &Distribution::of_values(control),
+        &Distribution::of_values(candidate),
+    )
+}
+
+/// [`mann_whitney`] of two distributions given as `(value, count)` groups,
+/// so that every request of a run can be a sample without keeping them
+/// one by one (a histogram's buckets are its groups; values within a
+/// bucket are ties). `None` when a side is empty.
+pub fn mann_whitney_of(control: &Distribution, candidate: &Distribution) -> Option<MannWhitney> {
+    let (n1, n2) = (control.len() as f64, candidate.len() as f64);
+    if n1 == 0.0 || n2 == 0.0 {
+        return None;
+    }
+    // Walk both ascending group lists together: each distinct value is one
+    // tie group, whose members share the average of their ranks.
+    let (mut a, mut b) = (
+        control.groups().iter().peekable(),
+        candidate.groups().iter().peekable(),
+    );
+    let mut below = 0.0;
     let mut rank_sum = 0.0;
     let mut ties = 0.0;
-    let mut i = 0;
-    while i < n {
-        let mut j = i;
-        while j + 1 < n && all[j + 1].0 == all[i].0 {
-            j += 1;
-        }
-        // Ranks i+1..=j+1 share their average.
-        let rank = (i + j) as f64 / 2.0 + 1.0;
-        let t = (j - i + 1) as f64;
+    loop {
+        let value = match (a.peek(), b.peek()) {
+            (Some((x, _)), Some((y, _))) => x.min(*y),
+            (Some((x, _)), None) => *x,
+            (None, Some((y, _))) => *y,
+            (None, None) => break,
+        };
+        let from_control = a
+            .next_if(|(v, _)| *v == value)
+            .map_or(0.0, |(_, c)| *c as f64);
+        let from_candidate = b
+            .next_if(|(v, _)| *v == value)
+            .map_or(0.0, |(_, c)| *c as f64);
+        let t = from_control + from_candidate;
+        // Ranks below+1 ..= below+t share their average.
+        rank_sum += from_candidate * (below + (t + 1.0) / 2.0);
         ties += t * t * t - t;
-        rank_sum += rank * all[i..=j].iter().filter(|(_, cand)| *cand).count() as f64;
-        i = j + 1;
+        below += t;
     }
-    let n1 = control.len() as f64;
-    let n2 = candidate.len() as f64;
-    let total = n as f64;
+    let total = n1 + n2;
     let u = rank_sum - n2 * (n2 + 1.0) / 2.0;
     let mean = n1 * n2 / 2.0;
     let variance = n1 * n2 / 12.0 * ((total + 1.0) - ties / (total * (total - 1.0)));
@@ -147,6 +166,26 @@ mod tests {
             .unwrap_or_else(|| panic!("samples are valid"));
         assert_eq!(r.u, 52.0);
         assert!(close(r.p_value, 0.012_583, 1e-5), "{r:?}");
+    }
+
+    #[test]
+    fn groups_give_what_single_values_give() {
+        let control = [1.0, 2.0, 2.0, 3.0, 3.0, 3.0];
+        let candidate = [2.0, 3.0, 4.0, 4.0, 5.0];
+        let single = mann_whitney(&control, &candidate).unwrap_or_else(|| panic!("valid"));
+        let grouped = mann_whitney_of(
+            &Distribution::of_values(&control),
+            &Distribution::of_values(&candidate),
+        )
+        .unwrap_or_else(|| panic!("valid"));
+        assert_eq!(single, grouped);
+        // 0/1 outcomes of many requests: 0 of 200 against 12 of 200.
+        let r = mann_whitney_of(
+            &Distribution::of_outcomes(0, 200),
+            &Distribution::of_outcomes(12, 200),
+        )
+        .unwrap_or_else(|| panic!("valid"));
+        assert!(r.candidate_higher() && r.p_value < 0.01, "{r:?}");
     }
 
     #[test]

@@ -5,9 +5,10 @@
 //! - [`mann_whitney`](mod@mann_whitney) is the two-sided Mann–Whitney U test (normal
 //!   approximation, tie and continuity corrections).
 //! - [`judge`](mod@judge) compares, per scenario and policy metric, the
-//!   per-second samples of both sides; a metric is `high` or `low` when the test is
-//!   significant at the policy's confidence level *and* the candidate's
-//!   mean moved by more than the allowed relative change; `nodata` when a
+//!   per-request samples of both sides (per second for throughput); a
+//!   metric is `high` or `low` when the test is significant at the
+//!   policy's confidence level *and* the candidate's value moved by more
+//!   than both the allowed relative and absolute changes; `nodata` when a
 //!   side has fewer than the minimum samples. Then a weighted score and a
 //!   verdict (pass / marginal / fail / inconclusive).
 //! - [`report`] holds `canary-check-<timestamp>.json`.
@@ -20,8 +21,8 @@ pub mod report;
 mod tests;
 
 pub use judge::{
-    CanaryVerdict, Classification, JudgeSettings, Judgement, MetricResult, SampleSummary,
-    ScenarioSamples, judge,
+    CanaryVerdict, Classification, Classified, JudgeSettings, Judgement, MetricResult,
+    MetricSample, SampleSummary, ScenarioSamples, judge, metric_sample,
 };
 pub use mann_whitney::{MannWhitney, mann_whitney};
 pub use report::{CANARY_KIND, CanaryReport, SAMPLES, ScenarioFigures, SideSummary};

@@ -9,9 +9,11 @@ use crate::report::{DrillStatus, ScenarioReport};
 pub const CANARY_KIND: &str = "canary_check";
 
 /// What the samples of every metric are, as the report states it.
-pub const SAMPLES: &str = "per-second values over the scenario's run: per second, the latency \
-    percentile (log-bucketed, within ~3%), the share of requests with the outcome, the requests \
-    finished, or the SSE first-byte/first-event p95; seconds with no request are left out";
+pub const SAMPLES: &str = "per request over the scenario's run (all stages): every request's \
+    latency from its intended send time (HDR buckets within 0.1%; values in a bucket are ties), \
+    every request's outcome (1 or 0) for the rates, every stream's first-byte and first-event \
+    time; per second for throughput_rps. The Mann-Whitney test compares the samples; effect and \
+    difference compare the metric's value (the percentile, the share, the mean rate)";
 
 /// A canary comparison.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

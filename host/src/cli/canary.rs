@@ -30,12 +30,12 @@ use super::progress::ConsoleProgress;
 use super::signals::stop_on_signal;
 use super::target::parse_base_url;
 use crate::canary::{
-    CANARY_KIND, CanaryReport, CanaryVerdict, JudgeSettings, MetricResult, SAMPLES,
+    CANARY_KIND, CanaryReport, CanaryVerdict, Classification, JudgeSettings, MetricResult, SAMPLES,
     ScenarioFigures, ScenarioSamples, SideSummary, judge,
 };
 use crate::engine::{self, ScenarioResult};
 use crate::exit::Exit;
-use crate::metrics::{SecondStats, StageMetrics};
+use crate::metrics::StageMetrics;
 use crate::policy;
 use crate::redact;
 use crate::report::{
@@ -62,8 +62,8 @@ pub struct CanaryCommand {
         value_name = "FILE"
     )]
     policy: Option<PathBuf>,
-    /// Fewest per-second samples each side needs for a metric to be judged;
-    /// fewer makes the canary inconclusive.
+    /// Fewest samples each side needs for a metric to be judged (requests or
+    /// streams; seconds for throughput); fewer makes the canary inconclusive.
     #[arg(long, default_value = "5", value_name = "N",
           value_parser = clap::value_parser!(u32).range(2..=100000))]
     min_samples: u32,
@@ -76,8 +76,8 @@ pub struct CanaryCommand {
 struct Side {
     report: DrillReport,
     path: PathBuf,
-    /// Per scenario (report order), its per-second detail over all stages.
-    seconds: Vec<Vec<SecondStats>>,
+    /// Per scenario (report order), its measurements over all stages.
+    measured: Vec<StageMetrics>,
 }
 
 /// A URL as compared for sameness: scheme and host lower-cased, no trailing slash.
@@ -161,8 +161,8 @@ impl CanaryCommand {
                 (None, None) => compared.push(ScenarioSamples {
                     name: &c.name,
                     event_stream: c.event_stream,
-                    control: &control_side.seconds[i],
-                    candidate: &candidate_side.seconds[i],
+                    control: &control_side.measured[i],
+                    candidate: &candidate_side.measured[i],
                 }),
                 (reason, other) => warnings.push(format!(
                     "{}: not compared: {}",
@@ -254,15 +254,14 @@ impl CanaryCommand {
             warnings: prepared.warnings.clone(),
         };
         let report = drill_report(info, results, &prepared.baseline, &prepared.evaluators).await;
-        // Per scenario (report order), its per-second detail over all stages.
-        let seconds = results
+        let measured = results
             .iter()
             .map(|result| {
                 let mut all = StageMetrics::new();
                 for run in &result.runs {
                     all.merge(&run.metrics);
                 }
-                all.seconds()
+                all
             })
             .collect();
         let name = report_file_name(
@@ -274,7 +273,7 @@ impl CanaryCommand {
         Ok(Side {
             report,
             path,
-            seconds,
+            measured,
         })
     }
 }
@@ -298,8 +297,8 @@ fn summary(side: &Side) -> SideSummary {
             .report
             .scenarios
             .iter()
-            .zip(&side.seconds)
-            .map(|(s, seconds)| ScenarioFigures::of(s, seconds.len()))
+            .zip(&side.measured)
+            .map(|(s, measured)| ScenarioFigures::of(s, measured.seconds().len()))
             .collect(),
     }
 }
@@ -317,17 +316,23 @@ fn opt(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_owned(), |v| format!("{v}"))
 }
 
-/// A metric's line: class, means, p-value, effect.
+/// A metric's line: class, values and sample sizes, p-value, effect.
 fn describe(m: &MetricResult) -> String {
+    let effect = match (m.classification, m.effect) {
+        (Classification::Nodata, _) => "-".to_owned(),
+        (_, Some(e)) => format!("{e:+}"),
+        (_, None) => "unbounded (from 0)".to_owned(),
+    };
     format!(
-        "{:?} (control mean {}, candidate mean {}, p {}, effect {}, allowed {})",
+        "{:?} (control {} with n={}, candidate {} with n={}, p {}, effect {effect}, allowed {} and {})",
         m.classification,
-        m.control.mean,
-        m.candidate.mean,
+        m.control.value,
+        m.control.n,
+        m.candidate.value,
+        m.candidate.n,
         opt(m.p_value),
-        m.effect
-            .map_or_else(|| "unbounded".to_owned(), |e| format!("{e:+}")),
-        m.allowed_relative_change
+        m.allowed_relative_change,
+        m.allowed_absolute_change
     )
     .to_lowercase()
 }

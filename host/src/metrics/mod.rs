@@ -4,6 +4,7 @@
 //! [`StageMetrics::record`] for every finished request; recorders are merged
 //! at the end of a stage and turned into a [`StageSummary`] for reports.
 
+mod distribution;
 mod hist;
 mod reasons;
 mod sample;
@@ -11,8 +12,9 @@ mod series;
 mod stage;
 mod summary;
 
+pub use distribution::Distribution;
 pub use reasons::ReasonCount;
 pub use sample::{Sample, SseSample};
 pub use series::SecondStats;
-pub use stage::StageMetrics;
+pub use stage::{Outcomes, StageMetrics};
 pub use summary::{Percentiles, PluginTime, SseSummary, StageSummary, TimePoint};

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use super::distribution::Distribution;
 use super::hist::{self, new_histogram, percentiles_ms, round3, us_to_ms};
 use super::reasons::ErrorReasons;
 use super::sample::{Sample, SseSample};
@@ -83,6 +84,21 @@ impl SseMetrics {
             streams_cut: self.cut,
         }
     }
+}
+
+/// How many requests ended in each outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outcomes {
+    /// Requests recorded.
+    pub sent: u64,
+    /// Answered 2xx.
+    pub success_2xx: u64,
+    /// Answered 5xx.
+    pub status_5xx: u64,
+    /// Answered with a status the scenario does not expect.
+    pub unknown_status: u64,
+    /// Ended in a network error.
+    pub network_errors: u64,
 }
 
 /// Measurements of one stage on one worker. Each worker owns its recorder
@@ -218,6 +234,44 @@ impl StageMetrics {
     /// Requests recorded so far.
     pub fn sent(&self) -> u64 {
         self.sent
+    }
+
+    /// Every request's latency from its intended send time, in ms.
+    pub fn latency(&self) -> Distribution {
+        Distribution::of_histogram(&self.latency)
+    }
+
+    /// Every event stream's time to first byte, in ms (empty without streams).
+    pub fn ttfb(&self) -> Distribution {
+        self.sse
+            .as_ref()
+            .map(|sse| Distribution::of_histogram(&sse.ttfb))
+            .unwrap_or_default()
+    }
+
+    /// Every event stream's time to its first event, in ms.
+    pub fn first_event(&self) -> Distribution {
+        self.sse
+            .as_ref()
+            .map(|sse| Distribution::of_histogram(&sse.first_event))
+            .unwrap_or_default()
+    }
+
+    /// How many requests ended in each outcome.
+    pub fn outcomes(&self) -> Outcomes {
+        let status = |range: std::ops::RangeInclusive<u16>| -> u64 {
+            self.statuses
+                [usize::from(range.start() - STATUS_MIN)..=usize::from(range.end() - STATUS_MIN)]
+                .iter()
+                .sum()
+        };
+        Outcomes {
+            sent: self.sent,
+            success_2xx: status(200..=299),
+            status_5xx: status(500..=599),
+            unknown_status: self.unknown_status,
+            network_errors: self.network.iter().sum(),
+        }
     }
 
     /// Adds another recorder's measurements (lossless: histograms add).

@@ -66,6 +66,17 @@ pub struct CanaryMetric {
     pub direction: Direction,
     /// The relative change in the bad direction that is still accepted.
     pub allowed_relative_increase: f64,
+    /// The change in the bad direction, in the metric's unit, that is
+    /// still accepted however large relative to the control: a change
+    /// regresses only beyond both allowances.
+    pub allowed_absolute_increase: f64,
+}
+
+/// The absolute change accepted for a metric the policy gives none:
+/// 5 ms for times (below the noise of a network hop and of a scheduler),
+/// nothing for shares and rates.
+pub fn default_absolute_increase(metric: &str) -> f64 {
+    if metric.ends_with("_ms") { 5.0 } else { 0.0 }
 }
 
 /// The validated canary policy.
@@ -109,6 +120,8 @@ struct RawMetric {
     direction: Direction,
     #[serde(default)]
     allowed_relative_increase: Option<f64>,
+    #[serde(default)]
+    allowed_absolute_increase: Option<f64>,
 }
 
 /// The canary policy embedded in the binary.
@@ -194,11 +207,21 @@ pub(crate) fn parse_canary_policy(
             &join_key(&base, "allowed_relative_increase"),
             allowed,
         )?;
+        let absolute = m
+            .allowed_absolute_increase
+            .unwrap_or_else(|| default_absolute_increase(&name));
+        if !(absolute.is_finite() && absolute >= 0.0) {
+            return Err(doc.invalid(
+                &join_key(&base, "allowed_absolute_increase"),
+                format!("expected a change of 0 or more in the metric's unit, got {absolute}"),
+            ));
+        }
         metrics.push(CanaryMetric {
             name,
             weight: m.weight,
             direction: m.direction,
             allowed_relative_increase: allowed,
+            allowed_absolute_increase: absolute,
         });
     }
     let total: f64 = metrics.iter().map(|m| m.weight).sum();
@@ -245,6 +268,7 @@ mod tests {
             .find(|m| m.name == "p95_latency_ms")
             .unwrap();
         assert_eq!(p95.allowed_relative_increase, 0.2);
+        assert_eq!(p95.allowed_absolute_increase, 5.0);
         let r = p.metrics.iter().find(|m| m.name == "rate_5xx").unwrap();
         assert_eq!(r.allowed_relative_increase, 0.1);
     }

@@ -30,7 +30,7 @@ mod tests;
 
 pub use canary::{
     CANARY_METRICS, CanaryMetric, CanaryPolicy, Direction, builtin_canary_policy,
-    load_canary_policy,
+    default_absolute_increase, load_canary_policy,
 };
 pub use duration::{MAX_DURATION, parse_duration, parse_duration_within};
 pub use error::{Origin, PolicyError};
