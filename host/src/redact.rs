@@ -12,9 +12,9 @@ use std::sync::{PoisonError, RwLock};
 /// What a secret is replaced with.
 pub const MASK: &str = "***";
 
-/// Shorter values are not masked: masking every `abc` in a report would
+/// Shorter values are not masked: masking every `abcd` in a report would
 /// garble it, and a secret that short is no secret.
-const MIN_LEN: usize = 4;
+const MIN_LEN: usize = 6;
 
 /// Flags whose value is a secret, whatever it is.
 const SECRET_FLAGS: &[&str] = &["--ops-token"];
@@ -35,17 +35,24 @@ const CREDENTIAL_WORDS: &[&str] = &[
 static KNOWN: RwLock<Vec<String>> = RwLock::new(Vec::new());
 
 /// Adds a secret value: from now on every output masks it, as it is and
-/// as JSON or a Rust debug string would escape it.
+/// as JSON, XML (and HTML) or a Rust debug string would escape it.
 pub fn register(value: &str) {
     if value.len() < MIN_LEN {
         return;
     }
     let json = serde_json::to_string(value).unwrap_or_default();
     let debug = format!("{value:?}");
+    let xml = value
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;");
     let forms = [
         value,
         json.trim_start_matches('"').trim_end_matches('"'),
         debug.trim_start_matches('"').trim_end_matches('"'),
+        &xml,
     ];
     let mut known = KNOWN.write().unwrap_or_else(PoisonError::into_inner);
     for form in forms {
@@ -65,6 +72,35 @@ pub fn text(text: &str) -> String {
             out = out.replace(secret.as_str(), MASK);
         }
     }
+    out
+}
+
+/// JSON text with every known secret masked inside its strings (keys
+/// included), never inside a number or a literal.
+pub fn json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('"') {
+        out.push_str(&rest[..=open]);
+        let body = &rest[open + 1..];
+        // The closing quote: the first one not escaped by a backslash.
+        let mut escaped = false;
+        let close = body
+            .char_indices()
+            .find(|&(_, c)| {
+                let quote = c == '"' && !escaped;
+                escaped = c == '\\' && !escaped;
+                quote
+            })
+            .map_or(body.len(), |(i, _)| i);
+        out.push_str(&self::text(&body[..close]));
+        rest = &body[close..];
+        if let Some(after) = rest.strip_prefix('"') {
+            out.push('"');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
     out
 }
 
@@ -106,6 +142,13 @@ fn flag(arg: &str, masks_next: &mut Option<fn(&str) -> String>) -> String {
         *masks_next = Some(header);
         return arg.to_string();
     }
+    if arg == "--param" {
+        *masks_next = Some(param);
+        return arg.to_string();
+    }
+    if let Some(value) = arg.strip_prefix("--param=") {
+        return format!("--param={}", param(value));
+    }
     match arg
         .strip_prefix("--header=")
         .or_else(|| arg.strip_prefix("-H"))
@@ -130,7 +173,16 @@ pub fn header(header: &str) -> String {
     }
 }
 
-/// Whether a header of this name carries a credential.
+/// `NAME=VALUE` (a plugin parameter) with the value masked when the name
+/// says it is a credential.
+fn param(text: &str) -> String {
+    match text.split_once('=') {
+        Some((name, _)) if is_credential_header(name) => format!("{name}={MASK}"),
+        _ => text.to_string(),
+    }
+}
+
+/// Whether a header (or parameter) of this name carries a credential.
 pub fn is_credential_header(name: &str) -> bool {
     let lower = name.trim().to_ascii_lowercase();
     CREDENTIAL_WORDS.iter().any(|word| lower.contains(word))
@@ -154,8 +206,16 @@ mod tests {
             "values under four bytes are left"
         );
         register("quote\"d-secret");
-        let json = serde_json::json!({ "a": "x quote\"d-secret y" }).to_string();
-        assert_eq!(text(&json), r#"{"a":"x *** y"}"#);
+        let text = serde_json::json!({ "a": "x quote\"d-secret y" }).to_string();
+        assert_eq!(json(&text), r#"{"a":"x *** y"}"#);
+        // A secret of digits masks strings, never the numbers of a report.
+        register("2026120499");
+        assert_eq!(
+            json(r#"{"requests": 2026120499, "note": "id 2026120499", "e": "\\"}"#),
+            r#"{"requests": 2026120499, "note": "id ***", "e": "\\"}"#
+        );
+        register("p&ss<word>");
+        assert_eq!(self::text("x p&amp;ss&lt;word&gt; y"), "x *** y");
     }
 
     #[test]
@@ -170,6 +230,9 @@ mod tests {
             "Authorization: Bearer x",
             "-HX-Api-Key: y",
             "--header=Accept: text/plain",
+            "--param=api_key=k",
+            "--param",
+            "region=eu",
             "--profile=quick",
         ]));
         assert_eq!(
@@ -184,6 +247,9 @@ mod tests {
                 "Authorization: ***",
                 "-HX-Api-Key: ***",
                 "--header=Accept: text/plain",
+                "--param=api_key=***",
+                "--param",
+                "region=eu",
                 "--profile=quick",
             ])
         );

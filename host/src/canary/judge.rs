@@ -22,11 +22,11 @@ use crate::policy::{CanaryMetric, CanaryPolicy, Direction};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Classification {
-    /// No significant change beyond the allowed relative change.
+    /// No significant change beyond the allowed relative and absolute changes.
     Pass,
-    /// The candidate is significantly higher, beyond the allowed change.
+    /// The candidate is significantly higher, beyond both allowed changes.
     High,
-    /// The candidate is significantly lower, beyond the allowed change.
+    /// The candidate is significantly lower, beyond both allowed changes.
     Low,
     /// Too few samples on a side to judge.
     Nodata,
@@ -49,7 +49,8 @@ pub enum CanaryVerdict {
 /// What the judge needs besides the policy.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct JudgeSettings {
-    /// Fewest per-second samples each side needs for a metric to be judged.
+    /// Fewest samples (requests or streams; seconds for throughput) each
+    /// side needs for a metric to be judged.
     pub min_samples: usize,
 }
 
@@ -105,9 +106,9 @@ pub struct MetricResult {
     pub weight: f64,
     /// Whether a regression fails the canary outright.
     pub critical: bool,
-    /// The control's per-second sample.
+    /// The control's sample.
     pub control: SampleSummary,
-    /// The candidate's per-second sample.
+    /// The candidate's sample.
     pub candidate: SampleSummary,
     /// Mann–Whitney U of the candidate (absent without data).
     pub u: Option<f64>,
@@ -185,7 +186,14 @@ pub fn metric_sample(metric: &str, m: &StageMetrics) -> Option<MetricSample> {
         "ttfb_p95_ms" => percentile(m.ttfb(), 0.95),
         "first_event_p95_ms" => percentile(m.first_event(), 0.95),
         "throughput_rps" => {
-            let per_second: Vec<f64> = m.seconds().iter().map(|s| s.requests as f64).collect();
+            // Every second from the first to the last, a silent one as 0.
+            let seconds = m.seconds();
+            let first = seconds.first().map_or(0, |s| s.second);
+            let mut per_second =
+                vec![0.0; seconds.last().map_or(0, |s| s.second - first + 1) as usize];
+            for s in &seconds {
+                per_second[(s.second - first) as usize] = s.requests as f64;
+            }
             let values = Distribution::of_values(&per_second);
             MetricSample {
                 value: values.mean(),
@@ -256,7 +264,8 @@ pub fn classify(
     let significant = test.p_value < 1.0 - confidence_level;
     let up = k > c && effect.is_none_or(|e| e > relative) && difference > absolute;
     let down = k < c && effect.is_none_or(|e| e < -relative) && -difference > absolute;
-    let class = match (significant, up, down) {
+    // The samples must differ the same way the metric moved.
+    let class = match (significant, test.z > 0.0 && up, test.z < 0.0 && down) {
         (true, true, _) => Classification::High,
         (true, _, true) => Classification::Low,
         _ => Classification::Pass,

@@ -89,8 +89,8 @@ pub struct ScenarioResult {
     pub abandoned: u64,
     /// Requests per credential-pool index (empty when the scenario used none).
     pub credential_uses: Vec<u64>,
-    /// What went wrong with the run itself (a worker that failed): the
-    /// scenario's figures are incomplete.
+    /// What went wrong with the run itself (a plugin that failed as the
+    /// scenario started, a worker that failed): its figures are incomplete.
     pub errors: Vec<String>,
 }
 
@@ -167,17 +167,20 @@ pub async fn run(
                  or drill the built-in target"
                     .into(),
             );
-        } else {
-            run_scenario(
-                plan,
-                spec,
-                &tls,
-                drill_started,
-                stop.clone(),
-                progress,
-                &mut result,
-            )
-            .await?;
+        } else if let Err(error) = run_scenario(
+            plan,
+            spec,
+            &tls,
+            drill_started,
+            stop.clone(),
+            progress,
+            &mut result,
+        )
+        .await
+        {
+            // A plugin that fails as the scenario starts costs this
+            // scenario, not the drill's report.
+            result.errors.push(error.to_string());
         }
         results.push(result);
     }
@@ -239,6 +242,7 @@ async fn run_scenario(
         plans.push(leader.plan(&wit_stage(stage)).await?);
     }
     if *stop.borrow() {
+        result.skipped = Some("interrupted before it started".into());
         return Ok(());
     }
     let job = Arc::new(ScenarioJob::new(
@@ -272,6 +276,8 @@ async fn run_scenario(
     loop {
         let next_start = timeline.next_start();
         tokio::select! {
+            // A stage's start before its outputs: its window ends at the next start.
+            biased;
             () = sleep_until(next_start.unwrap_or_else(Instant::now)), if next_start.is_some() => {
                 timeline.begin(&descriptor.name, &live, progress, *stop.borrow());
             }
@@ -300,7 +306,8 @@ async fn run_scenario(
         }
     }
     // Stages a failed worker could not hand over end with what arrived.
-    timeline.finish_all(&descriptor.name, progress, result);
+    let failed = !result.errors.is_empty();
+    timeline.finish_all(&descriptor.name, progress, result, failed);
     Ok(())
 }
 
@@ -448,10 +455,19 @@ impl<'a> Timeline<'a> {
             .unwrap_or(usize::MAX)
     }
 
-    /// Ends every stage that has outputs but was not ended yet.
-    fn finish_all(&mut self, scenario: &str, progress: &dyn Progress, result: &mut ScenarioResult) {
+    /// Ends every stage not ended yet that has outputs, or that began
+    /// and lost them to a failed worker (`failed`).
+    fn finish_all(
+        &mut self,
+        scenario: &str,
+        progress: &dyn Progress,
+        result: &mut ScenarioResult,
+        failed: bool,
+    ) {
         for index in 0..self.stages.len() {
-            self.end(index, scenario, progress, result);
+            if self.stages[index].outputs > 0 || failed {
+                self.end(index, scenario, progress, result);
+            }
         }
     }
 }

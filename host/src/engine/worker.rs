@@ -3,7 +3,7 @@
 //! (see [`Due`]), stage after stage without draining in between. Building
 //! and recording happen in the worker's own loop; only the network
 //! exchange is in flight, so nothing is shared between workers but the
-//! scenario's request sequence.
+//! scenario's request sequence and its stages' request caps.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -117,6 +117,10 @@ async fn fly(
     };
     (flight, exchange, buffer)
 }
+
+/// How long a closed-model user waits before it tries again after its
+/// request could not be built.
+const BUILD_RETRY: Duration = Duration::from_millis(10);
 
 /// Distinct plugin error messages kept per worker and stage.
 const MAX_ERROR_MESSAGES: usize = 5;
@@ -297,8 +301,10 @@ impl Worker {
                 Err(message) => {
                     stage.output.metrics.plugin_error();
                     note(&mut stage.output.plugin_errors, message);
+                    // The user tries again after a pause: a plugin that
+                    // fails at once must not spin the worker.
                     if let Some(user) = ticket.user {
-                        due.finished(user, job, Instant::now());
+                        due.finished(user, job, Instant::now() + BUILD_RETRY);
                     }
                 }
             }

@@ -212,7 +212,8 @@ impl StageMetrics {
     }
 
     /// Counts a request that could not be built or judged because a plugin
-    /// failed. It was not sent, so it is not part of the sent count.
+    /// failed. A request that could not be built was not sent, so it is not
+    /// part of the sent count; one that could not be judged was.
     #[inline]
     pub fn plugin_error(&mut self) {
         self.plugin_errors += 1;

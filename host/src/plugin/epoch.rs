@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use wasmtime::Engine;
 
-/// How often the epoch advances; deadlines are whole numbers of ticks.
+/// How often the epoch advances: how often a running guest's deadline and
+/// the stop signal are checked (see `PluginState::check_call`).
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
 
 /// Ticks without any call after which the ticker sleeps: long enough that

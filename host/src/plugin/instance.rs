@@ -89,10 +89,8 @@ pub(crate) struct Bounds {
 
 impl Bounds {
     fn of(state: &PluginState) -> Self {
-        Bounds {
-            ends: state.call_ends,
-            stop: state.stop(),
-        }
+        let (ends, stop) = state.bounds();
+        Bounds { ends, stop }
     }
 
     /// Runs `call` to its end, its deadline or the run's stop, whichever
@@ -245,7 +243,7 @@ async fn instantiate<W: World>(
 /// Starts a call's deadline: the epoch callback checks it at every tick
 /// while guest code runs, [`Bounds::run`] while the call waits on the host.
 fn arm(store: &mut Store<PluginState>, limits: &Limits) {
-    store.data_mut().call_ends = Instant::now() + limits.deadline;
+    store.data_mut().begin_call(limits.deadline);
     store.set_epoch_deadline(1);
 }
 

@@ -134,6 +134,8 @@ pub(crate) struct MemoryCap {
     bytes: usize,
     /// Elements of every table the instance holds.
     elements: usize,
+    /// The last growth allowed, undone if it then failed.
+    last_growth: usize,
     hit: bool,
 }
 
@@ -143,6 +145,7 @@ impl MemoryCap {
             max_bytes: usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX),
             bytes: 0,
             elements: 0,
+            last_growth: 0,
             hit: false,
         }
     }
@@ -170,6 +173,7 @@ impl ResourceLimiter for MemoryCap {
     ) -> wasmtime::Result<bool> {
         match grown(self.bytes, current, desired, self.max_bytes) {
             Some(total) => {
+                self.last_growth = total - self.bytes;
                 self.bytes = total;
                 Ok(true)
             }
@@ -178,6 +182,13 @@ impl ResourceLimiter for MemoryCap {
                 Ok(false)
             }
         }
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        // Allowed here, refused by the memory itself (its own maximum):
+        // it did not grow.
+        self.bytes -= std::mem::take(&mut self.last_growth);
+        Ok(())
     }
 
     fn table_growing(

@@ -123,6 +123,13 @@ fn validate(d: &Descriptor) -> Result<(), String> {
     {
         return Err(problem);
     }
+    if d.description
+        .chars()
+        .chain(d.endpoint.chars())
+        .any(char::is_control)
+    {
+        return Err("description and endpoint must not hold control characters".into());
+    }
     if !d.endpoint.starts_with('/') {
         return Err(format!(
             "endpoint {:?} must start with '/'",

@@ -119,7 +119,12 @@ pub(crate) struct PluginState {
     /// The run's stop signal (Ctrl-C, SIGTERM), when it has one.
     stop: Option<watch::Receiver<bool>>,
     /// When the call in progress must have returned.
-    pub(crate) call_ends: Instant,
+    call_ends: Instant,
+    /// Whether the call in progress may be interrupted by the stop signal:
+    /// only a call that began before the stop. Calls made after it (a
+    /// response judged in the grace period, the gates of the partial
+    /// report) run to their end or their deadline.
+    interruptible: bool,
 }
 
 impl PluginState {
@@ -149,7 +154,17 @@ impl PluginState {
             random: SplitMix64::new(seed),
             stop,
             call_ends: Instant::now(),
+            interruptible: false,
         }
+    }
+
+    /// A call begins, and must return within `deadline`.
+    pub(crate) fn begin_call(&mut self, deadline: std::time::Duration) {
+        self.call_ends = Instant::now() + deadline;
+        self.interruptible = self.stop.as_ref().is_some_and(|stop| !*stop.borrow());
+        // A growth refused in an earlier call, and handled by the guest,
+        // says nothing about this one.
+        self.memory.take_hit();
     }
 
     /// Called as the epoch passes while guest code runs: ends a call that
@@ -157,7 +172,7 @@ impl PluginState {
     /// otherwise yields to the runtime, so that a guest computing for long
     /// never keeps a thread from the signal handler or the other tasks.
     pub(crate) fn check_call(&self) -> wasmtime::Result<UpdateDeadline> {
-        if self.stop.as_ref().is_some_and(|stop| *stop.borrow()) {
+        if self.interruptible && self.stop.as_ref().is_some_and(|stop| *stop.borrow()) {
             return Err(Stopped::Interrupted.into());
         }
         if Instant::now() >= self.call_ends {
@@ -166,9 +181,11 @@ impl PluginState {
         Ok(UpdateDeadline::Yield(1))
     }
 
-    /// The run's stop signal, for calls waiting on the host.
-    pub(crate) fn stop(&self) -> Option<watch::Receiver<bool>> {
-        self.stop.clone()
+    /// When the call in progress must have returned, and the stop signal
+    /// that interrupts it (`None` when nothing does).
+    pub(crate) fn bounds(&self) -> (Instant, Option<watch::Receiver<bool>>) {
+        let stop = self.stop.clone().filter(|_| self.interruptible);
+        (self.call_ends, stop)
     }
 
     /// The next number of the seeded sequence.

@@ -218,6 +218,34 @@ async fn the_stop_signal_interrupts_a_call_asleep_or_spinning() {
 }
 
 #[tokio::test]
+async fn calls_made_after_the_stop_run_to_their_end_or_deadline() {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let limits = Limits {
+        deadline: Duration::from_millis(50),
+        ..Limits::default()
+    };
+    let runtime = Runtime::with_params(limits, Params::new(), Some(stopped)).expect("runtime");
+    let plugin = runtime
+        .load_scenario(
+            &PluginSource::File(artifacts::HOSTILE.into()),
+            Arc::new(Secrets::default()),
+            1,
+        )
+        .await
+        .expect("loads");
+    let mut instance = plugin.instantiate(0).await.expect("instance");
+    stop.send_replace(true);
+    // The gates of a partial report still run; a hung call still ends.
+    assert!(instance.build_request(&ctx("plain")).await.is_ok());
+    let err = instance.build_request(&ctx("sleep")).await.unwrap_err();
+    assert_eq!(
+        err.fault(),
+        Some(&PluginFault::Deadline(Duration::from_millis(50))),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn a_plugin_that_sleeps_while_describing_fails_to_load() {
     let err = load(
         PluginSource::File(artifacts::HOSTILE_LOAD.into()),

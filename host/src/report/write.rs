@@ -61,7 +61,7 @@ pub fn write_json_atomic(
     value: &impl Serialize,
 ) -> Result<PathBuf, ReportError> {
     let json = serde_json::to_string_pretty(value).map_err(ReportError::Serialize)?;
-    let mut text = crate::redact::text(&json);
+    let mut text = crate::redact::json(&json);
     text.push('\n');
     write_bytes_atomic(dir, file_name, text.as_bytes(), None)
 }

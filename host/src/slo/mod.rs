@@ -127,7 +127,8 @@ async fn run(
 
 /// The host's own check: requests a plugin failed to build (never sent)
 /// or to judge count against the gate, so a run whose plugin broke
-/// cannot pass on the requests that did go out.
+/// cannot pass on the requests that did go out. The rate is plugin errors
+/// over requests sent plus plugin errors.
 fn plugin_error_check(totals: &StageSummary, max_rate: f64) -> Check {
     let attempted = totals.requests + totals.plugin_errors;
     let rate = if attempted == 0 {
@@ -148,8 +149,8 @@ fn plugin_error_check(totals: &StageSummary, max_rate: f64) -> Check {
         unit: Unit::Ratio,
         message: (totals.plugin_errors > 0).then(|| {
             format!(
-                "{} of {attempted} requests could not be built or judged by their plugin",
-                totals.plugin_errors
+                "{} requests could not be built or judged by their plugin ({} were sent)",
+                totals.plugin_errors, totals.requests
             )
         }),
     }

@@ -81,9 +81,9 @@ pub(crate) async fn drill_report(
             )
             .await;
         if !result.errors.is_empty() {
-            // A worker failed: what it sent is lost, so nothing can pass.
+            // Part of the run is lost, so nothing can pass.
             report.slo_gate.add_check(
-                "failed_workers",
+                "run_errors",
                 result.errors.len() as f64,
                 0.0,
                 Comparator::AtMost,

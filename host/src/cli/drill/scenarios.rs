@@ -196,7 +196,12 @@ pub(crate) fn grant_secrets(
     for spec in specs.iter() {
         let d = spec.plugin.descriptor();
         for secret in &d.secrets {
-            if grantable(secret) && !OWN_CREDENTIALS.contains(&secret.as_str()) {
+            if OWN_CREDENTIALS.contains(&secret.as_str()) {
+                warnings.push(format!(
+                    "{}: declares secret {secret}, one of relhost's own credentials, which no plugin is granted",
+                    d.name
+                ));
+            } else if grantable(secret) {
                 names.push(secret);
             } else {
                 warnings.push(format!(
