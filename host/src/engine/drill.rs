@@ -278,7 +278,7 @@ async fn run_scenario(
         tokio::select! {
             // A stage's start before its outputs: its window ends at the next start.
             biased;
-            () = sleep_until(next_start.unwrap_or_else(Instant::now)), if next_start.is_some() => {
+            () = sleep_until(next_start.unwrap_or(job.drill_started)), if next_start.is_some() => {
                 timeline.begin(&descriptor.name, &live, progress, *stop.borrow());
             }
             _ = sample.tick() => timeline.sample(in_flight(&live)),

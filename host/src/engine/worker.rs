@@ -257,7 +257,8 @@ impl Worker {
                         }
                     }
                     _ = stop.changed(), if stopping.is_none() => continue,
-                    _ = sleep_until(stopping.unwrap_or_else(Instant::now)), if stopping.is_some() => {
+                    // (Disabled but still built while not stopping: no clock read for it.)
+                    _ = sleep_until(stopping.unwrap_or(job.drill_started)), if stopping.is_some() => {
                         break;
                     }
                 }
