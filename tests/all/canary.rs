@@ -21,9 +21,10 @@ fn profile(dir: &Path, name: &str, rate: u32, seconds: u32) -> std::path::PathBu
     )
 }
 
-/// Runs the canary between two sims; returns its exit code and report.
-fn canary(control: &Sim, candidate: &Sim, dir: &Path, profile: &Path) -> (i32, Value) {
-    let profile = format!("--profile={}", profile.display());
+/// Runs the canary between two sims with `profile` (a name or a file);
+/// returns its exit code and report.
+fn canary(control: &Sim, candidate: &Sim, dir: &Path, profile: &str) -> (i32, Value) {
+    let profile = format!("--profile={profile}");
     canary_with(
         &[
             "--control-url",
@@ -80,16 +81,7 @@ fn two_identical_targets_pass_on_the_quick_profile() {
         Sim::start(&["--seed=3"], &[]),
     );
     let out = tempfile::tempdir().expect("tempdir");
-    let (code, report) = canary_with(
-        &[
-            "--control-url",
-            &control.base_url,
-            "--candidate-url",
-            &candidate.base_url,
-            "--profile=quick",
-        ],
-        out.path(),
-    );
+    let (code, report) = canary(&control, &candidate, out.path(), "quick");
     assert_eq!(
         (code, &report["verdict"]),
         (0, &json!("pass")),
@@ -141,16 +133,7 @@ fn added_latency_fails_the_canary_on_latency() {
     let control = Sim::start(&["--seed=3"], &[]);
     let candidate = Sim::start(&["--seed=3", "--fault=all:latency=200ms"], &[]);
     let out = tempfile::tempdir().expect("tempdir");
-    let (code, report) = canary_with(
-        &[
-            "--control-url",
-            &control.base_url,
-            "--candidate-url",
-            &candidate.base_url,
-            "--profile=quick",
-        ],
-        out.path(),
-    );
+    let (code, report) = canary(&control, &candidate, out.path(), "quick");
     assert_eq!(
         (code, &report["verdict"]),
         (1, &json!("fail")),
@@ -173,7 +156,7 @@ fn injected_errors_fail_the_canary_on_errors() {
     );
     let out = tempfile::tempdir().expect("tempdir");
     let p = profile(out.path(), "canary-errors", 50, 8);
-    let (code, report) = canary(&control, &candidate, out.path(), &p);
+    let (code, report) = canary(&control, &candidate, out.path(), &p.display().to_string());
     assert_eq!(
         (code, &report["verdict"]),
         (1, &json!("fail")),
@@ -204,7 +187,7 @@ fn too_short_a_run_is_inconclusive() {
     let out = tempfile::tempdir().expect("tempdir");
     // Two requests a side: fewer than the 5 samples a metric needs.
     let p = profile(out.path(), "canary-short", 2, 1);
-    let (code, report) = canary(&control, &candidate, out.path(), &p);
+    let (code, report) = canary(&control, &candidate, out.path(), &p.display().to_string());
     assert_eq!(
         (code, &report["verdict"]),
         (5, &json!("inconclusive")),
