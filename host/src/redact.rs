@@ -63,6 +63,19 @@ pub fn register(value: &str) {
     known.sort_by_key(|k| std::cmp::Reverse(k.len()));
 }
 
+/// Registers `value` when `name` (a header's or a parameter's) says it is
+/// a credential: the value, and in `Bearer TOKEN` the token alone too.
+pub fn register_credential(name: &str, value: &str) {
+    if !is_credential_header(name) {
+        return;
+    }
+    let value = value.trim();
+    register(value);
+    if let Some((_, token)) = value.split_once(' ') {
+        register(token.trim());
+    }
+}
+
 /// `text` with every known secret masked.
 pub fn text(text: &str) -> String {
     let known = KNOWN.read().unwrap_or_else(PoisonError::into_inner);

@@ -6,11 +6,6 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-/// A stage of `rate` requests per second for `seconds`.
-fn rate_stage(name: &str, rate: u32, seconds: u32) -> Value {
-    json!({ "name": name, "rate": rate, "duration": format!("{seconds}s") })
-}
-
 fn check<'a>(scenario: &'a Value, name: &str) -> &'a Value {
     scenario["slo_gate"]["checks"]
         .as_array()
@@ -227,11 +222,7 @@ fn a_wrong_signature_shows_as_401s() {
 fn an_external_plugin_drives_the_drill_and_its_traps_are_counted() {
     let sim = Sim::start(&[], &[]);
     let out = tempfile::tempdir().expect("tempdir");
-    let profile = profile_file(
-        out.path(),
-        "hostile",
-        json!({ "hostile": { "stages": [rate_stage("plain", 40, 1), rate_stage("trap", 20, 1)] } }),
-    );
+    let profile = hostile_profile(out.path(), &[("plain", 40, 1), ("trap", 20, 1)]);
     let mut cmd = relhost();
     cmd.args(["run", "--base-url", &sim.base_url, "--profile"])
         .arg(&profile)

@@ -11,15 +11,15 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-/// A stage of `rate` requests per second for `seconds`.
-fn rate_stage(name: &str, rate: u32, seconds: u32) -> Value {
-    json!({ "name": name, "rate": rate, "duration": format!("{seconds}s") })
-}
-
 /// Drills the hostile plugin through `stages` with extra flags; returns
 /// the run and its report.
-fn hostile_drill(sim: &Sim, dir: &Path, stages: Value, flags: &[&str]) -> (Output, Value) {
-    let profile = profile_file(dir, "hostile", json!({ "hostile": { "stages": stages } }));
+fn hostile_drill(
+    sim: &Sim,
+    dir: &Path,
+    stages: &[(&str, u32, u32)],
+    flags: &[&str],
+) -> (Output, Value) {
+    let profile = hostile_profile(dir, stages);
     let mut cmd = relhost();
     cmd.args(["drill", "--base-url", &sim.base_url])
         .arg(format!("--plugin={HOSTILE}"))
@@ -49,13 +49,13 @@ fn requests_a_plugin_cannot_build_are_counted_and_fail_the_gate() {
     let (output, report) = hostile_drill(
         &sim,
         dir.path(),
-        json!([
-            rate_stage("plain", 10, 1),
-            rate_stage("sleep", 5, 1),
-            rate_stage("headers", 5, 1),
-            rate_stage("big", 5, 1),
-            rate_stage("host", 5, 1),
-        ]),
+        &[
+            ("plain", 10, 1),
+            ("sleep", 5, 1),
+            ("headers", 5, 1),
+            ("big", 5, 1),
+            ("host", 5, 1),
+        ],
         &["--workers=2"],
     );
     // Each sleeping call is cut at the 100 ms deadline.
@@ -102,11 +102,7 @@ fn requests_a_plugin_cannot_build_are_counted_and_fail_the_gate() {
 fn an_interrupt_ends_a_plugin_call_that_sleeps() {
     let sim = Sim::start(&[], &[]);
     let dir = tempfile::tempdir().expect("tempdir");
-    let profile = profile_file(
-        dir.path(),
-        "hostile",
-        json!({ "hostile": { "stages": [rate_stage("sleep", 5, 60)] } }),
-    );
+    let profile = hostile_profile(dir.path(), &[("sleep", 5, 60)]);
     let mut cmd = relhost();
     cmd.args([
         "drill",
@@ -269,12 +265,7 @@ fn a_rotation_or_evaluator_that_sleeps_or_bloats_fails_alone_and_small() {
 fn plugin_log_lines_are_escaped_named_and_capped() {
     let sim = Sim::start(&[], &[]);
     let dir = tempfile::tempdir().expect("tempdir");
-    let (output, _) = hostile_drill(
-        &sim,
-        dir.path(),
-        json!([rate_stage("log", 2, 1)]),
-        &["--workers=1"],
-    );
+    let (output, _) = hostile_drill(&sim, dir.path(), &[("log", 2, 1)], &["--workers=1"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains('\u{1b}'), "a raw escape reached stderr");
     let plugin_lines: Vec<&str> = stderr.lines().filter(|l| l.contains("Result")).collect();

@@ -63,14 +63,14 @@ fn no_secret_reaches_a_file_or_the_output_of_any_command() {
             "chat_stream_http": { "stages": [{ "name": "s", "concurrency": 2, "duration": "1s", "requests": 4 }] },
         }),
     );
-    let leaks: Vec<Value> = ["leak_header", "leak_path", "log", "secret"]
-        .iter()
-        .map(|n| json!({ "name": n, "rate": 5, "duration": "1s" }))
-        .collect();
-    let hostile = profile_file(
+    let hostile = hostile_profile(
         work.path(),
-        "hostile",
-        json!({ "hostile": { "stages": leaks } }),
+        &[
+            ("leak_header", 5, 1),
+            ("leak_path", 5, 1),
+            ("log", 5, 1),
+            ("secret", 5, 1),
+        ],
     );
     let by_name = sim.base_url.replace("127.0.0.1", "localhost");
     let secrets = [
@@ -242,11 +242,7 @@ fn no_secret_reaches_a_file_or_the_output_of_any_command() {
 fn plugins_get_only_the_secrets_the_run_allows() {
     let sim = Sim::start(&[], &[]);
     let dir = tempfile::tempdir().expect("tempdir");
-    let profile = profile_file(
-        dir.path(),
-        "hostile",
-        json!({ "hostile": { "stages": [{ "name": "plain", "rate": 2, "duration": "1s" }] } }),
-    );
+    let profile = hostile_profile(dir.path(), &[("plain", 2, 1)]);
     let run = |flags: &[&str]| {
         let mut cmd = relhost();
         cmd.args(["drill", "--base-url", &sim.base_url])

@@ -173,6 +173,25 @@ pub(crate) fn profile_file(dir: &Path, name: &str, scenarios: Value) -> PathBuf 
     path
 }
 
+/// A stage of `rate` requests per second for `seconds`.
+pub(crate) fn rate_stage(name: &str, rate: u32, seconds: u32) -> Value {
+    serde_json::json!({ "name": name, "rate": rate, "duration": format!("{seconds}s") })
+}
+
+/// A profile `hostile` for the hostile test plugin: its `(stage, rate,
+/// seconds)` stages, each stage name choosing how the plugin misbehaves.
+pub(crate) fn hostile_profile(dir: &Path, stages: &[(&str, u32, u32)]) -> PathBuf {
+    let stages: Vec<Value> = stages
+        .iter()
+        .map(|&(name, rate, seconds)| rate_stage(name, rate, seconds))
+        .collect();
+    profile_file(
+        dir,
+        "hostile",
+        serde_json::json!({ "hostile": { "stages": stages } }),
+    )
+}
+
 /// The scenario named `name` in a drill report.
 pub(crate) fn scenario<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["scenarios"]

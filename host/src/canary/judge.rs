@@ -163,8 +163,9 @@ pub fn metric_sample(metric: &str, m: &StageMetrics) -> Option<MetricSample> {
         value: values.quantile(q),
         values,
     };
+    let outcomes = m.outcomes();
     let share = |hits: u64| {
-        let sent = m.outcomes().sent;
+        let sent = outcomes.sent;
         MetricSample {
             values: Distribution::of_outcomes(hits, sent),
             value: if sent == 0 {
@@ -174,7 +175,6 @@ pub fn metric_sample(metric: &str, m: &StageMetrics) -> Option<MetricSample> {
             },
         }
     };
-    let outcomes = m.outcomes();
     Some(match metric {
         "p50_latency_ms" => percentile(m.latency(), 0.50),
         "p95_latency_ms" => percentile(m.latency(), 0.95),

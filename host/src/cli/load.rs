@@ -69,6 +69,11 @@ impl LoadCommand {
             ("method".to_string(), self.method.clone()),
             ("path".to_string(), path),
         ];
+        for header in &self.headers {
+            if let Some((name, value)) = header.split_once(':') {
+                crate::redact::register_credential(name, value);
+            }
+        }
         if !self.headers.is_empty() {
             params.push(("headers".to_string(), self.headers.join("\n")));
         }

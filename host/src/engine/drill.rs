@@ -271,7 +271,7 @@ async fn run_scenario(
 
     // Follow the stages as they begin, sample the requests in flight, and
     // merge each stage's outputs as the workers hand them over.
-    let mut timeline = Timeline::new(&job, spec, plan.workers);
+    let mut timeline = Timeline::new(&job, spec, plan.workers, progress);
     let mut sample = tokio::time::interval(PEAK_SAMPLE);
     loop {
         let next_start = timeline.next_start();
@@ -279,11 +279,11 @@ async fn run_scenario(
             // A stage's start before its outputs: its window ends at the next start.
             biased;
             () = sleep_until(next_start.unwrap_or(job.drill_started)), if next_start.is_some() => {
-                timeline.begin(&descriptor.name, &live, progress, *stop.borrow());
+                timeline.begin(&live, *stop.borrow());
             }
             _ = sample.tick() => timeline.sample(in_flight(&live)),
             output = handed_over.recv() => match output {
-                Some(output) => timeline.receive(output, &descriptor.name, progress, result),
+                Some(output) => timeline.receive(output, result),
                 None => break,
             },
         }
@@ -307,7 +307,7 @@ async fn run_scenario(
     }
     // Stages a failed worker could not hand over end with what arrived.
     let failed = !result.errors.is_empty();
-    timeline.finish_all(&descriptor.name, progress, result, failed);
+    result.runs = timeline.finish(failed);
     Ok(())
 }
 
@@ -330,6 +330,7 @@ const PEAK_SAMPLE: Duration = Duration::from_millis(20);
 /// begin, ended once every worker handed its share over.
 struct Timeline<'a> {
     spec: &'a ScenarioSpec,
+    progress: &'a dyn Progress,
     /// When each stage begins.
     starts: Vec<Instant>,
     workers: u32,
@@ -347,19 +348,30 @@ struct Collected {
     outputs: u32,
     /// The most requests in flight while the stage was in force.
     peak: u64,
-    ended: bool,
+    /// The stage's run, once it ended.
+    run: Option<StageRun>,
 }
 
 impl<'a> Timeline<'a> {
-    fn new(job: &ScenarioJob, spec: &'a ScenarioSpec, workers: u32) -> Self {
+    fn new(
+        job: &ScenarioJob,
+        spec: &'a ScenarioSpec,
+        workers: u32,
+        progress: &'a dyn Progress,
+    ) -> Self {
         Timeline {
             spec,
+            progress,
             starts: job.stages.iter().map(|stage| stage.started).collect(),
             workers,
             begun: 0,
             announced: 0,
             stages: job.stages.iter().map(|_| Collected::default()).collect(),
         }
+    }
+
+    fn scenario(&self) -> &str {
+        &self.spec.plugin.descriptor().name
     }
 
     /// When the next stage begins, if one is left.
@@ -369,15 +381,10 @@ impl<'a> Timeline<'a> {
 
     /// The next stage's time has come; it is announced unless the drill
     /// is stopping (its workers will not enter it).
-    fn begin(
-        &mut self,
-        scenario: &str,
-        live: &[Arc<LiveStats>],
-        progress: &dyn Progress,
-        stopping: bool,
-    ) {
+    fn begin(&mut self, live: &[Arc<LiveStats>], stopping: bool) {
         if !stopping {
-            progress.stage_started(scenario, &self.spec.stages[self.begun], live);
+            let stage = &self.spec.stages[self.begun];
+            self.progress.stage_started(self.scenario(), stage, live);
             self.announced += 1;
         }
         self.begun += 1;
@@ -390,13 +397,8 @@ impl<'a> Timeline<'a> {
         }
     }
 
-    fn receive(
-        &mut self,
-        output: StageOutput,
-        scenario: &str,
-        progress: &dyn Progress,
-        result: &mut ScenarioResult,
-    ) {
+    /// Merges a worker's output; the stage ends with its last one.
+    fn receive(&mut self, output: StageOutput, result: &mut ScenarioResult) {
         let stage = &mut self.stages[output.stage];
         stage.metrics.merge(&output.metrics);
         stage.outputs += 1;
@@ -407,68 +409,45 @@ impl<'a> Timeline<'a> {
             }
         }
         if stage.outputs == self.workers {
-            self.end(output.stage, scenario, progress, result);
+            self.end(output.stage);
         }
     }
 
     /// Ends stage `index`. Its window runs from its start to the next
     /// stage's start, or for the stage the scenario ended in, until its
     /// requests drained, so the windows add up to the scenario's run.
-    fn end(
-        &mut self,
-        index: usize,
-        scenario: &str,
-        progress: &dyn Progress,
-        result: &mut ScenarioResult,
-    ) {
-        let stage = &mut self.stages[index];
-        if stage.ended || (stage.outputs == 0 && index >= self.announced) {
+    fn end(&mut self, index: usize) {
+        if self.stages[index].run.is_some() {
             return;
         }
-        stage.ended = true;
         let ends = match self.starts.get(index + 1) {
             Some(next) if index + 1 < self.announced => *next,
             _ => Instant::now(),
         };
-        let stage = &mut self.stages[index];
         let elapsed = ends.saturating_duration_since(self.starts[index]);
-        let metrics = std::mem::take(&mut stage.metrics);
-        progress.stage_finished(scenario, &self.spec.stages[index], &metrics, elapsed);
-        let run = StageRun {
-            stage: self.spec.stages[index].clone(),
+        let metrics = std::mem::take(&mut self.stages[index].metrics);
+        let plan = &self.spec.stages[index];
+        self.progress
+            .stage_finished(self.scenario(), plan, &metrics, elapsed);
+        let stage = &mut self.stages[index];
+        stage.run = Some(StageRun {
+            stage: plan.clone(),
             metrics,
             elapsed,
             peak_concurrency: stage.peak,
-        };
-        // Stages end in order but for a long request holding an earlier one.
-        let at = result
-            .runs
-            .partition_point(|r| self.position(&r.stage.name) < index);
-        result.runs.insert(at, run);
+        });
     }
 
-    fn position(&self, name: &str) -> usize {
-        self.spec
-            .stages
-            .iter()
-            .position(|s| s.name == name)
-            .unwrap_or(usize::MAX)
-    }
-
-    /// Ends every stage not ended yet that has outputs, or that began
-    /// and lost them to a failed worker (`failed`).
-    fn finish_all(
-        &mut self,
-        scenario: &str,
-        progress: &dyn Progress,
-        result: &mut ScenarioResult,
-        failed: bool,
-    ) {
+    /// Ends every stage not ended yet that has outputs, or that began and
+    /// lost them to a failed worker (`failed`); the runs, in stage order.
+    fn finish(mut self, failed: bool) -> Vec<StageRun> {
         for index in 0..self.stages.len() {
-            if self.stages[index].outputs > 0 || failed {
-                self.end(index, scenario, progress, result);
+            let began = index < self.announced;
+            if self.stages[index].outputs > 0 || (failed && began) {
+                self.end(index);
             }
         }
+        self.stages.into_iter().filter_map(|s| s.run).collect()
     }
 }
 

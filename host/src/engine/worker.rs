@@ -53,6 +53,17 @@ pub(crate) struct StageOutput {
     pub(crate) abandoned: u64,
 }
 
+impl StageOutput {
+    fn new(stage: usize) -> Self {
+        StageOutput {
+            stage,
+            metrics: StageMetrics::new(),
+            plugin_errors: Vec::new(),
+            abandoned: 0,
+        }
+    }
+}
+
 /// A stage the worker has entered.
 struct StageState {
     output: StageOutput,
@@ -332,12 +343,7 @@ impl Worker {
             plugin::RequestPlan::PerRequest => None,
         };
         StageState {
-            output: StageOutput {
-                stage: index,
-                metrics: StageMetrics::new(),
-                plugin_errors: Vec::new(),
-                abandoned: 0,
-            },
+            output: StageOutput::new(index),
             template,
             in_flight: 0,
             left: false,
@@ -361,7 +367,7 @@ impl Worker {
         stage.in_flight -= 1;
         self.finish(&flight, &exchange, job, &mut stage.output)
             .await;
-        if stage.left && stage.in_flight == 0 {
+        if stage.left {
             leave(stage, outputs);
         }
         if let Some(user) = flight.ticket.user {
@@ -547,12 +553,8 @@ fn leave(stage: &mut StageState, outputs: &mpsc::UnboundedSender<StageOutput>) {
     stage.left = true;
     if stage.in_flight == 0 && !stage.handed_over {
         stage.handed_over = true;
-        let output = StageOutput {
-            stage: stage.output.stage,
-            metrics: std::mem::take(&mut stage.output.metrics),
-            plugin_errors: std::mem::take(&mut stage.output.plugin_errors),
-            abandoned: stage.output.abandoned,
-        };
+        let index = stage.output.stage;
+        let output = std::mem::replace(&mut stage.output, StageOutput::new(index));
         // The receiver outlives the workers; nothing to do if it did not.
         let _ = outputs.send(output);
     }

@@ -266,20 +266,10 @@ impl DrillArgs {
         let profile = self.profile()?;
         // Found out now, not after the whole drill ran.
         check_writable(&self.output_dir)?;
-        // Credential-like plugin parameters (`--param api_key=...`, a
-        // `relhost load -H "Authorization: ..."`) are masked wherever they end up.
+        // Credential-like plugin parameters (`--param api_key=...`) are
+        // masked wherever they end up.
         for (name, value) in &self.params {
-            let lines = value.lines().filter_map(|line| line.split_once(':'));
-            for (name, value) in std::iter::once((name.as_str(), value.as_str())).chain(lines) {
-                if crate::redact::is_credential_header(name) {
-                    let value = value.trim();
-                    crate::redact::register(value);
-                    // `Bearer TOKEN`: the token alone too.
-                    if let Some((_, token)) = value.split_once(' ') {
-                        crate::redact::register(token.trim());
-                    }
-                }
-            }
+            crate::redact::register_credential(name, value);
         }
         let baseline = match &self.slo_baseline {
             Some(path) => policy::load_slo_baseline(path)?,
