@@ -17,6 +17,7 @@ struct Cli {
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let listen = cli.args.listen();
+    let functions = cli.args.functions_listen();
     let cfg = match cli.args.into_config() {
         Ok(c) => c,
         Err(e) => {
@@ -24,7 +25,7 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let sim = match relhost_sim::start(listen, cfg).await {
+    let sim = match relhost_sim::start_at(listen, functions, cfg).await {
         Ok(s) => s,
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "error: cannot listen on {listen}: {e}");
@@ -34,7 +35,9 @@ async fn main() -> std::process::ExitCode {
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "relhost-sim listening on {}", sim.base_url());
+        let _ = writeln!(out, "function API on {}", sim.functions_url());
         let _ = writeln!(out, "ops token: {}", sim.ops_token());
+        let _ = writeln!(out, "deploy key: {}", sim.deploy_key());
         let _ = out.flush();
     }
     let _ = tokio::signal::ctrl_c().await;

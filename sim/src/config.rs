@@ -136,11 +136,33 @@ pub struct ChatSimConfig {
     pub token_gap: Duration,
 }
 
+/// The tool cache: one namespace per tool kind and version.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ToolCacheConfig {
+    /// Lifetime of a web-search entry.
+    pub web_search_ttl: Duration,
+    /// Lifetime of a product-search entry.
+    pub product_search_ttl: Duration,
+    /// Version of the web-search namespace (`search_web_v<N>`).
+    pub web_search_version: u32,
+    /// Version of the product-search namespace (`search_products_v<N>`).
+    pub products_version: u32,
+    /// Share of chat messages that call a search tool, in percent; which
+    /// messages do is decided by the seed and the message text.
+    pub tool_call_pct: f64,
+}
+
 /// The validated configuration of a sim.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimConfig {
     /// Bearer token of the ops endpoints; `None` generates one at start.
     pub ops_token: Option<String>,
+    /// Admin key of the Convex function API (`Authorization: Convex <key>`);
+    /// `None` generates one at start.
+    pub deploy_key: Option<String>,
+    /// Serve the REST ops routes (`/api/ops/*`); off, only the function API
+    /// reads the snapshot.
+    pub rest_ops: bool,
     /// Seed of every random decision.
     pub seed: u64,
     /// Faults active from the start.
@@ -173,6 +195,8 @@ pub struct SimConfig {
     pub ops: OpsConfig,
     /// Simulated provider timing.
     pub chat_sim: ChatSimConfig,
+    /// The tool cache.
+    pub tool_cache: ToolCacheConfig,
 }
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -189,6 +213,8 @@ impl Default for SimConfig {
         };
         Self {
             ops_token: None,
+            deploy_key: None,
+            rest_ops: true,
             seed: 0,
             faults: Vec::new(),
             gmail_verify_token: None,
@@ -243,6 +269,13 @@ impl Default for SimConfig {
                 ttft: Duration::from_millis(20),
                 tokens: 16,
                 token_gap: Duration::from_millis(5),
+            },
+            tool_cache: ToolCacheConfig {
+                web_search_ttl: Duration::from_secs(600),
+                product_search_ttl: Duration::from_secs(300),
+                web_search_version: 1,
+                products_version: 1,
+                tool_call_pct: 20.0,
             },
         }
     }
@@ -315,6 +348,12 @@ knobs! {
     sim_chat_ttft_ms => "SIM_CHAT_TTFT_MS", "Simulated provider: time to first token, ms";
     sim_chat_tokens => "SIM_CHAT_TOKENS", "Simulated provider: tokens per answer";
     sim_chat_token_gap_ms => "SIM_CHAT_TOKEN_GAP_MS", "Simulated provider: gap between tokens, ms";
+    tool_cache_web_search_ttl_ms => "TOOL_CACHE_WEB_SEARCH_TTL_MS", "Tool cache: lifetime of a web-search entry, ms";
+    tool_cache_product_search_ttl_ms => "TOOL_CACHE_PRODUCT_SEARCH_TTL_MS", "Tool cache: lifetime of a product-search entry, ms";
+    tool_cache_web_search_namespace_version => "TOOL_CACHE_WEB_SEARCH_NAMESPACE_VERSION", "Tool cache: version of the web-search namespace (a bump is a cold cache)";
+    tool_cache_products_ns_ver => "TOOL_CACHE_PRODUCTS_NS_VER", "Tool cache: version of the product-search namespace";
+    sim_tool_call_pct => "SIM_TOOL_CALL_PCT", "Share of chat messages that call a search tool, percent (seeded per message)";
+    sim_rest_ops => "SIM_REST_OPS", "Serve the REST ops routes /api/ops/* (false: only the function API)";
     gmail_pubsub_verify_token => "GMAIL_PUBSUB_VERIFY_TOKEN", "Required ?token= of /api/gmail/push (secret)";
     whatsapp_app_secret => "WHATSAPP_APP_SECRET", "HMAC key of X-Hub-Signature-256 (secret)";
     whatsapp_verify_token => "WHATSAPP_VERIFY_TOKEN", "hub.verify_token of the WhatsApp GET challenge (secret)";
@@ -335,6 +374,19 @@ pub struct SimArgs {
         value_name = "TOKEN"
     )]
     pub ops_token: Option<String>,
+    /// Admin key of the Convex function API (random when unset).
+    #[arg(
+        long,
+        env = "CONVEX_DEPLOY_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub deploy_key: Option<String>,
+    /// A second address that serves only the Convex function API (as
+    /// `NAME.convex.cloud`); the first then serves only HTTP actions (as
+    /// `NAME.convex.site`).
+    #[arg(long, value_name = "ADDR")]
+    pub functions_listen: Option<SocketAddr>,
     /// Seed of every random decision (an integer, or any string, hashed).
     #[arg(long, env = "SIM_SEED", value_name = "SEED")]
     pub seed: Option<String>,
@@ -356,6 +408,8 @@ impl Default for SimArgs {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             ops_token: None,
+            deploy_key: None,
+            functions_listen: None,
             seed: None,
             faults: Vec::new(),
             knobs: KnobArgs::default(),
@@ -369,11 +423,17 @@ impl SimArgs {
         self.listen
     }
 
+    /// The address of the function API, when it has its own.
+    pub fn functions_listen(&self) -> Option<SocketAddr> {
+        self.functions_listen
+    }
+
     /// Validates every value into a [`SimConfig`].
     pub fn into_config(self) -> Result<SimConfig, ConfigError> {
         let knobs = self.knobs;
         let mut cfg = build(&|env| knobs.lookup(env))?;
         cfg.ops_token = self.ops_token.filter(|t| !t.is_empty());
+        cfg.deploy_key = self.deploy_key.filter(|t| !t.is_empty());
         if let Some(seed) = self.seed.as_deref() {
             cfg.seed = parse_seed(seed);
         }
@@ -388,6 +448,7 @@ impl SimConfig {
         let get = |name: &str| std::env::var(name).ok();
         let mut cfg = build(&get)?;
         cfg.ops_token = get("RELIABILITY_OPS_TOKEN").filter(|t| !t.is_empty());
+        cfg.deploy_key = get("CONVEX_DEPLOY_KEY").filter(|t| !t.is_empty());
         if let Some(seed) = get("SIM_SEED").filter(|s| !s.is_empty()) {
             cfg.seed = parse_seed(&seed);
         }
@@ -520,6 +581,25 @@ impl SimConfig {
             ("WHATSAPP_APP_SECRET", secret(&self.whatsapp_app_secret)),
             ("WHATSAPP_VERIFY_TOKEN", secret(&self.whatsapp_verify_token)),
             ("RELIABILITY_OPS_TOKEN", secret(&self.ops_token)),
+            ("CONVEX_DEPLOY_KEY", secret(&self.deploy_key)),
+            ("SIM_REST_OPS", self.rest_ops.into()),
+            (
+                "TOOL_CACHE_WEB_SEARCH_TTL_MS",
+                ms(self.tool_cache.web_search_ttl),
+            ),
+            (
+                "TOOL_CACHE_PRODUCT_SEARCH_TTL_MS",
+                ms(self.tool_cache.product_search_ttl),
+            ),
+            (
+                "TOOL_CACHE_WEB_SEARCH_NAMESPACE_VERSION",
+                self.tool_cache.web_search_version.into(),
+            ),
+            (
+                "TOOL_CACHE_PRODUCTS_NS_VER",
+                self.tool_cache.products_version.into(),
+            ),
+            ("SIM_TOOL_CALL_PCT", self.tool_cache.tool_call_pct.into()),
         ];
         pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
     }
@@ -749,8 +829,22 @@ fn build(get: &dyn Fn(&str) -> Option<String>) -> Result<SimConfig, ConfigError>
             "0",
         ));
     }
+    let dt = d.tool_cache;
+    let tool_cache = ToolCacheConfig {
+        web_search_ttl: r.positive_ms("TOOL_CACHE_WEB_SEARCH_TTL_MS", dt.web_search_ttl)?,
+        product_search_ttl: r
+            .positive_ms("TOOL_CACHE_PRODUCT_SEARCH_TTL_MS", dt.product_search_ttl)?,
+        web_search_version: r.u32(
+            "TOOL_CACHE_WEB_SEARCH_NAMESPACE_VERSION",
+            dt.web_search_version,
+        )?,
+        products_version: r.u32("TOOL_CACHE_PRODUCTS_NS_VER", dt.products_version)?,
+        tool_call_pct: r.pct("SIM_TOOL_CALL_PCT", dt.tool_call_pct)?,
+    };
     Ok(SimConfig {
         ops_token: None,
+        deploy_key: None,
+        rest_ops: r.bool("SIM_REST_OPS", d.rest_ops)?,
         seed: d.seed,
         faults: Vec::new(),
         gmail_verify_token: r.secret("GMAIL_PUBSUB_VERIFY_TOKEN"),
@@ -794,6 +888,7 @@ fn build(get: &dyn Fn(&str) -> Option<String>) -> Result<SimConfig, ConfigError>
             tokens: r.u32("SIM_CHAT_TOKENS", d.chat_sim.tokens)?,
             token_gap: r.ms("SIM_CHAT_TOKEN_GAP_MS", d.chat_sim.token_gap)?,
         },
+        tool_cache,
     })
 }
 

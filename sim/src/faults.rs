@@ -27,25 +27,35 @@ pub enum FaultEndpoint {
     Whatsapp,
     /// `/api/auth/*` and `/api/threads`.
     Auth,
-    /// All four of the above.
+    /// The function API: `/api/query`, `/api/mutation`, `/api/action`.
+    Functions,
+    /// All five of the above.
     All,
 }
 
 /// Endpoint names accepted in a spec.
-pub const VALID_ENDPOINTS: &str = "chat, gmail, whatsapp, auth, all";
+pub const VALID_ENDPOINTS: &str = "chat, gmail, whatsapp, auth, functions, all";
 /// Fault names accepted in a spec.
 pub const VALID_FAULTS: &str =
     "latency, error_rate, reset_rate, stall, slow_stream, truncate_after, provider_outage";
 
 impl FaultEndpoint {
-    const CONCRETE: [FaultEndpoint; 4] = [Self::Chat, Self::Gmail, Self::Whatsapp, Self::Auth];
+    const CONCRETE: [FaultEndpoint; 5] = [
+        Self::Chat,
+        Self::Gmail,
+        Self::Whatsapp,
+        Self::Auth,
+        Self::Functions,
+    ];
 
-    fn name(self) -> &'static str {
+    /// The endpoint's name in specs and statistics.
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Chat => "chat",
             Self::Gmail => "gmail",
             Self::Whatsapp => "whatsapp",
             Self::Auth => "auth",
+            Self::Functions => "functions",
             Self::All => "all",
         }
     }
@@ -56,6 +66,7 @@ impl FaultEndpoint {
             "gmail" => Self::Gmail,
             "whatsapp" => Self::Whatsapp,
             "auth" => Self::Auth,
+            "functions" => Self::Functions,
             "all" => Self::All,
             other => return Err(FaultSpecError::UnknownEndpoint(other.to_owned())),
         })
@@ -68,6 +79,7 @@ impl FaultEndpoint {
             Self::Gmail => Some(1),
             Self::Whatsapp => Some(2),
             Self::Auth => Some(3),
+            Self::Functions => Some(4),
             Self::All => None,
         }
     }
@@ -581,13 +593,13 @@ impl EndpointFaults {
 #[derive(Debug)]
 struct FaultSet {
     list: Vec<Fault>,
-    per: [EndpointFaults; 4],
+    per: [EndpointFaults; 5],
     since: Instant,
 }
 
 impl FaultSet {
     fn new(list: Vec<Fault>) -> Self {
-        let mut per: [EndpointFaults; 4] = Default::default();
+        let mut per: [EndpointFaults; 5] = Default::default();
         for f in &list {
             match f.endpoint.index() {
                 Some(i) => per[i].apply(&f.kind),
@@ -645,7 +657,7 @@ impl FiredSet {
 pub(crate) struct Faults {
     any: AtomicBool,
     set: RwLock<Arc<FaultSet>>,
-    streams: [SeededStream; 4],
+    streams: [SeededStream; 5],
 }
 
 impl Faults {

@@ -26,16 +26,18 @@ mod routes;
 mod server;
 mod state;
 mod stats;
+mod tool_cache;
 
 pub use auth_store::Credentials;
 pub use config::{
     AdmissionConfig, BulkheadConfig, ChatSimConfig, CircuitConfig, ConfigError, FeatureFlags,
     KNOB_ENV_NAMES, OpsConfig, ProviderConfig, RateLimitRule, RateLimits, SimArgs, SimConfig,
+    ToolCacheConfig,
 };
 pub use faults::{
     Fault, FaultEndpoint, FaultKind, FaultSpecError, OutageMode, OutageProvider, VALID_ENDPOINTS,
     VALID_FAULTS,
 };
 pub use rng::splitmix64;
-pub use server::{SimHandle, start};
+pub use server::{SimHandle, start, start_at};
 pub use stats::MAX_WINDOW_MINUTES;

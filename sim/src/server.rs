@@ -21,6 +21,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::auth_store::Credentials;
 use crate::config::SimConfig;
 use crate::faults::Fault;
+use crate::routes::Surface;
 use crate::state::SimState;
 
 /// How long open connections get to finish after shutdown starts.
@@ -30,6 +31,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub(crate) struct ConnCtl {
     pub(crate) peer: SocketAddr,
+    /// The routes this connection's listener serves.
+    pub(crate) surface: Surface,
     reset: AtomicBool,
     notify: Notify,
 }
@@ -101,41 +104,94 @@ impl AsyncWrite for ResetOnDrop {
 #[derive(Debug)]
 pub struct SimHandle {
     addr: SocketAddr,
+    functions_addr: Option<SocketAddr>,
     state: Arc<SimState>,
     shutdown: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 /// Binds `addr`, spawns the accept loop on the current tokio runtime and
-/// returns at once.
+/// returns at once. The one address serves every route, the Convex
+/// function API included.
 pub async fn start(addr: SocketAddr, config: SimConfig) -> io::Result<SimHandle> {
+    start_at(addr, None, config).await
+}
+
+/// Like [`start`]; with `functions`, the Convex function API has that
+/// address of its own (as `NAME.convex.cloud`) and `addr` serves everything
+/// else (as `NAME.convex.site`).
+pub async fn start_at(
+    addr: SocketAddr,
+    functions: Option<SocketAddr>,
+    config: SimConfig,
+) -> io::Result<SimHandle> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
+    let functions = match functions {
+        Some(a) => {
+            let l = TcpListener::bind(a).await?;
+            let a = l.local_addr()?;
+            Some((l, a))
+        }
+        None => None,
+    };
     let state = Arc::new(SimState::new(config));
     let (shutdown, rx) = watch::channel(false);
-    let task = tokio::spawn(accept_loop(listener, Arc::clone(&state), rx));
+    let site_surface = if functions.is_some() {
+        Surface::Site
+    } else {
+        Surface::All
+    };
+    let mut tasks = vec![tokio::spawn(accept_loop(
+        listener,
+        site_surface,
+        Arc::clone(&state),
+        rx.clone(),
+    ))];
+    let functions_addr = functions.map(|(l, a)| {
+        tasks.push(tokio::spawn(accept_loop(
+            l,
+            Surface::Functions,
+            Arc::clone(&state),
+            rx,
+        )));
+        a
+    });
     Ok(SimHandle {
         addr,
+        functions_addr,
         state,
         shutdown,
-        task,
+        tasks,
     })
 }
 
 impl SimHandle {
-    /// The bound address.
+    /// The bound address (of HTTP actions, when the function API has its own).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// `http://IP:PORT`.
+    /// `http://IP:PORT`: HTTP actions (`/api/chat`, webhooks, auth), as
+    /// `NAME.convex.site`.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// `http://IP:PORT` of the Convex function API, as `NAME.convex.cloud`
+    /// (the base URL when the sim listens on one address).
+    pub fn functions_url(&self) -> String {
+        format!("http://{}", self.functions_addr.unwrap_or(self.addr))
     }
 
     /// The bearer token of the ops endpoints.
     pub fn ops_token(&self) -> &str {
         &self.state.ops_token
+    }
+
+    /// The admin key of the function API (`Authorization: Convex <key>`).
+    pub fn deploy_key(&self) -> &str {
+        &self.state.deploy_key
     }
 
     /// Creates (or reuses) a user, opens a session and creates a thread.
@@ -157,7 +213,9 @@ impl SimHandle {
     /// period, then closes them.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
-        let _ = self.task.await;
+        for task in self.tasks {
+            let _ = task.await;
+        }
     }
 }
 
@@ -175,6 +233,7 @@ fn builder() -> auto::Builder<TokioExecutor> {
 
 async fn accept_loop(
     listener: TcpListener,
+    surface: Surface,
     state: Arc<SimState>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -192,6 +251,7 @@ async fn accept_loop(
                         Arc::clone(&builder),
                         stream,
                         peer,
+                        surface,
                         Arc::clone(&state),
                         shutdown.clone(),
                     ));
@@ -217,11 +277,13 @@ async fn serve_conn(
     builder: Arc<auto::Builder<TokioExecutor>>,
     stream: TcpStream,
     peer: SocketAddr,
+    surface: Surface,
     state: Arc<SimState>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let ctl = Arc::new(ConnCtl {
         peer,
+        surface,
         reset: AtomicBool::new(false),
         notify: Notify::new(),
     });

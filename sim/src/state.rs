@@ -13,12 +13,16 @@ use crate::provider::{Provider, ProviderKind};
 use crate::resilience::admission::Admission;
 use crate::resilience::rate_limit::RateLimiter;
 use crate::stats::Stats;
+use crate::tool_cache::ToolCache;
 
 /// Everything a request handler needs.
 #[derive(Debug)]
 pub(crate) struct SimState {
     pub(crate) cfg: SimConfig,
     pub(crate) ops_token: String,
+    /// Admin key of the function API.
+    pub(crate) deploy_key: String,
+    pub(crate) tool_cache: ToolCache,
     pub(crate) auth: AuthStore,
     pub(crate) stats: Stats,
     pub(crate) faults: Faults,
@@ -40,12 +44,20 @@ impl SimState {
             .ops_token
             .clone()
             .unwrap_or_else(|| format!("ops_{}", crate::rng::random_hex(16)));
+        // A generated key has no `prod:NAME|` prefix, so no client mistakes
+        // it for a key that names a Convex cloud deployment.
+        let deploy_key = cfg
+            .deploy_key
+            .clone()
+            .unwrap_or_else(|| format!("relhost-sim|{}", crate::rng::random_hex(24)));
         let whatsapp_mac = cfg
             .whatsapp_app_secret
             .as_deref()
             .and_then(|s| Hmac::<Sha256>::new_from_slice(s.as_bytes()).ok());
         Self {
             ops_token,
+            deploy_key,
+            tool_cache: ToolCache::new(cfg.tool_cache, cfg.seed),
             auth: AuthStore::default(),
             stats: Stats::new(),
             faults: Faults::new(cfg.seed, cfg.faults.clone()),

@@ -31,10 +31,13 @@ pub(crate) enum Route {
     Healthz,
     OpsSnapshot,
     OpsFaults,
+    FunctionQuery,
+    FunctionMutation,
+    FunctionAction,
     NotFound,
 }
 
-const ROUTES: [Route; 11] = [
+const ROUTES: [Route; 14] = [
     Route::Chat,
     Route::GmailPush,
     Route::WhatsappWebhook,
@@ -45,6 +48,9 @@ const ROUTES: [Route; 11] = [
     Route::Healthz,
     Route::OpsSnapshot,
     Route::OpsFaults,
+    Route::FunctionQuery,
+    Route::FunctionMutation,
+    Route::FunctionAction,
     Route::NotFound,
 ];
 const NR: usize = ROUTES.len();
@@ -63,6 +69,9 @@ impl Route {
             Route::Healthz => "GET /healthz",
             Route::OpsSnapshot => "GET /api/ops/reliability-snapshot",
             Route::OpsFaults => "/api/ops/faults",
+            Route::FunctionQuery => "POST /api/query",
+            Route::FunctionMutation => "POST /api/mutation",
+            Route::FunctionAction => "POST /api/action",
             Route::NotFound => "(unrouted)",
         }
     }

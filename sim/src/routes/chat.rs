@@ -26,13 +26,13 @@ use crate::faults::{Decision, OutageMode, OutageProvider};
 use crate::provider::{Failure, ProviderKind, Reserved};
 use crate::resilience::admission::Ticket;
 use crate::state::SimState;
+use crate::tool_cache::Lookup;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ChatBody {
     thread_id: String,
     #[serde(default)]
-    #[allow(dead_code)]
     message: Option<String>,
 }
 
@@ -112,6 +112,15 @@ pub(crate) async fn chat(
             return too_many(rej.retry_after, "ADMISSION_REJECTED", rej.reason.name());
         }
     };
+    if let Some(message) = body.message.as_deref()
+        && let Some(tool) = state.tool_cache.tool_for(message)
+    {
+        let outcome = match state.tool_cache.lookup(tool, message, 2_048) {
+            Lookup::Hit => "hit",
+            Lookup::Miss => "miss",
+        };
+        stats.count(("tool_cache", tool.name(), outcome), 1);
+    }
     let failover_enabled = state.cfg.flags.provider_failover_enabled;
     let (start, reserved, initial_failover) = match reserve(state, ProviderKind::Primary) {
         Ok(r) => (ProviderKind::Primary, r, None),

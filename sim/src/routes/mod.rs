@@ -3,6 +3,7 @@
 
 pub(crate) mod auth;
 pub(crate) mod chat;
+pub(crate) mod functions;
 pub(crate) mod gmail;
 pub(crate) mod ops;
 pub(crate) mod whatsapp;
@@ -192,9 +193,45 @@ pub(crate) fn query_get<'a>(query: Option<&'a str>, key: &str) -> Option<Cow<'a,
         .next()
 }
 
+/// Which routes a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Surface {
+    /// Every route (one address for the whole deployment).
+    All,
+    /// HTTP actions, auth and ops routes, as `NAME.convex.site`.
+    Site,
+    /// The function API only, as `NAME.convex.cloud`.
+    Functions,
+}
+
+impl Surface {
+    fn serves(self, route: Route) -> bool {
+        let function = matches!(
+            route,
+            Route::FunctionQuery | Route::FunctionMutation | Route::FunctionAction
+        );
+        match self {
+            Surface::All => true,
+            Surface::Site => !function,
+            Surface::Functions => function || route == Route::Healthz,
+        }
+    }
+}
+
 /// What a path answers: its route, its fault endpoint and allowed methods.
 fn route_of(path: &str) -> Option<(Route, Option<FaultEndpoint>, &'static str)> {
     Some(match path {
+        "/api/query" => (Route::FunctionQuery, Some(FaultEndpoint::Functions), "POST"),
+        "/api/mutation" => (
+            Route::FunctionMutation,
+            Some(FaultEndpoint::Functions),
+            "POST",
+        ),
+        "/api/action" => (
+            Route::FunctionAction,
+            Some(FaultEndpoint::Functions),
+            "POST",
+        ),
         "/api/chat" => (Route::Chat, Some(FaultEndpoint::Chat), "POST"),
         "/api/gmail/push" => (Route::GmailPush, Some(FaultEndpoint::Gmail), "POST"),
         "/api/whatsapp/webhook" => (
@@ -231,7 +268,11 @@ async fn dispatch(
     conn: &ConnCtl,
     req: Request<Incoming>,
 ) -> Result<(Route, Resp), ConnAbort> {
-    let Some((mut route, fault_ep, allow)) = route_of(req.uri().path()) else {
+    let rest_ops = state.cfg.rest_ops;
+    let Some((mut route, fault_ep, allow)) = route_of(req.uri().path()).filter(|(route, ..)| {
+        conn.surface.serves(*route)
+            && (rest_ops || !matches!(route, Route::OpsSnapshot | Route::OpsFaults))
+    }) else {
         return Ok((
             Route::NotFound,
             error(StatusCode::NOT_FOUND, "no such route"),
@@ -253,7 +294,7 @@ async fn dispatch(
     };
     if let (Some(d), Some(ep)) = (&decision, fault_ep) {
         for kind in d.fired.names() {
-            state.stats.count(("fault", ep_name(ep), kind), 1);
+            state.stats.count(("fault", ep.name(), kind), 1);
         }
         if !d.delay.is_zero() {
             tokio::time::sleep(d.delay).await;
@@ -261,6 +302,13 @@ async fn dispatch(
         if d.reset {
             conn.reset();
             return Err(ConnAbort);
+        }
+        if let Some(status) = d.error_status
+            && ep == FaultEndpoint::Functions
+        {
+            // A function that fails answers as a function does: 560.
+            let data = serde_json::json!({ "code": "INJECTED_FAULT", "status": status });
+            return Ok((route, functions::thrown("injected fault", data)));
         }
         if let Some(status) = d.error_status {
             let code = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
@@ -283,19 +331,12 @@ async fn dispatch(
         Route::Healthz => json_bytes(StatusCode::OK, &b"{\"status\":\"ok\"}"[..]),
         Route::OpsSnapshot => ops::snapshot_route(state, &req),
         Route::OpsFaults => ops::faults_route(state, req).await,
+        Route::FunctionQuery => functions::call(state, functions::Kind::Query, req).await,
+        Route::FunctionMutation => functions::call(state, functions::Kind::Mutation, req).await,
+        Route::FunctionAction => functions::call(state, functions::Kind::Action, req).await,
         Route::NotFound => error(StatusCode::NOT_FOUND, "no such route"),
     };
     Ok((route, resp))
-}
-
-fn ep_name(ep: FaultEndpoint) -> &'static str {
-    match ep {
-        FaultEndpoint::Chat => "chat",
-        FaultEndpoint::Gmail => "gmail",
-        FaultEndpoint::Whatsapp => "whatsapp",
-        FaultEndpoint::Auth => "auth",
-        FaultEndpoint::All => "all",
-    }
 }
 
 #[cfg(test)]

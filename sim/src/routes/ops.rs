@@ -248,6 +248,26 @@ pub(crate) fn snapshot(state: &SimState, minutes: u32, limit: usize) -> Value {
     .map(|k| ((*k).to_owned(), Value::from(counter("chat_stream", k, ""))))
     .collect();
 
+    let tool_cache: Vec<Value> = state
+        .tool_cache
+        .entry_counts()
+        .into_iter()
+        .map(|(namespace, entries)| json!({"namespace": namespace, "entries": entries}))
+        .collect();
+    let (mut hits_total, mut misses_total) = (0, 0);
+    let lookups: serde_json::Map<String, Value> = ["web_search", "product_search"]
+        .iter()
+        .map(|tool| {
+            let (hits, misses) = (
+                counter("tool_cache", tool, "hit"),
+                counter("tool_cache", tool, "miss"),
+            );
+            hits_total += hits;
+            misses_total += misses;
+            ((*tool).to_owned(), json!({"hits": hits, "misses": misses}))
+        })
+        .collect();
+
     let unique_users = v.chat_users.len();
     let (chat_users, _, _) = top(
         v.chat_users
@@ -299,6 +319,12 @@ pub(crate) fn snapshot(state: &SimState, minutes: u32, limit: usize) -> Value {
         "chat_streams": streams,
         "chat_users": chat_users,
         "unique_users": unique_users,
+        "tool_cache": {
+            "hits_total": hits_total,
+            "misses_total": misses_total,
+            "by_tool": lookups,
+            "namespaces": tool_cache,
+        },
         "faults": {
             "active": state.faults.list().iter().map(Fault::to_json).collect::<Vec<_>>(),
             "injected": fault_rows,

@@ -3,6 +3,7 @@
 mod auth;
 mod chat;
 mod faults;
+mod functions;
 mod garbage;
 mod ops;
 mod resilience;
