@@ -6,6 +6,7 @@
 
 pub mod canary;
 pub mod cli;
+pub mod convex;
 pub mod dashboard;
 pub mod engine;
 pub mod exit;

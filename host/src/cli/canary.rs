@@ -49,6 +49,7 @@ use crate::report::{
     .long("control-url")
     .env("RELIABILITY_CONTROL_URL")
     .help("Base URL of the control (the current release); with neither URL, two built-in relhost-sims are compared")))]
+#[command(mut_arg("convex_url", |a| a.hide(true).env(None::<&str>)))]
 pub struct CanaryCommand {
     #[command(flatten)]
     drill: DrillArgs,
@@ -98,7 +99,7 @@ impl CanaryCommand {
             None => policy::builtin_canary_policy()?,
         };
         match (self.drill.base_url(), &self.candidate_url) {
-            (Some(control), Some(candidate)) if same_target(control, candidate) => {
+            (Some(control), Some(candidate)) if same_target(&control, candidate) => {
                 return Err(CliError::BadInput(format!(
                     "--control-url and --candidate-url are the same ({candidate}): a canary compares two deployments"
                 )));

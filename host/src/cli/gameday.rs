@@ -22,6 +22,7 @@ use clap::Args;
 use tokio::sync::watch;
 
 use super::args;
+use super::deployment::SnapshotSourceArgs;
 use super::drill::{DrillArgs, PreparedDrill};
 use super::error::CliError;
 use super::printer::Printer;
@@ -34,7 +35,7 @@ use crate::gameday::{
     Recovery,
 };
 use crate::http::Client;
-use crate::ops::{self, ProbeError, ProbeOutcome, ProbeSettings, ProbeSpec};
+use crate::ops::{self, ProbeError, ProbeOutcome, ProbeSettings, ProbeSpec, SnapshotSource};
 use crate::report::{
     DrillStatus, SCHEMA_VERSION, compact_timestamp, rfc3339_millis, write_json_atomic,
 };
@@ -59,28 +60,18 @@ pub struct GamedayCommand {
     /// Longest wait for the hypothesis to hold again after the last drill (default: the plan's).
     #[arg(long, value_name = "DURATION", value_parser = args::duration)]
     recovery_timeout: Option<Duration>,
-    /// Path of the target's reliability snapshot endpoint.
-    #[arg(long, default_value = ops::DEFAULT_SNAPSHOT_PATH, value_name = "PATH")]
-    snapshot_path: String,
+    /// Where the live snapshot is read.
+    #[command(flatten)]
+    snapshot: SnapshotSourceArgs,
     /// Path of the target's fault endpoint (relhost-sim).
     #[arg(long, default_value = gameday::DEFAULT_FAULTS_PATH, value_name = "PATH")]
     faults_path: String,
-    /// Bearer token of the ops endpoints (the built-in sim's own when it is the target).
-    #[arg(
-        long,
-        env = "RELIABILITY_OPS_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN"
-    )]
-    ops_token: Option<String>,
 }
 
 /// What the phases share: the target's ops endpoints and the plan.
 struct Ops {
     client: Client,
-    base_url: http::Uri,
-    token: Option<String>,
-    snapshot_path: String,
+    source: SnapshotSource,
     injector: FaultInjector,
     plan: GameDayPlan,
     probes: Vec<ProbeSpec>,
@@ -89,15 +80,14 @@ struct Ops {
 impl Ops {
     /// The phase snapshot (whole history), or why it could not be read.
     async fn phase_snapshot(&self, previous: Option<&serde_json::Value>) -> PhaseSnapshot {
-        let fetched = ops::fetch_snapshot(
-            &self.client,
-            &self.base_url,
-            &self.snapshot_path,
-            self.token.as_deref(),
-            PHASE_SNAPSHOT_MINUTES,
-            PHASE_SNAPSHOT_LIMIT,
-        )
-        .await;
+        let fetched = self
+            .source
+            .fetch(
+                &self.client,
+                Some(PHASE_SNAPSHOT_MINUTES),
+                Some(PHASE_SNAPSHOT_LIMIT),
+            )
+            .await;
         let taken_at = rfc3339_millis(SystemTime::now());
         match fetched {
             Ok(snapshot) => PhaseSnapshot {
@@ -128,15 +118,14 @@ impl Ops {
         } else {
             Vec::new()
         };
-        let fetched = ops::fetch_snapshot(
-            &self.client,
-            &self.base_url,
-            &self.snapshot_path,
-            self.token.as_deref(),
-            h.window_minutes,
-            PHASE_SNAPSHOT_LIMIT,
-        )
-        .await;
+        let fetched = self
+            .source
+            .fetch(
+                &self.client,
+                Some(h.window_minutes),
+                Some(PHASE_SNAPSHOT_LIMIT),
+            )
+            .await;
         let result = match &fetched {
             Ok(s) => gameday::evaluate_hypothesis(h, &probes, Ok(s)),
             Err(e) => gameday::evaluate_hypothesis(h, &probes, Err(&e.to_string())),
@@ -240,17 +229,12 @@ impl GamedayCommand {
         let client = Client::new(&self.drill.client_config())
             .map_err(|e| CliError::BadInput(e.to_string()))?;
         let base_url = first.target.base_url.clone();
-        let sim_token = first.target.sim.as_ref().map(|s| s.ops_token().to_string());
-        let token = self.ops_token.clone().or(sim_token);
-        if let Some(token) = &token {
-            crate::redact::register(token);
-        }
-        let injector = FaultInjector::new(
-            client.clone(),
-            base_url.clone(),
-            &self.faults_path,
-            token.clone(),
-        );
+        let sim = first.target.sim.as_ref();
+        let token = self.snapshot.ops_token(sim);
+        let source = self
+            .snapshot
+            .source(self.drill.deployment(), Some(&base_url), sim)?;
+        let injector = FaultInjector::new(client.clone(), base_url, &self.faults_path, token);
         let scheduled = profiles.iter().any(|p| !plan.steps_for(p).is_empty());
         if scheduled {
             injector
@@ -261,9 +245,7 @@ impl GamedayCommand {
         let probes = probe_specs(prepared, plan).await?;
         let ops = Ops {
             client,
-            base_url,
-            token,
-            snapshot_path: self.snapshot_path.clone(),
+            source,
             injector,
             plan: plan.clone(),
             probes,

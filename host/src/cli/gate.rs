@@ -13,6 +13,7 @@ use std::time::SystemTime;
 use clap::Args;
 
 use super::args::{CiOutputArgs, OwnershipArgs};
+use super::deployment::SnapshotSourceArgs;
 use super::drill::{DrillArgs, PreparedDrill};
 use super::error::CliError;
 use super::printer::Printer;
@@ -20,7 +21,7 @@ use super::progress::ConsoleProgress;
 use super::signals::stop_on_signal;
 use crate::exit::Exit;
 use crate::http::Client;
-use crate::ops::{self, ProbeError, ProbeOutcome, ProbeSettings};
+use crate::ops::{self, ProbeError, ProbeOutcome, ProbeSettings, SnapshotSource};
 use crate::policy::{self, OwnershipMatrix, ReleaseGatePolicy, WhenMissing};
 use crate::report::{
     BurnRateGate, DrillReport, DrillStatus, OwnedCheck, ReleaseGateReport, SCHEMA_VERSION,
@@ -50,21 +51,9 @@ pub struct GateCommand {
     /// The ownership matrix.
     #[command(flatten)]
     owners: OwnershipArgs,
-    /// Path of the target's reliability snapshot endpoint.
-    #[arg(
-        long,
-        default_value = "/api/ops/reliability-snapshot",
-        value_name = "PATH"
-    )]
-    snapshot_path: String,
-    /// Bearer token of the snapshot endpoint (the built-in sim's own when it is the target).
-    #[arg(
-        long,
-        env = "RELIABILITY_OPS_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN"
-    )]
-    ops_token: Option<String>,
+    /// Where the live snapshot is read.
+    #[command(flatten)]
+    snapshot: SnapshotSourceArgs,
     /// `--junit` and `--summary` outputs for CI.
     #[command(flatten)]
     ci: CiOutputArgs,
@@ -83,6 +72,11 @@ impl GateCommand {
             None => policy::builtin_release_gate_policy(&owners)?,
         };
         let prepared = self.drill.prepare(&progress, started, &stop).await?;
+        let source = self.snapshot.source(
+            self.drill.deployment(),
+            Some(&prepared.target.base_url),
+            prepared.target.sim.as_ref(),
+        )?;
         let client = Client::new(&self.drill.client_config())
             .map_err(|e| CliError::BadInput(e.to_string()))?;
 
@@ -110,7 +104,7 @@ impl GateCommand {
         }
 
         progress.note("gate: live snapshot checks");
-        let (snapshot, snapshot_checks) = self.snapshot(&prepared, &policy, &owners, &client).await;
+        let (snapshot, snapshot_checks) = self.snapshot(&source, &policy, &owners, &client).await;
         checks.extend(snapshot_checks);
 
         let mut warnings = drill.report.warnings.clone();
@@ -144,7 +138,7 @@ impl GateCommand {
                 "policy": policy.origin().to_string(),
                 "ownership_matrix": owners.origin().to_string(),
                 "drill": drill.report.config,
-                "snapshot_path": self.snapshot_path,
+                "snapshot_source": source.describe(),
                 "minutes": snapshot.minutes,
                 "limit": snapshot.limit,
             }),
@@ -213,31 +207,14 @@ impl GateCommand {
     /// fails every check with the reason.
     async fn snapshot(
         &self,
-        prepared: &PreparedDrill,
+        source: &SnapshotSource,
         policy: &ReleaseGatePolicy,
         owners: &OwnershipMatrix,
         client: &Client,
     ) -> (SnapshotSection, Vec<OwnedCheck>) {
         let minutes = self.minutes.unwrap_or(policy.snapshot.minutes);
         let limit = self.limit.unwrap_or(policy.snapshot.limit);
-        let sim_token = prepared
-            .target
-            .sim
-            .as_ref()
-            .map(|s| s.ops_token().to_string());
-        let token = self.ops_token.clone().or(sim_token);
-        if let Some(token) = &token {
-            crate::redact::register(token);
-        }
-        let fetched = ops::fetch_snapshot(
-            client,
-            &prepared.target.base_url,
-            &self.snapshot_path,
-            token.as_deref(),
-            minutes,
-            limit,
-        )
-        .await;
+        let fetched = source.fetch(client, Some(minutes), Some(limit)).await;
         let checks = policy
             .snapshot_checks
             .iter()

@@ -6,7 +6,9 @@
 
 mod args;
 mod canary;
+mod convex;
 mod dashboard;
+mod deployment;
 mod drill;
 mod error;
 mod gameday;
@@ -23,10 +25,12 @@ mod signals;
 mod sim;
 mod snapshot;
 mod target;
+mod tool_cache;
 
 use clap::{Parser, Subcommand};
 
 pub use canary::CanaryCommand;
+pub use convex::ConvexCommand;
 pub use dashboard::DashboardCommand;
 pub use drill::DrillCommand;
 pub use error::CliError;
@@ -40,6 +44,7 @@ pub use probe::ProbeCommand;
 pub use region::RegionReadinessCommand;
 pub use sim::SimCommand;
 pub use snapshot::SnapshotCommand;
+pub use tool_cache::ToolCacheCommand;
 
 use crate::exit::Exit;
 
@@ -57,6 +62,8 @@ pub struct Cli {
 pub enum Command {
     /// Compare a candidate with its control under the same load (Mann–Whitney per metric).
     Canary(Box<CanaryCommand>),
+    /// Run a Convex function of the deployment (as `npx convex run`).
+    Convex(Box<ConvexCommand>),
     /// Summarize the reports as an SLO dashboard: JSON, Markdown and an offline HTML page.
     Dashboard(Box<DashboardCommand>),
     /// Run a load drill: staged load against the target's endpoints, SLO gates, a report.
@@ -82,6 +89,8 @@ pub enum Command {
     Sim(Box<SimCommand>),
     /// Fetch, print and save the target's live reliability snapshot.
     Snapshot(Box<SnapshotCommand>),
+    /// Read (stats) or clear a namespace of the backend's tool cache.
+    ToolCache(Box<ToolCacheCommand>),
 }
 
 /// Parses the command line, runs the command and maps its outcome to an exit code.
@@ -112,6 +121,7 @@ pub fn run() -> Exit {
         match cli.command {
             Command::Dashboard(command) => command.run().await,
             Command::Canary(command) => command.run().await,
+            Command::Convex(command) => command.run().await,
             Command::Drill(command) => command.run().await,
             Command::Gate(command) => command.run().await,
             Command::Gameday(command) => command.run().await,
@@ -123,6 +133,7 @@ pub fn run() -> Exit {
             Command::RegionReadiness(command) => command.run().await,
             Command::Sim(command) => command.run().await,
             Command::Snapshot(command) => command.run().await,
+            Command::ToolCache(command) => command.run().await,
         }
     });
     // Don't wait for tasks blocked on the network once the command is done.

@@ -8,7 +8,9 @@ use super::signals::wait_for_signal;
 use crate::exit::Exit;
 
 /// Serve relhost-sim until Ctrl-C or SIGTERM. The first line of output is
-/// `relhost-sim listening on http://ADDR`.
+/// `relhost-sim listening on http://ADDR`, the second
+/// `function API on http://ADDR` (the Convex function API: the same address,
+/// or `--functions-listen`).
 #[derive(Debug, Args)]
 pub struct SimCommand {
     #[command(flatten)]
@@ -19,20 +21,26 @@ impl SimCommand {
     /// Serves the sim until a signal arrives.
     pub async fn run(self) -> Result<Exit, CliError> {
         let listen = self.args.listen();
+        let functions = self.args.functions_listen();
         let generated_token = self.args.ops_token.is_none();
+        let generated_key = self.args.deploy_key.is_none();
         let config = self
             .args
             .into_config()
             .map_err(|e| CliError::BadInput(e.to_string()))?;
-        let sim = relhost_sim::start(listen, config)
+        let sim = relhost_sim::start_at(listen, functions, config)
             .await
             .map_err(|e| CliError::CannotRun(format!("cannot listen on {listen}: {e}")))?;
         let printer = Printer::stdout(false);
         printer.line(&format!("relhost-sim listening on {}", sim.base_url()));
+        printer.line(&format!("function API on {}", sim.functions_url()));
+        // A secret the user chose is theirs to know; a generated one is
+        // only useful if shown once.
         if generated_token {
-            // A token the user chose is theirs to know; a generated one is
-            // only useful if shown once.
             printer.line(&format!("ops token (generated): {}", sim.ops_token()));
+        }
+        if generated_key {
+            printer.line(&format!("deploy key (generated): {}", sim.deploy_key()));
         }
         wait_for_signal().await;
         sim.shutdown().await;

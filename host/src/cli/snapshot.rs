@@ -1,9 +1,15 @@
 //! `relhost snapshot`: fetch the target's live reliability snapshot, print
 //! it readably and save it as `reliability-snapshot-<timestamp>.json`.
 //!
-//! Exit codes: 0 the snapshot was fetched; 1 the endpoint answered but not
-//! with a snapshot (401/403: the ops token; another status; not JSON), a
-//! failed check with its reason; 2 bad flags; 3 the target is unreachable.
+//! The snapshot is the Convex query `ops:getReliabilitySnapshot` when the
+//! deployment's function URL is known (`--convex-url`, `CONVEX_URL`, a base
+//! URL on `NAME.convex.site`), else the REST route; with no target at all,
+//! the built-in relhost-sim's.
+//!
+//! Exit codes: 0 the snapshot was fetched; 1 the backend answered but not
+//! with a snapshot (the deploy key or ops token refused, the function
+//! failed, another status, not JSON), with its reason; 2 bad flags; 3 the
+//! target is unreachable.
 
 use std::path::PathBuf;
 use std::time::SystemTime;
@@ -12,17 +18,18 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use super::args::{CiOutputArgs, ClientArgs};
+use super::deployment::{DeploymentArgs, SnapshotSourceArgs};
 use super::drill::credentials::CredentialSource;
 use super::error::CliError;
 use super::printer::Printer;
-use super::target::{Target, parse_base_url};
+use super::target::Target;
 use crate::engine::Credentials;
 use crate::exit::Exit;
 use crate::http::{Client, ClientConfig};
-use crate::ops::{self, DEFAULT_SNAPSHOT_PATH, SnapshotError};
+use crate::ops::{self, SnapshotError};
 use crate::report::{
-    JunitCase, MarkdownSummary, SCHEMA_VERSION, SummaryRow, compact_timestamp, rfc3339_millis,
-    write_json_atomic, write_junit,
+    JunitCase, MarkdownSummary, SCHEMA_VERSION, SummaryRow, TargetInfo, compact_timestamp,
+    rfc3339_millis, write_json_atomic, write_junit,
 };
 
 /// The `kind` of a saved snapshot.
@@ -31,28 +38,18 @@ const SNAPSHOT_KIND: &str = "reliability_snapshot";
 /// Fetch the target's reliability snapshot (its ops endpoint), print it and save it.
 #[derive(Debug, Args)]
 pub struct SnapshotCommand {
-    /// Minutes of history (1 to 60).
-    #[arg(long, default_value = "30", value_name = "N",
-          value_parser = clap::value_parser!(u32).range(1..=60))]
-    minutes: u32,
-    /// Rows per section (1 to 10000).
-    #[arg(long, default_value = "100", value_name = "N",
-          value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    limit: u32,
-    /// Base URL of the target; without one, the built-in relhost-sim's snapshot.
-    #[arg(long, env = "RELIABILITY_BASE_URL", value_name = "URL", value_parser = parse_base_url)]
-    base_url: Option<http::Uri>,
-    /// Path of the snapshot endpoint.
-    #[arg(long, default_value = DEFAULT_SNAPSHOT_PATH, value_name = "PATH")]
-    snapshot_path: String,
-    /// Bearer token of the ops endpoint (never printed or saved).
-    #[arg(
-        long,
-        env = "RELIABILITY_OPS_TOKEN",
-        value_name = "TOKEN",
-        hide_env_values = true
-    )]
-    ops_token: Option<String>,
+    /// Minutes of history (1 to 60); default: the backend's (OPS_DEFAULT_WINDOW_MINUTES).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=60))]
+    minutes: Option<u32>,
+    /// Rows per section (1 to 10000); default: the backend's (OPS_MAX_ROWS_PER_SECTION).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    limit: Option<u32>,
+    /// The target: its base URL, Convex URL and deploy key; without any, the built-in relhost-sim.
+    #[command(flatten)]
+    deployment: DeploymentArgs,
+    /// Where the snapshot is read.
+    #[command(flatten)]
+    source: SnapshotSourceArgs,
     /// Where the snapshot is saved.
     #[arg(
         long,
@@ -78,26 +75,42 @@ impl SnapshotCommand {
         let started = SystemTime::now();
         let printer = Printer::stdout(self.quiet);
         crate::report::check_writable(&self.output_dir)?;
-        // Without a target, the built-in sim, with its own ops token.
-        let target = Target::resolve(
-            self.base_url.clone(),
-            Credentials::default(),
-            CredentialSource::None,
-            1,
-        )
-        .await?;
-        let base_url = target.base_url.clone();
-        let ops_token = match &target.sim {
-            Some(sim) => Some(sim.ops_token().to_string()),
-            None => self.ops_token.clone(),
+        let base_url = self.deployment.base_url();
+        // Without any target, the built-in sim, with its own keys.
+        let sim = match (&base_url, self.deployment.convex_url()) {
+            (None, None) => {
+                let target =
+                    Target::resolve(None, Credentials::default(), CredentialSource::None, 1)
+                        .await?;
+                target.sim
+            }
+            _ => None,
         };
-        if let Some(token) = &ops_token {
-            crate::redact::register(token);
-        }
-        if target.sim.is_some() && !self.quiet {
+        let base_url = match &sim {
+            Some(sim) => Some(sim.base_url().parse().map_err(|e| {
+                CliError::CannotRun(format!("relhost-sim reported a bad address: {e}"))
+            })?),
+            None => base_url,
+        };
+        let source = self
+            .source
+            .source(&self.deployment, base_url.as_ref(), sim.as_ref())?;
+        let target = TargetInfo {
+            base_url: base_url.as_ref().map_or_else(
+                || {
+                    source.describe()["url"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned()
+                },
+                ToString::to_string,
+            ),
+            in_process_sim: sim.is_some(),
+        };
+        if sim.is_some() && !self.quiet {
             eprintln!(
-                "no --base-url or RELIABILITY_BASE_URL: reading the built-in relhost-sim's snapshot at {}",
-                base_url.to_string().trim_end_matches('/')
+                "no target (--base-url, --convex-url): reading the built-in relhost-sim's snapshot at {}",
+                target.base_url.trim_end_matches('/')
             );
         }
         let client = Client::new(&ClientConfig {
@@ -106,15 +119,7 @@ impl SnapshotCommand {
         })
         .map_err(|e| CliError::BadInput(e.to_string()))?;
         let clock = tokio::time::Instant::now();
-        let result = ops::fetch_snapshot(
-            &client,
-            &base_url,
-            &self.snapshot_path,
-            ops_token.as_deref(),
-            self.minutes,
-            self.limit,
-        )
-        .await;
+        let result = source.fetch(&client, self.minutes, self.limit).await;
         let elapsed = clock.elapsed().as_secs_f64();
 
         let (status, snapshot, error) = match &result {
@@ -129,12 +134,11 @@ impl SnapshotCommand {
             "finished_at": rfc3339_millis(SystemTime::now()),
             "status": status,
             "command_line": crate::redact::command_line(),
-            "target": target.info(),
+            "target": target,
             "request": {
-                "path": self.snapshot_path,
+                "source": source.describe(),
                 "minutes": self.minutes,
                 "limit": self.limit,
-                "ops_token": if ops_token.is_some() { "<set>" } else { "<unset>" },
             },
             "snapshot": snapshot,
         });
@@ -159,13 +163,13 @@ impl SnapshotCommand {
             ),
         }
         printer.line(&format!("snapshot: {}", path.display()));
-        self.write_ci_outputs(&result, elapsed, &base_url, &path)?;
-        if let Some(sim) = target.sim {
+        self.write_ci_outputs(&result, elapsed, &target.base_url, &path)?;
+        if let Some(sim) = sim {
             sim.shutdown().await;
         }
         Ok(match result {
             Ok(_) => Exit::Pass,
-            Err(SnapshotError::Unreachable(_)) => Exit::CannotRun,
+            Err(e) if e.is_unreachable() => Exit::CannotRun,
             Err(_) => Exit::Fail,
         })
     }
@@ -174,7 +178,7 @@ impl SnapshotCommand {
         &self,
         result: &Result<Value, SnapshotError>,
         elapsed: f64,
-        base_url: &http::Uri,
+        base_url: &str,
         saved: &std::path::Path,
     ) -> Result<(), CliError> {
         let failure = result.as_ref().err().map(ToString::to_string);

@@ -1,5 +1,5 @@
 //! Operations against a live target: its reliability snapshot
-//! ([`fetch_snapshot`], [`write_snapshot_text`]), synthetic probes
+//! ([`SnapshotSource`], [`write_snapshot_text`]), synthetic probes
 //! ([`run_probes`]) and the region readiness decision
 //! ([`decide_region_readiness`]).
 //!
@@ -13,6 +13,7 @@ mod snapshot_text;
 
 use bytes::Bytes;
 
+use crate::convex::{self, FunctionAuth, FunctionError, FunctionKind, FunctionPath};
 use crate::http::{Client, ErrorClass, OutgoingRequest};
 
 pub use probe::{
@@ -23,10 +24,114 @@ pub use region::{
     MilestoneEvidence, REGION_READINESS_KIND, RegionDecision, RegionInputs, RegionReadinessReport,
     Topology, decide_region_readiness, read_milestone_evidence,
 };
-pub use snapshot_text::write_snapshot_text;
+pub use snapshot_text::{write_rows, write_snapshot_text};
 
 /// The default path of the reliability snapshot endpoint.
 pub const DEFAULT_SNAPSHOT_PATH: &str = "/api/ops/reliability-snapshot";
+/// The Convex function that reads the reliability snapshot.
+pub const DEFAULT_SNAPSHOT_FUNCTION: &str = "ops:getReliabilitySnapshot";
+
+/// Where the reliability snapshot is read.
+#[derive(Debug, Clone)]
+pub enum SnapshotSource {
+    /// A Convex query at the deployment's function URL, as the deploy key's
+    /// admin (`npx convex run ops:getReliabilitySnapshot`).
+    Function {
+        /// The deployment's `.convex.cloud` URL.
+        url: http::Uri,
+        /// The query.
+        function: FunctionPath,
+        /// The deploy key, if any.
+        deploy_key: Option<String>,
+    },
+    /// `GET {base_url}{path}?minutes=&limit=` with the ops token.
+    Rest {
+        /// The target's base URL.
+        base_url: http::Uri,
+        /// The endpoint's path.
+        path: String,
+        /// The ops token, if any.
+        token: Option<String>,
+    },
+}
+
+impl SnapshotSource {
+    /// Reads the snapshot; `None` leaves `minutes`/`limit` to the backend's
+    /// defaults (`OPS_DEFAULT_WINDOW_MINUTES`, `OPS_MAX_ROWS_PER_SECTION`).
+    pub async fn fetch(
+        &self,
+        client: &Client,
+        minutes: Option<u32>,
+        limit: Option<u32>,
+    ) -> Result<serde_json::Value, SnapshotError> {
+        match self {
+            SnapshotSource::Function {
+                url,
+                function,
+                deploy_key,
+            } => {
+                let mut args = serde_json::Map::new();
+                if let Some(m) = minutes {
+                    args.insert("minutes".into(), m.into());
+                }
+                if let Some(l) = limit {
+                    args.insert("limit".into(), l.into());
+                }
+                let auth = deploy_key
+                    .clone()
+                    .map_or(FunctionAuth::Anonymous, FunctionAuth::Admin);
+                let value = convex::call(
+                    client,
+                    url,
+                    FunctionKind::Query,
+                    function,
+                    &serde_json::Value::Object(args),
+                    &auth,
+                )
+                .await
+                .map_err(SnapshotError::Function)?;
+                if value.is_object() {
+                    Ok(value)
+                } else {
+                    Err(SnapshotError::NotAnObject {
+                        function: function.to_string(),
+                    })
+                }
+            }
+            SnapshotSource::Rest {
+                base_url,
+                path,
+                token,
+            } => fetch_snapshot(client, base_url, path, token.as_deref(), minutes, limit).await,
+        }
+    }
+
+    /// How reports describe the source (no secret).
+    pub fn describe(&self) -> serde_json::Value {
+        match self {
+            SnapshotSource::Function {
+                url,
+                function,
+                deploy_key,
+            } => serde_json::json!({
+                "kind": "convex_function",
+                "url": url.to_string(),
+                "function": function.to_string(),
+                "deploy_key": if deploy_key.is_some() { "<set>" } else { "<unset>" },
+            }),
+            SnapshotSource::Rest {
+                base_url,
+                path,
+                token,
+            } => serde_json::json!({
+                "kind": "rest",
+                "url": base_url.to_string(),
+                "path": path,
+                "ops_token": if token.is_some() { "<set>" } else { "<unset>" },
+            }),
+        }
+    }
+}
 
 /// Why the reliability snapshot could not be had.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,6 +158,15 @@ pub enum SnapshotError {
         /// The body's `error` string (or its start), when there was one.
         message: Option<String>,
     },
+    /// The snapshot function failed or was refused.
+    #[error("{0}")]
+    Function(FunctionError),
+    /// The snapshot function's value is not an object.
+    #[error("{function} returned a value that is not a JSON object")]
+    NotAnObject {
+        /// The function.
+        function: String,
+    },
     /// A 2xx whose body is not a JSON object.
     #[error("snapshot endpoint answered {status} with a body that is not a JSON object ({detail})")]
     NotJson {
@@ -66,7 +180,11 @@ pub enum SnapshotError {
 impl SnapshotError {
     /// Whether the target gave no HTTP answer (the command could not be carried out).
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, SnapshotError::Unreachable(_))
+        match self {
+            SnapshotError::Unreachable(_) => true,
+            SnapshotError::Function(e) => e.is_unreachable(),
+            _ => false,
+        }
     }
 }
 
@@ -104,18 +222,22 @@ pub(crate) fn excerpt(body: &[u8]) -> String {
 }
 
 /// Fetches the target's reliability snapshot:
-/// `GET {base_url}{path}?minutes={minutes}&limit={limit}` with the ops token
-/// as a bearer token. The token never appears in an error.
-pub async fn fetch_snapshot(
+/// `GET {base_url}{path}?minutes={minutes}&limit={limit}` (each only when
+/// given) with the ops token as a bearer token. The token never appears in
+/// an error.
+async fn fetch_snapshot(
     client: &Client,
     base_url: &http::Uri,
     path: &str,
     token: Option<&str>,
-    minutes: u32,
-    limit: u32,
+    minutes: Option<u32>,
+    limit: Option<u32>,
 ) -> Result<serde_json::Value, SnapshotError> {
-    let uri = join_url(base_url, path, &format!("minutes={minutes}&limit={limit}"))
-        .map_err(SnapshotError::InvalidUrl)?;
+    let query: Vec<String> = [("minutes", minutes), ("limit", limit)]
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
+        .collect();
+    let uri = join_url(base_url, path, &query.join("&")).map_err(SnapshotError::InvalidUrl)?;
     let mut headers = http::HeaderMap::new();
     headers.insert(
         http::header::ACCEPT,

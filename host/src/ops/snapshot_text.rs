@@ -69,9 +69,36 @@ fn section(
     }
 }
 
+/// Writes an array of objects as a table, one column per key (in order of
+/// first appearance); anything else as indented JSON.
+pub fn write_rows(out: &mut dyn Write, rows: &Value) -> io::Result<()> {
+    let Some(items) = rows.as_array().filter(|a| a.iter().all(Value::is_object)) else {
+        return writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(rows).unwrap_or_default()
+        );
+    };
+    let mut keys: Vec<&str> = Vec::new();
+    for key in items
+        .iter()
+        .filter_map(Value::as_object)
+        .flat_map(|o| o.keys())
+    {
+        if !keys.contains(&key.as_str()) {
+            keys.push(key);
+        }
+    }
+    if items.is_empty() {
+        return writeln!(out, "  (none)");
+    }
+    table(out, &keys, &rows_of(Some(rows), &keys))
+}
+
 /// Writes `snapshot` readably: the window, requests by endpoint and status,
 /// latency, circuits and their transitions, rate limits, bulkheads,
-/// admission, provider failovers and calls, chat streams, active faults and
+/// admission, provider failovers and calls, the tool cache, chat streams,
+/// active faults and
 /// the effective runtime knobs.
 pub fn write_snapshot_text(out: &mut dyn Write, snapshot: &Value) -> io::Result<()> {
     let g = |k: &str| snapshot.get(k);
@@ -189,6 +216,19 @@ pub fn write_snapshot_text(out: &mut dyn Write, snapshot: &Value) -> io::Result<
             "provider calls",
             &keys,
             &rows_of(g("provider_calls"), &keys),
+        )?;
+    }
+    if let Some(t) = g("tool_cache") {
+        let keys = ["namespace", "entries"];
+        section(
+            out,
+            &format!(
+                "tool cache (hits {}, misses {})",
+                cell(t.get("hits_total")),
+                cell(t.get("misses_total"))
+            ),
+            &keys,
+            &rows_of(t.get("namespaces"), &keys),
         )?;
     }
     if let Some(c) = g("chat_streams").and_then(Value::as_object) {

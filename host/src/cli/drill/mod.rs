@@ -17,12 +17,13 @@ use self::credentials::{RotationChoice, RotationMode, parse_seed};
 use self::report::{CoverageGoals, RunInfo, drill_report};
 use self::scenarios::{Catalog, grant_secrets};
 use super::args::{self, ClientArgs};
+use super::deployment::DeploymentArgs;
 use super::error::CliError;
 use super::plugin::RegistryArgs;
 use super::printer::Printer;
 use super::progress::ConsoleProgress;
 use super::signals::stop_on_signal;
-use super::target::{Target, parse_base_url};
+use super::target::Target;
 use crate::engine::{self, DrillPlan, RequestLimits};
 use crate::exit::Exit;
 use crate::http::ClientConfig;
@@ -53,9 +54,9 @@ pub(crate) struct DrillArgs {
     /// Scenarios to run, comma-separated (default: the profile's, or the --plugin ones).
     #[arg(long, value_name = "A,B", value_parser = args::names)]
     scenarios: Option<std::vec::Vec<String>>,
-    /// Base URL of the target; without one, the built-in relhost-sim is drilled.
-    #[arg(long, env = "RELIABILITY_BASE_URL", value_name = "URL", value_parser = parse_base_url)]
-    base_url: Option<http::Uri>,
+    /// The target: its base URL, Convex URL and deploy key.
+    #[command(flatten)]
+    deployment: DeploymentArgs,
     /// Multiplies the chat stages' rates and request caps.
     #[arg(long, default_value = "1", value_name = "X", value_parser = args::scale)]
     chat_load_scale: f64,
@@ -212,8 +213,13 @@ impl DrillArgs {
     }
 
     /// The target given, if any (none: the built-in sim).
-    pub(crate) fn base_url(&self) -> Option<&http::Uri> {
-        self.base_url.as_ref()
+    pub(crate) fn base_url(&self) -> Option<http::Uri> {
+        self.deployment.base_url()
+    }
+
+    /// The target deployment's URLs and key.
+    pub(crate) fn deployment(&self) -> &DeploymentArgs {
+        &self.deployment
     }
 
     /// Where reports go.
@@ -249,7 +255,7 @@ impl DrillArgs {
         max_in_flight: u64,
         allow_host_header: bool,
     ) {
-        self.base_url = Some(base_url);
+        self.deployment.set_base_url(base_url);
         self.inline_profile = Some(profile);
         self.params.extend(params);
         self.max_in_flight = max_in_flight;
@@ -312,8 +318,7 @@ impl DrillArgs {
 
         let (credentials, source) =
             credentials::from_operator(self.chat_auth_pool_file.as_deref())?;
-        let target =
-            Target::resolve(self.base_url.clone(), credentials, source, self.demo_users).await?;
+        let target = Target::resolve(self.base_url(), credentials, source, self.demo_users).await?;
         if target.sim.is_some() {
             progress.note(&format!(
                 "no --base-url or RELIABILITY_BASE_URL: drilling the built-in relhost-sim at {}",
