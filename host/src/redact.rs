@@ -17,7 +17,7 @@ pub const MASK: &str = "***";
 const MIN_LEN: usize = 6;
 
 /// Flags whose value is a secret, whatever it is.
-const SECRET_FLAGS: &[&str] = &["--ops-token"];
+const SECRET_FLAGS: &[&str] = &["--ops-token", "--deploy-key", "--user-token"];
 
 /// Header names whose values are credentials (`-H "Authorization: ..."`).
 const CREDENTIAL_WORDS: &[&str] = &[
@@ -237,6 +237,7 @@ mod tests {
             "relhost",
             "gate",
             "--ops-token=t1",
+            "--deploy-key=prod:x|k",
             "--ops-token",
             "t2",
             "-H",
@@ -254,6 +255,7 @@ mod tests {
                 "relhost",
                 "gate",
                 "--ops-token=***",
+                "--deploy-key=***",
                 "--ops-token",
                 "***",
                 "-H",

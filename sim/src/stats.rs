@@ -27,6 +27,7 @@ pub(crate) enum Route {
     WhatsappVerify,
     AuthSignUp,
     AuthSignIn,
+    AuthConvexToken,
     Threads,
     Healthz,
     OpsSnapshot,
@@ -37,13 +38,14 @@ pub(crate) enum Route {
     NotFound,
 }
 
-const ROUTES: [Route; 14] = [
+const ROUTES: [Route; 15] = [
     Route::Chat,
     Route::GmailPush,
     Route::WhatsappWebhook,
     Route::WhatsappVerify,
     Route::AuthSignUp,
     Route::AuthSignIn,
+    Route::AuthConvexToken,
     Route::Threads,
     Route::Healthz,
     Route::OpsSnapshot,
@@ -65,6 +67,7 @@ impl Route {
             Route::WhatsappVerify => "GET /api/whatsapp/webhook",
             Route::AuthSignUp => "POST /api/auth/sign-up/email",
             Route::AuthSignIn => "POST /api/auth/sign-in/email",
+            Route::AuthConvexToken => "GET /api/auth/convex/token",
             Route::Threads => "POST /api/threads",
             Route::Healthz => "GET /healthz",
             Route::OpsSnapshot => "GET /api/ops/reliability-snapshot",

@@ -3,6 +3,7 @@
 
 mod bare;
 mod canary;
+mod convex;
 mod dashboard;
 mod drill;
 mod gameday;

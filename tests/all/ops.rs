@@ -266,7 +266,8 @@ fn snapshot_prints_saves_and_reflects_traffic() {
     assert_matches_schema(&saved, "reliability-snapshot");
     assert_eq!(saved["status"], "pass");
     assert_eq!(saved["snapshot"]["window_minutes"], 5);
-    assert_eq!(saved["request"]["ops_token"], "<set>");
+    assert_eq!(saved["request"]["source"]["kind"], "rest");
+    assert_eq!(saved["request"]["source"]["ops_token"], "<set>");
     assert!(!saved.to_string().contains("test-ops-token"));
     let wa: u64 = saved["snapshot"]["requests"]["by_endpoint_status"]
         .as_array()

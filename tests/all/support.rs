@@ -28,6 +28,11 @@ const CONTROLLED_ENV: &[&str] = &[
     "GMAIL_PUBSUB_VERIFY_TOKEN",
     "SIM_FAULTS",
     "SIM_SEED",
+    "SIM_REST_OPS",
+    "SIM_TOOL_CALL_PCT",
+    "CONVEX_URL",
+    "CONVEX_DEPLOY_KEY",
+    "RELHOST_CONVEX_USER_TOKEN",
     "RUST_BACKTRACE",
 ];
 
@@ -71,9 +76,15 @@ fn process_alive(pid: u32) -> bool {
 /// A `relhost sim` child process, killed when dropped.
 pub(crate) struct Sim {
     child: Child,
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`: HTTP actions (as `NAME.convex.site`).
     pub(crate) base_url: String,
+    /// `http://127.0.0.1:PORT` of the Convex function API (as
+    /// `NAME.convex.cloud`): the base URL unless started split.
+    pub(crate) functions_url: String,
 }
+
+/// The deploy key of test sims.
+pub(crate) const DEPLOY_KEY: &str = "test-deploy-key-0123456789";
 
 impl Sim {
     /// Starts `relhost sim --listen=127.0.0.1:0` with extra arguments and environment.
@@ -86,22 +97,41 @@ impl Sim {
         let mut cmd = relhost();
         cmd.args(["sim", "--listen=127.0.0.1:0"])
             .arg(format!("--ops-token={ops_token}"))
+            .arg(format!("--deploy-key={DEPLOY_KEY}"))
             .args(args)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("spawn relhost sim");
         let stdout = child.stdout.take().expect("piped stdout");
-        let mut first = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut first)
-            .expect("read the sim's first line");
-        let base_url = first
-            .trim()
-            .strip_prefix("relhost-sim listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line from relhost sim: {first:?}"))
-            .to_string();
-        Sim { child, base_url }
+        let mut stdout = BufReader::new(stdout);
+        let mut line = |prefix: &str| {
+            let mut text = String::new();
+            stdout
+                .read_line(&mut text)
+                .expect("read the sim's first lines");
+            text.trim()
+                .strip_prefix(prefix)
+                .unwrap_or_else(|| panic!("unexpected line from relhost sim: {text:?}"))
+                .to_string()
+        };
+        let base_url = line("relhost-sim listening on ");
+        let functions_url = line("function API on ");
+        Sim {
+            child,
+            base_url,
+            functions_url,
+        }
+    }
+
+    /// Starts a sim whose function API has its own address, with the REST
+    /// ops routes off: reachable only as a Convex deployment is.
+    pub(crate) fn start_convex(args: &[&str], env: &[(&str, &str)]) -> Sim {
+        let mut all = vec!["--functions-listen=127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let mut env = env.to_vec();
+        env.push(("SIM_REST_OPS", "false"));
+        Sim::start(&all, &env)
     }
 }
 
@@ -336,6 +366,7 @@ pub(crate) fn make_pool(sim: &Sim, dir: &Path, prefix: &str, count: u32) -> Path
         "pool",
         &format!("--count={count}"),
         &format!("--app-origin={}", sim.base_url),
+        &format!("--convex-url={}", sim.functions_url),
         &format!("--prefix={prefix}"),
         "--seed=s1",
         "--quiet",

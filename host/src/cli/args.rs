@@ -145,6 +145,17 @@ pub(crate) fn names(text: &str) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
+/// Parses a JSON object (function arguments).
+pub(crate) fn json_object(text: &str) -> Result<serde_json::Value, String> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(value) if value.is_object() => Ok(value),
+        Ok(_) => Err("expected a JSON object, like '{\"minutes\":30}'".into()),
+        Err(e) => Err(format!(
+            "not JSON ({e}); expected an object like '{{\"minutes\":30}}'"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
-use super::args::ClientArgs;
+use super::args::{self, ClientArgs};
 use super::deployment::DeploymentArgs;
 use super::error::CliError;
 use super::printer::Printer;
@@ -36,7 +36,7 @@ struct RunArgs {
     /// The function: module:function.
     function: FunctionPath,
     /// Its arguments: a JSON object.
-    #[arg(default_value = "{}", value_name = "ARGS_JSON", value_parser = parse_args)]
+    #[arg(default_value = "{}", value_name = "ARGS_JSON", value_parser = args::json_object)]
     args: Value,
     /// The function's kind: query, mutation or action.
     #[arg(long, default_value = "query", value_name = "KIND")]
@@ -110,25 +110,22 @@ pub(crate) fn report_failure(error: &FunctionError) -> Exit {
     }
 }
 
-/// Parses the arguments: a JSON object.
-fn parse_args(text: &str) -> Result<Value, String> {
-    match serde_json::from_str::<Value>(text) {
-        Ok(value @ Value::Object(_)) => Ok(value),
-        Ok(_) => Err("expected a JSON object, like '{\"minutes\":30}'".into()),
-        Err(e) => Err(format!(
-            "not JSON ({e}); expected an object like '{{\"minutes\":30}}'"
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn arguments_are_json_objects() {
-        assert!(parse_args(r#"{"minutes":30,"limit":100}"#).is_ok());
-        assert!(parse_args("[1]").unwrap_err().contains("JSON object"));
-        assert!(parse_args("{minutes:30}").unwrap_err().contains("not JSON"));
+        assert!(args::json_object(r#"{"minutes":30,"limit":100}"#).is_ok());
+        assert!(
+            args::json_object("[1]")
+                .unwrap_err()
+                .contains("JSON object")
+        );
+        assert!(
+            args::json_object("{minutes:30}")
+                .unwrap_err()
+                .contains("not JSON")
+        );
     }
 }

@@ -19,11 +19,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::args;
 use super::error::CliError;
 use super::printer::Printer;
+use crate::convex::FunctionPath;
 use crate::exit::Exit;
 use crate::http::{Client, ClientConfig};
 use crate::pool::{
     self, Endpoints, PoolError, ProvisionConfig, ProvisionError, ProvisionProgress, RetryPolicy,
-    UserOutcome,
+    ThreadCreation, UserOutcome,
 };
 
 /// Create (or sign in) `count` load-test users, each with a bearer token and
@@ -36,9 +37,24 @@ pub struct PoolCommand {
     /// Origin of the app serving the auth endpoints, e.g. http://localhost:3000.
     #[arg(long, value_name = "URL", value_parser = parse_origin)]
     app_origin: http::Uri,
-    /// Origin of the thread endpoint (the Convex URL); default: --app-origin.
-    #[arg(long, value_name = "URL", value_parser = parse_origin)]
+    /// The Convex deployment's function URL (https://NAME.convex.cloud): threads are
+    /// created there by --thread-function, as each user.
+    #[arg(long, env = "CONVEX_URL", value_name = "URL", value_parser = parse_origin)]
     convex_url: Option<http::Uri>,
+    /// The Convex mutation that creates a user's thread.
+    #[arg(long, default_value = "threads:create", value_name = "MODULE:FUNCTION")]
+    thread_function: FunctionPath,
+    /// Arguments of --thread-function (a JSON object).
+    #[arg(long, default_value = "{}", value_name = "JSON", value_parser = args::json_object)]
+    thread_args: serde_json::Value,
+    /// Where the thread id is in the mutation's value (dot-separated keys); default:
+    /// the value itself, or its threadId, _id or id.
+    #[arg(long, value_name = "PATH")]
+    thread_id_path: Option<String>,
+    /// Better Auth's Convex token endpoint on the app origin (e.g. /api/auth/convex/token):
+    /// the session token is exchanged there for the token the deployment accepts.
+    #[arg(long, value_name = "PATH", value_parser = parse_path)]
+    convex_token_path: Option<String>,
     /// Email prefix of the users (letters, digits, '_', '-').
     #[arg(long, value_name = "NAME", value_parser = parse_name)]
     prefix: String,
@@ -62,9 +78,10 @@ pub struct PoolCommand {
     /// Sign-in path on the app origin (used when the user exists).
     #[arg(long, default_value = "/api/auth/sign-in/email", value_name = "PATH", value_parser = parse_path)]
     sign_in_path: String,
-    /// Thread-creation path on the Convex URL.
-    #[arg(long, default_value = "/api/threads", value_name = "PATH", value_parser = parse_path)]
-    thread_path: String,
+    /// Thread-creation route on the app origin (POST {}, answering {threadId});
+    /// default without --convex-url: /api/threads.
+    #[arg(long, value_name = "PATH", value_parser = parse_path)]
+    thread_path: Option<String>,
     /// Most users provisioned at once.
     #[arg(long, default_value = "8", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
     parallelism: u32,
@@ -157,10 +174,28 @@ impl PoolCommand {
     }
 
     fn provision_config(&self) -> Result<ProvisionConfig, CliError> {
-        let thread_origin = self.convex_url.as_ref().unwrap_or(&self.app_origin);
         let join = |origin: &http::Uri, path: &str, flag: &str| {
             pool::join_url(origin, path).map_err(|e| CliError::BadInput(format!("{flag}: {e}")))
         };
+        let thread = match (&self.thread_path, &self.convex_url) {
+            (Some(path), _) => {
+                ThreadCreation::Route(join(&self.app_origin, path, "--thread-path")?)
+            }
+            (None, Some(url)) => ThreadCreation::Function {
+                url: url.clone(),
+                function: self.thread_function.clone(),
+                args: self.thread_args.clone(),
+                id_path: self.thread_id_path.clone(),
+            },
+            (None, None) => {
+                ThreadCreation::Route(join(&self.app_origin, "/api/threads", "--thread-path")?)
+            }
+        };
+        let convex_token = self
+            .convex_token_path
+            .as_deref()
+            .map(|path| join(&self.app_origin, path, "--convex-token-path"))
+            .transpose()?;
         Ok(ProvisionConfig {
             prefix: self.prefix.clone(),
             seed: self.seed.clone(),
@@ -169,7 +204,8 @@ impl PoolCommand {
             endpoints: Endpoints {
                 sign_up: join(&self.app_origin, &self.sign_up_path, "--sign-up-path")?,
                 sign_in: join(&self.app_origin, &self.sign_in_path, "--sign-in-path")?,
-                thread: join(thread_origin, &self.thread_path, "--thread-path")?,
+                convex_token,
+                thread,
             },
             parallelism: self.parallelism as usize,
             retry: RetryPolicy {

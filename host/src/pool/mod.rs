@@ -23,6 +23,6 @@ pub use file::{
 };
 pub use provision::{
     Endpoints, ProvisionConfig, ProvisionError, ProvisionProgress, ProvisionReport, Step,
-    UserFailure, UserOutcome, join_url, provision,
+    ThreadCreation, UserFailure, UserOutcome, join_url, provision,
 };
 pub use retry::RetryPolicy;

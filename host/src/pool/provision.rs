@@ -9,8 +9,13 @@
 //!    to step 2.
 //! 2. `POST <sign-in>` `{"email","password"}`. A 2xx gives the token: the
 //!    user is *reused*.
-//! 3. `POST <thread>` `{}` with `Authorization: Bearer <token>`. A 2xx
-//!    gives the thread id (JSON `threadId`, else `id`).
+//! 3. Optionally (`convex_token`), `GET <convex-token>` with the session
+//!    token: Better Auth's Convex plugin answers `{"token"}`, the token the
+//!    Convex deployment accepts. It replaces the session token from here on.
+//! 4. The thread, as the user (`Authorization: Bearer <token>`), either
+//!    `POST <thread route>` `{}` whose 2xx gives JSON `threadId` (else `id`),
+//!    or a Convex mutation whose value is the thread id (or holds it at a
+//!    configured path).
 //!
 //! Each call is retried on network errors, 408, 429 (after `Retry-After`
 //! when given) and 5xx, per [`RetryPolicy`]. A rerun signs in the same
@@ -31,18 +36,51 @@ use serde_json::{Value, json};
 use super::credentials::{UserCredentials, user_credentials};
 use super::file::PoolEntry;
 use super::retry::{RetryPolicy, retry_after, retryable_status};
+use crate::convex::{self, FunctionAuth, FunctionError, FunctionKind, FunctionPath};
 use crate::http::{Client, ErrorClass, OutgoingRequest};
 use crate::rng::SplitMix64;
 
-/// The three endpoints a pool is built with, as absolute URLs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The endpoints a pool is built with, as absolute URLs.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Endpoints {
     /// Email sign-up (Better Auth: `/api/auth/sign-up/email` on the app origin).
     pub sign_up: http::Uri,
     /// Email sign-in (Better Auth: `/api/auth/sign-in/email` on the app origin).
     pub sign_in: http::Uri,
-    /// Thread creation, with the user's bearer token.
-    pub thread: http::Uri,
+    /// Token exchange for the Convex deployment (Better Auth's Convex
+    /// plugin: `/api/auth/convex/token`), if any.
+    pub convex_token: Option<http::Uri>,
+    /// Thread creation, as the user.
+    pub thread: ThreadCreation,
+}
+
+/// How a user's thread is created.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ThreadCreation {
+    /// `POST {}` to this URL; the answer's JSON `threadId` (else `id`).
+    Route(http::Uri),
+    /// A Convex mutation at the deployment's function URL.
+    Function {
+        /// The deployment's `.convex.cloud` URL.
+        url: http::Uri,
+        /// The mutation.
+        function: FunctionPath,
+        /// Its arguments.
+        args: Value,
+        /// Where the id is in its value (`a.b`); `None`: the value itself
+        /// when a string, else its `threadId`, `_id` or `id`.
+        id_path: Option<String>,
+    },
+}
+
+impl ThreadCreation {
+    /// The URL or function, for messages.
+    fn describe(&self) -> String {
+        match self {
+            ThreadCreation::Route(url) => url.to_string(),
+            ThreadCreation::Function { url, function, .. } => format!("{function} at {url}"),
+        }
+    }
 }
 
 /// `origin` (an absolute http(s) URL, possibly with a base path) joined
@@ -84,6 +122,8 @@ pub enum Step {
     SignUp,
     /// Signing in (the account existed).
     SignIn,
+    /// Exchanging the session token for a Convex token.
+    ConvexToken,
     /// Creating the thread.
     CreateThread,
 }
@@ -93,6 +133,7 @@ impl fmt::Display for Step {
         f.write_str(match self {
             Step::SignUp => "sign-up",
             Step::SignIn => "sign-in",
+            Step::ConvexToken => "Convex token exchange",
             Step::CreateThread => "thread creation",
         })
     }
@@ -128,6 +169,14 @@ pub enum ProvisionError {
         code: Option<String>,
         /// Attempts made.
         attempts: u32,
+    },
+    /// The thread mutation failed or was refused.
+    #[error("{step}: {error}")]
+    Function {
+        /// The step.
+        step: Step,
+        /// Why.
+        error: FunctionError,
     },
     /// A success without what it should carry.
     #[error("{step} at {url} answered {status} without {missing}")]
@@ -280,7 +329,14 @@ impl Caller<'_> {
         let mut rng = SplitMix64::new(self.rng_seed);
         let sign_up = json!({"email": creds.email, "password": creds.password, "name": creds.name});
         let answer = self
-            .call(Step::SignUp, &endpoints.sign_up, &sign_up, None, &mut rng)
+            .call(
+                Step::SignUp,
+                http::Method::POST,
+                &endpoints.sign_up,
+                Some(&sign_up),
+                None,
+                &mut rng,
+            )
             .await?;
         let code = error_code(&answer.body);
         let exists = answer.status == 422
@@ -290,7 +346,14 @@ impl Caller<'_> {
         let (answer, step, outcome) = if exists {
             let sign_in = json!({"email": creds.email, "password": creds.password});
             let answer = self
-                .call(Step::SignIn, &endpoints.sign_in, &sign_in, None, &mut rng)
+                .call(
+                    Step::SignIn,
+                    http::Method::POST,
+                    &endpoints.sign_in,
+                    Some(&sign_in),
+                    None,
+                    &mut rng,
+                )
                 .await?;
             (answer, Step::SignIn, UserOutcome::Reused)
         } else {
@@ -302,29 +365,38 @@ impl Caller<'_> {
             &endpoints.sign_in
         };
         let answer = success(step, url, answer)?;
-        let token = token(&answer).ok_or_else(|| ProvisionError::BadResponse {
+        let mut token = token(&answer).ok_or_else(|| ProvisionError::BadResponse {
             step,
             url: url.to_string(),
             status: answer.status,
-            missing: "a token (JSON \"token\" or header set-auth-token)",
+            missing: if answer_has_null_token(&answer.body) {
+                "a token (JSON \"token\" is null: does the app require email verification?)"
+            } else {
+                "a token (header set-auth-token or JSON \"token\")"
+            },
         })?;
-
-        let answer = self
-            .call(
-                Step::CreateThread,
-                &endpoints.thread,
-                &json!({}),
-                Some(&token),
-                &mut rng,
-            )
+        if let Some(exchange) = &endpoints.convex_token {
+            let answer = self
+                .call(
+                    Step::ConvexToken,
+                    http::Method::GET,
+                    exchange,
+                    None,
+                    Some(&token),
+                    &mut rng,
+                )
+                .await?;
+            let answer = success(Step::ConvexToken, exchange, answer)?;
+            token = json_token(&answer.body).ok_or_else(|| ProvisionError::BadResponse {
+                step: Step::ConvexToken,
+                url: exchange.to_string(),
+                status: answer.status,
+                missing: "a token (JSON \"token\")",
+            })?;
+        }
+        let thread_id = self
+            .create_thread(&endpoints.thread, &token, &mut rng)
             .await?;
-        let answer = success(Step::CreateThread, &endpoints.thread, answer)?;
-        let thread_id = thread_id(&answer.body).ok_or_else(|| ProvisionError::BadResponse {
-            step: Step::CreateThread,
-            url: endpoints.thread.to_string(),
-            status: answer.status,
-            missing: "a thread id (JSON \"threadId\" or \"id\")",
-        })?;
         Ok((
             PoolEntry {
                 auth_token: token,
@@ -334,17 +406,108 @@ impl Caller<'_> {
         ))
     }
 
-    /// POSTs `body` as JSON until an answer is final or attempts run out.
-    /// `Err` only when no attempt got an answer.
+    /// Creates the user's thread and returns its id.
+    async fn create_thread(
+        &self,
+        thread: &ThreadCreation,
+        token: &str,
+        rng: &mut SplitMix64,
+    ) -> Result<String, ProvisionError> {
+        let step = Step::CreateThread;
+        let missing = |status| ProvisionError::BadResponse {
+            step,
+            url: thread.describe(),
+            status,
+            missing: "a thread id (a string, or JSON \"threadId\", \"_id\" or \"id\")",
+        };
+        match thread {
+            ThreadCreation::Route(url) => {
+                let answer = self
+                    .call(
+                        step,
+                        http::Method::POST,
+                        url,
+                        Some(&json!({})),
+                        Some(token),
+                        rng,
+                    )
+                    .await?;
+                let answer = success(step, url, answer)?;
+                serde_json::from_slice::<Value>(&answer.body)
+                    .ok()
+                    .and_then(|v| thread_id(&v, None))
+                    .ok_or_else(|| missing(answer.status))
+            }
+            ThreadCreation::Function {
+                url,
+                function,
+                args,
+                id_path,
+            } => {
+                let value = self.mutation(url, function, args, token, rng).await?;
+                thread_id(&value, id_path.as_deref()).ok_or_else(|| missing(200))
+            }
+        }
+    }
+
+    /// Runs a mutation as the user, retried like every call.
+    async fn mutation(
+        &self,
+        url: &http::Uri,
+        function: &FunctionPath,
+        args: &Value,
+        token: &str,
+        rng: &mut SplitMix64,
+    ) -> Result<Value, ProvisionError> {
+        let auth = FunctionAuth::User(token.to_owned());
+        let max_attempts = self.retry.max_attempts.max(1);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = convex::call(
+                self.client,
+                url,
+                FunctionKind::Mutation,
+                function,
+                args,
+                &auth,
+            )
+            .await;
+            let retry = match &result {
+                Err(FunctionError::Unreachable { .. }) => true,
+                Err(FunctionError::Rejected { status, .. }) => retryable_status(*status),
+                _ => false,
+            };
+            if !retry || attempt >= max_attempts {
+                return result.map_err(|error| match error {
+                    FunctionError::Unreachable { url, class, .. } => ProvisionError::Unreachable {
+                        step: Step::CreateThread,
+                        url,
+                        class,
+                        attempts: attempt,
+                    },
+                    error => ProvisionError::Function {
+                        step: Step::CreateThread,
+                        error,
+                    },
+                });
+            }
+            tokio::time::sleep(self.retry.delay(attempt, None, rng)).await;
+        }
+    }
+
+    /// Sends `body` (as JSON, when given) until an answer is final or
+    /// attempts run out. `Err` only when no attempt got an answer.
     async fn call(
         &self,
         step: Step,
+        method: http::Method,
         url: &http::Uri,
-        body: &Value,
+        body: Option<&Value>,
         bearer: Option<&str>,
         rng: &mut SplitMix64,
     ) -> Result<Answer, ProvisionError> {
-        let body = Bytes::from(body.to_string());
+        let body = body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string()));
         let mut headers = http::HeaderMap::new();
         headers.insert(
             http::header::CONTENT_TYPE,
@@ -376,7 +539,7 @@ impl Caller<'_> {
         loop {
             attempt += 1;
             let request = OutgoingRequest {
-                method: http::Method::POST,
+                method: method.clone(),
                 uri: url.clone(),
                 headers: headers.clone(),
                 body: body.clone(),
@@ -427,36 +590,59 @@ fn success(step: Step, url: &http::Uri, answer: Answer) -> Result<Answer, Provis
     }
 }
 
-/// The token of a sign-up or sign-in answer: JSON `token`, else the
-/// `set-auth-token` header (Better Auth's bearer plugin).
+/// The token of a sign-up or sign-in answer: the `set-auth-token` header
+/// (Better Auth's bearer plugin, the token its bearer auth accepts), else
+/// JSON `token`.
 fn token(answer: &Answer) -> Option<String> {
-    let from_json = serde_json::from_slice::<Value>(&answer.body)
-        .ok()
-        .and_then(|v| v.get("token").and_then(Value::as_str).map(str::to_owned));
-    let from_header = || {
-        answer
-            .headers
-            .get("set-auth-token")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    from_json
-        .filter(|t| !t.trim().is_empty())
-        .or_else(from_header)
-        .filter(|t| !t.trim().is_empty() && t.bytes().all(|b| b.is_ascii_graphic()))
+    answer
+        .headers
+        .get("set-auth-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .filter(|t| usable_token(t))
+        .or_else(|| json_token(&answer.body))
 }
 
-/// The thread id of a thread-creation answer: JSON `threadId`, else `id`
-/// (a string, or a number written as one).
-fn thread_id(body: &[u8]) -> Option<String> {
-    let value: Value = serde_json::from_slice(body).ok()?;
-    ["threadId", "id"]
-        .iter()
-        .find_map(|key| match value.get(key) {
-            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        })
+/// JSON `token` of an answer, when usable as a bearer token.
+fn json_token(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("token").and_then(Value::as_str).map(str::to_owned))
+        .filter(|t| usable_token(t))
+}
+
+fn usable_token(token: &str) -> bool {
+    !token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Whether an answer says `"token": null` (Better Auth's sign-up when the
+/// email must be verified first).
+fn answer_has_null_token(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .is_some_and(|v| v.get("token").is_some_and(Value::is_null))
+}
+
+/// The thread id in `value`: at `path` (dot-separated keys) when given;
+/// else the value itself when a string, else its `threadId`, `_id` or `id`.
+/// A string, or a number written as one.
+fn thread_id(value: &Value, path: Option<&str>) -> Option<String> {
+    let id = |v: &Value| match v {
+        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    match path {
+        Some(path) => path
+            .split('.')
+            .try_fold(value, |v, key| v.get(key))
+            .and_then(id),
+        None => id(value).filter(|_| value.is_string()).or_else(|| {
+            ["threadId", "_id", "id"]
+                .iter()
+                .find_map(|key| value.get(key).and_then(id))
+        }),
+    }
 }
 
 /// The `code` of a JSON error body, when it is a plain identifier (so that
@@ -476,4 +662,44 @@ fn error_code(body: &[u8]) -> Option<String> {
 fn origin_of(url: &http::Uri) -> Option<http::HeaderValue> {
     let origin = format!("{}://{}", url.scheme_str()?, url.authority()?);
     http::HeaderValue::from_str(&origin).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_ids_are_found_where_the_answer_keeps_them() {
+        assert_eq!(thread_id(&json!("k57a"), None).as_deref(), Some("k57a"));
+        assert_eq!(
+            thread_id(&json!({"_id": "k1", "x": 1}), None).as_deref(),
+            Some("k1")
+        );
+        assert_eq!(
+            thread_id(&json!({"threadId": 7}), None).as_deref(),
+            Some("7")
+        );
+        assert_eq!(
+            thread_id(&json!({"thread": {"key": "t9"}}), Some("thread.key")).as_deref(),
+            Some("t9")
+        );
+        assert_eq!(thread_id(&json!({"thread": {}}), Some("thread.key")), None);
+        assert_eq!(thread_id(&json!(""), None), None);
+        assert_eq!(thread_id(&json!(null), None), None);
+    }
+
+    #[test]
+    fn the_bearer_header_is_preferred_and_null_tokens_are_named() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("set-auth-token", "signed.tok".parse().expect("value"));
+        let answer = Answer {
+            status: 200,
+            headers,
+            body: Bytes::from_static(br#"{"token":"raw"}"#),
+            attempts: 1,
+        };
+        assert_eq!(token(&answer).as_deref(), Some("signed.tok"));
+        assert!(answer_has_null_token(br#"{"token":null,"user":{}}"#));
+        assert!(!answer_has_null_token(br#"{"user":{}}"#));
+    }
 }

@@ -58,7 +58,8 @@ fn config(base: &str, count: u32) -> ProvisionConfig {
         endpoints: Endpoints {
             sign_up: join_url(&origin, "/api/auth/sign-up/email").expect("url"),
             sign_in: join_url(&origin, "/api/auth/sign-in/email").expect("url"),
-            thread: join_url(&origin, "/api/threads").expect("url"),
+            convex_token: None,
+            thread: ThreadCreation::Route(join_url(&origin, "/api/threads").expect("url")),
         },
         parallelism: 3,
         retry: RetryPolicy {
@@ -253,7 +254,8 @@ async fn retry_after_header_token_and_id_fallbacks() {
         config.endpoints = Endpoints {
             sign_up: join_url(&origin, "/auth/up").unwrap(),
             sign_in: join_url(&origin, "/auth/in").unwrap(),
-            thread: join_url(&origin, "/t").unwrap(),
+            convex_token: None,
+            thread: ThreadCreation::Route(join_url(&origin, "/t").unwrap()),
         };
         let report = provision(&client(), &config, &Seen::default())
             .await

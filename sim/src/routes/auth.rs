@@ -148,6 +148,19 @@ pub(crate) fn authenticate(
     })
 }
 
+/// `GET /api/auth/convex/token`: exchanges a session token for a token of
+/// the Convex function API (`{"token"}`), as Better Auth's Convex plugin
+/// does; here both are session tokens of the same user.
+pub(crate) fn convex_token(state: &SimState, headers: &http::HeaderMap) -> Resp {
+    match authenticate(state, headers) {
+        Ok(user) => json(
+            StatusCode::OK,
+            &json!({ "token": state.auth.issue_token(&user) }),
+        ),
+        Err(r) => *r,
+    }
+}
+
 /// `POST /api/threads`: creates a thread of the bearer's user. The body, if
 /// any, is read (and size-checked) but not needed.
 pub(crate) async fn create_thread(state: &Arc<SimState>, req: Request<Incoming>) -> Resp {
