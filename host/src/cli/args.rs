@@ -18,6 +18,22 @@ pub(crate) struct CiOutputArgs {
     pub(crate) summary: Option<PathBuf>,
 }
 
+/// Where a command saves its report, and whether it prints anything.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct OutputArgs {
+    /// Where the report is saved.
+    #[arg(
+        long,
+        env = "RELIABILITY_OUTPUT_DIR",
+        default_value = ".output/reliability",
+        value_name = "DIR"
+    )]
+    pub(crate) output_dir: PathBuf,
+    /// Print nothing but errors.
+    #[arg(long)]
+    pub(crate) quiet: bool,
+}
+
 /// The ownership matrix that names every check's owner.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct OwnershipArgs {

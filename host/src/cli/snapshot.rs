@@ -11,13 +11,12 @@
 //! failed, another status, not JSON), with its reason; 2 bad flags; 3 the
 //! target is unreachable.
 
-use std::path::PathBuf;
 use std::time::SystemTime;
 
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::args::{CiOutputArgs, ClientArgs};
+use super::args::{CiOutputArgs, ClientArgs, OutputArgs};
 use super::deployment::{DeploymentArgs, SnapshotSourceArgs};
 use super::drill::credentials::CredentialSource;
 use super::error::CliError;
@@ -50,20 +49,12 @@ pub struct SnapshotCommand {
     /// Where the snapshot is read.
     #[command(flatten)]
     source: SnapshotSourceArgs,
-    /// Where the snapshot is saved.
-    #[arg(
-        long,
-        env = "RELIABILITY_OUTPUT_DIR",
-        default_value = ".output/reliability",
-        value_name = "DIR"
-    )]
-    output_dir: PathBuf,
+    /// The snapshot's folder, and quiet.
+    #[command(flatten)]
+    output: OutputArgs,
     /// `--junit` and `--summary` outputs for CI.
     #[command(flatten)]
     ci: CiOutputArgs,
-    /// Print nothing but errors.
-    #[arg(long)]
-    quiet: bool,
     /// Connect, request and stream-idle timeouts, HTTP/2, a private CA.
     #[command(flatten)]
     client: ClientArgs,
@@ -73,8 +64,8 @@ impl SnapshotCommand {
     /// Fetches, prints and saves the snapshot.
     pub async fn run(self) -> Result<Exit, CliError> {
         let started = SystemTime::now();
-        let printer = Printer::stdout(self.quiet);
-        crate::report::check_writable(&self.output_dir)?;
+        let printer = Printer::stdout(self.output.quiet);
+        crate::report::check_writable(&self.output.output_dir)?;
         let base_url = self.deployment.base_url();
         // Without any target, the built-in sim, with its own keys.
         let sim = match (&base_url, self.deployment.convex_url()) {
@@ -107,7 +98,7 @@ impl SnapshotCommand {
             ),
             in_process_sim: sim.is_some(),
         };
-        if sim.is_some() && !self.quiet {
+        if sim.is_some() && !self.output.quiet {
             eprintln!(
                 "no target (--base-url, --convex-url): reading the built-in relhost-sim's snapshot at {}",
                 target.base_url.trim_end_matches('/')
@@ -146,7 +137,7 @@ impl SnapshotCommand {
             report["error"] = Value::String(error.clone());
         }
         let name = format!("reliability-snapshot-{}.json", compact_timestamp(started));
-        let path = write_json_atomic(&self.output_dir, &name, &report)?;
+        let path = write_json_atomic(&self.output.output_dir, &name, &report)?;
 
         match &result {
             Ok(snapshot) => {

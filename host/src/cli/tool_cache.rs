@@ -6,13 +6,12 @@
 //! Exit codes: 0 done; 1 the function failed or the deployment refused the
 //! call; 2 bad input; 3 the deployment is unreachable.
 
-use std::path::PathBuf;
 use std::time::SystemTime;
 
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
-use super::args::ClientArgs;
+use super::args::{ClientArgs, OutputArgs};
 use super::convex::{function_client, report_failure};
 use super::deployment::DeploymentArgs;
 use super::error::CliError;
@@ -71,17 +70,9 @@ struct Common {
     /// The deployment: its URLs and deploy key.
     #[command(flatten)]
     deployment: DeploymentArgs,
-    /// Where the report is saved.
-    #[arg(
-        long,
-        env = "RELIABILITY_OUTPUT_DIR",
-        default_value = ".output/reliability",
-        value_name = "DIR"
-    )]
-    output_dir: PathBuf,
-    /// Print nothing but errors.
-    #[arg(long)]
-    quiet: bool,
+    /// The report's folder, and quiet.
+    #[command(flatten)]
+    output: OutputArgs,
     /// Timeouts and a private CA.
     #[command(flatten)]
     client: ClientArgs,
@@ -109,7 +100,7 @@ impl ToolCacheCommand {
                 ("clear", FunctionKind::Mutation, function, args, common)
             }
         };
-        crate::report::check_writable(&common.output_dir)?;
+        crate::report::check_writable(&common.output.output_dir)?;
         let url = common.deployment.required_convex_url()?;
         let client = function_client(&common.client)?;
         let auth = common.deployment.admin();
@@ -140,8 +131,8 @@ impl ToolCacheCommand {
             report["error"] = Value::String(crate::redact::text(&error));
         }
         let file = format!("tool-cache-{name}-{}.json", compact_timestamp(started));
-        let path = write_json_atomic(&common.output_dir, &file, &report)?;
-        let printer = Printer::stdout(common.quiet);
+        let path = write_json_atomic(&common.output.output_dir, &file, &report)?;
+        let printer = Printer::stdout(common.output.quiet);
         let exit = match &result {
             Ok(value) => {
                 print_result(&printer, name, value);
