@@ -292,10 +292,12 @@ fn live_benches(c: &mut Criterion) {
     group.bench_function("record", |b| {
         b.iter(|| {
             i += 1;
-            stats.record(
-                black_box(latencies[i % latencies.len()]),
-                i.is_multiple_of(100),
-            );
+            let result = if i.is_multiple_of(100) {
+                Ok(503)
+            } else {
+                Ok(200)
+            };
+            stats.record(black_box(latencies[i % latencies.len()]), result);
         });
     });
     group.finish();

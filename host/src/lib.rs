@@ -14,6 +14,7 @@ pub mod gameday;
 pub mod http;
 pub mod metrics;
 pub mod ops;
+pub mod output;
 pub mod plugin;
 pub mod policy;
 pub mod pool;

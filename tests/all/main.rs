@@ -10,6 +10,7 @@ mod gameday;
 mod gate;
 mod load;
 mod ops;
+mod outputs;
 mod pool;
 mod registry;
 mod rotation;

@@ -23,7 +23,7 @@ use clap::Args;
 
 use super::args::CiOutputArgs;
 use super::drill::report::{CoverageGoals, RunInfo, drill_report};
-use super::drill::{DrillArgs, PreparedDrill};
+use super::drill::{DrillArgs, PreparedDrill, run_exported};
 use super::error::CliError;
 use super::printer::Printer;
 use super::progress::ConsoleProgress;
@@ -33,7 +33,7 @@ use crate::canary::{
     CANARY_KIND, CanaryReport, CanaryVerdict, Classification, JudgeSettings, MetricResult, SAMPLES,
     ScenarioFigures, ScenarioSamples, SideSummary, judge,
 };
-use crate::engine::{self, ScenarioResult};
+use crate::engine::ScenarioResult;
 use crate::exit::Exit;
 use crate::metrics::StageMetrics;
 use crate::policy;
@@ -137,9 +137,20 @@ impl CanaryCommand {
 
         progress.note("canary: drilling control and candidate with the same schedule");
         let silent = ConsoleProgress::new(true);
+        let control_out = self
+            .drill
+            .start_outputs(&control.profile, Some("control"))?;
+        let candidate_out = self
+            .drill
+            .start_outputs(&candidate.profile, Some("candidate"))?;
         let (control_results, candidate_results) = tokio::join!(
-            engine::run(&control.plan, stop.clone(), &progress),
-            engine::run(&candidate.plan, stop.clone(), &silent),
+            run_exported(&control.plan, stop.clone(), &progress, control_out.as_ref()),
+            run_exported(
+                &candidate.plan,
+                stop.clone(),
+                &silent,
+                candidate_out.as_ref()
+            ),
         );
         let interrupted = *stop.borrow();
         let control_side = self
@@ -150,6 +161,14 @@ impl CanaryCommand {
             .await?;
 
         let mut warnings = Vec::new();
+        for (exporter, side) in [
+            (control_out, &control_side),
+            (candidate_out, &candidate_side),
+        ] {
+            if let Some(exporter) = exporter {
+                warnings.extend(exporter.finish(&side.report).await);
+            }
+        }
         let mut compared = Vec::new();
         for (i, (c, k)) in control_side
             .report

@@ -13,6 +13,7 @@ mod drill;
 mod error;
 mod gameday;
 mod gate;
+mod live_outputs;
 mod load;
 mod milestone;
 mod plugin;

@@ -1,7 +1,15 @@
-//! Live figures for the progress display: each worker owns its own
-//! counters (no cache line shared between workers); a reader sums them.
+//! Live figures for the progress display and the live outputs: each
+//! worker owns its own counters (no cache line shared between workers); a
+//! reader sums them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::http::ErrorClass;
+
+/// Lowest status code with its own counter.
+const STATUS_MIN: u16 = 100;
+/// Status codes with their own counter (100 to 599).
+const STATUS_SLOTS: usize = 500;
 
 /// Bits of precision below each power of two (2 bits: within 25%).
 const SUB_BITS: u32 = 2;
@@ -19,6 +27,8 @@ pub struct LiveStats {
     errors: AtomicU64,
     in_flight: AtomicU64,
     latency: [AtomicU64; BUCKETS],
+    status: [AtomicU64; STATUS_SLOTS],
+    network: [AtomicU64; ErrorClass::ALL.len()],
 }
 
 impl Default for LiveStats {
@@ -28,14 +38,33 @@ impl Default for LiveStats {
             errors: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             latency: std::array::from_fn(|_| AtomicU64::new(0)),
+            status: std::array::from_fn(|_| AtomicU64::new(0)),
+            network: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 }
 
 impl LiveStats {
-    /// Counts one finished request.
-    pub fn record(&self, latency_us: u64, error: bool) {
+    /// Counts one finished request: its status, or its network error
+    /// class, and its (corrected) latency. A 5xx or a network error counts
+    /// as an error.
+    pub fn record(&self, latency_us: u64, result: Result<u16, ErrorClass>) {
         self.sent.fetch_add(1, Ordering::Relaxed);
+        let error = match result {
+            Ok(status) => {
+                if let Some(slot) = status
+                    .checked_sub(STATUS_MIN)
+                    .and_then(|i| self.status.get(usize::from(i)))
+                {
+                    slot.fetch_add(1, Ordering::Relaxed);
+                }
+                (500..=599).contains(&status)
+            }
+            Err(class) => {
+                self.network[class.index()].fetch_add(1, Ordering::Relaxed);
+                true
+            }
+        };
         if error {
             self.errors.fetch_add(1, Ordering::Relaxed);
         }
@@ -49,7 +78,7 @@ impl LiveStats {
 }
 
 /// Requests in flight over all workers, right now.
-pub(crate) fn in_flight(stats: &[std::sync::Arc<LiveStats>]) -> u64 {
+pub fn in_flight(stats: &[std::sync::Arc<LiveStats>]) -> u64 {
     stats
         .iter()
         .map(|s| s.in_flight.load(Ordering::Relaxed))
@@ -64,24 +93,58 @@ pub struct LiveTotals {
     /// Requests that ended in a 5xx or a network error.
     pub errors: u64,
     latency: Vec<u64>,
+    status: Vec<u64>,
+    network: Vec<u64>,
 }
 
 impl LiveTotals {
     /// Sums the workers' counters.
     pub fn read(stats: &[std::sync::Arc<LiveStats>]) -> Self {
-        let mut totals = LiveTotals {
-            sent: 0,
-            errors: 0,
-            latency: vec![0; BUCKETS],
+        let mut totals = LiveTotals::default();
+        let add = |sums: &mut [u64], counters: &[AtomicU64]| {
+            for (sum, c) in sums.iter_mut().zip(counters) {
+                *sum += c.load(Ordering::Relaxed);
+            }
         };
         for s in stats {
             totals.sent += s.sent.load(Ordering::Relaxed);
             totals.errors += s.errors.load(Ordering::Relaxed);
-            for (sum, b) in totals.latency.iter_mut().zip(&s.latency) {
-                *sum += b.load(Ordering::Relaxed);
-            }
+            add(&mut totals.latency, &s.latency);
+            add(&mut totals.status, &s.status);
+            add(&mut totals.network, &s.network);
         }
         totals
+    }
+
+    /// Requests per status code, codes with none left out.
+    pub fn statuses(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
+        (STATUS_MIN..)
+            .zip(&self.status)
+            .filter(|(_, n)| **n > 0)
+            .map(|(code, n)| (code, *n))
+    }
+
+    /// Requests per network error class, classes with none left out.
+    pub fn network_errors(&self) -> impl Iterator<Item = (ErrorClass, u64)> + '_ {
+        ErrorClass::ALL
+            .iter()
+            .zip(&self.network)
+            .filter(|(_, n)| **n > 0)
+            .map(|(class, n)| (*class, *n))
+    }
+
+    /// `self - earlier`, counter by counter (the figures of an interval).
+    pub fn since(&self, earlier: &LiveTotals) -> LiveTotals {
+        let diff = |a: &[u64], b: &[u64]| -> Vec<u64> {
+            a.iter().zip(b).map(|(x, y)| x.saturating_sub(*y)).collect()
+        };
+        LiveTotals {
+            sent: self.sent.saturating_sub(earlier.sent),
+            errors: self.errors.saturating_sub(earlier.errors),
+            latency: diff(&self.latency, &earlier.latency),
+            status: diff(&self.status, &earlier.status),
+            network: diff(&self.network, &earlier.network),
+        }
     }
 
     /// The approximate latency quantile `q` (0..1) in milliseconds of the
@@ -115,6 +178,8 @@ impl Default for LiveTotals {
             sent: 0,
             errors: 0,
             latency: vec![0; BUCKETS],
+            status: vec![0; STATUS_SLOTS],
+            network: vec![0; ErrorClass::ALL.len()],
         }
     }
 }
@@ -169,11 +234,23 @@ mod tests {
         let stats = Arc::new(LiveStats::default());
         let start = LiveTotals::read(std::slice::from_ref(&stats));
         for us in 1..=100 {
-            stats.record(us * 1000, us > 98);
+            let result = match us {
+                100 => Err(ErrorClass::Reset),
+                99 => Ok(503),
+                _ => Ok(200),
+            };
+            stats.record(us * 1000, result);
         }
         let now = LiveTotals::read(std::slice::from_ref(&stats));
         assert_eq!(now.sent, 100);
         assert_eq!(now.errors, 2);
+        assert_eq!(now.statuses().collect::<Vec<_>>(), [(200, 98), (503, 1)]);
+        assert_eq!(
+            now.network_errors().collect::<Vec<_>>(),
+            [(ErrorClass::Reset, 1)]
+        );
+        assert_eq!(now.since(&start).sent, 100);
+        assert_eq!(now.since(&now).statuses().count(), 0);
         let p95 = now.quantile_ms_since(&start, 0.95).expect("samples");
         assert!((95.0..=120.0).contains(&p95), "{p95}");
         assert_eq!(now.quantile_ms_since(&now, 0.95), None);

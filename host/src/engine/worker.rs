@@ -511,8 +511,7 @@ impl Worker {
         if let (Err(class), Some(reason)) = (ex.result, &ex.reason) {
             output.metrics.error_reason(class, reason);
         }
-        let error = matches!(ex.result, Err(_) | Ok(500..=599));
-        self.live.record(latency_us, error);
+        self.live.record(latency_us, ex.result);
     }
 }
 

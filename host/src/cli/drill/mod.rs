@@ -19,6 +19,7 @@ use self::scenarios::{Catalog, grant_secrets};
 use super::args::{self, ClientArgs};
 use super::deployment::DeploymentArgs;
 use super::error::CliError;
+use super::live_outputs::LiveOutputArgs;
 use super::plugin::RegistryArgs;
 use super::printer::Printer;
 use super::progress::ConsoleProgress;
@@ -27,6 +28,7 @@ use super::target::Target;
 use crate::engine::{self, DrillPlan, RequestLimits};
 use crate::exit::Exit;
 use crate::http::ClientConfig;
+use crate::output::Exporter;
 use crate::plugin::{Limits, Runtime, Secrets};
 use crate::policy::{self, Profile, Scale, SloBaseline};
 use crate::report::{DrillReport, check_writable, report_file_name, write_json_atomic};
@@ -57,6 +59,12 @@ pub(crate) struct DrillArgs {
     /// The target: its base URL, Convex URL and deploy key.
     #[command(flatten)]
     deployment: DeploymentArgs,
+    /// Live metrics outputs.
+    #[command(flatten)]
+    outputs: LiveOutputArgs,
+    /// This run's id in live metrics.
+    #[arg(skip = new_run_id())]
+    run_id: String,
     /// Multiplies the chat stages' rates and request caps.
     #[arg(long, default_value = "1", value_name = "X", value_parser = args::scale)]
     chat_load_scale: f64,
@@ -385,7 +393,8 @@ impl DrillArgs {
             target,
             secrets,
         } = prepared;
-        let results = engine::run(plan, stop.clone(), progress).await?;
+        let exporter = self.start_outputs(profile, None)?;
+        let results = run_exported(plan, stop.clone(), progress, exporter.as_ref()).await?;
         let interrupted = *stop.borrow();
         let info = RunInfo {
             started: *started,
@@ -402,10 +411,36 @@ impl DrillArgs {
             },
             warnings: warnings.clone(),
         };
-        let report = drill_report(info, &results, baseline, evaluators).await;
+        let mut report = drill_report(info, &results, baseline, evaluators).await;
+        if let Some(exporter) = exporter {
+            let warnings = exporter.finish(&report).await;
+            for warning in &warnings {
+                progress.note(&format!("warning: {warning}"));
+            }
+            report.warnings.extend(warnings);
+        }
         let name = report_file_name("load-drill", &profile.name, *started);
         let path = write_json_atomic(&self.output_dir, &name, &report)?;
         Ok(DrillOutcome { report, path })
+    }
+
+    /// Starts the live outputs of a drill of `profile` (none without
+    /// `--out`); `side` labels a canary's control or candidate.
+    pub(crate) fn start_outputs(
+        &self,
+        profile: &Profile,
+        side: Option<&str>,
+    ) -> Result<Option<Exporter>, CliError> {
+        let command = std::env::args().nth(1).unwrap_or_default();
+        let mut labels = vec![
+            ("run_id", self.run_id.clone()),
+            ("command", command),
+            ("profile", profile.name.clone()),
+        ];
+        if let Some(side) = side {
+            labels.push(("side", side.to_owned()));
+        }
+        self.outputs.start(labels)
     }
 
     fn profile(&self) -> Result<Profile, CliError> {
@@ -448,6 +483,8 @@ impl DrillArgs {
             "chat_concurrency_scale": self.chat_concurrency_scale,
             "chat_duration_scale": self.chat_duration_scale,
             "workers": plan.workers,
+            "run_id": self.run_id,
+            "outputs": self.outputs.describe(),
             "max_in_flight": self.max_in_flight,
             "connect_timeout_ms": self.client.connect_timeout.as_millis() as u64,
             "request_timeout_ms": self.client.request_timeout.as_millis() as u64,
@@ -475,4 +512,28 @@ impl DrillArgs {
 
 fn default_workers() -> u32 {
     std::thread::available_parallelism().map_or(2, |n| n.get() as u32)
+}
+
+/// Runs `plan`, telling `progress` and, when there is one, `exporter`.
+pub(crate) async fn run_exported(
+    plan: &DrillPlan,
+    stop: watch::Receiver<bool>,
+    progress: &dyn engine::Progress,
+    exporter: Option<&Exporter>,
+) -> Result<Vec<engine::ScenarioResult>, engine::EngineError> {
+    match exporter {
+        Some(exporter) => engine::run(plan, stop, &exporter.progress(progress)).await,
+        None => engine::run(plan, stop, progress).await,
+    }
+}
+
+/// A run id: 16 hex digits from the clock and the process id.
+fn new_run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    format!(
+        "{:016x}",
+        crate::rng::SplitMix64::derive(nanos, u64::from(std::process::id()))
+    )
 }

@@ -1,0 +1,110 @@
+//! OTLP/HTTP protobuf metrics: one `ExportMetricsServiceRequest` per push,
+//! counters as cumulative monotonic sums, the rest as gauges. The run's
+//! common labels are resource attributes; a status code is
+//! `http.response.status_code` and a network error class `error.type`, as
+//! OpenTelemetry's HTTP client conventions name them.
+
+use super::points::{Kind, Point};
+use super::protobuf::Message;
+
+/// Content type of an OTLP/HTTP protobuf body.
+pub(crate) const CONTENT_TYPE: &str = "application/x-protobuf";
+/// `AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE`.
+const CUMULATIVE: u64 = 2;
+
+/// The body of a push. `start_ns` is when the run started (the start of
+/// every cumulative sum), `now_ns` the time of the values.
+pub(crate) fn export_request(
+    points: &[Point],
+    common: &[(&'static str, String)],
+    start_ns: u64,
+    now_ns: u64,
+) -> Vec<u8> {
+    let mut resource = Message::new();
+    resource.message(1, &string_attribute("service.name", "relhost"));
+    for (key, value) in common {
+        resource.message(1, &string_attribute(&format!("relhost.{key}"), value));
+    }
+    let mut scope = Message::new();
+    scope
+        .string(1, "relhost")
+        .string(2, env!("CARGO_PKG_VERSION"));
+    let mut scope_metrics = Message::new();
+    scope_metrics.message(1, &scope);
+    // One Metric per name, its points in order.
+    let mut names: Vec<&str> = Vec::new();
+    for point in points {
+        if !names.contains(&point.metric.otel) {
+            names.push(point.metric.otel);
+        }
+    }
+    for name in names {
+        let of_name: Vec<&Point> = points.iter().filter(|p| p.metric.otel == name).collect();
+        let metric = of_name[0].metric;
+        let mut data = Message::new();
+        for point in &of_name {
+            data.message(1, &data_point(point, start_ns, now_ns));
+        }
+        let mut m = Message::new();
+        m.string(1, metric.otel)
+            .string(2, metric.help)
+            .string(3, metric.unit);
+        match metric.kind {
+            Kind::Counter => {
+                data.uint64(2, CUMULATIVE).boolean(3, true);
+                m.message(7, &data);
+            }
+            Kind::Gauge => {
+                m.message(5, &data);
+            }
+        }
+        scope_metrics.message(2, &m);
+    }
+    let mut resource_metrics = Message::new();
+    resource_metrics
+        .message(1, &resource)
+        .message(2, &scope_metrics);
+    let mut request = Message::new();
+    request.message(1, &resource_metrics);
+    request.into_bytes()
+}
+
+fn data_point(point: &Point, start_ns: u64, now_ns: u64) -> Message {
+    let mut dp = Message::new();
+    let network = point
+        .labels
+        .iter()
+        .any(|(k, v)| *k == "status_class" && v == "network");
+    for (key, value) in &point.labels {
+        let attribute = match (*key, network) {
+            ("code", false) => match value.parse::<i64>() {
+                Ok(code) => int_attribute("http.response.status_code", code),
+                Err(_) => string_attribute("relhost.code", value),
+            },
+            ("code", true) => string_attribute("error.type", value),
+            ("quantile", _) => string_attribute("quantile", value),
+            (key, _) => string_attribute(&format!("relhost.{key}"), value),
+        };
+        dp.message(7, &attribute);
+    }
+    dp.fixed64(2, start_ns)
+        .fixed64(3, now_ns)
+        .double(4, point.value);
+    dp
+}
+
+fn string_attribute(key: &str, value: &str) -> Message {
+    let mut any = Message::new();
+    any.string(1, value);
+    let mut kv = Message::new();
+    kv.string(1, key).message(2, &any);
+    kv
+}
+
+fn int_attribute(key: &str, value: i64) -> Message {
+    let mut any = Message::new();
+    any.int64(3, value);
+    let mut kv = Message::new();
+    kv.string(1, key).message(2, &any);
+    kv
+}

@@ -1,0 +1,271 @@
+//! The figures an output exports, as named points with labels: built from
+//! the workers' live counters while a stage runs, and from the report's
+//! exact stage summaries at the end.
+
+use crate::engine::LiveTotals;
+use crate::metrics::{Percentiles, StageSummary};
+
+/// How a point's values relate over time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A running total (never decreases within a run).
+    Counter,
+    /// A value at an instant.
+    Gauge,
+}
+
+/// A metric: its names in each ecosystem and its unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Metric {
+    /// Prometheus name (units and `_total` in the name).
+    pub(crate) prometheus: &'static str,
+    /// OpenTelemetry name (dotted, unit apart).
+    pub(crate) otel: &'static str,
+    /// UCUM unit for OpenTelemetry.
+    pub(crate) unit: &'static str,
+    /// What it is.
+    pub(crate) help: &'static str,
+    pub(crate) kind: Kind,
+}
+
+/// Requests by status class and code (network errors: class `network`,
+/// code the error class).
+pub(crate) const REQUESTS: Metric = Metric {
+    prometheus: "relhost_requests_total",
+    otel: "relhost.requests",
+    unit: "{request}",
+    help: "Requests finished, by status class and code (network errors: status_class=network, code=the error class).",
+    kind: Kind::Counter,
+};
+/// Latency quantiles, corrected (from the intended send time) or service.
+pub(crate) const LATENCY: Metric = Metric {
+    prometheus: "relhost_request_latency_seconds",
+    otel: "relhost.request.latency",
+    unit: "s",
+    help: "Request latency quantiles: latency=corrected (from the intended send time) or service (from the actual send).",
+    kind: Kind::Gauge,
+};
+/// Send lag quantiles.
+pub(crate) const SEND_LAG: Metric = Metric {
+    prometheus: "relhost_send_lag_seconds",
+    otel: "relhost.send_lag",
+    unit: "s",
+    help: "Actual minus intended send time, quantiles.",
+    kind: Kind::Gauge,
+};
+/// Requests in flight.
+pub(crate) const IN_FLIGHT: Metric = Metric {
+    prometheus: "relhost_in_flight_requests",
+    otel: "relhost.requests.in_flight",
+    unit: "{request}",
+    help: "Requests (and event streams) in flight.",
+    kind: Kind::Gauge,
+};
+/// Event streams.
+pub(crate) const STREAMS: Metric = Metric {
+    prometheus: "relhost_sse_streams_total",
+    otel: "relhost.sse.streams",
+    unit: "{stream}",
+    help: "Event-stream responses.",
+    kind: Kind::Counter,
+};
+/// Events received.
+pub(crate) const EVENTS: Metric = Metric {
+    prometheus: "relhost_sse_events_total",
+    otel: "relhost.sse.events",
+    unit: "{event}",
+    help: "Server-sent events received.",
+    kind: Kind::Counter,
+};
+/// Streams cut before their end.
+pub(crate) const CUT_STREAMS: Metric = Metric {
+    prometheus: "relhost_sse_cut_streams_total",
+    otel: "relhost.sse.cut_streams",
+    unit: "{stream}",
+    help: "Event streams cut before their end.",
+    kind: Kind::Counter,
+};
+/// Time to the first byte of a stream.
+pub(crate) const FIRST_BYTE: Metric = Metric {
+    prometheus: "relhost_sse_first_byte_seconds",
+    otel: "relhost.sse.first_byte",
+    unit: "s",
+    help: "Time to an event stream's first byte, quantiles.",
+    kind: Kind::Gauge,
+};
+/// Time to the first event of a stream.
+pub(crate) const FIRST_EVENT: Metric = Metric {
+    prometheus: "relhost_sse_first_event_seconds",
+    otel: "relhost.sse.first_event",
+    unit: "s",
+    help: "Time to an event stream's first event, quantiles.",
+    kind: Kind::Gauge,
+};
+/// Plugin failures.
+pub(crate) const PLUGIN_ERRORS: Metric = Metric {
+    prometheus: "relhost_plugin_errors_total",
+    otel: "relhost.plugin.errors",
+    unit: "{error}",
+    help: "Requests a plugin failed to build or judge.",
+    kind: Kind::Counter,
+};
+/// Time inside plugins.
+pub(crate) const PLUGIN_TIME: Metric = Metric {
+    prometheus: "relhost_plugin_time_seconds_total",
+    otel: "relhost.plugin.time",
+    unit: "s",
+    help: "Time spent inside plugins.",
+    kind: Kind::Counter,
+};
+/// SLO gate verdicts at the end.
+pub(crate) const GATE: Metric = Metric {
+    prometheus: "relhost_slo_gate_passed",
+    otel: "relhost.slo_gate.passed",
+    unit: "1",
+    help: "1 when the scenario's SLO gate passed, 0 when it failed (sent at the end).",
+    kind: Kind::Gauge,
+};
+
+/// One value of a metric, with its own labels (the run's common labels
+/// are added when sent).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Point {
+    pub(crate) metric: Metric,
+    pub(crate) labels: Vec<(&'static str, String)>,
+    pub(crate) value: f64,
+}
+
+/// Quantiles exported for latency-like figures.
+const QUANTILES: [(&str, f64); 4] = [("0.5", 0.5), ("0.9", 0.9), ("0.95", 0.95), ("0.99", 0.99)];
+
+/// Builds the points of one scenario and stage.
+pub(crate) struct Points<'a> {
+    scenario: &'a str,
+    stage: &'a str,
+    out: Vec<Point>,
+}
+
+impl<'a> Points<'a> {
+    pub(crate) fn new(scenario: &'a str, stage: &'a str) -> Self {
+        Points {
+            scenario,
+            stage,
+            out: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, metric: Metric, extra: &[(&'static str, &str)], value: f64) {
+        let mut labels = vec![
+            ("scenario", self.scenario.to_owned()),
+            ("stage", self.stage.to_owned()),
+        ];
+        labels.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        self.out.push(Point {
+            metric,
+            labels,
+            value,
+        });
+    }
+
+    fn status(&mut self, code: u16, count: u64) {
+        let class = format!("{}xx", code / 100);
+        let code = code.to_string();
+        self.push(
+            REQUESTS,
+            &[("status_class", &class), ("code", &code)],
+            count as f64,
+        );
+    }
+
+    fn network(&mut self, class: &str, count: u64) {
+        self.push(
+            REQUESTS,
+            &[("status_class", "network"), ("code", class)],
+            count as f64,
+        );
+    }
+
+    fn quantiles_ms(&mut self, metric: Metric, extra: &[(&'static str, &str)], p: &Percentiles) {
+        for (name, value) in [
+            ("0.5", p.p50),
+            ("0.9", p.p90),
+            ("0.95", p.p95),
+            ("0.99", p.p99),
+        ] {
+            let mut labels = extra.to_vec();
+            labels.push(("quantile", name));
+            self.push(metric, &labels, value / 1000.0);
+        }
+    }
+
+    /// The live figures of a stage: `in_stage` counted since it started,
+    /// `interval` since the last export (for the latency quantiles).
+    pub(crate) fn live(
+        mut self,
+        in_stage: &LiveTotals,
+        interval: &LiveTotals,
+        in_flight: u64,
+    ) -> Vec<Point> {
+        for (code, count) in in_stage.statuses() {
+            self.status(code, count);
+        }
+        for (class, count) in in_stage.network_errors() {
+            self.network(class.as_str(), count);
+        }
+        self.push(IN_FLIGHT, &[], in_flight as f64);
+        for (name, q) in QUANTILES {
+            if let Some(ms) = interval.quantile_ms_since(&LiveTotals::default(), q) {
+                self.push(
+                    LATENCY,
+                    &[("latency", "corrected"), ("quantile", name)],
+                    ms / 1000.0,
+                );
+            }
+        }
+        self.out
+    }
+
+    /// The exact figures of a finished stage, from its summary.
+    pub(crate) fn summary(mut self, s: &StageSummary) -> Vec<Point> {
+        for (code, count) in &s.status_counts {
+            match code.parse::<u16>() {
+                Ok(code) => self.status(code, *count),
+                Err(_) => self.push(
+                    REQUESTS,
+                    &[("status_class", "other"), ("code", code)],
+                    *count as f64,
+                ),
+            }
+        }
+        for (class, count) in &s.network_errors {
+            self.network(class, *count);
+        }
+        self.push(IN_FLIGHT, &[], 0.0);
+        if s.requests > 0 {
+            self.quantiles_ms(LATENCY, &[("latency", "corrected")], &s.latency_ms);
+            self.quantiles_ms(LATENCY, &[("latency", "service")], &s.service_latency_ms);
+            self.quantiles_ms(SEND_LAG, &[], &s.send_lag_ms);
+        }
+        self.push(PLUGIN_ERRORS, &[], s.plugin_errors as f64);
+        self.push(PLUGIN_TIME, &[], s.plugin_time_us.total_ms / 1000.0);
+        if let Some(sse) = &s.sse {
+            self.push(STREAMS, &[], sse.streams as f64);
+            self.push(EVENTS, &[], sse.events_total as f64);
+            self.push(CUT_STREAMS, &[], sse.streams_cut as f64);
+            if sse.streams > 0 {
+                self.quantiles_ms(FIRST_BYTE, &[], &sse.ttfb_ms);
+                self.quantiles_ms(FIRST_EVENT, &[], &sse.first_event_ms);
+            }
+        }
+        self.out
+    }
+}
+
+/// The gate verdict of a scenario.
+pub(crate) fn gate(scenario: &str, passed: bool) -> Point {
+    Point {
+        metric: GATE,
+        labels: vec![("scenario", scenario.to_owned())],
+        value: if passed { 1.0 } else { 0.0 },
+    }
+}
