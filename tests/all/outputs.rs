@@ -119,8 +119,8 @@ impl Prometheus {
         panic!("prometheus did not become ready");
     }
 
-    /// The value of an instant query with one result.
-    fn query(&self, promql: &str) -> f64 {
+    /// The answer of an instant query (status 200 asserted).
+    fn results(&self, promql: &str) -> Value {
         let encoded: String = promql
             .bytes()
             .map(|b| match b {
@@ -138,6 +138,12 @@ impl Prometheus {
             None,
         );
         assert_eq!(status, 200, "{promql}: {body}");
+        body
+    }
+
+    /// The value of an instant query with one result.
+    fn query(&self, promql: &str) -> f64 {
+        let body = self.results(promql);
         let result = &body["data"]["result"];
         assert_eq!(result.as_array().map(Vec::len), Some(1), "{promql}: {body}");
         result[0]["value"][1]
@@ -204,6 +210,37 @@ fn prometheus_holds_the_reports_totals_and_percentiles() {
         "count_over_time(relhost_in_flight_requests{{{selector},stage=\"first\"}}[10m])"
     ));
     assert!(pushes >= 2.0, "live pushes before the final one: {pushes}");
+
+    // Every query of the Grafana dashboard runs on the exported series;
+    // those without rate() find some.
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../dashboards/relhost-prometheus.json"),
+        )
+        .expect("the dashboard"),
+    )
+    .expect("the dashboard is JSON");
+    let exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .filter_map(|t| t["expr"].as_str().map(str::to_owned))
+        .collect();
+    assert!(exprs.len() >= 10, "{exprs:?}");
+    for expr in exprs {
+        let promql = expr
+            .replace("$run_id", run)
+            .replace("$scenario", ".*")
+            .replace("$__rate_interval", "5m");
+        let body = prometheus.results(&promql);
+        let found = body["data"]["result"].as_array().map_or(0, Vec::len);
+        let sse = promql.contains("relhost_sse_");
+        assert!(
+            found > 0 || sse || promql.contains("rate("),
+            "{promql}: {body}"
+        );
+    }
 }
 
 /// Bodies received by a minimal HTTP/1.1 receiver on 127.0.0.1.
