@@ -242,6 +242,11 @@ impl StageMetrics {
         Distribution::of_histogram(&self.latency)
     }
 
+    /// Every request's latency from its actual send time, in ms.
+    pub fn service_latency(&self) -> Distribution {
+        Distribution::of_histogram(&self.service)
+    }
+
     /// Every event stream's time to first byte, in ms (empty without streams).
     pub fn ttfb(&self) -> Distribution {
         self.sse

@@ -10,6 +10,7 @@
 //! A slow or dead endpoint is retried with backoff, then the push is
 //! dropped and counted: export never fails or stalls the drill.
 
+mod histogram;
 mod otlp;
 mod points;
 mod prometheus;
@@ -129,6 +130,8 @@ struct Shared {
     client: Client,
     started: SystemTime,
     scenarios: Mutex<BTreeMap<String, ScenarioState>>,
+    /// Latency histograms of the finished stages, by scenario and stage.
+    histograms: Mutex<BTreeMap<(String, String), Vec<Point>>>,
     deliveries: Mutex<Vec<Delivery>>,
 }
 
@@ -161,6 +164,7 @@ impl Exporter {
             client,
             started: SystemTime::now(),
             scenarios: Mutex::new(BTreeMap::new()),
+            histograms: Mutex::new(BTreeMap::new()),
             deliveries: Mutex::new(deliveries),
         });
         let (stop, mut stopped) = watch::channel(false);
@@ -207,6 +211,7 @@ impl Exporter {
                 scenario.slo_gate.verdict == Verdict::Pass,
             ));
         }
+        points.extend(self.shared.histogram_points());
         self.shared.push_all(&points).await;
         let deliveries = self
             .shared
@@ -254,7 +259,17 @@ impl Shared {
                 state.last = now;
             }
         }
+        drop(scenarios);
+        points.extend(self.histogram_points());
         points
+    }
+
+    /// The latency histograms of every finished stage.
+    fn histogram_points(&self) -> Vec<Point> {
+        self.histograms
+            .lock()
+            .map(|h| h.values().flatten().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Sends `points` to every output.
@@ -374,6 +389,12 @@ impl Shared {
         elapsed: Duration,
     ) {
         let summary = metrics.summarize(elapsed);
+        if let Ok(mut histograms) = self.histograms.lock() {
+            histograms.insert(
+                (scenario.to_owned(), stage.name.clone()),
+                Points::new(scenario, &stage.name).histograms(metrics),
+            );
+        }
         let Ok(mut scenarios) = self.scenarios.lock() else {
             return;
         };

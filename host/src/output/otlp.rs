@@ -1,10 +1,12 @@
 //! OTLP/HTTP protobuf metrics: one `ExportMetricsServiceRequest` per push,
-//! counters as cumulative monotonic sums, the rest as gauges. The run's
+//! counters as cumulative monotonic sums, latency distributions as base-2
+//! exponential histograms, the rest as gauges. The run's
 //! common labels are resource attributes; a status code is
 //! `http.response.status_code` and a network error class `error.type`, as
 //! OpenTelemetry's HTTP client conventions name them.
 
-use super::points::{Kind, Point};
+use super::histogram::{ExpHistogram, SCALE};
+use super::points::{Kind, Point, Value};
 use super::protobuf::Message;
 
 /// Content type of an OTLP/HTTP protobuf body.
@@ -57,6 +59,10 @@ pub(crate) fn export_request(
             Kind::Gauge => {
                 m.message(5, &data);
             }
+            Kind::Histogram => {
+                data.uint64(2, CUMULATIVE);
+                m.message(10, &data);
+            }
         }
         scope_metrics.message(2, &m);
     }
@@ -71,6 +77,12 @@ pub(crate) fn export_request(
 
 fn data_point(point: &Point, start_ns: u64, now_ns: u64) -> Message {
     let mut dp = Message::new();
+    // `attributes` is field 7 of a NumberDataPoint, 1 of an
+    // ExponentialHistogramDataPoint.
+    let attributes_field = match point.value {
+        Value::Number(_) => 7,
+        Value::Histogram(_) => 1,
+    };
     let network = point
         .labels
         .iter()
@@ -85,12 +97,29 @@ fn data_point(point: &Point, start_ns: u64, now_ns: u64) -> Message {
             ("quantile", _) => string_attribute("quantile", value),
             (key, _) => string_attribute(&format!("relhost.{key}"), value),
         };
-        dp.message(7, &attribute);
+        dp.message(attributes_field, &attribute);
     }
-    dp.fixed64(2, start_ns)
-        .fixed64(3, now_ns)
-        .double(4, point.value);
+    dp.fixed64(2, start_ns).fixed64(3, now_ns);
+    match &point.value {
+        Value::Number(n) => {
+            dp.double(4, *n);
+        }
+        Value::Histogram(h) => histogram(&mut dp, h),
+    }
     dp
+}
+
+/// The fields of an `ExponentialHistogramDataPoint` after its times.
+fn histogram(dp: &mut Message, h: &ExpHistogram) {
+    let mut positive = Message::new();
+    positive.sint32(1, h.offset).packed_uint64(2, &h.counts);
+    dp.fixed64(4, h.count)
+        .double(5, h.sum)
+        .sint32(6, SCALE)
+        .fixed64(7, h.zero_count)
+        .message(8, &positive)
+        .double(12, h.min)
+        .double(13, h.max);
 }
 
 fn string_attribute(key: &str, value: &str) -> Message {

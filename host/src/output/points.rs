@@ -2,8 +2,9 @@
 //! the workers' live counters while a stage runs, and from the report's
 //! exact stage summaries at the end.
 
+use super::histogram::ExpHistogram;
 use crate::engine::LiveTotals;
-use crate::metrics::{Percentiles, StageSummary};
+use crate::metrics::{Percentiles, StageMetrics, StageSummary};
 
 /// How a point's values relate over time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,6 +13,8 @@ pub(crate) enum Kind {
     Counter,
     /// A value at an instant.
     Gauge,
+    /// A distribution (OTLP only; Prometheus gets its quantiles).
+    Histogram,
 }
 
 /// A metric: its names in each ecosystem and its unit.
@@ -117,6 +120,22 @@ pub(crate) const PLUGIN_TIME: Metric = Metric {
     help: "Time spent inside plugins.",
     kind: Kind::Counter,
 };
+/// Service latency as a histogram (OpenTelemetry's HTTP client duration).
+pub(crate) const DURATION: Metric = Metric {
+    prometheus: "",
+    otel: "http.client.request.duration",
+    unit: "s",
+    help: "Request duration from the actual send to the end of the response.",
+    kind: Kind::Histogram,
+};
+/// Corrected latency as a histogram.
+pub(crate) const CORRECTED_DURATION: Metric = Metric {
+    prometheus: "",
+    otel: "relhost.request.corrected_duration",
+    unit: "s",
+    help: "Request latency from the intended send time (coordinated-omission corrected).",
+    kind: Kind::Histogram,
+};
 /// SLO gate verdicts at the end.
 pub(crate) const GATE: Metric = Metric {
     prometheus: "relhost_slo_gate_passed",
@@ -126,13 +145,32 @@ pub(crate) const GATE: Metric = Metric {
     kind: Kind::Gauge,
 };
 
+/// A point's value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Value {
+    /// A counter's or gauge's value.
+    Number(f64),
+    /// A histogram's buckets.
+    Histogram(Box<ExpHistogram>),
+}
+
 /// One value of a metric, with its own labels (the run's common labels
 /// are added when sent).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Point {
     pub(crate) metric: Metric,
     pub(crate) labels: Vec<(&'static str, String)>,
-    pub(crate) value: f64,
+    pub(crate) value: Value,
+}
+
+impl Point {
+    /// The number of a counter or gauge (`None` for a histogram).
+    pub(crate) fn number(&self) -> Option<f64> {
+        match self.value {
+            Value::Number(n) => Some(n),
+            Value::Histogram(_) => None,
+        }
+    }
 }
 
 /// Quantiles exported for latency-like figures.
@@ -155,6 +193,10 @@ impl<'a> Points<'a> {
     }
 
     fn push(&mut self, metric: Metric, extra: &[(&'static str, &str)], value: f64) {
+        self.push_value(metric, extra, Value::Number(value));
+    }
+
+    fn push_value(&mut self, metric: Metric, extra: &[(&'static str, &str)], value: Value) {
         let mut labels = vec![
             ("scenario", self.scenario.to_owned()),
             ("stage", self.stage.to_owned()),
@@ -225,6 +267,19 @@ impl<'a> Points<'a> {
         self.out
     }
 
+    /// The latency histograms of a finished stage.
+    pub(crate) fn histograms(mut self, metrics: &StageMetrics) -> Vec<Point> {
+        for (metric, distribution) in [
+            (CORRECTED_DURATION, metrics.latency()),
+            (DURATION, metrics.service_latency()),
+        ] {
+            if let Some(h) = ExpHistogram::of_ms(&distribution) {
+                self.push_value(metric, &[], Value::Histogram(Box::new(h)));
+            }
+        }
+        self.out
+    }
+
     /// The exact figures of a finished stage, from its summary.
     pub(crate) fn summary(mut self, s: &StageSummary) -> Vec<Point> {
         for (code, count) in &s.status_counts {
@@ -266,6 +321,6 @@ pub(crate) fn gate(scenario: &str, passed: bool) -> Point {
     Point {
         metric: GATE,
         labels: vec![("scenario", scenario.to_owned())],
-        value: if passed { 1.0 } else { 0.0 },
+        value: Value::Number(if passed { 1.0 } else { 0.0 }),
     }
 }

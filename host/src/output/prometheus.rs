@@ -9,15 +9,16 @@ pub(crate) const CONTENT_TYPE: &str = "application/x-protobuf";
 /// The protocol version header's value.
 pub(crate) const VERSION: &str = "0.1.0";
 
-/// The body of a push: every point as a series (labels sorted by name,
-/// `__name__` first) with one sample at `timestamp_ms`, snappy-compressed.
+/// The body of a push: every counter and gauge as a series (labels sorted
+/// by name, `__name__` first) with one sample at `timestamp_ms`,
+/// snappy-compressed. Histograms are left out: their quantiles are series.
 pub(crate) fn write_request(
     points: &[Point],
     common: &[(&'static str, String)],
     timestamp_ms: i64,
 ) -> Result<Vec<u8>, snap::Error> {
     let mut request = Message::new();
-    for point in points {
+    for (point, value) in points.iter().filter_map(|p| Some((p, p.number()?))) {
         let mut labels: Vec<(&str, &str)> = vec![("__name__", point.metric.prometheus)];
         labels.extend(common.iter().map(|(k, v)| (*k, v.as_str())));
         labels.extend(point.labels.iter().map(|(k, v)| (*k, v.as_str())));
@@ -29,7 +30,7 @@ pub(crate) fn write_request(
             series.message(1, &label);
         }
         let mut sample = Message::new();
-        sample.double(1, point.value).int64(2, timestamp_ms);
+        sample.double(1, value).int64(2, timestamp_ms);
         series.message(2, &sample);
         request.message(1, &series);
     }
@@ -46,7 +47,7 @@ mod tests {
         let points = [Point {
             metric: REQUESTS,
             labels: vec![("scenario", "chat".into()), ("code", "200".into())],
-            value: 3.0,
+            value: crate::output::points::Value::Number(3.0),
         }];
         let body = write_request(&points, &[("run_id", "r1".into())], 1_000).expect("compresses");
         let raw = snap::raw::Decoder::new()

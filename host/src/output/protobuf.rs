@@ -35,6 +35,23 @@ impl Message {
         self.uint64(field, value as u64)
     }
 
+    /// A `sint32` field (zigzag varint; left out when 0).
+    pub(crate) fn sint32(&mut self, field: u32, value: i32) -> &mut Self {
+        self.uint64(field, u64::from(((value << 1) ^ (value >> 31)) as u32))
+    }
+
+    /// A packed `repeated uint64` field (left out when empty).
+    pub(crate) fn packed_uint64(&mut self, field: u32, values: &[u64]) -> &mut Self {
+        if !values.is_empty() {
+            let mut packed = Vec::new();
+            for v in values {
+                varint(&mut packed, *v);
+            }
+            self.bytes(field, &packed);
+        }
+        self
+    }
+
     /// A `bool` field (left out when false).
     pub(crate) fn boolean(&mut self, field: u32, value: bool) -> &mut Self {
         self.uint64(field, u64::from(value))
@@ -103,7 +120,9 @@ mod tests {
             .message(4, &inner)
             .double(5, 1.0)
             .int64(6, -1)
-            .fixed64(7, 1);
+            .fixed64(7, 1)
+            .sint32(8, -2)
+            .packed_uint64(9, &[1, 300]);
         let bytes = m.into_bytes();
         let mut expected = vec![
             0x08, 0x96, 0x01, 0x1a, 2, b'h', b'i', 0x22, 3, 0x0a, 1, b'a', 0x29,
@@ -114,6 +133,7 @@ mod tests {
         ]);
         expected.push(0x39);
         expected.extend_from_slice(&1u64.to_le_bytes());
+        expected.extend_from_slice(&[0x40, 3, 0x4a, 3, 1, 0xac, 0x02]);
         assert_eq!(bytes, expected);
     }
 }
