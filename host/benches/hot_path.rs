@@ -223,32 +223,34 @@ fn latencies() -> Vec<u64> {
         .collect()
 }
 
+/// A request's figures: latency from `latencies`, 1% resets, an event
+/// stream when `sse`.
+fn sample(latencies: &[u64], i: usize, sse: bool) -> Sample {
+    let latency_us = latencies[i % latencies.len()];
+    Sample {
+        result: if i.is_multiple_of(100) {
+            Err(ErrorClass::Reset)
+        } else {
+            Ok(200)
+        },
+        expected: true,
+        latency_us,
+        service_us: latency_us - 200,
+        send_lag_us: 200,
+        plugin_us: 3,
+        sse: sse.then_some(SseSample {
+            ttfb_us: latency_us / 4,
+            first_event_us: Some(latency_us / 3),
+            events: 40,
+            duration_us: latency_us,
+            cut: false,
+        }),
+        second: 7,
+    }
+}
+
 fn metrics_benches(c: &mut Criterion) {
     let latencies = latencies();
-    let sample = |i: usize, sse: bool| {
-        let latency_us = latencies[i % latencies.len()];
-        Sample {
-            result: if i.is_multiple_of(100) {
-                Err(ErrorClass::Reset)
-            } else {
-                Ok(200)
-            },
-            expected: true,
-            latency_us,
-            service_us: latency_us - 200,
-            send_lag_us: 200,
-            plugin_us: 3,
-            sse: sse.then_some(SseSample {
-                ttfb_us: latency_us / 4,
-                first_event_us: Some(latency_us / 3),
-                events: 40,
-                duration_us: latency_us,
-                cut: false,
-            }),
-            second: 7,
-        }
-    };
-
     let mut group = c.benchmark_group("metrics");
     for (name, sse) in [("record", false), ("record_sse", true)] {
         let mut metrics = StageMetrics::new();
@@ -256,7 +258,7 @@ fn metrics_benches(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| {
                 i += 1;
-                metrics.record(black_box(&sample(i, sse)));
+                metrics.record(black_box(&sample(&latencies, i, sse)));
             });
         });
         black_box(&metrics);
@@ -286,20 +288,17 @@ fn schedule_benches(c: &mut Criterion) {
 
 fn live_benches(c: &mut Criterion) {
     let latencies = latencies();
-    let stats = LiveStats::default();
-    let mut i = 0usize;
     let mut group = c.benchmark_group("live");
-    group.bench_function("record", |b| {
-        b.iter(|| {
-            i += 1;
-            let result = if i.is_multiple_of(100) {
-                Ok(503)
-            } else {
-                Ok(200)
-            };
-            stats.record(black_box(latencies[i % latencies.len()]), result);
+    for (name, sse) in [("record", false), ("record_sse", true)] {
+        let stats = LiveStats::default();
+        let mut i = 0usize;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                i += 1;
+                stats.record(black_box(&sample(&latencies, i, sse)));
+            });
         });
-    });
+    }
     group.finish();
 }
 

@@ -1,16 +1,20 @@
 //! Live figures for the progress display and the live outputs: each
 //! worker owns its own counters (no cache line shared between workers); a
 //! reader sums them.
+//!
+//! Only the worker writes its counters, so a count is a relaxed load and
+//! store (no locked instruction on the hot path); readers may see a figure
+//! one request behind.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::http::ErrorClass;
+use crate::metrics::Sample;
 
 /// Lowest status code with its own counter.
 const STATUS_MIN: u16 = 100;
 /// Status codes with their own counter (100 to 599).
 const STATUS_SLOTS: usize = 500;
-
 /// Bits of precision below each power of two (2 bits: within 25%).
 const SUB_BITS: u32 = 2;
 /// Sub-buckets per power of two.
@@ -18,57 +22,102 @@ const SUB: u32 = 1 << SUB_BITS;
 /// Buckets: powers of two of microseconds up to ~1.2 hours.
 const BUCKETS: usize = 32 * SUB as usize;
 
-/// One worker's live counters. Writers use relaxed atomics; figures read
-/// mid-flight may be off by the requests finishing at that instant.
+/// Adds `n` to a counter only this worker writes.
+#[inline]
+fn bump(counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+}
+
+/// Counters of one worker in fixed-size arrays, one per kind of figure.
 #[derive(Debug)]
+struct Counters<const N: usize>([AtomicU64; N]);
+
+impl<const N: usize> Default for Counters<N> {
+    fn default() -> Self {
+        Counters(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
+
+impl<const N: usize> Counters<N> {
+    #[inline]
+    fn bump(&self, i: usize) {
+        if let Some(c) = self.0.get(i) {
+            bump(c, 1);
+        }
+    }
+
+    fn add_to(&self, sums: &mut [u64]) {
+        for (sum, c) in sums.iter_mut().zip(&self.0) {
+            *sum += c.load(Ordering::Relaxed);
+        }
+    }
+}
+
+/// One worker's live counters.
+#[derive(Debug, Default)]
 #[repr(align(128))]
 pub struct LiveStats {
     sent: AtomicU64,
     errors: AtomicU64,
     in_flight: AtomicU64,
-    latency: [AtomicU64; BUCKETS],
-    status: [AtomicU64; STATUS_SLOTS],
-    network: [AtomicU64; ErrorClass::ALL.len()],
-}
-
-impl Default for LiveStats {
-    fn default() -> Self {
-        LiveStats {
-            sent: AtomicU64::new(0),
-            errors: AtomicU64::new(0),
-            in_flight: AtomicU64::new(0),
-            latency: std::array::from_fn(|_| AtomicU64::new(0)),
-            status: std::array::from_fn(|_| AtomicU64::new(0)),
-            network: std::array::from_fn(|_| AtomicU64::new(0)),
-        }
-    }
+    plugin_errors: AtomicU64,
+    plugin_us: AtomicU64,
+    streams: AtomicU64,
+    events: AtomicU64,
+    cut: AtomicU64,
+    status: Counters<STATUS_SLOTS>,
+    network: Counters<{ ErrorClass::ALL.len() }>,
+    latency: Counters<BUCKETS>,
+    service: Counters<BUCKETS>,
+    send_lag: Counters<BUCKETS>,
+    first_byte: Counters<BUCKETS>,
+    first_event: Counters<BUCKETS>,
 }
 
 impl LiveStats {
-    /// Counts one finished request: its status, or its network error
-    /// class, and its (corrected) latency. A 5xx or a network error counts
-    /// as an error.
-    pub fn record(&self, latency_us: u64, result: Result<u16, ErrorClass>) {
-        self.sent.fetch_add(1, Ordering::Relaxed);
-        let error = match result {
+    /// Counts one finished request: its status or network error class (a
+    /// 5xx or a network error is an error), its latencies, send lag and
+    /// plugin time, and its event-stream figures.
+    #[inline]
+    pub fn record(&self, sample: &Sample) {
+        bump(&self.sent, 1);
+        let error = match sample.result {
             Ok(status) => {
-                if let Some(slot) = status
-                    .checked_sub(STATUS_MIN)
-                    .and_then(|i| self.status.get(usize::from(i)))
-                {
-                    slot.fetch_add(1, Ordering::Relaxed);
+                if let Some(i) = status.checked_sub(STATUS_MIN) {
+                    self.status.bump(usize::from(i));
                 }
                 (500..=599).contains(&status)
             }
             Err(class) => {
-                self.network[class.index()].fetch_add(1, Ordering::Relaxed);
+                self.network.bump(class.index());
                 true
             }
         };
         if error {
-            self.errors.fetch_add(1, Ordering::Relaxed);
+            bump(&self.errors, 1);
         }
-        self.latency[bucket(latency_us)].fetch_add(1, Ordering::Relaxed);
+        self.latency.bump(bucket(sample.latency_us));
+        self.service.bump(bucket(sample.service_us));
+        self.send_lag.bump(bucket(sample.send_lag_us));
+        if sample.plugin_us > 0 {
+            bump(&self.plugin_us, sample.plugin_us);
+        }
+        if let Some(sse) = &sample.sse {
+            bump(&self.streams, 1);
+            bump(&self.events, u64::from(sse.events));
+            if sse.cut {
+                bump(&self.cut, 1);
+            }
+            self.first_byte.bump(bucket(sse.ttfb_us));
+            if let Some(us) = sse.first_event_us {
+                self.first_event.bump(bucket(us));
+            }
+        }
+    }
+
+    /// Counts a request a plugin failed to build or judge.
+    pub fn plugin_error(&self) {
+        bump(&self.plugin_errors, 1);
     }
 
     /// Sets how many requests the worker has in flight.
@@ -85,6 +134,44 @@ pub fn in_flight(stats: &[std::sync::Arc<LiveStats>]) -> u64 {
         .sum()
 }
 
+/// Counts per bucket of a latency-like figure, summed over workers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveBuckets(Vec<u64>);
+
+impl Default for LiveBuckets {
+    fn default() -> Self {
+        LiveBuckets(vec![0; BUCKETS])
+    }
+}
+
+impl LiveBuckets {
+    /// The approximate quantile `q` (0..1) in milliseconds (each bucket's
+    /// upper bound, within 25%); `None` when empty.
+    pub fn quantile_ms(&self, q: f64) -> Option<f64> {
+        let total: u64 = self.0.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = (q * total as f64).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, n) in self.0.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Some(upper_bound_us(i) as f64 / 1000.0);
+            }
+        }
+        None
+    }
+
+    fn since(&self, earlier: &LiveBuckets) -> LiveBuckets {
+        LiveBuckets(diff(&self.0, &earlier.0))
+    }
+}
+
+fn diff(a: &[u64], b: &[u64]) -> Vec<u64> {
+    a.iter().zip(b).map(|(x, y)| x.saturating_sub(*y)).collect()
+}
+
 /// A point-in-time sum over all workers' counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveTotals {
@@ -92,28 +179,73 @@ pub struct LiveTotals {
     pub sent: u64,
     /// Requests that ended in a 5xx or a network error.
     pub errors: u64,
-    latency: Vec<u64>,
+    /// Requests a plugin failed to build or judge.
+    pub plugin_errors: u64,
+    /// Microseconds spent in plugins.
+    pub plugin_us: u64,
+    /// Event streams finished.
+    pub streams: u64,
+    /// Events received.
+    pub events: u64,
+    /// Event streams cut before their end.
+    pub cut: u64,
+    /// Latency from the intended send time.
+    pub latency: LiveBuckets,
+    /// Latency from the actual send time.
+    pub service: LiveBuckets,
+    /// Actual minus intended send time.
+    pub send_lag: LiveBuckets,
+    /// Event streams' time to their first byte.
+    pub first_byte: LiveBuckets,
+    /// Event streams' time to their first event.
+    pub first_event: LiveBuckets,
     status: Vec<u64>,
     network: Vec<u64>,
+}
+
+impl Default for LiveTotals {
+    fn default() -> Self {
+        LiveTotals {
+            sent: 0,
+            errors: 0,
+            plugin_errors: 0,
+            plugin_us: 0,
+            streams: 0,
+            events: 0,
+            cut: 0,
+            latency: LiveBuckets::default(),
+            service: LiveBuckets::default(),
+            send_lag: LiveBuckets::default(),
+            first_byte: LiveBuckets::default(),
+            first_event: LiveBuckets::default(),
+            status: vec![0; STATUS_SLOTS],
+            network: vec![0; ErrorClass::ALL.len()],
+        }
+    }
 }
 
 impl LiveTotals {
     /// Sums the workers' counters.
     pub fn read(stats: &[std::sync::Arc<LiveStats>]) -> Self {
-        let mut totals = LiveTotals::default();
-        let add = |sums: &mut [u64], counters: &[AtomicU64]| {
-            for (sum, c) in sums.iter_mut().zip(counters) {
-                *sum += c.load(Ordering::Relaxed);
-            }
-        };
+        let mut t = LiveTotals::default();
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         for s in stats {
-            totals.sent += s.sent.load(Ordering::Relaxed);
-            totals.errors += s.errors.load(Ordering::Relaxed);
-            add(&mut totals.latency, &s.latency);
-            add(&mut totals.status, &s.status);
-            add(&mut totals.network, &s.network);
+            t.sent += load(&s.sent);
+            t.errors += load(&s.errors);
+            t.plugin_errors += load(&s.plugin_errors);
+            t.plugin_us += load(&s.plugin_us);
+            t.streams += load(&s.streams);
+            t.events += load(&s.events);
+            t.cut += load(&s.cut);
+            s.latency.add_to(&mut t.latency.0);
+            s.service.add_to(&mut t.service.0);
+            s.send_lag.add_to(&mut t.send_lag.0);
+            s.first_byte.add_to(&mut t.first_byte.0);
+            s.first_event.add_to(&mut t.first_event.0);
+            s.status.add_to(&mut t.status);
+            s.network.add_to(&mut t.network);
         }
-        totals
+        t
     }
 
     /// Requests per status code, codes with none left out.
@@ -135,13 +267,19 @@ impl LiveTotals {
 
     /// `self - earlier`, counter by counter (the figures of an interval).
     pub fn since(&self, earlier: &LiveTotals) -> LiveTotals {
-        let diff = |a: &[u64], b: &[u64]| -> Vec<u64> {
-            a.iter().zip(b).map(|(x, y)| x.saturating_sub(*y)).collect()
-        };
         LiveTotals {
             sent: self.sent.saturating_sub(earlier.sent),
             errors: self.errors.saturating_sub(earlier.errors),
-            latency: diff(&self.latency, &earlier.latency),
+            plugin_errors: self.plugin_errors.saturating_sub(earlier.plugin_errors),
+            plugin_us: self.plugin_us.saturating_sub(earlier.plugin_us),
+            streams: self.streams.saturating_sub(earlier.streams),
+            events: self.events.saturating_sub(earlier.events),
+            cut: self.cut.saturating_sub(earlier.cut),
+            latency: self.latency.since(&earlier.latency),
+            service: self.service.since(&earlier.service),
+            send_lag: self.send_lag.since(&earlier.send_lag),
+            first_byte: self.first_byte.since(&earlier.first_byte),
+            first_event: self.first_event.since(&earlier.first_event),
             status: diff(&self.status, &earlier.status),
             network: diff(&self.network, &earlier.network),
         }
@@ -150,37 +288,7 @@ impl LiveTotals {
     /// The approximate latency quantile `q` (0..1) in milliseconds of the
     /// requests finished between `earlier` and `self`.
     pub fn quantile_ms_since(&self, earlier: &LiveTotals, q: f64) -> Option<f64> {
-        let diffs: Vec<u64> = self
-            .latency
-            .iter()
-            .zip(&earlier.latency)
-            .map(|(now, then)| now.saturating_sub(*then))
-            .collect();
-        let total: u64 = diffs.iter().sum();
-        if total == 0 {
-            return None;
-        }
-        let rank = (q * total as f64).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        for (i, n) in diffs.iter().enumerate() {
-            seen += n;
-            if seen >= rank {
-                return Some(upper_bound_us(i) as f64 / 1000.0);
-            }
-        }
-        None
-    }
-}
-
-impl Default for LiveTotals {
-    fn default() -> Self {
-        LiveTotals {
-            sent: 0,
-            errors: 0,
-            latency: vec![0; BUCKETS],
-            status: vec![0; STATUS_SLOTS],
-            network: vec![0; ErrorClass::ALL.len()],
-        }
+        self.latency.since(&earlier.latency).quantile_ms(q)
     }
 }
 
@@ -209,6 +317,7 @@ fn upper_bound_us(bucket: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::SseSample;
     use std::sync::Arc;
 
     #[test]
@@ -229,30 +338,60 @@ mod tests {
         }
     }
 
+    fn sample(ms: u64, result: Result<u16, ErrorClass>) -> Sample {
+        Sample {
+            result,
+            expected: true,
+            latency_us: ms * 1000,
+            service_us: ms * 500,
+            send_lag_us: 100,
+            plugin_us: 3,
+            sse: Some(SseSample {
+                ttfb_us: 2000,
+                first_event_us: Some(4000),
+                events: 2,
+                duration_us: ms * 500,
+                cut: ms == 100,
+            }),
+            second: 0,
+        }
+    }
+
     #[test]
-    fn quantile_of_the_interval() {
+    fn every_figure_adds_up_and_quantiles_cover_the_interval() {
         let stats = Arc::new(LiveStats::default());
         let start = LiveTotals::read(std::slice::from_ref(&stats));
-        for us in 1..=100 {
-            let result = match us {
+        for ms in 1..=100 {
+            let result = match ms {
                 100 => Err(ErrorClass::Reset),
                 99 => Ok(503),
                 _ => Ok(200),
             };
-            stats.record(us * 1000, result);
+            stats.record(&sample(ms, result));
         }
+        stats.plugin_error();
         let now = LiveTotals::read(std::slice::from_ref(&stats));
-        assert_eq!(now.sent, 100);
-        assert_eq!(now.errors, 2);
+        assert_eq!((now.sent, now.errors, now.plugin_errors), (100, 2, 1));
+        assert_eq!(
+            (now.streams, now.events, now.cut, now.plugin_us),
+            (100, 200, 1, 300)
+        );
         assert_eq!(now.statuses().collect::<Vec<_>>(), [(200, 98), (503, 1)]);
         assert_eq!(
             now.network_errors().collect::<Vec<_>>(),
             [(ErrorClass::Reset, 1)]
         );
-        assert_eq!(now.since(&start).sent, 100);
-        assert_eq!(now.since(&now).statuses().count(), 0);
         let p95 = now.quantile_ms_since(&start, 0.95).expect("samples");
         assert!((95.0..=120.0).contains(&p95), "{p95}");
+        let service = now.service.quantile_ms(0.95).expect("samples");
+        assert!((47.5..=60.0).contains(&service), "{service}");
+        assert!(
+            now.first_event
+                .quantile_ms(0.5)
+                .is_some_and(|ms| (4.0..=5.0).contains(&ms))
+        );
         assert_eq!(now.quantile_ms_since(&now, 0.95), None);
+        assert_eq!(now.since(&now).statuses().count(), 0);
+        assert_eq!(now.since(&start).sent, 100);
     }
 }

@@ -14,7 +14,7 @@ mod worker;
 pub use credentials::{Credential, Credentials};
 pub(crate) use drill::policy_stage;
 pub use drill::{DrillPlan, EngineError, Progress, ScenarioResult, ScenarioSpec, prepare, run};
-pub use live::{LiveStats, LiveTotals, in_flight};
+pub use live::{LiveBuckets, LiveStats, LiveTotals, in_flight};
 pub use schedule::{RateSchedule, UserRamp};
 pub use template::{
     FillContext, MAX_HEADER_BYTES, MAX_HEADERS, RequestLimits, RequestTemplate, TemplateError,

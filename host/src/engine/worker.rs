@@ -312,6 +312,7 @@ impl Worker {
                 }
                 Err(message) => {
                     stage.output.metrics.plugin_error();
+                    self.live.plugin_error();
                     note(&mut stage.output.plugin_errors, message);
                     // The user tries again after a pause: a plugin that
                     // fails at once must not spin the worker.
@@ -483,6 +484,7 @@ impl Worker {
                 Ok(Verdict::Fail(_)) => expected = false,
                 Err(e) => {
                     output.metrics.plugin_error();
+                    self.live.plugin_error();
                     note(&mut output.plugin_errors, e.to_string());
                 }
             }
@@ -508,10 +510,10 @@ impl Worker {
                 .as_secs() as u32,
         };
         output.metrics.record(&sample);
+        self.live.record(&sample);
         if let (Err(class), Some(reason)) = (ex.result, &ex.reason) {
             output.metrics.error_reason(class, reason);
         }
-        self.live.record(latency_us, ex.result);
     }
 }
 

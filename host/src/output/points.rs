@@ -3,7 +3,7 @@
 //! exact stage summaries at the end.
 
 use super::histogram::ExpHistogram;
-use crate::engine::LiveTotals;
+use crate::engine::{LiveBuckets, LiveTotals};
 use crate::metrics::{Percentiles, StageMetrics, StageSummary};
 
 /// How a point's values relate over time.
@@ -240,6 +240,22 @@ impl<'a> Points<'a> {
         }
     }
 
+    /// Quantiles of the live buckets of an interval (none when it is empty).
+    fn live_quantiles(
+        &mut self,
+        metric: Metric,
+        extra: &[(&'static str, &str)],
+        buckets: &LiveBuckets,
+    ) {
+        for (name, q) in QUANTILES {
+            if let Some(ms) = buckets.quantile_ms(q) {
+                let mut labels = extra.to_vec();
+                labels.push(("quantile", name));
+                self.push(metric, &labels, ms / 1000.0);
+            }
+        }
+    }
+
     /// The live figures of a stage: `in_stage` counted since it started,
     /// `interval` since the last export (for the latency quantiles).
     pub(crate) fn live(
@@ -255,14 +271,17 @@ impl<'a> Points<'a> {
             self.network(class.as_str(), count);
         }
         self.push(IN_FLIGHT, &[], in_flight as f64);
-        for (name, q) in QUANTILES {
-            if let Some(ms) = interval.quantile_ms_since(&LiveTotals::default(), q) {
-                self.push(
-                    LATENCY,
-                    &[("latency", "corrected"), ("quantile", name)],
-                    ms / 1000.0,
-                );
-            }
+        self.push(PLUGIN_ERRORS, &[], in_stage.plugin_errors as f64);
+        self.push(PLUGIN_TIME, &[], in_stage.plugin_us as f64 / 1e6);
+        self.live_quantiles(LATENCY, &[("latency", "corrected")], &interval.latency);
+        self.live_quantiles(LATENCY, &[("latency", "service")], &interval.service);
+        self.live_quantiles(SEND_LAG, &[], &interval.send_lag);
+        if in_stage.streams > 0 {
+            self.push(STREAMS, &[], in_stage.streams as f64);
+            self.push(EVENTS, &[], in_stage.events as f64);
+            self.push(CUT_STREAMS, &[], in_stage.cut as f64);
+            self.live_quantiles(FIRST_BYTE, &[], &interval.first_byte);
+            self.live_quantiles(FIRST_EVENT, &[], &interval.first_event);
         }
         self.out
     }
@@ -322,5 +341,68 @@ pub(crate) fn gate(scenario: &str, passed: bool) -> Point {
         metric: GATE,
         labels: vec![("scenario", scenario.to_owned())],
         value: Value::Number(if passed { 1.0 } else { 0.0 }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::LiveStats;
+    use crate::metrics::{Sample, SseSample};
+    use std::sync::Arc;
+
+    #[test]
+    fn live_points_carry_every_live_figure() {
+        let stats = Arc::new(LiveStats::default());
+        let sample = Sample {
+            result: Ok(200),
+            expected: true,
+            latency_us: 5_000,
+            service_us: 4_000,
+            send_lag_us: 1_000,
+            plugin_us: 10,
+            sse: Some(SseSample {
+                ttfb_us: 500,
+                first_event_us: Some(700),
+                events: 3,
+                duration_us: 4_000,
+                cut: false,
+            }),
+            second: 0,
+        };
+        for _ in 0..10 {
+            stats.record(&sample);
+        }
+        let totals = LiveTotals::read(&[stats]);
+        let points = Points::new("chat", "streams").live(&totals, &totals, 4);
+        let names: std::collections::BTreeSet<&str> =
+            points.iter().map(|p| p.metric.prometheus).collect();
+        for name in [
+            REQUESTS,
+            IN_FLIGHT,
+            LATENCY,
+            SEND_LAG,
+            STREAMS,
+            EVENTS,
+            CUT_STREAMS,
+            FIRST_BYTE,
+            FIRST_EVENT,
+            PLUGIN_ERRORS,
+            PLUGIN_TIME,
+        ]
+        .map(|m| m.prometheus)
+        {
+            assert!(names.contains(name), "{name} missing from {names:?}");
+        }
+        let events = points
+            .iter()
+            .find(|p| p.metric == EVENTS)
+            .and_then(Point::number);
+        assert_eq!(events, Some(30.0));
+        assert!(
+            points.iter().all(
+                |p| p.labels[..2] == [("scenario", "chat".into()), ("stage", "streams".into())]
+            )
+        );
     }
 }
