@@ -30,9 +30,9 @@ use super::progress::ConsoleProgress;
 use super::signals::stop_on_signal;
 use crate::exit::Exit;
 use crate::gameday::{
-    self, AppliedFault, DrillPhase, FaultInjector, FaultStep, GAME_DAY_KIND, GameDayPlan,
-    GameDayReport, GameDayStatus, Highlights, HypothesisResult, Phase, PhaseKind, PhaseSnapshot,
-    Recovery,
+    self, AppliedFault, DrillPhase, FaultInjector, FaultStep, FaultTransport, GAME_DAY_KIND,
+    GameDayPlan, GameDayReport, GameDayStatus, Highlights, HypothesisResult, Phase, PhaseKind,
+    PhaseSnapshot, Recovery,
 };
 use crate::http::Client;
 use crate::ops::{self, ProbeError, ProbeOutcome, ProbeSettings, ProbeSpec, SnapshotSource};
@@ -234,7 +234,22 @@ impl GamedayCommand {
         let source = self
             .snapshot
             .source(self.drill.deployment(), Some(&base_url), sim)?;
-        let injector = FaultInjector::new(client.clone(), base_url, &self.faults_path, token);
+        // Faults go the way the snapshot is read: through the functions of
+        // a Convex deployment, else the REST endpoint.
+        let transport = match &source {
+            SnapshotSource::Function {
+                url, deploy_key, ..
+            } => FaultTransport::Functions {
+                url: url.clone(),
+                deploy_key: deploy_key.clone(),
+            },
+            SnapshotSource::Rest { .. } => FaultTransport::Rest {
+                base_url,
+                path: self.faults_path.clone(),
+                token,
+            },
+        };
+        let injector = FaultInjector::new(client.clone(), transport);
         let scheduled = profiles.iter().any(|p| !plan.steps_for(p).is_empty());
         if scheduled {
             injector

@@ -1,10 +1,13 @@
-//! Sets and clears the target's injected faults through relhost-sim's
-//! fault endpoint: `GET` (is it there, is the token right), `POST
-//! {"faults": [specs]}` (replace the set), `DELETE` (clear). The ops token
-//! travels as a sensitive bearer header and never appears in an error.
+//! Sets and clears the target's injected faults: through relhost-sim's REST
+//! fault endpoint (`GET` is it there and is the token right, `POST
+//! {"faults": [specs]}` replace the set, `DELETE` clear), or, on a target
+//! reached as a Convex deployment, through its internal functions
+//! `ops:listFaults` and `ops:setFaults`. The ops token and the deploy key
+//! never appear in an error.
 
 use bytes::Bytes;
 
+use crate::convex::{self, FunctionAuth, FunctionError, FunctionKind, FunctionPath};
 use crate::http::{Client, ErrorClass, OutgoingRequest};
 use crate::ops::{excerpt, join_url};
 
@@ -46,49 +49,114 @@ pub enum FaultError {
         /// The body's `error` string, or its start.
         message: String,
     },
+    /// A fault function failed or was refused.
+    #[error("{0}")]
+    Function(FunctionError),
 }
 
-/// Talks to one target's fault endpoint.
+/// How faults reach the target.
+#[derive(Debug, Clone)]
+pub enum FaultTransport {
+    /// relhost-sim's REST fault endpoint at `base_url` + `path`.
+    Rest {
+        /// The target's base URL.
+        base_url: http::Uri,
+        /// The endpoint's path.
+        path: String,
+        /// The ops token, if any.
+        token: Option<String>,
+    },
+    /// The functions `ops:listFaults` and `ops:setFaults` at the
+    /// deployment's function URL, as the deploy key's admin.
+    Functions {
+        /// The `.convex.cloud` URL.
+        url: http::Uri,
+        /// The deploy key, if any.
+        deploy_key: Option<String>,
+    },
+}
+
+/// Talks to one target's fault injection.
 #[derive(Debug, Clone)]
 pub struct FaultInjector {
     client: Client,
-    base_url: http::Uri,
-    path: String,
-    token: Option<String>,
+    transport: FaultTransport,
 }
 
 impl FaultInjector {
-    /// An injector for `base_url` + `path`, with the ops token when there is one.
-    pub fn new(client: Client, base_url: http::Uri, path: &str, token: Option<String>) -> Self {
-        FaultInjector {
-            client,
-            base_url,
-            path: path.to_owned(),
-            token,
-        }
+    /// An injector over `transport`.
+    pub fn new(client: Client, transport: FaultTransport) -> Self {
+        FaultInjector { client, transport }
     }
 
-    /// Checks that the endpoint exists and takes the token (`GET`).
+    /// Checks that fault injection is there and takes the credential.
     pub async fn check(&self) -> Result<(), FaultError> {
-        self.send(http::Method::GET, Bytes::new()).await
+        match &self.transport {
+            FaultTransport::Rest { .. } => self.send(http::Method::GET, None).await,
+            FaultTransport::Functions { url, deploy_key } => {
+                self.call(url, deploy_key.as_deref(), None).await
+            }
+        }
     }
 
     /// Replaces the target's faults with `specs`; an empty set clears them.
     pub async fn set(&self, specs: &[String]) -> Result<(), FaultError> {
-        if specs.is_empty() {
-            return self.clear().await;
+        match &self.transport {
+            FaultTransport::Rest { .. } if specs.is_empty() => {
+                self.send(http::Method::DELETE, None).await
+            }
+            FaultTransport::Rest { .. } => self.send(http::Method::POST, Some(specs)).await,
+            FaultTransport::Functions { url, deploy_key } => {
+                self.call(url, deploy_key.as_deref(), Some(specs)).await
+            }
         }
-        let body = serde_json::json!({ "faults": specs }).to_string();
-        self.send(http::Method::POST, Bytes::from(body)).await
     }
 
-    /// Clears every fault (`DELETE`).
+    /// Clears every fault.
     pub async fn clear(&self) -> Result<(), FaultError> {
-        self.send(http::Method::DELETE, Bytes::new()).await
+        self.set(&[]).await
     }
 
-    async fn send(&self, method: http::Method, body: Bytes) -> Result<(), FaultError> {
-        let uri = join_url(&self.base_url, &self.path, "").map_err(FaultError::InvalidUrl)?;
+    /// `ops:listFaults` (no specs) or `ops:setFaults` through the functions.
+    async fn call(
+        &self,
+        url: &http::Uri,
+        deploy_key: Option<&str>,
+        specs: Option<&[String]>,
+    ) -> Result<(), FaultError> {
+        let (kind, function, args) = match specs {
+            None => (FunctionKind::Query, "ops:listFaults", serde_json::json!({})),
+            Some(specs) => (
+                FunctionKind::Mutation,
+                "ops:setFaults",
+                serde_json::json!({ "faults": specs }),
+            ),
+        };
+        let path: FunctionPath = function.parse().map_err(FaultError::InvalidUrl)?;
+        let auth = deploy_key.map_or(FunctionAuth::Anonymous, |key| {
+            FunctionAuth::Admin(key.to_owned())
+        });
+        convex::call(&self.client, url, kind, &path, &args, &auth)
+            .await
+            .map(|_| ())
+            .map_err(FaultError::Function)
+    }
+
+    /// One request to the REST endpoint, with `{"faults": specs}` when
+    /// given (the function transport sends nothing here).
+    async fn send(&self, method: http::Method, specs: Option<&[String]>) -> Result<(), FaultError> {
+        let FaultTransport::Rest {
+            base_url,
+            path,
+            token,
+        } = &self.transport
+        else {
+            return Ok(());
+        };
+        let body = specs.map_or_else(Bytes::new, |specs| {
+            Bytes::from(serde_json::json!({ "faults": specs }).to_string())
+        });
+        let uri = join_url(base_url, path, "").map_err(FaultError::InvalidUrl)?;
         let mut headers = http::HeaderMap::new();
         headers.insert(
             http::header::ACCEPT,
@@ -100,7 +168,7 @@ impl FaultInjector {
                 http::HeaderValue::from_static("application/json"),
             );
         }
-        if let Some(token) = &self.token
+        if let Some(token) = token
             && let Ok(mut value) = http::HeaderValue::from_str(&format!("Bearer {token}"))
         {
             // A token a header cannot carry is sent as none: the 401 names the problem.
@@ -122,7 +190,7 @@ impl FaultInjector {
             200..=299 => Ok(()),
             401 | 403 => Err(FaultError::Unauthorized { status }),
             404 | 405 => Err(FaultError::Missing {
-                path: self.path.clone(),
+                path: path.clone(),
                 status,
             }),
             _ => {

@@ -20,7 +20,7 @@ pub mod hypothesis;
 pub mod plan;
 pub mod report;
 
-pub use faults::{DEFAULT_FAULTS_PATH, FaultError, FaultInjector};
+pub use faults::{DEFAULT_FAULTS_PATH, FaultError, FaultInjector, FaultTransport};
 pub use highlights::Highlights;
 pub use hypothesis::{HypothesisCheck, HypothesisResult, evaluate_hypothesis};
 pub use plan::{

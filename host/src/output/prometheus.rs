@@ -1,13 +1,17 @@
 //! Prometheus remote write 1.0: a snappy-compressed protobuf `WriteRequest`
 //! of one sample per series, with the headers the protocol requires.
 
-use super::points::Point;
+use super::points::{Kind, Point};
 use super::protobuf::Message;
 
 /// Content type of a remote-write body.
 pub(crate) const CONTENT_TYPE: &str = "application/x-protobuf";
 /// The protocol version header's value.
 pub(crate) const VERSION: &str = "0.1.0";
+/// `MetricMetadata.MetricType.COUNTER`.
+const COUNTER: u64 = 1;
+/// `MetricMetadata.MetricType.GAUGE`.
+const GAUGE: u64 = 2;
 
 /// The body of a push: every counter and gauge as a series (labels sorted
 /// by name, `__name__` first) with one sample at `timestamp_ms`,
@@ -33,6 +37,25 @@ pub(crate) fn write_request(
         sample.double(1, value).int64(2, timestamp_ms);
         series.message(2, &sample);
         request.message(1, &series);
+    }
+    // Each family's type and help (`MetricMetadata`), once.
+    let mut families: Vec<&str> = Vec::new();
+    for point in points.iter().filter(|p| p.number().is_some()) {
+        let m = point.metric;
+        if families.contains(&m.prometheus) {
+            continue;
+        }
+        families.push(m.prometheus);
+        let kind = match m.kind {
+            Kind::Counter => COUNTER,
+            Kind::Gauge | Kind::Histogram => GAUGE,
+        };
+        let mut metadata = Message::new();
+        metadata
+            .uint64(1, kind)
+            .string(2, m.prometheus)
+            .string(4, m.help);
+        request.message(3, &metadata);
     }
     snap::raw::Encoder::new().compress_vec(&request.into_bytes())
 }
@@ -60,5 +83,6 @@ mod tests {
             .collect();
         assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
         assert!(raw.windows(8).any(|w| w == 3.0f64.to_le_bytes()));
+        assert!(text.contains(REQUESTS.help), "the family's help is sent");
     }
 }

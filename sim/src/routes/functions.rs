@@ -12,9 +12,10 @@
 //! - 404 `FunctionNotFound` for an unknown function, and for an internal
 //!   function called without the admin key (`Authorization: Convex <key>`).
 //!
-//! Functions: `ops:getReliabilitySnapshot` and `toolCache:listNamespaceStats`
-//! (internal queries), `toolCache:clearNamespace` (internal mutation), and
-//! `threads:create` (a public mutation for the signed-in user, `Bearer`).
+//! Functions: `ops:getReliabilitySnapshot`, `ops:listFaults` and
+//! `toolCache:listNamespaceStats` (internal queries), `ops:setFaults` and
+//! `toolCache:clearNamespace` (internal mutations), and `threads:create` (a
+//! public mutation for the signed-in user, `Bearer`).
 
 use std::sync::Arc;
 
@@ -107,7 +108,7 @@ struct Function {
     run: Run,
 }
 
-const FUNCTIONS: [Function; 4] = [
+const FUNCTIONS: [Function; 6] = [
     Function {
         path: "ops:getReliabilitySnapshot",
         kind: Kind::Query,
@@ -125,6 +126,18 @@ const FUNCTIONS: [Function; 4] = [
         kind: Kind::Mutation,
         internal: true,
         run: clear_namespace,
+    },
+    Function {
+        path: "ops:listFaults",
+        kind: Kind::Query,
+        internal: true,
+        run: list_faults,
+    },
+    Function {
+        path: "ops:setFaults",
+        kind: Kind::Mutation,
+        internal: true,
+        run: set_faults,
     },
     Function {
         path: "threads:create",
@@ -339,6 +352,24 @@ fn clear_namespace(state: &SimState, _: &Caller, args: &Args) -> Result<Value, F
         .ok_or_else(|| args.invalid("Object is missing the required field `namespace`".into()))?;
     let deleted = state.tool_cache.clear(namespace);
     Ok(json!({"namespace": namespace, "deleted": deleted}))
+}
+
+fn list_faults(state: &SimState, _: &Caller, args: &Args) -> Result<Value, Failure> {
+    args.only(&[])?;
+    Ok(super::ops::faults_json(state))
+}
+
+fn set_faults(state: &SimState, _: &Caller, args: &Args) -> Result<Value, Failure> {
+    args.only(&["faults"])?;
+    let Some(Value::Array(items)) = args.map.get("faults") else {
+        return Err(args.invalid("Object is missing the required field `faults` (an array)".into()));
+    };
+    let faults = super::ops::parse_faults(items).map_err(|message| Failure::Thrown {
+        message,
+        data: json!({ "valid_endpoints": crate::faults::VALID_ENDPOINTS, "valid_faults": crate::faults::VALID_FAULTS }),
+    })?;
+    state.faults.replace(faults);
+    Ok(super::ops::faults_json(state))
 }
 
 fn create_thread(state: &SimState, caller: &Caller, args: &Args) -> Result<Value, Failure> {

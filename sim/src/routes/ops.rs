@@ -333,7 +333,17 @@ pub(crate) fn snapshot(state: &SimState, minutes: u32, limit: usize) -> Value {
     })
 }
 
-fn faults_json(state: &SimState) -> Value {
+/// Faults from their JSON forms; the error names the first bad item.
+pub(crate) fn parse_faults(items: &[Value]) -> Result<Vec<Fault>, String> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| Fault::from_json(item).map_err(|e| format!("faults[{i}]: {e}")))
+        .collect()
+}
+
+/// The faults in force and the valid choices.
+pub(crate) fn faults_json(state: &SimState) -> Value {
     json!({
         "faults": state.faults.list().iter().map(Fault::to_json).collect::<Vec<_>>(),
         "valid_endpoints": VALID_ENDPOINTS,
@@ -375,22 +385,19 @@ pub(crate) async fn faults_route(state: &Arc<SimState>, req: Request<Incoming>) 
                 },
                 _ => return error(StatusCode::BAD_REQUEST, "expected {\"faults\": [...]}"),
             };
-            let mut list = Vec::with_capacity(items.len());
-            for (i, item) in items.iter().enumerate() {
-                match Fault::from_json(item) {
-                    Ok(f) => list.push(f),
-                    Err(e) => {
-                        return json_resp(
-                            StatusCode::BAD_REQUEST,
-                            &json!({
-                                "error": format!("faults[{i}]: {e}"),
-                                "valid_endpoints": VALID_ENDPOINTS,
-                                "valid_faults": VALID_FAULTS,
-                            }),
-                        );
-                    }
+            let list = match parse_faults(items) {
+                Ok(list) => list,
+                Err(message) => {
+                    return json_resp(
+                        StatusCode::BAD_REQUEST,
+                        &json!({
+                            "error": message,
+                            "valid_endpoints": VALID_ENDPOINTS,
+                            "valid_faults": VALID_FAULTS,
+                        }),
+                    );
                 }
-            }
+            };
             state.faults.replace(list);
             json_resp(StatusCode::OK, &faults_json(state))
         }

@@ -310,3 +310,43 @@ async fn an_injected_function_fault_is_a_function_failure() {
     assert_eq!(v["errorData"]["code"], "INJECTED_FAULT");
     sim.handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn faults_are_set_and_listed_through_functions() {
+    let sim = start(config()).await;
+    let faults = json!({"faults": ["chat:latency=5ms", {"endpoint": "gmail", "error_rate": 1}]});
+    let (status, v) = call(&sim, "mutation", "ops:setFaults", faults, admin()).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let (_, v) = call(&sim, "query", "ops:listFaults", json!({}), admin()).await;
+    assert_eq!(v["value"]["faults"].as_array().map(Vec::len), Some(2));
+
+    let bad = json!({"faults": ["chat:explode=1"]});
+    let (status, v) = call(&sim, "mutation", "ops:setFaults", bad, admin()).await;
+    assert_eq!(status.as_u16(), 560);
+    assert!(
+        v["errorMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("faults[0]")),
+        "{v}"
+    );
+    let (_, v) = call(&sim, "query", "ops:listFaults", json!({}), admin()).await;
+    assert_eq!(
+        v["value"]["faults"].as_array().map(Vec::len),
+        Some(2),
+        "unchanged"
+    );
+    let (status, _) = call(
+        &sim,
+        "mutation",
+        "ops:setFaults",
+        json!({"faults": []}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "internal: needs the admin key"
+    );
+    sim.handle.shutdown().await;
+}
