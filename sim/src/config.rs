@@ -152,6 +152,43 @@ pub struct ToolCacheConfig {
     pub tool_call_pct: f64,
 }
 
+/// The tool job queue (`TOOL_JOB_*`, `BULKHEAD_TOOL_JOB_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ToolQueueConfig {
+    /// Tool jobs one chat message may enqueue.
+    pub max_per_run: u32,
+    /// A running job whose lease passes this is taken back and retried.
+    pub lease: Duration,
+    /// How long a chat message waits for its tool jobs.
+    pub wait: Duration,
+    /// How often the runner claims jobs and waiting messages look.
+    pub poll: Duration,
+    /// Attempts of a job before it is dead-lettered.
+    pub max_attempts: u32,
+    /// Backoff after the first failed attempt; doubles after each further one.
+    pub retry_base: Duration,
+    /// A job queued longer than this is dead-lettered unrun.
+    pub ttl: Duration,
+    /// Queued jobs looked at per claim.
+    pub claim_scan: u32,
+    /// Jobs running at once over all kinds (the tool-job bulkhead).
+    pub bulkhead_max: u64,
+    /// A bulkhead lease older than this is reclaimed.
+    pub bulkhead_lease: Duration,
+    /// Jobs running at once per kind: web, product, global.
+    pub run_max: [u32; 3],
+    /// Jobs running at once per QoS class: realtime, interactive, batch.
+    pub run_max_qos: [u32; 3],
+    /// Jobs queued at once per kind: web, product, global.
+    pub queue_max: [u32; 3],
+    /// How long a dead-lettered job is kept.
+    pub dlq_ttl: Duration,
+    /// Enforce the caps (false: count what they would refuse, shadow).
+    pub enforce: bool,
+    /// Simulated time a tool provider takes to answer.
+    pub provider_latency: Duration,
+}
+
 /// The validated configuration of a sim.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimConfig {
@@ -197,6 +234,13 @@ pub struct SimConfig {
     pub chat_sim: ChatSimConfig,
     /// The tool cache.
     pub tool_cache: ToolCacheConfig,
+    /// The tool job queue.
+    pub tool_queue: ToolQueueConfig,
+    /// Circuits of the tool providers: Serper (web), eBay (product),
+    /// global search.
+    pub tool_circuits: [CircuitConfig; 3],
+    /// Bulkheads of the tool providers, in the same order.
+    pub tool_bulkheads: [BulkheadConfig; 3],
 }
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -277,6 +321,29 @@ impl Default for SimConfig {
                 products_version: 1,
                 tool_call_pct: 20.0,
             },
+            tool_queue: ToolQueueConfig {
+                max_per_run: 3,
+                lease: Duration::from_secs(30),
+                wait: Duration::from_secs(10),
+                poll: Duration::from_millis(20),
+                max_attempts: 3,
+                retry_base: Duration::from_millis(500),
+                ttl: Duration::from_secs(60),
+                claim_scan: 100,
+                bulkhead_max: 256,
+                bulkhead_lease: Duration::from_secs(60),
+                run_max: [64, 64, 32],
+                run_max_qos: [64, 128, 16],
+                queue_max: [5_000, 5_000, 2_000],
+                dlq_ttl: Duration::from_secs(24 * 3600),
+                enforce: true,
+                provider_latency: Duration::from_millis(25),
+            },
+            tool_circuits: [circuit; 3],
+            tool_bulkheads: [BulkheadConfig {
+                max_concurrent: 128,
+                lease_ttl: Duration::from_secs(60),
+            }; 3],
         }
     }
 }
@@ -353,6 +420,40 @@ knobs! {
     tool_cache_web_search_namespace_version => "TOOL_CACHE_WEB_SEARCH_NAMESPACE_VERSION", "Tool cache: version of the web-search namespace (a bump is a cold cache)";
     tool_cache_products_ns_ver => "TOOL_CACHE_PRODUCTS_NS_VER", "Tool cache: version of the product-search namespace";
     sim_tool_call_pct => "SIM_TOOL_CALL_PCT", "Share of chat messages that call a search tool, percent (seeded per message)";
+    tool_job_max_per_run => "TOOL_JOB_MAX_PER_RUN", "Tool jobs one chat message may enqueue";
+    tool_job_lease_ms => "TOOL_JOB_LEASE_MS", "Lease of a running tool job, ms (then taken back and retried)";
+    tool_job_wait_ms => "TOOL_JOB_WAIT_MS", "How long a chat message waits for its tool jobs, ms";
+    tool_job_poll_ms => "TOOL_JOB_POLL_MS", "Claim and wait polling interval, ms";
+    tool_job_max_attempts => "TOOL_JOB_MAX_ATTEMPTS", "Attempts of a tool job before the dead-letter queue";
+    tool_job_retry_base_ms => "TOOL_JOB_RETRY_BASE_MS", "Backoff after a tool job's first failure, ms (doubles)";
+    tool_job_ttl_ms => "TOOL_JOB_TTL_MS", "A tool job queued longer is dead-lettered, ms";
+    tool_job_claim_scan => "TOOL_JOB_CLAIM_SCAN", "Queued tool jobs looked at per claim";
+    bulkhead_tool_job_max => "BULKHEAD_TOOL_JOB_MAX", "Tool jobs running at once over all kinds";
+    bulkhead_tool_job_lease_ms => "BULKHEAD_TOOL_JOB_LEASE_MS", "Tool-job bulkhead lease TTL, ms";
+    tool_job_runmax_web => "TOOL_JOB_RUNMAX_WEB", "Web-search jobs running at once";
+    tool_job_runmax_prod => "TOOL_JOB_RUNMAX_PROD", "Product-search jobs running at once";
+    tool_job_runmax_glob => "TOOL_JOB_RUNMAX_GLOB", "Global-search jobs running at once";
+    tool_job_runmax_qos_realtime => "TOOL_JOB_RUNMAX_QOS_REALTIME", "Realtime-class tool jobs running at once";
+    tool_job_runmax_qos_interactive => "TOOL_JOB_RUNMAX_QOS_INTERACTIVE", "Interactive-class tool jobs running at once";
+    tool_job_runmax_qos_batch => "TOOL_JOB_RUNMAX_QOS_BATCH", "Batch-class tool jobs running at once";
+    tool_job_qmax_web => "TOOL_JOB_QMAX_WEB", "Web-search jobs queued at once";
+    tool_job_qmax_prod => "TOOL_JOB_QMAX_PROD", "Product-search jobs queued at once";
+    tool_job_qmax_glob => "TOOL_JOB_QMAX_GLOB", "Global-search jobs queued at once";
+    tool_job_dlq_ttl_ms => "TOOL_JOB_DLQ_TTL_MS", "How long a dead-lettered tool job is kept, ms";
+    ff_tool_queue_enforce => "FF_TOOL_QUEUE_ENFORCE", "Enforce the tool queue's caps (false: shadow, counted only)";
+    circuit_serper_threshold => "CIRCUIT_SERPER_THRESHOLD", "Consecutive failures that open the Serper (web search) circuit";
+    circuit_serper_cooldown_ms => "CIRCUIT_SERPER_COOLDOWN_MS", "Serper circuit cooldown, ms";
+    circuit_ebay_threshold => "CIRCUIT_EBAY_THRESHOLD", "Consecutive failures that open the eBay (product search) circuit";
+    circuit_ebay_cooldown_ms => "CIRCUIT_EBAY_COOLDOWN_MS", "eBay circuit cooldown, ms";
+    circuit_global_search_threshold => "CIRCUIT_GLOBAL_SEARCH_THRESHOLD", "Consecutive failures that open the global search circuit";
+    circuit_global_search_cooldown_ms => "CIRCUIT_GLOBAL_SEARCH_COOLDOWN_MS", "Global search circuit cooldown, ms";
+    bulkhead_serper_max_concurrent => "BULKHEAD_SERPER_MAX_CONCURRENT", "Serper calls at once";
+    bulkhead_serper_lease_ttl_ms => "BULKHEAD_SERPER_LEASE_TTL_MS", "Serper bulkhead lease TTL, ms";
+    bulkhead_ebay_max_concurrent => "BULKHEAD_EBAY_MAX_CONCURRENT", "eBay calls at once";
+    bulkhead_ebay_lease_ttl_ms => "BULKHEAD_EBAY_LEASE_TTL_MS", "eBay bulkhead lease TTL, ms";
+    bulkhead_global_search_max_concurrent => "BULKHEAD_GLOBAL_SEARCH_MAX_CONCURRENT", "Global search calls at once";
+    bulkhead_global_search_lease_ttl_ms => "BULKHEAD_GLOBAL_SEARCH_LEASE_TTL_MS", "Global search bulkhead lease TTL, ms";
+    sim_tool_latency_ms => "SIM_TOOL_LATENCY_MS", "Simulated tool provider answer time, ms";
     sim_rest_ops => "SIM_REST_OPS", "Serve the REST ops routes /api/ops/* (false: only the function API)";
     gmail_pubsub_verify_token => "GMAIL_PUBSUB_VERIFY_TOKEN", "Required ?token= of /api/gmail/push (secret)";
     whatsapp_app_secret => "WHATSAPP_APP_SECRET", "HMAC key of X-Hub-Signature-256 (secret)";
@@ -601,6 +702,38 @@ impl SimConfig {
             ),
             ("SIM_TOOL_CALL_PCT", self.tool_cache.tool_call_pct.into()),
         ];
+        let q = &self.tool_queue;
+        let mut pairs = pairs;
+        pairs.extend([
+            ("TOOL_JOB_MAX_PER_RUN", q.max_per_run.into()),
+            ("TOOL_JOB_LEASE_MS", ms(q.lease)),
+            ("TOOL_JOB_WAIT_MS", ms(q.wait)),
+            ("TOOL_JOB_POLL_MS", ms(q.poll)),
+            ("TOOL_JOB_MAX_ATTEMPTS", q.max_attempts.into()),
+            ("TOOL_JOB_RETRY_BASE_MS", ms(q.retry_base)),
+            ("TOOL_JOB_TTL_MS", ms(q.ttl)),
+            ("TOOL_JOB_CLAIM_SCAN", q.claim_scan.into()),
+            ("BULKHEAD_TOOL_JOB_MAX", q.bulkhead_max.into()),
+            ("BULKHEAD_TOOL_JOB_LEASE_MS", ms(q.bulkhead_lease)),
+            ("TOOL_JOB_DLQ_TTL_MS", ms(q.dlq_ttl)),
+            ("FF_TOOL_QUEUE_ENFORCE", q.enforce.into()),
+            ("SIM_TOOL_LATENCY_MS", ms(q.provider_latency)),
+        ]);
+        for (envs, values) in [
+            (TOOL_RUNMAX_ENVS, q.run_max),
+            (TOOL_RUNMAX_QOS_ENVS, q.run_max_qos),
+            (TOOL_QMAX_ENVS, q.queue_max),
+        ] {
+            pairs.extend(envs.into_iter().zip(values.map(Value::from)));
+        }
+        for (i, [threshold, cooldown, max, lease]) in TOOL_PROVIDER_ENVS.into_iter().enumerate() {
+            pairs.extend([
+                (threshold, self.tool_circuits[i].threshold.into()),
+                (cooldown, ms(self.tool_circuits[i].cooldown)),
+                (max, self.tool_bulkheads[i].max_concurrent.into()),
+                (lease, ms(self.tool_bulkheads[i].lease_ttl)),
+            ]);
+        }
         pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
     }
 }
@@ -841,6 +974,50 @@ fn build(get: &dyn Fn(&str) -> Option<String>) -> Result<SimConfig, ConfigError>
         products_version: r.u32("TOOL_CACHE_PRODUCTS_NS_VER", dt.products_version)?,
         tool_call_pct: r.pct("SIM_TOOL_CALL_PCT", dt.tool_call_pct)?,
     };
+    let dq = d.tool_queue;
+    let per_kind = |envs: [&'static str; 3], def: [u32; 3]| -> Result<[u32; 3], ConfigError> {
+        Ok([
+            r.u32(envs[0], def[0])?,
+            r.u32(envs[1], def[1])?,
+            r.u32(envs[2], def[2])?,
+        ])
+    };
+    let tool_queue = ToolQueueConfig {
+        max_per_run: r.u32("TOOL_JOB_MAX_PER_RUN", dq.max_per_run)?,
+        lease: r.positive_ms("TOOL_JOB_LEASE_MS", dq.lease)?,
+        wait: r.ms("TOOL_JOB_WAIT_MS", dq.wait)?,
+        poll: r.positive_ms("TOOL_JOB_POLL_MS", dq.poll)?,
+        max_attempts: r.u32("TOOL_JOB_MAX_ATTEMPTS", dq.max_attempts)?.max(1),
+        retry_base: r.ms("TOOL_JOB_RETRY_BASE_MS", dq.retry_base)?,
+        ttl: r.positive_ms("TOOL_JOB_TTL_MS", dq.ttl)?,
+        claim_scan: r.u32("TOOL_JOB_CLAIM_SCAN", dq.claim_scan)?.max(1),
+        bulkhead_max: r.u64("BULKHEAD_TOOL_JOB_MAX", dq.bulkhead_max)?,
+        bulkhead_lease: r.positive_ms("BULKHEAD_TOOL_JOB_LEASE_MS", dq.bulkhead_lease)?,
+        run_max: per_kind(TOOL_RUNMAX_ENVS, dq.run_max)?,
+        run_max_qos: per_kind(TOOL_RUNMAX_QOS_ENVS, dq.run_max_qos)?,
+        queue_max: per_kind(TOOL_QMAX_ENVS, dq.queue_max)?,
+        dlq_ttl: r.positive_ms("TOOL_JOB_DLQ_TTL_MS", dq.dlq_ttl)?,
+        enforce: r.bool("FF_TOOL_QUEUE_ENFORCE", dq.enforce)?,
+        provider_latency: r.ms("SIM_TOOL_LATENCY_MS", dq.provider_latency)?,
+    };
+    let mut tool_circuits = d.tool_circuits;
+    let mut tool_bulkheads = d.tool_bulkheads;
+    for (i, [threshold, cooldown, max, lease]) in TOOL_PROVIDER_ENVS.iter().enumerate() {
+        let dc = d.tool_circuits[i];
+        let threshold_value = r.u32(threshold, dc.threshold)?;
+        if threshold_value == 0 {
+            return Err(invalid(threshold, "a positive integer", "0"));
+        }
+        tool_circuits[i] = CircuitConfig {
+            threshold: threshold_value,
+            cooldown: r.positive_ms(cooldown, dc.cooldown)?,
+        };
+        let db = d.tool_bulkheads[i];
+        tool_bulkheads[i] = BulkheadConfig {
+            max_concurrent: r.u64(max, db.max_concurrent)?,
+            lease_ttl: r.positive_ms(lease, db.lease_ttl)?,
+        };
+    }
     Ok(SimConfig {
         ops_token: None,
         deploy_key: None,
@@ -889,8 +1066,52 @@ fn build(get: &dyn Fn(&str) -> Option<String>) -> Result<SimConfig, ConfigError>
             token_gap: r.ms("SIM_CHAT_TOKEN_GAP_MS", d.chat_sim.token_gap)?,
         },
         tool_cache,
+        tool_queue,
+        tool_circuits,
+        tool_bulkheads,
     })
 }
+
+/// `TOOL_JOB_RUNMAX_*` per kind: web, product, global.
+const TOOL_RUNMAX_ENVS: [&str; 3] = [
+    "TOOL_JOB_RUNMAX_WEB",
+    "TOOL_JOB_RUNMAX_PROD",
+    "TOOL_JOB_RUNMAX_GLOB",
+];
+/// `TOOL_JOB_RUNMAX_QOS_*`: realtime, interactive, batch.
+const TOOL_RUNMAX_QOS_ENVS: [&str; 3] = [
+    "TOOL_JOB_RUNMAX_QOS_REALTIME",
+    "TOOL_JOB_RUNMAX_QOS_INTERACTIVE",
+    "TOOL_JOB_RUNMAX_QOS_BATCH",
+];
+/// `TOOL_JOB_QMAX_*` per kind.
+const TOOL_QMAX_ENVS: [&str; 3] = [
+    "TOOL_JOB_QMAX_WEB",
+    "TOOL_JOB_QMAX_PROD",
+    "TOOL_JOB_QMAX_GLOB",
+];
+/// Circuit threshold and cooldown, bulkhead size and lease TTL of each tool
+/// provider: Serper (web), eBay (product), global search.
+const TOOL_PROVIDER_ENVS: [[&str; 4]; 3] = [
+    [
+        "CIRCUIT_SERPER_THRESHOLD",
+        "CIRCUIT_SERPER_COOLDOWN_MS",
+        "BULKHEAD_SERPER_MAX_CONCURRENT",
+        "BULKHEAD_SERPER_LEASE_TTL_MS",
+    ],
+    [
+        "CIRCUIT_EBAY_THRESHOLD",
+        "CIRCUIT_EBAY_COOLDOWN_MS",
+        "BULKHEAD_EBAY_MAX_CONCURRENT",
+        "BULKHEAD_EBAY_LEASE_TTL_MS",
+    ],
+    [
+        "CIRCUIT_GLOBAL_SEARCH_THRESHOLD",
+        "CIRCUIT_GLOBAL_SEARCH_COOLDOWN_MS",
+        "BULKHEAD_GLOBAL_SEARCH_MAX_CONCURRENT",
+        "BULKHEAD_GLOBAL_SEARCH_LEASE_TTL_MS",
+    ],
+];
 
 #[cfg(test)]
 mod tests {

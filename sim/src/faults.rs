@@ -29,23 +29,33 @@ pub enum FaultEndpoint {
     Auth,
     /// The function API: `/api/query`, `/api/mutation`, `/api/action`.
     Functions,
-    /// All five of the above.
+    /// The web-search tool provider (tool jobs).
+    Serper,
+    /// The product-search tool provider.
+    Ebay,
+    /// The global-search tool provider.
+    GlobalSearch,
+    /// All eight of the above.
     All,
 }
 
 /// Endpoint names accepted in a spec.
-pub const VALID_ENDPOINTS: &str = "chat, gmail, whatsapp, auth, functions, all";
+pub const VALID_ENDPOINTS: &str =
+    "chat, gmail, whatsapp, auth, functions, serper, ebay, global_search, all";
 /// Fault names accepted in a spec.
 pub const VALID_FAULTS: &str =
     "latency, error_rate, reset_rate, stall, slow_stream, truncate_after, provider_outage";
 
 impl FaultEndpoint {
-    const CONCRETE: [FaultEndpoint; 5] = [
+    const CONCRETE: [FaultEndpoint; 8] = [
         Self::Chat,
         Self::Gmail,
         Self::Whatsapp,
         Self::Auth,
         Self::Functions,
+        Self::Serper,
+        Self::Ebay,
+        Self::GlobalSearch,
     ];
 
     /// The endpoint's name in specs and statistics.
@@ -56,6 +66,9 @@ impl FaultEndpoint {
             Self::Whatsapp => "whatsapp",
             Self::Auth => "auth",
             Self::Functions => "functions",
+            Self::Serper => "serper",
+            Self::Ebay => "ebay",
+            Self::GlobalSearch => "global_search",
             Self::All => "all",
         }
     }
@@ -67,9 +80,17 @@ impl FaultEndpoint {
             "whatsapp" => Self::Whatsapp,
             "auth" => Self::Auth,
             "functions" => Self::Functions,
+            "serper" => Self::Serper,
+            "ebay" => Self::Ebay,
+            "global_search" => Self::GlobalSearch,
             "all" => Self::All,
             other => return Err(FaultSpecError::UnknownEndpoint(other.to_owned())),
         })
+    }
+
+    /// Whether this is a tool provider (tool jobs call it).
+    pub(crate) fn is_tool(self) -> bool {
+        matches!(self, Self::Serper | Self::Ebay | Self::GlobalSearch)
     }
 
     /// Index of a concrete endpoint (All has none).
@@ -80,6 +101,9 @@ impl FaultEndpoint {
             Self::Whatsapp => Some(2),
             Self::Auth => Some(3),
             Self::Functions => Some(4),
+            Self::Serper => Some(5),
+            Self::Ebay => Some(6),
+            Self::GlobalSearch => Some(7),
             Self::All => None,
         }
     }
@@ -211,7 +235,9 @@ pub enum FaultSpecError {
         expected: &'static str,
     },
     /// A chat-only fault on another endpoint.
-    #[error("fault {fault} applies to chat (or all) only, not {endpoint}")]
+    #[error(
+        "fault {fault} does not apply to {endpoint} (slow_stream and truncate_after: chat or all; provider_outage: chat, serper, ebay, global_search or all)"
+    )]
     ChatOnly {
         /// The fault.
         fault: &'static str,
@@ -406,12 +432,12 @@ impl Fault {
                 FaultKind::ProviderOutage { provider, mode }
             }
         };
-        let chat_only = matches!(
-            kind,
-            FaultKind::SlowStream { .. }
-                | FaultKind::TruncateStream { .. }
-                | FaultKind::ProviderOutage { .. }
-        );
+        // A tool endpoint has one provider: any outage takes it down.
+        let chat_only = match kind {
+            FaultKind::SlowStream { .. } | FaultKind::TruncateStream { .. } => true,
+            FaultKind::ProviderOutage { .. } => !endpoint.is_tool(),
+            _ => false,
+        };
         if chat_only && !matches!(endpoint, FaultEndpoint::Chat | FaultEndpoint::All) {
             return Err(FaultSpecError::ChatOnly {
                 fault: fault_name,
@@ -593,13 +619,13 @@ impl EndpointFaults {
 #[derive(Debug)]
 struct FaultSet {
     list: Vec<Fault>,
-    per: [EndpointFaults; 5],
+    per: [EndpointFaults; 8],
     since: Instant,
 }
 
 impl FaultSet {
     fn new(list: Vec<Fault>) -> Self {
-        let mut per: [EndpointFaults; 5] = Default::default();
+        let mut per: [EndpointFaults; 8] = Default::default();
         for f in &list {
             match f.endpoint.index() {
                 Some(i) => per[i].apply(&f.kind),
@@ -657,7 +683,7 @@ impl FiredSet {
 pub(crate) struct Faults {
     any: AtomicBool,
     set: RwLock<Arc<FaultSet>>,
-    streams: [SeededStream; 5],
+    streams: [SeededStream; 8],
 }
 
 impl Faults {

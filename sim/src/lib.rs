@@ -27,12 +27,14 @@ mod server;
 mod state;
 mod stats;
 mod tool_cache;
+mod tool_queue;
+mod tool_runner;
 
 pub use auth_store::Credentials;
 pub use config::{
     AdmissionConfig, BulkheadConfig, ChatSimConfig, CircuitConfig, ConfigError, FeatureFlags,
     KNOB_ENV_NAMES, OpsConfig, ProviderConfig, RateLimitRule, RateLimits, SimArgs, SimConfig,
-    ToolCacheConfig,
+    ToolCacheConfig, ToolQueueConfig,
 };
 pub use faults::{
     Fault, FaultEndpoint, FaultKind, FaultSpecError, OutageMode, OutageProvider, VALID_ENDPOINTS,

@@ -142,12 +142,15 @@ pub async fn start_at(
     } else {
         Surface::All
     };
-    let mut tasks = vec![tokio::spawn(accept_loop(
-        listener,
-        site_surface,
-        Arc::clone(&state),
-        rx.clone(),
-    ))];
+    let mut tasks = vec![
+        tokio::spawn(crate::tool_runner::run(Arc::clone(&state), rx.clone())),
+        tokio::spawn(accept_loop(
+            listener,
+            site_surface,
+            Arc::clone(&state),
+            rx.clone(),
+        )),
+    ];
     let functions_addr = functions.map(|(l, a)| {
         tasks.push(tokio::spawn(accept_loop(
             l,

@@ -14,6 +14,8 @@ use crate::resilience::admission::Admission;
 use crate::resilience::rate_limit::RateLimiter;
 use crate::stats::Stats;
 use crate::tool_cache::ToolCache;
+use crate::tool_queue::ToolQueue;
+use crate::tool_runner::ToolProvider;
 
 /// Everything a request handler needs.
 #[derive(Debug)]
@@ -23,6 +25,9 @@ pub(crate) struct SimState {
     /// Admin key of the function API.
     pub(crate) deploy_key: String,
     pub(crate) tool_cache: ToolCache,
+    pub(crate) tool_queue: ToolQueue,
+    /// Serper, eBay, global search: in tool-kind order.
+    pub(crate) tool_providers: [ToolProvider; 3],
     pub(crate) auth: AuthStore,
     pub(crate) stats: Stats,
     pub(crate) faults: Faults,
@@ -58,6 +63,8 @@ impl SimState {
             ops_token,
             deploy_key,
             tool_cache: ToolCache::new(cfg.tool_cache, cfg.seed),
+            tool_queue: ToolQueue::new(cfg.tool_queue),
+            tool_providers: ToolProvider::all(cfg.tool_circuits, cfg.tool_bulkheads),
             auth: AuthStore::default(),
             stats: Stats::new(),
             faults: Faults::new(cfg.seed, cfg.faults.clone()),

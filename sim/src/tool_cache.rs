@@ -15,29 +15,11 @@ use serde_json::{Value, json};
 
 use crate::config::ToolCacheConfig;
 use crate::rng::{fnv1a, splitmix64};
+use crate::tool_queue::ToolKind;
 
 /// Entries kept per namespace; past it, expired entries are dropped first
 /// and new results are not cached until there is room.
 const MAX_ENTRIES: usize = 100_000;
-
-/// A search tool a chat message can call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Tool {
-    /// Web search.
-    WebSearch,
-    /// Product search.
-    ProductSearch,
-}
-
-impl Tool {
-    /// The tool's name in statistics.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Tool::WebSearch => "web_search",
-            Tool::ProductSearch => "product_search",
-        }
-    }
-}
 
 /// Whether a lookup found a live entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,38 +72,58 @@ impl ToolCache {
         }
     }
 
-    /// The namespace a tool writes to now.
-    pub(crate) fn namespace(&self, tool: Tool) -> String {
+    /// The namespace a tool writes to now; global search is not cached.
+    pub(crate) fn namespace(&self, tool: ToolKind) -> Option<String> {
         match tool {
-            Tool::WebSearch => format!("search_web_v{}", self.cfg.web_search_version),
-            Tool::ProductSearch => format!("search_products_v{}", self.cfg.products_version),
+            ToolKind::Web => Some(format!("search_web_v{}", self.cfg.web_search_version)),
+            ToolKind::Product => Some(format!("search_products_v{}", self.cfg.products_version)),
+            ToolKind::Global => None,
         }
     }
 
-    fn ttl(&self, tool: Tool) -> Duration {
+    fn ttl(&self, tool: ToolKind) -> Duration {
         match tool {
-            Tool::WebSearch => self.cfg.web_search_ttl,
-            Tool::ProductSearch => self.cfg.product_search_ttl,
+            ToolKind::Product => self.cfg.product_search_ttl,
+            ToolKind::Web | ToolKind::Global => self.cfg.web_search_ttl,
         }
     }
 
-    /// The tool a chat message calls, if any: decided by the seed and the
+    /// The tools a chat message calls: none, or a search (web or product)
+    /// and sometimes a global search besides. Decided by the seed and the
     /// message text, so the same message always decides the same way.
-    pub(crate) fn tool_for(&self, message: &str) -> Option<Tool> {
+    pub(crate) fn tools_for(&self, message: &str) -> Vec<ToolKind> {
         let h = splitmix64(self.seed ^ fnv1a(message));
-        let draw = (h % 10_000) as f64 / 100.0;
-        let tool = if (h >> 32) % 3 == 2 {
-            Tool::ProductSearch
+        if !self.drawn(h) {
+            return Vec::new();
+        }
+        let first = if (h >> 32) % 3 == 2 {
+            ToolKind::Product
         } else {
-            Tool::WebSearch
+            ToolKind::Web
         };
-        (draw < self.cfg.tool_call_pct).then_some(tool)
+        if (h >> 40) % 4 == 3 {
+            vec![first, ToolKind::Global]
+        } else {
+            vec![first]
+        }
+    }
+
+    /// Whether work keyed by `key` (an email's notification) calls a tool:
+    /// the same share as chat messages, seeded the same way.
+    pub(crate) fn calls_tool(&self, key: &str) -> bool {
+        self.drawn(splitmix64(self.seed ^ fnv1a(key)))
+    }
+
+    fn drawn(&self, h: u64) -> bool {
+        ((h % 10_000) as f64 / 100.0) < self.cfg.tool_call_pct
     }
 
     /// Looks `query` up in the tool's namespace; a miss stores a result
-    /// of `bytes` bytes.
-    pub(crate) fn lookup(&self, tool: Tool, query: &str, bytes: u64) -> Lookup {
-        let name = self.namespace(tool);
+    /// of `bytes` bytes. An uncached tool always misses.
+    pub(crate) fn lookup(&self, tool: ToolKind, query: &str, bytes: u64) -> Lookup {
+        let Some(name) = self.namespace(tool) else {
+            return Lookup::Miss;
+        };
         let key = fnv1a(query.trim());
         let now = Instant::now();
         let mut spaces = lock(&self.spaces);
@@ -243,9 +245,15 @@ mod tests {
     #[test]
     fn a_repeated_query_hits_until_cleared() {
         let c = cache(100.0);
-        assert_eq!(c.lookup(Tool::WebSearch, "rust", 10), Lookup::Miss);
-        assert_eq!(c.lookup(Tool::WebSearch, "rust", 10), Lookup::Hit);
-        assert_eq!(c.lookup(Tool::WebSearch, " rust ", 10), Lookup::Hit);
+        assert_eq!(c.lookup(ToolKind::Web, "rust", 10), Lookup::Miss);
+        assert_eq!(c.lookup(ToolKind::Web, "rust", 10), Lookup::Hit);
+        assert_eq!(c.lookup(ToolKind::Web, " rust ", 10), Lookup::Hit);
+        assert_eq!(c.lookup(ToolKind::Global, "rust", 10), Lookup::Miss);
+        assert_eq!(
+            c.lookup(ToolKind::Global, "rust", 10),
+            Lookup::Miss,
+            "not cached"
+        );
         let stats = c.stats(5000);
         let row = &stats["namespaces"][0];
         assert_eq!(row["namespace"], "search_web_v3");
@@ -256,15 +264,15 @@ mod tests {
         assert_eq!(c.clear("search_web_v3"), 1);
         assert_eq!(c.clear("search_web_v3"), 0);
         assert_eq!(c.clear("nothing"), 0);
-        assert_eq!(c.lookup(Tool::WebSearch, "rust", 10), Lookup::Miss);
+        assert_eq!(c.lookup(ToolKind::Web, "rust", 10), Lookup::Miss);
     }
 
     #[test]
     fn entries_expire_after_their_ttl() {
         let c = cache(100.0);
-        assert_eq!(c.lookup(Tool::ProductSearch, "shoes", 1), Lookup::Miss);
+        assert_eq!(c.lookup(ToolKind::Product, "shoes", 1), Lookup::Miss);
         std::thread::sleep(Duration::from_millis(5));
-        assert_eq!(c.lookup(Tool::ProductSearch, "shoes", 1), Lookup::Miss);
+        assert_eq!(c.lookup(ToolKind::Product, "shoes", 1), Lookup::Miss);
         assert_eq!(c.stats(10)["namespaces"][0]["expired"], 0);
     }
 
@@ -272,7 +280,7 @@ mod tests {
     fn stats_scan_at_most_limit_entries() {
         let c = cache(100.0);
         for i in 0..10 {
-            c.lookup(Tool::WebSearch, &format!("q{i}"), 1);
+            c.lookup(ToolKind::Web, &format!("q{i}"), 1);
         }
         let stats = c.stats(4);
         assert_eq!(stats["scanned"], 4);
@@ -283,10 +291,10 @@ mod tests {
     fn tool_calls_follow_the_share_and_the_text() {
         let c = cache(30.0);
         let calls = (0..10_000)
-            .filter(|i| c.tool_for(&format!("message {i}")).is_some())
+            .filter(|i| !c.tools_for(&format!("message {i}")).is_empty())
             .count();
         assert!((2_700..3_300).contains(&calls), "{calls}");
-        assert_eq!(c.tool_for("same"), c.tool_for("same"));
-        assert_eq!(cache(0.0).tool_for("x"), None);
+        assert_eq!(c.tools_for("same"), c.tools_for("same"));
+        assert!(cache(0.0).tools_for("x").is_empty());
     }
 }

@@ -58,6 +58,11 @@ fn a_healthy_release_gate_passes_with_ci_outputs() {
             .all(|c| c["owner"].as_str().is_some_and(|o| !o.is_empty()))
     );
     assert_eq!(report["burn_rate_gate"].as_array().map(Vec::len), Some(3));
+    let dlq = report["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "dlq_size"))
+        .expect("the DLQ check");
+    assert_eq!(dlq["verdict"], "pass", "the sim has a tool queue: {dlq}");
     let drill = std::fs::read_to_string(report["drill_report"].as_str().expect("drill report"))
         .expect("drill report file");
     assert_valid_drill_report(&serde_json::from_str(&drill).expect("JSON"));
@@ -221,5 +226,61 @@ fn a_scaled_down_milestone_gate_passes_and_fails_on_its_floors() {
             .map(|(_, n, _)| n.as_str())
             .collect::<Vec<_>>(),
         ["unique_users"]
+    );
+}
+
+#[test]
+fn a_tool_outage_fails_the_gate_on_the_dead_letter_queue() {
+    let sim = Sim::start(
+        &["--fault=serper:provider_outage=primary"],
+        &[
+            ("SIM_TOOL_CALL_PCT", "100"),
+            ("TOOL_JOB_POLL_MS", "5"),
+            ("TOOL_JOB_RETRY_BASE_MS", "10"),
+            ("TOOL_JOB_MAX_ATTEMPTS", "2"),
+        ],
+    );
+    let out = tempfile::tempdir().expect("tempdir");
+    let pool = make_pool(&sim, out.path(), "tools", 2);
+    let profile = profile_file(
+        out.path(),
+        "tool-outage",
+        json!({ "chat_stream_http": { "stages": [
+            { "name": "streams", "concurrency": 2, "duration": "2s", "requests": 10 }
+        ] } }),
+    );
+    let mut cmd = relhost();
+    cmd.args([
+        "gate",
+        "--quiet",
+        "--base-url",
+        &sim.base_url,
+        "--ops-token=test-ops-token",
+        "--profile",
+    ])
+    .arg(&profile)
+    .arg("--chat-auth-pool-file")
+    .arg(&pool)
+    .arg("--output-dir")
+    .arg(out.path());
+    let output = run_bounded(cmd, Duration::from_secs(120));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let report = only_report(out.path(), "release-gate-");
+    let dlq = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == "dlq_size")
+        .expect("the DLQ check ran")
+        .clone();
+    assert_eq!(dlq["verdict"], "fail", "{dlq}");
+    assert_eq!(dlq["owner"], "reliability");
+    assert!(dlq["observed"].as_f64().is_some_and(|n| n > 0.0), "{dlq}");
+    let queue = &report["snapshot"]["snapshot"]["tool_queue"];
+    assert!(
+        queue["by_kind"][0]["retries"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
+        "{queue}"
     );
 }

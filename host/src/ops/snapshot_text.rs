@@ -97,7 +97,7 @@ pub fn write_rows(out: &mut dyn Write, rows: &Value) -> io::Result<()> {
 
 /// Writes `snapshot` readably: the window, requests by endpoint and status,
 /// latency, circuits and their transitions, rate limits, bulkheads,
-/// admission, provider failovers and calls, the tool cache, chat streams,
+/// admission, provider failovers and calls, the tool queue and cache, chat streams,
 /// active faults and
 /// the effective runtime knobs.
 pub fn write_snapshot_text(out: &mut dyn Write, snapshot: &Value) -> io::Result<()> {
@@ -216,6 +216,29 @@ pub fn write_snapshot_text(out: &mut dyn Write, snapshot: &Value) -> io::Result<
             "provider calls",
             &keys,
             &rows_of(g("provider_calls"), &keys),
+        )?;
+    }
+    if let Some(q) = g("tool_queue") {
+        let keys = [
+            "kind",
+            "queued",
+            "running",
+            "oldest_queued_age_ms",
+            "completed",
+            "retries",
+            "dead_lettered",
+            "rejected",
+        ];
+        section(
+            out,
+            &format!(
+                "tool queue (DLQ {}, oldest queued {} ms, enforced {})",
+                cell(q.get("dlq_size")),
+                cell(q.get("oldest_queued_age_ms")),
+                cell(q.get("enforced"))
+            ),
+            &keys,
+            &rows_of(q.get("by_kind"), &keys),
         )?;
     }
     if let Some(t) = g("tool_cache") {

@@ -10,7 +10,7 @@
 //! provider left, `event: error` with a 502/503/504 status.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
@@ -27,6 +27,7 @@ use crate::provider::{Failure, ProviderKind, Reserved};
 use crate::resilience::admission::Ticket;
 use crate::state::SimState;
 use crate::tool_cache::Lookup;
+use crate::tool_queue::{JobEnd, Qos};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -34,6 +35,9 @@ struct ChatBody {
     thread_id: String,
     #[serde(default)]
     message: Option<String>,
+    /// `fast` answers in real time; anything else is interactive.
+    #[serde(default)]
+    model_class: Option<String>,
 }
 
 const WORDS: [&str; 16] = [
@@ -54,6 +58,59 @@ const WORDS: [&str; 16] = [
     "drains ",
     "steadily. ",
 ];
+
+/// Runs the tools a message calls before the model answers: a cached
+/// result is used at once; otherwise a tool job is enqueued, and the
+/// message waits for its jobs (up to `TOOL_JOB_WAIT_MS`). The answer comes
+/// either way: a failed or late tool only costs the wait.
+async fn call_tools(state: &SimState, message: &str, qos: Qos) {
+    let stats = &state.stats;
+    let queue = &state.tool_queue;
+    let cfg = *queue.config();
+    let mut jobs = Vec::new();
+    for (i, tool) in state.tool_cache.tools_for(message).into_iter().enumerate() {
+        if i as u32 >= cfg.max_per_run {
+            stats.count(("tool_jobs", tool.name(), "over_max_per_run"), 1);
+            continue;
+        }
+        if state.tool_cache.namespace(tool).is_some() {
+            let hit = state.tool_cache.lookup(tool, message, 2_048) == Lookup::Hit;
+            stats.count(
+                ("tool_cache", tool.name(), if hit { "hit" } else { "miss" }),
+                1,
+            );
+            if hit {
+                continue;
+            }
+        }
+        match queue.enqueue(tool, qos, Instant::now()) {
+            Ok(id) => jobs.push(id),
+            Err(_) => stats.count(("tool_jobs", tool.name(), "queue_full"), 1),
+        }
+    }
+    if jobs.is_empty() {
+        return;
+    }
+    let deadline = Instant::now() + cfg.wait;
+    loop {
+        let ends: Vec<Option<JobEnd>> = jobs.iter().map(|id| queue.ended(*id)).collect();
+        if ends.iter().all(Option::is_some) {
+            for end in ends.into_iter().flatten() {
+                let outcome = match end {
+                    JobEnd::Done => "done",
+                    JobEnd::DeadLettered => "dead_lettered",
+                };
+                stats.count(("tool_wait", outcome, ""), 1);
+            }
+            return;
+        }
+        if Instant::now() >= deadline {
+            stats.count(("tool_wait", "timeout", ""), 1);
+            return;
+        }
+        tokio::time::sleep(cfg.poll).await;
+    }
+}
 
 /// Handles one chat request.
 pub(crate) async fn chat(
@@ -112,14 +169,12 @@ pub(crate) async fn chat(
             return too_many(rej.retry_after, "ADMISSION_REJECTED", rej.reason.name());
         }
     };
-    if let Some(message) = body.message.as_deref()
-        && let Some(tool) = state.tool_cache.tool_for(message)
-    {
-        let outcome = match state.tool_cache.lookup(tool, message, 2_048) {
-            Lookup::Hit => "hit",
-            Lookup::Miss => "miss",
+    if let Some(message) = body.message.as_deref() {
+        let qos = match body.model_class.as_deref() {
+            Some("fast") => Qos::Realtime,
+            _ => Qos::Interactive,
         };
-        stats.count(("tool_cache", tool.name(), outcome), 1);
+        call_tools(state, message, qos).await;
     }
     let failover_enabled = state.cfg.flags.provider_failover_enabled;
     let (start, reserved, initial_failover) = match reserve(state, ProviderKind::Primary) {

@@ -15,6 +15,7 @@ use super::{Resp, bad_json, body_error, error, json_bytes, query_get, source, to
 use crate::auth_store::ct_eq;
 use crate::body::read_body;
 use crate::state::SimState;
+use crate::tool_queue::{Qos, ToolKind};
 
 #[derive(Debug, Deserialize)]
 struct Envelope {
@@ -35,7 +36,6 @@ struct Message {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Notification {
-    #[allow(dead_code)]
     email_address: String,
     history_id: HistoryId,
 }
@@ -105,6 +105,17 @@ pub(crate) async fn push(state: &Arc<SimState>, req: Request<Incoming>, peer: Ip
             StatusCode::BAD_REQUEST,
             "malformed Gmail notification: historyId is not a number",
         );
+    }
+    // Triage of the new mail may search the web: a batch tool job that
+    // nobody waits for.
+    let key = format!("{}#{:?}", note.email_address, note.history_id);
+    if state.tool_cache.calls_tool(&key)
+        && state
+            .tool_queue
+            .enqueue(ToolKind::Web, Qos::Batch, std::time::Instant::now())
+            .is_err()
+    {
+        state.stats.count(("tool_jobs", "web", "queue_full"), 1);
     }
     json_bytes(StatusCode::OK, &b"{\"ok\":true}"[..])
 }

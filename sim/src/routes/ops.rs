@@ -13,6 +13,8 @@ use crate::auth_store::ct_eq;
 use crate::body::read_body;
 use crate::faults::{Fault, VALID_ENDPOINTS, VALID_FAULTS};
 use crate::provider::Provider;
+use crate::resilience::bulkhead::Bulkhead;
+use crate::resilience::circuit::Circuit;
 use crate::state::SimState;
 use crate::stats::MAX_WINDOW_MINUTES;
 
@@ -160,10 +162,21 @@ pub(crate) fn snapshot(state: &SimState, minutes: u32, limit: usize) -> Value {
     let mut circuits = Vec::new();
     let mut transitions: Vec<(SystemTime, Value)> = Vec::new();
     let providers: [&Provider; 2] = [&state.primary, &state.secondary];
-    for p in providers {
-        let c = p.circuit.view();
+    // The chat providers, then the tool providers.
+    let guarded: Vec<(&str, &Circuit, &Bulkhead)> = providers
+        .iter()
+        .map(|p| (p.kind.name(), &*p.circuit, &*p.bulkhead))
+        .chain(
+            state
+                .tool_providers
+                .iter()
+                .map(|t| (t.name, &*t.circuit, &*t.bulkhead)),
+        )
+        .collect();
+    for &(name, circuit, _) in &guarded {
+        let c = circuit.view();
         circuits.push(json!({
-            "provider": p.kind.name(),
+            "provider": name,
             "state": c.state.name(),
             "consecutive_failures": c.consecutive_failures,
             "threshold": c.threshold,
@@ -177,7 +190,7 @@ pub(crate) fn snapshot(state: &SimState, minutes: u32, limit: usize) -> Value {
         {
             transitions.push((
                 t.at,
-                json!({"provider": p.kind.name(), "from": t.from.name(), "to": t.to.name(), "at": rfc3339(t.at)}),
+                json!({"provider": name, "from": t.from.name(), "to": t.to.name(), "at": rfc3339(t.at)}),
             ));
         }
     }
@@ -185,14 +198,13 @@ pub(crate) fn snapshot(state: &SimState, minutes: u32, limit: usize) -> Value {
     let transitions_total = transitions.len();
     let transitions: Vec<Value> = transitions.into_iter().take(limit).map(|t| t.1).collect();
 
-    let bulkheads: Vec<Value> = providers
+    let bulkheads: Vec<Value> = guarded
         .iter()
-        .map(|p| {
-            let name = p.kind.name();
+        .map(|&(name, _, bulkhead)| {
             json!({
                 "provider": name,
-                "max_concurrent": p.bulkhead.max_concurrent(),
-                "in_use": p.bulkhead.in_use(),
+                "max_concurrent": bulkhead.max_concurrent(),
+                "in_use": bulkhead.in_use(),
                 "rejections": counter("bulkhead", name, "rejected"),
                 "expired_leases": counter("bulkhead", name, "expired"),
             })
@@ -255,7 +267,7 @@ pub(crate) fn snapshot(state: &SimState, minutes: u32, limit: usize) -> Value {
         .map(|(namespace, entries)| json!({"namespace": namespace, "entries": entries}))
         .collect();
     let (mut hits_total, mut misses_total) = (0, 0);
-    let lookups: serde_json::Map<String, Value> = ["web_search", "product_search"]
+    let lookups: serde_json::Map<String, Value> = ["web", "product"]
         .iter()
         .map(|tool| {
             let (hits, misses) = (
@@ -267,6 +279,15 @@ pub(crate) fn snapshot(state: &SimState, minutes: u32, limit: usize) -> Value {
             ((*tool).to_owned(), json!({"hits": hits, "misses": misses}))
         })
         .collect();
+
+    let (tool_provider_rows, _, _) = top(
+        v.counters
+            .iter()
+            .filter(|((s, _, _), _)| *s == "tool_provider")
+            .map(|((_, p, o), n)| (*n, json!({"provider": p, "outcome": o, "count": n})))
+            .collect(),
+        limit,
+    );
 
     let unique_users = v.chat_users.len();
     let (chat_users, _, _) = top(
@@ -319,6 +340,8 @@ pub(crate) fn snapshot(state: &SimState, minutes: u32, limit: usize) -> Value {
         "chat_streams": streams,
         "chat_users": chat_users,
         "unique_users": unique_users,
+        "tool_queue": state.tool_queue.view(std::time::Instant::now(), limit),
+        "tool_providers": tool_provider_rows,
         "tool_cache": {
             "hits_total": hits_total,
             "misses_total": misses_total,

@@ -350,3 +350,61 @@ async fn faults_are_set_and_listed_through_functions() {
     );
     sim.handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_tool_provider_outage_retries_then_dead_letters_jobs() {
+    let mut cfg = config();
+    cfg.faults = vec!["serper:provider_outage=primary".parse().expect("spec")];
+    cfg.tool_queue.poll = std::time::Duration::from_millis(5);
+    cfg.tool_queue.retry_base = std::time::Duration::from_millis(10);
+    cfg.tool_queue.max_attempts = 2;
+    cfg.tool_queue.wait = std::time::Duration::from_secs(5);
+    let sim = start(cfg).await;
+    let creds = sim
+        .handle
+        .provision_user("tools@example.com", "password-123");
+    for i in 0..12 {
+        let body = json!({"threadId": creds.thread_id, "message": format!("question {i}")});
+        let auth = format!("Bearer {}", creds.token);
+        let r = sim
+            .post_json("/api/chat", &[("authorization", &auth)], &body)
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "the answer comes despite the tool"
+        );
+    }
+    let snapshot = sim.snapshot("").await;
+    let queue = &snapshot["tool_queue"];
+    let web = &queue["by_kind"][0];
+    assert_eq!(web["kind"], "web");
+    let web_jobs = web["enqueued"].as_u64().expect("enqueued");
+    assert!(web_jobs > 0, "{queue}");
+    assert_eq!(web["dead_lettered"].as_u64(), Some(web_jobs), "{queue}");
+    assert_eq!(web["retries"].as_u64(), Some(web_jobs), "one retry each");
+    assert!(queue["dlq_size"].as_u64() >= Some(web_jobs), "{queue}");
+    assert_eq!(
+        queue["by_kind"][1]["dead_lettered"], 0,
+        "eBay is up: {queue}"
+    );
+    let serper = snapshot["circuits"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["provider"] == "serper"))
+        .expect("the Serper circuit");
+    assert_eq!(serper["state"], "open", "{serper}");
+    let failed: u64 = snapshot["tool_providers"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|r| r["provider"] == "serper" && r["outcome"] != "ok")
+        .filter_map(|r| r["count"].as_u64())
+        .sum();
+    assert_eq!(
+        failed,
+        2 * web_jobs,
+        "every attempt failed or met the open circuit"
+    );
+    assert!(snapshot["knobs"]["TOOL_JOB_MAX_ATTEMPTS"] == 2);
+    sim.handle.shutdown().await;
+}
