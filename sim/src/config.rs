@@ -189,6 +189,28 @@ pub struct ToolQueueConfig {
     pub provider_latency: Duration,
 }
 
+/// Tool-queue alerting (`TOOL_QUEUE_ALERT*`, `TOOL_QUEUE_SENTRY_DSN`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolAlertConfig {
+    /// Evaluate alerts at all.
+    pub enabled: bool,
+    /// How long a fired alert stays in the snapshot, and the window of
+    /// dead-lettered jobs counted against `max_dlq`.
+    pub window: Duration,
+    /// An alert does not fire again within this.
+    pub cooldown: Duration,
+    /// Most queued jobs before an alert.
+    pub max_queued: u64,
+    /// Most jobs dead-lettered within the window before an alert.
+    pub max_dlq: u64,
+    /// Oldest queued age before an alert.
+    pub max_queued_age: Duration,
+    /// Oldest running age before an alert.
+    pub max_running_age: Duration,
+    /// Where alerts are sent as Sentry events (`SENTRY_DSN` when unset).
+    pub sentry_dsn: Option<String>,
+}
+
 /// The validated configuration of a sim.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimConfig {
@@ -241,6 +263,8 @@ pub struct SimConfig {
     pub tool_circuits: [CircuitConfig; 3],
     /// Bulkheads of the tool providers, in the same order.
     pub tool_bulkheads: [BulkheadConfig; 3],
+    /// Tool-queue alerting.
+    pub tool_alerts: ToolAlertConfig,
 }
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -344,6 +368,16 @@ impl Default for SimConfig {
                 max_concurrent: 128,
                 lease_ttl: Duration::from_secs(60),
             }; 3],
+            tool_alerts: ToolAlertConfig {
+                enabled: true,
+                window: Duration::from_secs(15 * 60),
+                cooldown: Duration::from_secs(5 * 60),
+                max_queued: 1_000,
+                max_dlq: 0,
+                max_queued_age: Duration::from_secs(30),
+                max_running_age: Duration::from_secs(60),
+                sentry_dsn: None,
+            },
         }
     }
 }
@@ -454,6 +488,15 @@ knobs! {
     bulkhead_global_search_max_concurrent => "BULKHEAD_GLOBAL_SEARCH_MAX_CONCURRENT", "Global search calls at once";
     bulkhead_global_search_lease_ttl_ms => "BULKHEAD_GLOBAL_SEARCH_LEASE_TTL_MS", "Global search bulkhead lease TTL, ms";
     sim_tool_latency_ms => "SIM_TOOL_LATENCY_MS", "Simulated tool provider answer time, ms";
+    tool_queue_alerts_enabled => "TOOL_QUEUE_ALERTS_ENABLED", "Evaluate tool-queue alerts (true/false)";
+    tool_queue_alert_window_min => "TOOL_QUEUE_ALERT_WINDOW_MIN", "Tool-queue alert window, minutes";
+    tool_queue_alert_cooldown_ms => "TOOL_QUEUE_ALERT_COOLDOWN_MS", "A tool-queue alert does not fire again within this, ms";
+    tool_queue_alert_max_queued => "TOOL_QUEUE_ALERT_MAX_QUEUED", "Queued tool jobs before an alert";
+    tool_queue_alert_max_dlq => "TOOL_QUEUE_ALERT_MAX_DLQ", "Tool jobs dead-lettered within the window before an alert";
+    tool_queue_alert_max_queued_age_ms => "TOOL_QUEUE_ALERT_MAX_QUEUED_AGE_MS", "Oldest queued tool job age before an alert, ms";
+    tool_queue_alert_max_running_age_ms => "TOOL_QUEUE_ALERT_MAX_RUNNING_AGE_MS", "Oldest running tool job age before an alert, ms";
+    tool_queue_sentry_dsn => "TOOL_QUEUE_SENTRY_DSN", "Sentry DSN of tool-queue alerts (secret; default SENTRY_DSN)";
+    sentry_dsn => "SENTRY_DSN", "Sentry DSN (secret), the default of TOOL_QUEUE_SENTRY_DSN";
     sim_rest_ops => "SIM_REST_OPS", "Serve the REST ops routes /api/ops/* (false: only the function API)";
     gmail_pubsub_verify_token => "GMAIL_PUBSUB_VERIFY_TOKEN", "Required ?token= of /api/gmail/push (secret)";
     whatsapp_app_secret => "WHATSAPP_APP_SECRET", "HMAC key of X-Hub-Signature-256 (secret)";
@@ -718,6 +761,20 @@ impl SimConfig {
             ("TOOL_JOB_DLQ_TTL_MS", ms(q.dlq_ttl)),
             ("FF_TOOL_QUEUE_ENFORCE", q.enforce.into()),
             ("SIM_TOOL_LATENCY_MS", ms(q.provider_latency)),
+        ]);
+        let a = &self.tool_alerts;
+        pairs.extend([
+            ("TOOL_QUEUE_ALERTS_ENABLED", a.enabled.into()),
+            (
+                "TOOL_QUEUE_ALERT_WINDOW_MIN",
+                (a.window.as_secs() / 60).into(),
+            ),
+            ("TOOL_QUEUE_ALERT_COOLDOWN_MS", ms(a.cooldown)),
+            ("TOOL_QUEUE_ALERT_MAX_QUEUED", a.max_queued.into()),
+            ("TOOL_QUEUE_ALERT_MAX_DLQ", a.max_dlq.into()),
+            ("TOOL_QUEUE_ALERT_MAX_QUEUED_AGE_MS", ms(a.max_queued_age)),
+            ("TOOL_QUEUE_ALERT_MAX_RUNNING_AGE_MS", ms(a.max_running_age)),
+            ("TOOL_QUEUE_SENTRY_DSN", secret(&a.sentry_dsn)),
         ]);
         for (envs, values) in [
             (TOOL_RUNMAX_ENVS, q.run_max),
@@ -1000,6 +1057,27 @@ fn build(get: &dyn Fn(&str) -> Option<String>) -> Result<SimConfig, ConfigError>
         enforce: r.bool("FF_TOOL_QUEUE_ENFORCE", dq.enforce)?,
         provider_latency: r.ms("SIM_TOOL_LATENCY_MS", dq.provider_latency)?,
     };
+    let da = &d.tool_alerts;
+    let window_min = r.u64("TOOL_QUEUE_ALERT_WINDOW_MIN", da.window.as_secs() / 60)?;
+    if window_min == 0 {
+        return Err(invalid(
+            "TOOL_QUEUE_ALERT_WINDOW_MIN",
+            "a positive integer of minutes",
+            "0",
+        ));
+    }
+    let tool_alerts = ToolAlertConfig {
+        enabled: r.bool("TOOL_QUEUE_ALERTS_ENABLED", da.enabled)?,
+        window: Duration::from_secs(window_min.saturating_mul(60)),
+        cooldown: r.ms("TOOL_QUEUE_ALERT_COOLDOWN_MS", da.cooldown)?,
+        max_queued: r.u64("TOOL_QUEUE_ALERT_MAX_QUEUED", da.max_queued)?,
+        max_dlq: r.u64("TOOL_QUEUE_ALERT_MAX_DLQ", da.max_dlq)?,
+        max_queued_age: r.ms("TOOL_QUEUE_ALERT_MAX_QUEUED_AGE_MS", da.max_queued_age)?,
+        max_running_age: r.ms("TOOL_QUEUE_ALERT_MAX_RUNNING_AGE_MS", da.max_running_age)?,
+        sentry_dsn: r
+            .secret("TOOL_QUEUE_SENTRY_DSN")
+            .or_else(|| r.secret("SENTRY_DSN")),
+    };
     let mut tool_circuits = d.tool_circuits;
     let mut tool_bulkheads = d.tool_bulkheads;
     for (i, [threshold, cooldown, max, lease]) in TOOL_PROVIDER_ENVS.iter().enumerate() {
@@ -1069,6 +1147,7 @@ fn build(get: &dyn Fn(&str) -> Option<String>) -> Result<SimConfig, ConfigError>
         tool_queue,
         tool_circuits,
         tool_bulkheads,
+        tool_alerts,
     })
 }
 

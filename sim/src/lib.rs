@@ -26,6 +26,7 @@ mod routes;
 mod server;
 mod state;
 mod stats;
+mod tool_alerts;
 mod tool_cache;
 mod tool_queue;
 mod tool_runner;
@@ -34,7 +35,7 @@ pub use auth_store::Credentials;
 pub use config::{
     AdmissionConfig, BulkheadConfig, ChatSimConfig, CircuitConfig, ConfigError, FeatureFlags,
     KNOB_ENV_NAMES, OpsConfig, ProviderConfig, RateLimitRule, RateLimits, SimArgs, SimConfig,
-    ToolCacheConfig, ToolQueueConfig,
+    ToolAlertConfig, ToolCacheConfig, ToolQueueConfig,
 };
 pub use faults::{
     Fault, FaultEndpoint, FaultKind, FaultSpecError, OutageMode, OutageProvider, VALID_ENDPOINTS,

@@ -13,6 +13,7 @@ use crate::provider::{Provider, ProviderKind};
 use crate::resilience::admission::Admission;
 use crate::resilience::rate_limit::RateLimiter;
 use crate::stats::Stats;
+use crate::tool_alerts::ToolAlerts;
 use crate::tool_cache::ToolCache;
 use crate::tool_queue::ToolQueue;
 use crate::tool_runner::ToolProvider;
@@ -26,6 +27,7 @@ pub(crate) struct SimState {
     pub(crate) deploy_key: String,
     pub(crate) tool_cache: ToolCache,
     pub(crate) tool_queue: ToolQueue,
+    pub(crate) tool_alerts: ToolAlerts,
     /// Serper, eBay, global search: in tool-kind order.
     pub(crate) tool_providers: [ToolProvider; 3],
     pub(crate) auth: AuthStore,
@@ -64,6 +66,7 @@ impl SimState {
             deploy_key,
             tool_cache: ToolCache::new(cfg.tool_cache, cfg.seed),
             tool_queue: ToolQueue::new(cfg.tool_queue),
+            tool_alerts: ToolAlerts::new(cfg.tool_alerts.clone()),
             tool_providers: ToolProvider::all(cfg.tool_circuits, cfg.tool_bulkheads),
             auth: AuthStore::default(),
             stats: Stats::new(),

@@ -81,6 +81,19 @@ pub(crate) enum JobEnd {
     DeadLettered,
 }
 
+/// What tool-queue alerts watch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AlertFigures {
+    /// Jobs queued now.
+    pub(crate) queued: u64,
+    /// Jobs dead-lettered within the alert window.
+    pub(crate) dead_lettered_in_window: u64,
+    /// Age of the oldest queued job.
+    pub(crate) oldest_queued_age: Duration,
+    /// Age of the oldest running job.
+    pub(crate) oldest_running_age: Duration,
+}
+
 /// Why a job was not enqueued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct QueueFull;
@@ -360,6 +373,29 @@ impl ToolQueue {
         // Endings are kept long enough for their waiters.
         let keep = self.cfg.wait + Duration::from_secs(5);
         g.ended.retain(|_, (_, at)| now.duration_since(*at) < keep);
+    }
+
+    /// The figures alerts compare with their maxima.
+    pub(crate) fn alert_figures(&self, now: Instant, window: Duration) -> AlertFigures {
+        let g = self.lock();
+        let age = |t: Instant| now.saturating_duration_since(t);
+        AlertFigures {
+            queued: g.queued.len() as u64,
+            dead_lettered_in_window: g.dlq.iter().filter(|d| age(d.at) < window).count() as u64,
+            oldest_queued_age: g
+                .jobs
+                .values()
+                .filter(|j| j.running.is_none())
+                .map(|j| age(j.enqueued))
+                .max()
+                .unwrap_or_default(),
+            oldest_running_age: g
+                .jobs
+                .values()
+                .filter_map(|j| j.running.map(|(s, _)| age(s)))
+                .max()
+                .unwrap_or_default(),
+        }
     }
 
     /// How job `id` ended, if it has.

@@ -1,7 +1,8 @@
 //! Runs tool jobs: every poll interval the runner takes back lost leases,
 //! claims runnable jobs and calls each one's provider (Serper, eBay, global
 //! search) through the provider's circuit and bulkhead, with the faults of
-//! its fault endpoint (`serper:provider_outage=primary`, latency, errors).
+//! its fault endpoint (`serper:provider_outage=primary`, latency, errors);
+//! once a second it checks the tool-queue alerts.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -104,6 +105,15 @@ pub(crate) async fn run(state: Arc<SimState>, mut shutdown: watch::Receiver<bool
         state.tool_queue.sweep(now);
         for claim in state.tool_queue.claim(now) {
             tokio::spawn(run_job(Arc::clone(&state), claim));
+        }
+        if state.tool_alerts.due(now) {
+            let window = state.cfg.tool_alerts.window;
+            let figures = state.tool_queue.alert_figures(now, window);
+            let events = state.tool_alerts.check(&figures, now);
+            if !events.is_empty() {
+                let state = Arc::clone(&state);
+                tokio::spawn(async move { state.tool_alerts.send(events).await });
+            }
         }
     }
 }

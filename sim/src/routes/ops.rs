@@ -280,6 +280,8 @@ pub(crate) fn snapshot(state: &SimState, minutes: u32, limit: usize) -> Value {
         })
         .collect();
 
+    let mut tool_queue = state.tool_queue.view(std::time::Instant::now(), limit);
+    tool_queue["alerts"] = state.tool_alerts.view();
     let (tool_provider_rows, _, _) = top(
         v.counters
             .iter()
@@ -340,7 +342,7 @@ pub(crate) fn snapshot(state: &SimState, minutes: u32, limit: usize) -> Value {
         "chat_streams": streams,
         "chat_users": chat_users,
         "unique_users": unique_users,
-        "tool_queue": state.tool_queue.view(std::time::Instant::now(), limit),
+        "tool_queue": tool_queue,
         "tool_providers": tool_provider_rows,
         "tool_cache": {
             "hits_total": hits_total,
