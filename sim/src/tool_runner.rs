@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use crate::config::{BulkheadConfig, CircuitConfig};
 use crate::faults::{FaultEndpoint, OutageMode};
 use crate::resilience::bulkhead::Bulkhead;
-use crate::resilience::circuit::Circuit;
+use crate::resilience::circuit::{Circuit, CircuitState};
 use crate::state::SimState;
 use crate::tool_queue::{Claim, ToolKind};
 
@@ -48,11 +48,15 @@ impl ToolProvider {
     }
 
     /// One call: whether the provider answered. A hanging provider holds
-    /// the call for `hang` (the job's lease), then fails it.
-    async fn call(&self, state: &SimState, latency: Duration, hang: Duration) -> bool {
+    /// the call for `hang` (the job's lease), then fails it. A health
+    /// `probe` is counted apart from jobs' calls.
+    async fn call(&self, state: &SimState, latency: Duration, hang: Duration, probe: bool) -> bool {
         let stats = &state.stats;
+        let section = if probe { "tool_probe" } else { "tool_provider" };
         let Some(permit) = self.circuit.try_acquire() else {
-            stats.count(("tool_provider", self.name, "circuit_open"), 1);
+            if !probe {
+                stats.count((section, self.name, "circuit_open"), 1);
+            }
             return false;
         };
         let _lease = match self.bulkhead.try_acquire() {
@@ -87,15 +91,19 @@ impl ToolProvider {
             self.circuit.success(permit);
             "ok"
         };
-        stats.count(("tool_provider", self.name, outcome), 1);
+        stats.count((section, self.name, outcome), 1);
         outcome == "ok"
     }
 }
 
-/// Claims and runs tool jobs until `shutdown` turns true.
+/// Claims and runs tool jobs until `shutdown` turns true. Once a second it
+/// also checks the alerts and probes each tool provider whose circuit is
+/// open (the probe is the half-open call once the cooldown has passed), so
+/// a circuit closes after an outage even when no job is waiting.
 pub(crate) async fn run(state: Arc<SimState>, mut shutdown: watch::Receiver<bool>) {
     let mut ticks = tokio::time::interval(state.tool_queue.config().poll);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_probe = Instant::now();
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
@@ -105,6 +113,21 @@ pub(crate) async fn run(state: Arc<SimState>, mut shutdown: watch::Receiver<bool
         state.tool_queue.sweep(now);
         for claim in state.tool_queue.claim(now) {
             tokio::spawn(run_job(Arc::clone(&state), claim));
+        }
+        if now.duration_since(last_probe) >= Duration::from_secs(1) {
+            last_probe = now;
+            for kind in ToolKind::ALL {
+                if state.tool_providers[kind.index()].circuit.view().state == CircuitState::Open {
+                    let state = Arc::clone(&state);
+                    tokio::spawn(async move {
+                        let cfg = *state.tool_queue.config();
+                        let provider = &state.tool_providers[kind.index()];
+                        provider
+                            .call(&state, cfg.provider_latency, cfg.lease, true)
+                            .await;
+                    });
+                }
+            }
         }
         if state.tool_alerts.due(now) {
             let window = state.cfg.tool_alerts.window;
@@ -121,6 +144,8 @@ pub(crate) async fn run(state: Arc<SimState>, mut shutdown: watch::Receiver<bool
 async fn run_job(state: Arc<SimState>, claim: Claim) {
     let cfg = *state.tool_queue.config();
     let provider = &state.tool_providers[claim.kind.index()];
-    let ok = provider.call(&state, cfg.provider_latency, cfg.lease).await;
+    let ok = provider
+        .call(&state, cfg.provider_latency, cfg.lease, false)
+        .await;
     state.tool_queue.finish(claim.id, ok, Instant::now());
 }

@@ -312,3 +312,81 @@ fn an_interrupted_game_day_clears_its_faults() {
         now["faults"]
     );
 }
+
+#[test]
+fn a_tool_outage_fills_the_dead_letter_queue_and_the_circuit_recovers() {
+    let sim = Sim::start(
+        &["--seed=7"],
+        &[
+            ("SIM_TOOL_CALL_PCT", "100"),
+            ("TOOL_JOB_POLL_MS", "5"),
+            ("TOOL_JOB_RETRY_BASE_MS", "10"),
+            ("TOOL_JOB_MAX_ATTEMPTS", "2"),
+            ("CIRCUIT_SERPER_THRESHOLD", "2"),
+            ("CIRCUIT_SERPER_COOLDOWN_MS", "500"),
+        ],
+    );
+    let out = tempfile::tempdir().expect("tempdir");
+    let pool = make_pool(&sim, out.path(), "gdtools", 2);
+    let profile = profile_file(
+        out.path(),
+        "tools",
+        json!({ "chat_stream_http": { "stages": [
+            { "name": "streams", "concurrency": 2, "duration": "3s", "requests": 16 }
+        ] } }),
+    );
+    let plan = write_plan(
+        out.path(),
+        &json!({
+            "schema_version": 1,
+            "hypothesis": { "probes": false, "window_minutes": 1, "max_open_circuits": 0,
+                            "max_5xx_ratio": 0.05, "max_p95_ms": 10000 },
+            "faults": [ { "at": "0s", "fault": "serper:provider_outage=primary" } ],
+            "recovery_timeout": "20s",
+            "poll_interval": "200ms"
+        }),
+    );
+    let mut cmd = relhost();
+    cmd.args([
+        "gameday",
+        "--quiet",
+        "--base-url",
+        &sim.base_url,
+        "--ops-token=test-ops-token",
+    ])
+    .arg("--profiles")
+    .arg(&profile)
+    .arg("--plan")
+    .arg(&plan)
+    .arg("--chat-auth-pool-file")
+    .arg(&pool)
+    .arg("--output-dir")
+    .arg(out.path());
+    let output = run_bounded(cmd, Duration::from_secs(120));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let report = only_report(out.path(), "game-day-");
+    assert_eq!(report["status"], "recovered");
+    let drill = phase(&report, "drill:tools");
+    let queue = &drill["snapshot"]["snapshot"]["tool_queue"];
+    assert!(queue["dlq_size"].as_u64().is_some_and(|n| n > 0), "{queue}");
+    assert!(
+        queue["alerts"]["in_window"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|a| a["alert"] == "dlq")),
+        "{queue}"
+    );
+    let transitions = &drill["snapshot"]["highlights"]["circuit_transitions"];
+    assert!(
+        transitions.as_array().is_some_and(|t| t
+            .iter()
+            .any(|t| t["provider"] == "serper" && t["to"] == "open")),
+        "the Serper circuit opened: {transitions}"
+    );
+    let circuits = &phase(&report, "after")["snapshot"]["highlights"]["circuits"];
+    assert!(
+        circuits.as_array().is_some_and(|c| c
+            .iter()
+            .any(|c| c["provider"] == "serper" && c["state"] == "closed")),
+        "a health probe closed it once the fault was cleared: {circuits}"
+    );
+}
