@@ -211,6 +211,66 @@ pub struct ToolAlertConfig {
     pub sentry_dsn: Option<String>,
 }
 
+/// A chat model class: `fast` or `agent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelClass {
+    /// Quick answers; its tool jobs are realtime.
+    Fast,
+    /// Tool-using answers; its tool jobs are interactive.
+    Agent,
+}
+
+impl ModelClass {
+    /// `fast` or `agent`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelClass::Fast => "fast",
+            ModelClass::Agent => "agent",
+        }
+    }
+
+    /// Parses `fast` or `agent`.
+    pub fn parse(text: &str) -> Option<ModelClass> {
+        match text {
+            "fast" => Some(ModelClass::Fast),
+            "agent" => Some(ModelClass::Agent),
+            _ => None,
+        }
+    }
+}
+
+/// The models each class answers with (`CHAT_MODEL_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatModels {
+    /// Fast class: primary and secondary provider's model.
+    pub fast: [String; 2],
+    /// Agent class: primary and secondary provider's model.
+    pub agent: [String; 2],
+    /// The class of a message that names none.
+    pub default_class: ModelClass,
+}
+
+impl ChatModels {
+    /// The model of `class` on the primary (0) or secondary (1) provider.
+    pub fn model(&self, class: ModelClass, provider: usize) -> &str {
+        match class {
+            ModelClass::Fast => &self.fast[provider.min(1)],
+            ModelClass::Agent => &self.agent[provider.min(1)],
+        }
+    }
+}
+
+/// Where this deployment runs (`RELIABILITY_REGION_*`, `RELIABILITY_TOPOLOGY_MODE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegionConfig {
+    /// The region's id.
+    pub id: String,
+    /// `single_region`, `active_standby` or `active_active`.
+    pub topology: String,
+    /// Single-region launch mode: readiness is reported, not failed over.
+    pub readiness_only: bool,
+}
+
 /// The validated configuration of a sim.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimConfig {
@@ -265,6 +325,16 @@ pub struct SimConfig {
     pub tool_bulkheads: [BulkheadConfig; 3],
     /// Tool-queue alerting.
     pub tool_alerts: ToolAlertConfig,
+    /// `CIRCUIT_OPENROUTER_*`: the circuit both chat providers default to.
+    pub circuit_default: CircuitConfig,
+    /// `BULKHEAD_OPENROUTER_*`: the bulkhead both chat providers default to.
+    pub bulkhead_default: BulkheadConfig,
+    /// `SENTRY_DSN` (secret), the default of the tool-queue alerts' DSN.
+    pub sentry_dsn: Option<String>,
+    /// Chat model classes and names.
+    pub models: ChatModels,
+    /// The region.
+    pub region: RegionConfig,
 }
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -377,6 +447,19 @@ impl Default for SimConfig {
                 max_queued_age: Duration::from_secs(30),
                 max_running_age: Duration::from_secs(60),
                 sentry_dsn: None,
+            },
+            circuit_default: circuit,
+            bulkhead_default: bulkhead,
+            sentry_dsn: None,
+            models: ChatModels {
+                fast: ["sim/fast-primary".into(), "sim/fast-secondary".into()],
+                agent: ["sim/agent-primary".into(), "sim/agent-secondary".into()],
+                default_class: ModelClass::Fast,
+            },
+            region: RegionConfig {
+                id: "local".into(),
+                topology: "single_region".into(),
+                readiness_only: false,
             },
         }
     }
@@ -497,6 +580,14 @@ knobs! {
     tool_queue_alert_max_running_age_ms => "TOOL_QUEUE_ALERT_MAX_RUNNING_AGE_MS", "Oldest running tool job age before an alert, ms";
     tool_queue_sentry_dsn => "TOOL_QUEUE_SENTRY_DSN", "Sentry DSN of tool-queue alerts (secret; default SENTRY_DSN)";
     sentry_dsn => "SENTRY_DSN", "Sentry DSN (secret), the default of TOOL_QUEUE_SENTRY_DSN";
+    chat_model_fast_primary => "CHAT_MODEL_FAST_PRIMARY", "Model of the fast class on the primary provider";
+    chat_model_fast_secondary => "CHAT_MODEL_FAST_SECONDARY", "Model of the fast class on the secondary provider";
+    chat_model_agent_primary => "CHAT_MODEL_AGENT_PRIMARY", "Model of the agent class on the primary provider";
+    chat_model_agent_secondary => "CHAT_MODEL_AGENT_SECONDARY", "Model of the agent class on the secondary provider";
+    chat_default_model_class => "CHAT_DEFAULT_MODEL_CLASS", "Class of a chat message that names none: fast or agent";
+    reliability_region_id => "RELIABILITY_REGION_ID", "This deployment's region id";
+    reliability_topology_mode => "RELIABILITY_TOPOLOGY_MODE", "single_region, active_standby or active_active";
+    reliability_region_readiness_only => "RELIABILITY_REGION_READINESS_ONLY", "Single-region launch mode: report readiness only (true/false)";
     sim_rest_ops => "SIM_REST_OPS", "Serve the REST ops routes /api/ops/* (false: only the function API)";
     gmail_pubsub_verify_token => "GMAIL_PUBSUB_VERIFY_TOKEN", "Required ?token= of /api/gmail/push (secret)";
     whatsapp_app_secret => "WHATSAPP_APP_SECRET", "HMAC key of X-Hub-Signature-256 (secret)";
@@ -775,6 +866,52 @@ impl SimConfig {
             ("TOOL_QUEUE_ALERT_MAX_QUEUED_AGE_MS", ms(a.max_queued_age)),
             ("TOOL_QUEUE_ALERT_MAX_RUNNING_AGE_MS", ms(a.max_running_age)),
             ("TOOL_QUEUE_SENTRY_DSN", secret(&a.sentry_dsn)),
+            ("SENTRY_DSN", secret(&self.sentry_dsn)),
+            (
+                "CIRCUIT_OPENROUTER_THRESHOLD",
+                self.circuit_default.threshold.into(),
+            ),
+            (
+                "CIRCUIT_OPENROUTER_COOLDOWN_MS",
+                ms(self.circuit_default.cooldown),
+            ),
+            (
+                "BULKHEAD_OPENROUTER_MAX_CONCURRENT",
+                self.bulkhead_default.max_concurrent.into(),
+            ),
+            (
+                "BULKHEAD_OPENROUTER_LEASE_TTL_MS",
+                ms(self.bulkhead_default.lease_ttl),
+            ),
+            (
+                "CHAT_MODEL_FAST_PRIMARY",
+                self.models.fast[0].clone().into(),
+            ),
+            (
+                "CHAT_MODEL_FAST_SECONDARY",
+                self.models.fast[1].clone().into(),
+            ),
+            (
+                "CHAT_MODEL_AGENT_PRIMARY",
+                self.models.agent[0].clone().into(),
+            ),
+            (
+                "CHAT_MODEL_AGENT_SECONDARY",
+                self.models.agent[1].clone().into(),
+            ),
+            (
+                "CHAT_DEFAULT_MODEL_CLASS",
+                self.models.default_class.name().into(),
+            ),
+            ("RELIABILITY_REGION_ID", self.region.id.clone().into()),
+            (
+                "RELIABILITY_TOPOLOGY_MODE",
+                self.region.topology.clone().into(),
+            ),
+            (
+                "RELIABILITY_REGION_READINESS_ONLY",
+                self.region.readiness_only.into(),
+            ),
         ]);
         for (envs, values) in [
             (TOOL_RUNMAX_ENVS, q.run_max),
@@ -1078,6 +1215,40 @@ fn build(get: &dyn Fn(&str) -> Option<String>) -> Result<SimConfig, ConfigError>
             .secret("TOOL_QUEUE_SENTRY_DSN")
             .or_else(|| r.secret("SENTRY_DSN")),
     };
+    let text = |env: &str, default: &str| r.raw(env).unwrap_or_else(|| default.to_owned());
+    let dm = &d.models;
+    let default_class = match r.raw("CHAT_DEFAULT_MODEL_CLASS") {
+        None => dm.default_class,
+        Some(v) => ModelClass::parse(&v)
+            .ok_or_else(|| invalid("CHAT_DEFAULT_MODEL_CLASS", "fast or agent", &v))?,
+    };
+    let models = ChatModels {
+        fast: [
+            text("CHAT_MODEL_FAST_PRIMARY", &dm.fast[0]),
+            text("CHAT_MODEL_FAST_SECONDARY", &dm.fast[1]),
+        ],
+        agent: [
+            text("CHAT_MODEL_AGENT_PRIMARY", &dm.agent[0]),
+            text("CHAT_MODEL_AGENT_SECONDARY", &dm.agent[1]),
+        ],
+        default_class,
+    };
+    let topology = text("RELIABILITY_TOPOLOGY_MODE", &d.region.topology);
+    if !matches!(
+        topology.as_str(),
+        "single_region" | "active_standby" | "active_active"
+    ) {
+        return Err(invalid(
+            "RELIABILITY_TOPOLOGY_MODE",
+            "single_region, active_standby or active_active",
+            &topology,
+        ));
+    }
+    let region = RegionConfig {
+        id: text("RELIABILITY_REGION_ID", &d.region.id),
+        topology,
+        readiness_only: r.bool("RELIABILITY_REGION_READINESS_ONLY", d.region.readiness_only)?,
+    };
     let mut tool_circuits = d.tool_circuits;
     let mut tool_bulkheads = d.tool_bulkheads;
     for (i, [threshold, cooldown, max, lease]) in TOOL_PROVIDER_ENVS.iter().enumerate() {
@@ -1148,6 +1319,11 @@ fn build(get: &dyn Fn(&str) -> Option<String>) -> Result<SimConfig, ConfigError>
         tool_circuits,
         tool_bulkheads,
         tool_alerts,
+        circuit_default: circuit,
+        bulkhead_default: bulkhead,
+        sentry_dsn: r.secret("SENTRY_DSN"),
+        models,
+        region,
     })
 }
 
@@ -1210,6 +1386,166 @@ mod tests {
         assert_eq!(from_map(&[]), Ok(SimConfig::default()));
     }
 
+    /// The backend's runtime knobs, as its documentation lists them.
+    const BACKEND_KNOBS: &[&str] = &[
+        "RATE_LIMIT_CHAT_STREAM_MAX",
+        "RATE_LIMIT_CHAT_STREAM_WINDOW_MS",
+        "RATE_LIMIT_GMAIL_PUSH_MAX",
+        "RATE_LIMIT_GMAIL_PUSH_WINDOW_MS",
+        "RATE_LIMIT_WHATSAPP_MAX",
+        "RATE_LIMIT_WHATSAPP_WINDOW_MS",
+        "RATE_LIMIT_GMAIL_OAUTH_MAX",
+        "RATE_LIMIT_GMAIL_OAUTH_WINDOW_MS",
+        "RATE_LIMIT_WA_LINK_CODE_MAX",
+        "RATE_LIMIT_WA_LINK_CODE_WINDOW_MS",
+        "CIRCUIT_OPENROUTER_THRESHOLD",
+        "CIRCUIT_OPENROUTER_COOLDOWN_MS",
+        "CIRCUIT_OPENROUTER_PRIMARY_THRESHOLD",
+        "CIRCUIT_OPENROUTER_PRIMARY_COOLDOWN_MS",
+        "CIRCUIT_OPENROUTER_SECONDARY_THRESHOLD",
+        "CIRCUIT_OPENROUTER_SECONDARY_COOLDOWN_MS",
+        "CIRCUIT_SERPER_THRESHOLD",
+        "CIRCUIT_SERPER_COOLDOWN_MS",
+        "CIRCUIT_GMAIL_OAUTH_THRESHOLD",
+        "CIRCUIT_GMAIL_OAUTH_COOLDOWN_MS",
+        "CIRCUIT_EBAY_THRESHOLD",
+        "CIRCUIT_EBAY_COOLDOWN_MS",
+        "CIRCUIT_GLOBAL_SEARCH_THRESHOLD",
+        "CIRCUIT_GLOBAL_SEARCH_COOLDOWN_MS",
+        "BULKHEAD_OPENROUTER_MAX_CONCURRENT",
+        "BULKHEAD_OPENROUTER_LEASE_TTL_MS",
+        "BULKHEAD_OR_PRI_MAX_CONCURRENT",
+        "BULKHEAD_OR_PRI_LEASE_TTL_MS",
+        "BULKHEAD_OR_SEC_MAX_CONCURRENT",
+        "BULKHEAD_OR_SEC_LEASE_TTL_MS",
+        "BULKHEAD_SERPER_MAX_CONCURRENT",
+        "BULKHEAD_SERPER_LEASE_TTL_MS",
+        "BULKHEAD_GMAIL_OAUTH_MAX_CONCURRENT",
+        "BULKHEAD_GMAIL_OAUTH_LEASE_TTL_MS",
+        "BULKHEAD_EBAY_MAX_CONCURRENT",
+        "BULKHEAD_EBAY_LEASE_TTL_MS",
+        "BULKHEAD_GLOBAL_SEARCH_MAX_CONCURRENT",
+        "BULKHEAD_GLOBAL_SEARCH_LEASE_TTL_MS",
+        "BULKHEAD_SENTRY_COOLDOWN_MS",
+        "CHAT_PROVIDER_PRIMARY_TIMEOUT_MS",
+        "CHAT_PROVIDER_PRIMARY_RETRIES",
+        "CHAT_PROVIDER_SECONDARY_TIMEOUT_MS",
+        "CHAT_PROVIDER_SECONDARY_RETRIES",
+        "CHAT_MODEL_FAST_PRIMARY",
+        "CHAT_MODEL_FAST_SECONDARY",
+        "CHAT_MODEL_AGENT_PRIMARY",
+        "CHAT_MODEL_AGENT_SECONDARY",
+        "CHAT_DEFAULT_MODEL_CLASS",
+        "RELIABILITY_REGION_ID",
+        "RELIABILITY_TOPOLOGY_MODE",
+        "RELIABILITY_REGION_READINESS_ONLY",
+        "ADMISSION_REDIS_ENABLED",
+        "ADMISSION_REDIS_SHADOW_MODE",
+        "ADMISSION_REDIS_URL",
+        "ADMISSION_REDIS_TOKEN",
+        "ADMISSION_REDIS_KEY_PREFIX",
+        "ADMISSION_ENFORCE_USER_INFLIGHT",
+        "ADMISSION_ENFORCE_GLOBAL_INFLIGHT",
+        "ADMISSION_ENFORCE_GLOBAL_MSG_RATE",
+        "ADMISSION_ENFORCE_GLOBAL_TOOL_RATE",
+        "ADMISSION_USER_MAX_INFLIGHT",
+        "ADMISSION_GLOBAL_MAX_INFLIGHT",
+        "ADMISSION_GLOBAL_MAX_MSG_PER_SEC",
+        "ADMISSION_GLOBAL_MAX_TOOL_PER_SEC",
+        "ADMISSION_EST_TOOL_CALLS_PER_MSG",
+        "ADMISSION_TICKET_TTL_MS",
+        "ADMISSION_RETRY_AFTER_MS",
+        "ADMISSION_RETRY_AFTER_JITTER_PCT",
+        "ADMISSION_ALLOWED_EVENT_SAMPLE_PCT",
+        "FF_CHAT_GATEWAY_ENABLED",
+        "FF_CHAT_GATEWAY_SHADOW",
+        "FF_ADMISSION_ENFORCE",
+        "FF_TOOL_QUEUE_ENFORCE",
+        "FF_PROVIDER_FAILOVER_ENABLED",
+        "FF_FAIL_CLOSED_ON_REDIS_ERROR",
+        "FF_CHAT_GATEWAY_HEALTH_ENABLED",
+        "OPS_DEFAULT_WINDOW_MINUTES",
+        "OPS_MAX_ROWS_PER_SECTION",
+        "TOOL_CACHE_WEB_SEARCH_TTL_MS",
+        "TOOL_CACHE_PRODUCT_SEARCH_TTL_MS",
+        "TOOL_CACHE_WEB_SEARCH_NAMESPACE_VERSION",
+        "TOOL_CACHE_PRODUCTS_NS_VER",
+        "TOOL_JOB_MAX_PER_RUN",
+        "TOOL_JOB_LEASE_MS",
+        "TOOL_JOB_WAIT_MS",
+        "TOOL_JOB_POLL_MS",
+        "TOOL_JOB_MAX_ATTEMPTS",
+        "TOOL_JOB_RETRY_BASE_MS",
+        "TOOL_JOB_TTL_MS",
+        "TOOL_JOB_CLAIM_SCAN",
+        "BULKHEAD_TOOL_JOB_MAX",
+        "BULKHEAD_TOOL_JOB_LEASE_MS",
+        "TOOL_JOB_RUNMAX_WEB",
+        "TOOL_JOB_RUNMAX_PROD",
+        "TOOL_JOB_RUNMAX_GLOB",
+        "TOOL_JOB_RUNMAX_QOS_REALTIME",
+        "TOOL_JOB_RUNMAX_QOS_INTERACTIVE",
+        "TOOL_JOB_RUNMAX_QOS_BATCH",
+        "TOOL_JOB_QMAX_WEB",
+        "TOOL_JOB_QMAX_PROD",
+        "TOOL_JOB_QMAX_GLOB",
+        "TOOL_JOB_DLQ_TTL_MS",
+        "TOOL_QUEUE_ALERTS_ENABLED",
+        "TOOL_QUEUE_ALERT_WINDOW_MIN",
+        "TOOL_QUEUE_ALERT_COOLDOWN_MS",
+        "TOOL_QUEUE_ALERT_MAX_QUEUED",
+        "TOOL_QUEUE_ALERT_MAX_DLQ",
+        "TOOL_QUEUE_ALERT_MAX_QUEUED_AGE_MS",
+        "TOOL_QUEUE_ALERT_MAX_RUNNING_AGE_MS",
+        "TOOL_QUEUE_SENTRY_DSN",
+        "SENTRY_DSN",
+    ];
+
+    /// Knobs of the backend the sim has no behaviour for yet.
+    const NOT_MODELLED: &[&str] = &[
+        "RATE_LIMIT_GMAIL_OAUTH_MAX",
+        "RATE_LIMIT_GMAIL_OAUTH_WINDOW_MS",
+        "RATE_LIMIT_WA_LINK_CODE_MAX",
+        "RATE_LIMIT_WA_LINK_CODE_WINDOW_MS",
+        "CIRCUIT_GMAIL_OAUTH_THRESHOLD",
+        "CIRCUIT_GMAIL_OAUTH_COOLDOWN_MS",
+        "BULKHEAD_GMAIL_OAUTH_MAX_CONCURRENT",
+        "BULKHEAD_GMAIL_OAUTH_LEASE_TTL_MS",
+        "BULKHEAD_SENTRY_COOLDOWN_MS",
+        "ADMISSION_REDIS_ENABLED",
+        "ADMISSION_REDIS_SHADOW_MODE",
+        "ADMISSION_REDIS_URL",
+        "ADMISSION_REDIS_TOKEN",
+        "ADMISSION_REDIS_KEY_PREFIX",
+        "ADMISSION_ENFORCE_GLOBAL_TOOL_RATE",
+        "ADMISSION_GLOBAL_MAX_TOOL_PER_SEC",
+        "ADMISSION_EST_TOOL_CALLS_PER_MSG",
+        "ADMISSION_TICKET_TTL_MS",
+        "ADMISSION_ALLOWED_EVENT_SAMPLE_PCT",
+        "FF_CHAT_GATEWAY_SHADOW",
+        "FF_FAIL_CLOSED_ON_REDIS_ERROR",
+        "FF_CHAT_GATEWAY_HEALTH_ENABLED",
+    ];
+
+    #[test]
+    fn every_backend_knob_is_in_the_snapshot_or_listed_as_not_modelled() {
+        let knobs = SimConfig::default().knob_values();
+        for name in BACKEND_KNOBS {
+            let modelled = knobs.contains_key(*name);
+            let listed = NOT_MODELLED.contains(name);
+            assert!(
+                modelled != listed,
+                "{name}: in the snapshot {modelled}, listed as not modelled {listed}"
+            );
+            assert_eq!(
+                modelled,
+                KNOB_ENV_NAMES.contains(name),
+                "{name}: a flag exactly when modelled"
+            );
+        }
+        assert_eq!(BACKEND_KNOBS.len(), 111);
+    }
+
     #[test]
     fn reads_typed_knobs() {
         let cfg = from_map(&[
@@ -1249,6 +1585,12 @@ mod tests {
         assert!(err.to_string().contains("1 to 60"));
         let err = from_map(&[("RATE_LIMIT_WHATSAPP_WINDOW_MS", "0")]).expect_err("invalid");
         assert!(err.to_string().contains("positive"));
+        let err = from_map(&[("CHAT_DEFAULT_MODEL_CLASS", "huge")]).expect_err("invalid");
+        assert!(err.to_string().contains("fast or agent"));
+        let err = from_map(&[("RELIABILITY_TOPOLOGY_MODE", "everywhere")]).expect_err("invalid");
+        assert!(err.to_string().contains("active_standby"));
+        let err = from_map(&[("TOOL_QUEUE_ALERT_WINDOW_MIN", "0")]).expect_err("invalid");
+        assert!(err.to_string().contains("minutes"));
     }
 
     #[test]

@@ -33,9 +33,9 @@ mod tool_runner;
 
 pub use auth_store::Credentials;
 pub use config::{
-    AdmissionConfig, BulkheadConfig, ChatSimConfig, CircuitConfig, ConfigError, FeatureFlags,
-    KNOB_ENV_NAMES, OpsConfig, ProviderConfig, RateLimitRule, RateLimits, SimArgs, SimConfig,
-    ToolAlertConfig, ToolCacheConfig, ToolQueueConfig,
+    AdmissionConfig, BulkheadConfig, ChatModels, ChatSimConfig, CircuitConfig, ConfigError,
+    FeatureFlags, KNOB_ENV_NAMES, ModelClass, OpsConfig, ProviderConfig, RateLimitRule, RateLimits,
+    RegionConfig, SimArgs, SimConfig, ToolAlertConfig, ToolCacheConfig, ToolQueueConfig,
 };
 pub use faults::{
     Fault, FaultEndpoint, FaultKind, FaultSpecError, OutageMode, OutageProvider, VALID_ENDPOINTS,

@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 use super::auth::authenticate;
 use super::{Resp, bad_json, body_error, error_code, too_many};
 use crate::body::{SimBody, StreamCut, read_body};
+use crate::config::ModelClass;
 use crate::faults::{Decision, OutageMode, OutageProvider};
 use crate::provider::{Failure, ProviderKind, Reserved};
 use crate::resilience::admission::Ticket;
@@ -35,7 +36,7 @@ struct ChatBody {
     thread_id: String,
     #[serde(default)]
     message: Option<String>,
-    /// `fast` answers in real time; anything else is interactive.
+    /// `fast` or `agent` (default `CHAT_DEFAULT_MODEL_CLASS`).
     #[serde(default)]
     model_class: Option<String>,
 }
@@ -149,6 +150,19 @@ pub(crate) async fn chat(
         }
         Some(_) => {}
     }
+    let class = match body.model_class.as_deref() {
+        None => state.cfg.models.default_class,
+        Some(name) => match ModelClass::parse(name) {
+            Some(class) => class,
+            None => {
+                return error_code(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_MODEL_CLASS",
+                    "modelClass must be fast or agent",
+                );
+            }
+        },
+    };
     let stats = &state.stats;
     stats.count_chat_user(user.idx);
     let key = crate::rng::splitmix64(u64::from(user.idx) ^ 0xC4A7);
@@ -170,9 +184,9 @@ pub(crate) async fn chat(
         }
     };
     if let Some(message) = body.message.as_deref() {
-        let qos = match body.model_class.as_deref() {
-            Some("fast") => Qos::Realtime,
-            _ => Qos::Interactive,
+        let qos = match class {
+            ModelClass::Fast => Qos::Realtime,
+            ModelClass::Agent => Qos::Interactive,
         };
         call_tools(state, message, qos).await;
     }
@@ -203,6 +217,7 @@ pub(crate) async fn chat(
     let (tx, rx) = mpsc::channel(4);
     let ctx = StreamCtx {
         state: Arc::clone(state),
+        class,
         _ticket: ticket,
         faults: faults.unwrap_or_default(),
         failover_enabled,
@@ -247,6 +262,7 @@ fn reserve(state: &SimState, kind: ProviderKind) -> Result<Reserved, &'static st
 
 struct StreamCtx {
     state: Arc<SimState>,
+    class: ModelClass,
     _ticket: Ticket,
     faults: Decision,
     failover_enabled: bool,
@@ -434,9 +450,13 @@ impl StreamCtx {
         if cut.is_some() {
             return self.cut(tx, gap).await;
         }
+        let model = self.state.cfg.models.model(self.class, kind as usize);
+        self.state
+            .stats
+            .count(("chat_model", self.class.name(), kind.name()), 1);
         let done = event(
             "done",
-            &serde_json::json!({"tokens": sim.tokens, "provider": kind.name()}),
+            &serde_json::json!({"tokens": sim.tokens, "provider": kind.name(), "model": model, "modelClass": self.class.name()}),
         );
         if !send(tx, done).await {
             return "client_gone";

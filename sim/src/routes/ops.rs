@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::{Resp, bearer, body_error, error, json as json_resp, query_get};
 use crate::auth_store::ct_eq;
 use crate::body::read_body;
+use crate::config::ModelClass;
 use crate::faults::{Fault, VALID_ENDPOINTS, VALID_FAULTS};
 use crate::provider::Provider;
 use crate::resilience::bulkhead::Bulkhead;
@@ -280,6 +281,22 @@ pub(crate) fn snapshot(state: &SimState, minutes: u32, limit: usize) -> Value {
         })
         .collect();
 
+    let (chat_model_rows, _, _) = top(
+        v.counters
+            .iter()
+            .filter(|((s, _, _), _)| *s == "chat_model")
+            .map(|((_, class, provider), n)| {
+                let class_of = ModelClass::parse(class).unwrap_or(state.cfg.models.default_class);
+                let index = usize::from(*provider == "secondary");
+                let model = state.cfg.models.model(class_of, index);
+                (
+                    *n,
+                    json!({"class": class, "provider": provider, "model": model, "streams": n}),
+                )
+            })
+            .collect(),
+        limit,
+    );
     let mut tool_queue = state.tool_queue.view(std::time::Instant::now(), limit);
     tool_queue["alerts"] = state.tool_alerts.view();
     let (tool_provider_rows, _, _) = top(
@@ -342,6 +359,12 @@ pub(crate) fn snapshot(state: &SimState, minutes: u32, limit: usize) -> Value {
         "chat_streams": streams,
         "chat_users": chat_users,
         "unique_users": unique_users,
+        "chat_models": chat_model_rows,
+        "region": {
+            "id": state.cfg.region.id,
+            "topology_mode": state.cfg.region.topology,
+            "readiness_only": state.cfg.region.readiness_only,
+        },
         "tool_queue": tool_queue,
         "tool_providers": tool_provider_rows,
         "tool_cache": {

@@ -484,3 +484,50 @@ async fn a_tool_provider_outage_retries_then_dead_letters_jobs() {
     assert!(event.contains("tool queue alert: dlq"), "{event}");
     sim.handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn model_classes_choose_the_model_of_each_answer() {
+    let mut cfg = config();
+    cfg.tool_cache.tool_call_pct = 0.0;
+    cfg.models.agent[0] = "acme/agent-large".into();
+    let sim = start(cfg).await;
+    let creds = sim
+        .handle
+        .provision_user("models@example.com", "password-123");
+    let auth = format!("Bearer {}", creds.token);
+    let ask =
+        |class: Value| json!({"threadId": creds.thread_id, "message": "hi", "modelClass": class});
+    let r = sim
+        .post_json(
+            "/api/chat",
+            &[("authorization", &auth)],
+            &ask(json!("agent")),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let text = String::from_utf8_lossy(&r.body).to_string();
+    assert!(text.contains(r#""model":"acme/agent-large""#), "{text}");
+    let r = sim
+        .post_json("/api/chat", &[("authorization", &auth)], &ask(Value::Null))
+        .await;
+    assert!(
+        String::from_utf8_lossy(&r.body).contains(r#""modelClass":"fast""#),
+        "the default class"
+    );
+    let r = sim
+        .post_json(
+            "/api/chat",
+            &[("authorization", &auth)],
+            &ask(json!("huge")),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let snapshot = sim.snapshot("").await;
+    let agent = snapshot["chat_models"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["class"] == "agent"))
+        .expect("agent row");
+    assert_eq!(agent["model"], "acme/agent-large");
+    assert_eq!(snapshot["region"]["topology_mode"], "single_region");
+    sim.handle.shutdown().await;
+}
