@@ -374,3 +374,30 @@ fn an_unreachable_output_changes_nothing_but_a_warning() {
     );
     assert!(!describe(&output).contains("panicked"));
 }
+
+#[test]
+fn a_silent_output_does_not_hold_the_drill() {
+    // Accepts connections and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let started = Instant::now();
+    let (_, report) = drill(&[format!("otlp=http://127.0.0.1:{port}")], dir.path());
+    assert!(
+        started.elapsed() < Duration::from_secs(45),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(requests(&report), 40);
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains("dropped") && warnings.contains("request_timeout"),
+        "{warnings}"
+    );
+}

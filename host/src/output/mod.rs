@@ -23,7 +23,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::engine::{LiveStats, LiveTotals, Progress, in_flight};
@@ -37,6 +36,8 @@ use points::{Point, Points};
 const ATTEMPTS: u32 = 3;
 /// Wait after the first failed attempt; doubles after each further one.
 const BACKOFF: Duration = Duration::from_millis(250);
+/// Longest the final push may take, over every output.
+const FINAL_PUSH_LIMIT: Duration = Duration::from_secs(15);
 
 /// Where live metrics go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,7 +122,6 @@ pub struct ExportConfig {
 /// Pushes a drill's live figures to its outputs.
 pub struct Exporter {
     shared: Arc<Shared>,
-    stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
@@ -167,7 +167,6 @@ impl Exporter {
             histograms: Mutex::new(BTreeMap::new()),
             deliveries: Mutex::new(deliveries),
         });
-        let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn({
             let shared = Arc::clone(&shared);
             async move {
@@ -175,17 +174,13 @@ impl Exporter {
                 ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 ticks.tick().await;
                 loop {
-                    tokio::select! {
-                        _ = stopped.changed() => break,
-                        _ = ticks.tick() => {
-                            let points = shared.live_points();
-                            shared.push_all(&points).await;
-                        }
-                    }
+                    ticks.tick().await;
+                    let points = shared.live_points();
+                    shared.push_all(&points).await;
                 }
             }
         });
-        Exporter { shared, stop, task }
+        Exporter { shared, task }
     }
 
     /// The drill's progress, told to `inner` and to this exporter.
@@ -199,7 +194,9 @@ impl Exporter {
     /// Stops the periodic pushes, sends the report's figures (and its gate
     /// verdicts), and returns a warning per output that dropped pushes.
     pub async fn finish(self, report: &DrillReport) -> Vec<String> {
-        let _ = self.stop.send(true);
+        // A periodic push still retrying a slow endpoint is abandoned: the
+        // final one supersedes it.
+        self.task.abort();
         let _ = self.task.await;
         let mut points = Vec::new();
         for scenario in report.scenarios.iter().filter(|s| s.skipped.is_none()) {
@@ -212,7 +209,16 @@ impl Exporter {
             ));
         }
         points.extend(self.shared.histogram_points());
-        self.shared.push_all(&points).await;
+        let mut warnings = Vec::new();
+        if tokio::time::timeout(FINAL_PUSH_LIMIT, self.shared.push_all(&points))
+            .await
+            .is_err()
+        {
+            warnings.push(format!(
+                "live outputs: the final push did not finish within {} s; the series may lack the report's last figures",
+                FINAL_PUSH_LIMIT.as_secs()
+            ));
+        }
         let deliveries = self
             .shared
             .deliveries
@@ -234,6 +240,7 @@ impl Exporter {
                     d.last_error.as_deref().unwrap_or("unknown")
                 )
             })
+            .chain(warnings)
             .collect()
     }
 }
