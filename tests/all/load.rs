@@ -192,8 +192,11 @@ fn a_dense_schedule_on_two_connections_keeps_its_times() {
     ]);
     let totals = &scenario(&report, "http_request")["totals"];
     assert_eq!(totals["status_counts"], json!({ "200": 4000 }), "{totals}");
+    // Under 3,000 requests/s the last sends of the second would lag by
+    // about 300 ms; 150 ms leaves room for a busy machine (the suite runs
+    // tests in parallel) while still catching that.
     let lag = &totals["send_lag_ms"];
-    assert!(lag["p99"].as_f64().unwrap_or(f64::MAX) < 50.0, "{lag}");
+    assert!(lag["p99"].as_f64().unwrap_or(f64::MAX) < 150.0, "{lag}");
 }
 
 #[test]
