@@ -189,6 +189,7 @@ fn a_failing_hypothesis_aborts_before_any_drill() {
     assert_eq!(report["phases"].as_array().map(Vec::len), Some(1));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("probe:whatsapp_webhook"), "{stdout}");
+    assert!(stdout.contains("runbook RUNBOOK.md#hypothesis"), "{stdout}");
     let drills = std::fs::read_dir(out.path())
         .expect("dir")
         .filter_map(Result::ok)

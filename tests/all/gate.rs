@@ -135,6 +135,12 @@ fn faults_fail_the_release_gate_and_name_the_owners() {
         stdout.contains("open_circuits") && stdout.contains("owner "),
         "{stdout}"
     );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("open_circuits") && l.ends_with("runbook RUNBOOK.md#open_circuits")),
+        "a failing check names its runbook section: {stdout}"
+    );
     let xml = std::fs::read_to_string(out.path().join("gate.xml")).expect("junit");
     assert!(
         junit_cases(&xml)

@@ -37,7 +37,8 @@ use crate::gameday::{
 use crate::http::Client;
 use crate::ops::{self, ProbeError, ProbeOutcome, ProbeSettings, ProbeSpec, SnapshotSource};
 use crate::report::{
-    DrillStatus, SCHEMA_VERSION, compact_timestamp, rfc3339_millis, write_json_atomic,
+    DrillStatus, SCHEMA_VERSION, compact_timestamp, rfc3339_millis, runbook_section,
+    write_json_atomic,
 };
 
 /// Rows per section of the phase snapshots.
@@ -277,7 +278,10 @@ impl GamedayCommand {
         let held_before = before.holds;
         if !held_before {
             for failure in before.failures() {
-                printer.line(&format!("hypothesis: FAIL {failure}"));
+                printer.line(&format!(
+                    "hypothesis: FAIL {failure}; runbook {}",
+                    runbook_section("hypothesis").unwrap_or_default()
+                ));
             }
         }
         let mut last_snapshot = snapshot.snapshot.clone();

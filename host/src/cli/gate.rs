@@ -25,8 +25,8 @@ use crate::ops::{self, ProbeError, ProbeOutcome, ProbeSettings, SnapshotSource};
 use crate::policy::{self, OwnershipMatrix, ReleaseGatePolicy, WhenMissing};
 use crate::report::{
     BurnRateGate, DrillReport, DrillStatus, OwnedCheck, ReleaseGateReport, SCHEMA_VERSION,
-    SnapshotSection, Verdict, compact_timestamp, rfc3339_millis, verdict_of, write_gate_outputs,
-    write_json_atomic,
+    SnapshotSection, Verdict, compact_timestamp, rfc3339_millis, runbook_section, verdict_of,
+    write_gate_outputs, write_json_atomic,
 };
 use crate::slo::BurnSettings;
 
@@ -339,12 +339,15 @@ fn print_checks(printer: &Printer, checks: &[OwnedCheck]) {
         );
         if c.verdict == Verdict::Fail {
             printer.line(&format!(
-                "{line}  owner {} ({}){}",
+                "{line}  owner {} ({}){}{}",
                 c.team,
                 c.contact,
                 c.message
                     .as_deref()
                     .map(|m| format!(": {m}"))
+                    .unwrap_or_default(),
+                runbook_section(&c.name)
+                    .map(|s| format!("; runbook {s}"))
                     .unwrap_or_default()
             ));
         } else {

@@ -25,7 +25,8 @@ use crate::exit::Exit;
 use crate::policy::{self, MilestoneThresholds, OwnershipMatrix};
 use crate::report::{
     Comparator, DrillStatus, MilestoneGateReport, OwnedCheck, SCHEMA_VERSION, ScenarioReport,
-    Verdict, compact_timestamp, rfc3339_millis, verdict_of, write_gate_outputs, write_json_atomic,
+    Verdict, compact_timestamp, rfc3339_millis, runbook_section, verdict_of, write_gate_outputs,
+    write_json_atomic,
 };
 
 /// Run a milestone gate: the milestone's profile, judged by the milestone policy.
@@ -157,8 +158,12 @@ impl MilestoneGateCommand {
             } else {
                 "FAIL"
             };
+            let runbook = match runbook_section(&c.name) {
+                Some(section) if c.verdict == Verdict::Fail => format!("  runbook {section}"),
+                _ => String::new(),
+            };
             printer.line(&format!(
-                "{verdict:<4}  {:<24} {observed:>12} {expected}",
+                "{verdict:<4}  {:<24} {observed:>12} {expected}{runbook}",
                 c.name
             ));
         }

@@ -11,6 +11,7 @@ mod gate;
 mod gates;
 mod junit;
 mod markdown;
+mod runbook;
 mod table;
 mod types;
 mod write;
@@ -25,6 +26,7 @@ pub use gates::{
 };
 pub use junit::{JunitCase, junit_xml, write_junit, write_text_file, xml_escape};
 pub use markdown::{MarkdownSummary, SummaryRow, md_cell};
+pub use runbook::runbook_section;
 pub use table::write_summary_table;
 pub use types::{
     CredentialsReport, DrillReport, DrillStatus, LoadReport, PluginInfo, ReportKind,
