@@ -145,6 +145,8 @@ struct DeadJob {
 struct Inner {
     next_id: u64,
     queued: VecDeque<u64>,
+    /// Jobs in `queued`, per kind (checked on every enqueue).
+    queued_of: [u64; 3],
     jobs: HashMap<u64, Job>,
     ended: HashMap<u64, (JobEnd, Instant)>,
     dlq: VecDeque<DeadJob>,
@@ -185,12 +187,7 @@ impl ToolQueue {
     /// the caps are enforced.
     pub(crate) fn enqueue(&self, kind: ToolKind, qos: Qos, now: Instant) -> Result<u64, QueueFull> {
         let mut g = self.lock();
-        let queued = g
-            .queued
-            .iter()
-            .filter(|id| g.jobs.get(id).is_some_and(|j| j.kind == kind))
-            .count();
-        let full = queued as u64 >= u64::from(self.cfg.queue_max[kind.index()]);
+        let full = g.queued_of[kind.index()] >= u64::from(self.cfg.queue_max[kind.index()]);
         let counts = &mut g.counts[kind.index()];
         if full {
             if self.cfg.enforce {
@@ -214,6 +211,7 @@ impl ToolQueue {
             },
         );
         g.queued.push_back(id);
+        g.queued_of[kind.index()] += 1;
         Ok(id)
     }
 
@@ -258,6 +256,7 @@ impl ToolQueue {
             }
             running[k] += 1;
             running_qos[q] += 1;
+            g.queued_of[k] -= 1;
             job.running = Some((now, now + self.cfg.lease));
             claims.push(Claim {
                 id,
@@ -318,6 +317,7 @@ impl ToolQueue {
             job.not_before = now + backoff;
             g.counts[k].retries += 1;
             g.queued.push_back(id);
+            g.queued_of[k] += 1;
         }
     }
 
@@ -338,21 +338,23 @@ impl ToolQueue {
             }
             self.retry_or_dead_letter(g, id, "lease_expired", now);
         }
-        let stale: Vec<u64> = g
-            .queued
-            .iter()
-            .filter(|id| {
-                g.jobs
-                    .get(id)
-                    .is_some_and(|j| now.duration_since(j.enqueued) >= self.cfg.ttl)
-            })
-            .copied()
-            .collect();
+        let (queued, jobs) = (&mut g.queued, &g.jobs);
+        let mut stale = Vec::new();
+        queued.retain(|id| {
+            let expired = jobs
+                .get(id)
+                .is_some_and(|j| now.duration_since(j.enqueued) >= self.cfg.ttl);
+            if expired {
+                stale.push(*id);
+            }
+            !expired
+        });
         for id in stale {
-            g.queued.retain(|q| *q != id);
             if let Some(job) = g.jobs.remove(&id) {
-                g.counts[job.kind.index()].expired += 1;
-                g.counts[job.kind.index()].dead_lettered += 1;
+                let k = job.kind.index();
+                g.queued_of[k] -= 1;
+                g.counts[k].expired += 1;
+                g.counts[k].dead_lettered += 1;
                 g.dlq.push_back(DeadJob {
                     id,
                     kind: job.kind,

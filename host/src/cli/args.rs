@@ -84,6 +84,15 @@ impl ClientArgs {
             ..ClientConfig::default()
         }
     }
+
+    /// A client for a few calls in turn (one idle connection kept).
+    pub(crate) fn single_client(&self) -> Result<crate::http::Client, CliError> {
+        crate::http::Client::new(&ClientConfig {
+            max_idle_per_host: 1,
+            ..self.config()
+        })
+        .map_err(|e| CliError::BadInput(e.to_string()))
+    }
 }
 
 /// A duration like `100ms`, `5s` or `2m`, at most 30 days.

@@ -16,7 +16,6 @@ use super::error::CliError;
 use super::printer::Printer;
 use crate::convex::{self, FunctionAuth, FunctionError, FunctionKind, FunctionPath};
 use crate::exit::Exit;
-use crate::http::{Client, ClientConfig};
 
 /// Run Convex functions on the deployment.
 #[derive(Debug, Args)]
@@ -76,7 +75,7 @@ impl RunArgs {
             }
             None => self.deployment.admin(),
         };
-        let client = function_client(&self.client)?;
+        let client = self.client.single_client()?;
         let result =
             convex::call(&client, &url, self.kind, &self.function, &self.args, &auth).await;
         match result {
@@ -88,15 +87,6 @@ impl RunArgs {
             Err(e) => Ok(report_failure(&e)),
         }
     }
-}
-
-/// An HTTP client for a few function calls.
-pub(crate) fn function_client(args: &ClientArgs) -> Result<Client, CliError> {
-    Client::new(&ClientConfig {
-        max_idle_per_host: 1,
-        ..args.config()
-    })
-    .map_err(|e| CliError::BadInput(e.to_string()))
 }
 
 /// Prints a failed call and returns its exit code: 3 when the deployment

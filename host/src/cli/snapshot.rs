@@ -24,7 +24,6 @@ use super::printer::Printer;
 use super::target::Target;
 use crate::engine::Credentials;
 use crate::exit::Exit;
-use crate::http::{Client, ClientConfig};
 use crate::ops::{self, SnapshotError};
 use crate::report::{
     JunitCase, MarkdownSummary, SCHEMA_VERSION, SummaryRow, TargetInfo, compact_timestamp,
@@ -104,11 +103,7 @@ impl SnapshotCommand {
                 target.base_url.trim_end_matches('/')
             );
         }
-        let client = Client::new(&ClientConfig {
-            max_idle_per_host: 1,
-            ..self.client.config()
-        })
-        .map_err(|e| CliError::BadInput(e.to_string()))?;
+        let client = self.client.single_client()?;
         let clock = tokio::time::Instant::now();
         let result = source.fetch(&client, self.minutes, self.limit).await;
         let elapsed = clock.elapsed().as_secs_f64();

@@ -12,7 +12,7 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use super::args::{ClientArgs, OutputArgs};
-use super::convex::{function_client, report_failure};
+use super::convex::report_failure;
 use super::deployment::DeploymentArgs;
 use super::error::CliError;
 use super::printer::Printer;
@@ -102,7 +102,7 @@ impl ToolCacheCommand {
         };
         crate::report::check_writable(&common.output.output_dir)?;
         let url = common.deployment.required_convex_url()?;
-        let client = function_client(&common.client)?;
+        let client = common.client.single_client()?;
         let auth = common.deployment.admin();
         let result = convex::call(&client, &url, kind, &function, &args, &auth).await;
         let (status, value, error) = match &result {

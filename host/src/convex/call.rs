@@ -363,16 +363,7 @@ fn interpret(
 
 /// Text of the deployment's, on one line and bounded.
 fn quoted(text: &str) -> String {
-    let one_line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(MAX_QUOTED)
-        .collect();
-    if text.chars().count() > MAX_QUOTED {
-        format!("{one_line}…")
-    } else {
-        one_line
-    }
+    crate::http::excerpt(text, MAX_QUOTED)
 }
 
 #[cfg(test)]

@@ -13,8 +13,13 @@ use crate::metrics::Sample;
 
 /// Lowest status code with its own counter.
 const STATUS_MIN: u16 = 100;
-/// Status codes with their own counter (100 to 599).
-const STATUS_SLOTS: usize = 500;
+/// Status codes with their own counter (100 to 599), and one more slot for
+/// any other code.
+const STATUS_SLOTS: usize = 501;
+/// The slot of codes outside 100 to 599.
+const OTHER_STATUS: usize = STATUS_SLOTS - 1;
+/// The slots of 5xx codes.
+const SLOTS_5XX: std::ops::Range<usize> = 400..500;
 /// Bits of precision below each power of two (2 bits: within 25%).
 const SUB_BITS: u32 = 2;
 /// Sub-buckets per power of two.
@@ -57,8 +62,6 @@ impl<const N: usize> Counters<N> {
 #[derive(Debug, Default)]
 #[repr(align(128))]
 pub struct LiveStats {
-    sent: AtomicU64,
-    errors: AtomicU64,
     in_flight: AtomicU64,
     plugin_errors: AtomicU64,
     plugin_us: AtomicU64,
@@ -75,26 +78,17 @@ pub struct LiveStats {
 }
 
 impl LiveStats {
-    /// Counts one finished request: its status or network error class (a
-    /// 5xx or a network error is an error), its latencies, send lag and
+    /// Counts one finished request: its status or network error class
+    /// (requests and errors are their sums), its latencies, send lag and
     /// plugin time, and its event-stream figures.
     #[inline]
     pub fn record(&self, sample: &Sample) {
-        bump(&self.sent, 1);
-        let error = match sample.result {
+        match sample.result {
             Ok(status) => {
-                if let Some(i) = status.checked_sub(STATUS_MIN) {
-                    self.status.bump(usize::from(i));
-                }
-                (500..=599).contains(&status)
+                let slot = usize::from(status.wrapping_sub(STATUS_MIN)).min(OTHER_STATUS);
+                self.status.bump(slot);
             }
-            Err(class) => {
-                self.network.bump(class.index());
-                true
-            }
-        };
-        if error {
-            bump(&self.errors, 1);
+            Err(class) => self.network.bump(class.index()),
         }
         self.latency.bump(bucket(sample.latency_us));
         self.service.bump(bucket(sample.service_us));
@@ -230,8 +224,6 @@ impl LiveTotals {
         let mut t = LiveTotals::default();
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         for s in stats {
-            t.sent += load(&s.sent);
-            t.errors += load(&s.errors);
             t.plugin_errors += load(&s.plugin_errors);
             t.plugin_us += load(&s.plugin_us);
             t.streams += load(&s.streams);
@@ -245,13 +237,17 @@ impl LiveTotals {
             s.status.add_to(&mut t.status);
             s.network.add_to(&mut t.network);
         }
+        let network: u64 = t.network.iter().sum();
+        t.sent = t.status.iter().sum::<u64>() + network;
+        t.errors = t.status[SLOTS_5XX].iter().sum::<u64>() + network;
         t
     }
 
-    /// Requests per status code, codes with none left out.
+    /// Requests per status code from 100 to 599, codes with none left out
+    /// (another code counts in `sent` only).
     pub fn statuses(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
         (STATUS_MIN..)
-            .zip(&self.status)
+            .zip(&self.status[..OTHER_STATUS])
             .filter(|(_, n)| **n > 0)
             .map(|(code, n)| (code, *n))
     }
@@ -393,5 +389,8 @@ mod tests {
         assert_eq!(now.quantile_ms_since(&now, 0.95), None);
         assert_eq!(now.since(&now).statuses().count(), 0);
         assert_eq!(now.since(&start).sent, 100);
+        stats.record(&sample(1, Ok(700)));
+        let odd = LiveTotals::read(std::slice::from_ref(&stats));
+        assert_eq!((odd.sent, odd.statuses().count()), (101, 2));
     }
 }

@@ -208,17 +208,7 @@ pub(crate) fn join_url(base_url: &http::Uri, path: &str, query: &str) -> Result<
 
 /// A body's start, for messages: at most 120 characters, one line.
 pub(crate) fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let one_line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(120)
-        .collect();
-    if text.chars().count() > 120 {
-        format!("{one_line}…")
-    } else {
-        one_line
-    }
+    crate::http::excerpt(&String::from_utf8_lossy(body), 120)
 }
 
 /// Fetches the target's reliability snapshot:
