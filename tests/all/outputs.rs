@@ -171,8 +171,11 @@ fn prometheus_holds_the_reports_totals_and_percentiles() {
         prometheus.port
     );
     let (_, report) = drill(&[url], dir.path());
+    // No push was dropped (a busy machine may add a late-start warning).
     assert!(
-        report["warnings"].as_array().is_some_and(|w| w.is_empty()),
+        report["warnings"].as_array().is_some_and(|w| !w
+            .iter()
+            .any(|w| w.as_str().is_some_and(|w| w.contains("live output")))),
         "{}",
         report["warnings"]
     );
