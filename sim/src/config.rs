@@ -46,7 +46,7 @@ pub struct RateLimitRule {
     pub window: Duration,
 }
 
-/// The three rate-limited surfaces.
+/// The rate-limited surfaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimits {
     /// `/api/chat`, per user id.
@@ -55,6 +55,10 @@ pub struct RateLimits {
     pub gmail_push: RateLimitRule,
     /// `/api/whatsapp/webhook`, per source.
     pub whatsapp: RateLimitRule,
+    /// `/api/gmail/oauth/start` and `/callback`, per user id.
+    pub gmail_oauth: RateLimitRule,
+    /// `/api/whatsapp/link-code`, per user id.
+    pub wa_link_code: RateLimitRule,
 }
 
 /// Circuit breaker settings for one provider.
@@ -103,6 +107,47 @@ pub struct AdmissionConfig {
     pub retry_after: Duration,
     /// Jitter applied to `retry_after`, in percent (0 to 100).
     pub retry_after_jitter_pct: f64,
+    /// Enforce the global tool-call rate (else shadow only).
+    pub enforce_global_tool_rate: bool,
+    /// Estimated tool calls admitted per second in all.
+    pub global_max_tool_per_sec: u64,
+    /// Tool calls a message is estimated to make, charged at admission.
+    pub est_tool_calls_per_msg: f64,
+    /// A ticket held in the Redis store expires after this even when its
+    /// message never releases it.
+    pub ticket_ttl: Duration,
+    /// Share of admitted messages recorded as an `allowed` event, in
+    /// percent (rejections are always recorded).
+    pub allowed_event_sample_pct: f64,
+}
+
+/// Where admission state lives (`ADMISSION_REDIS_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisAdmissionConfig {
+    /// Keep tickets and rate counters in Redis (else in process memory).
+    pub enabled: bool,
+    /// Evaluate the Redis store beside the in-memory one without letting it
+    /// decide.
+    pub shadow: bool,
+    /// The Redis URL (`redis://`, `rediss://`, or an `https://` REST URL);
+    /// reported without its credentials.
+    pub url: Option<String>,
+    /// The REST token (secret).
+    pub token: Option<String>,
+    /// Prefix of every admission key.
+    pub key_prefix: String,
+}
+
+impl RedisAdmissionConfig {
+    /// The URL without user, password, path or query: `scheme://host[:port]`.
+    pub fn public_url(&self) -> Option<String> {
+        let uri: http::Uri = self.url.as_deref()?.parse().ok()?;
+        let host = uri.host()?;
+        Some(match uri.port_u16() {
+            Some(port) => format!("{}://{host}:{port}", uri.scheme_str()?),
+            None => format!("{}://{host}", uri.scheme_str()?),
+        })
+    }
 }
 
 /// Rollout flags.
@@ -114,6 +159,13 @@ pub struct FeatureFlags {
     pub admission_enforce: bool,
     /// When false a primary failure is an error event, not a failover.
     pub provider_failover_enabled: bool,
+    /// With the gateway disabled, serve chat on the legacy path while the
+    /// gateway decides in shadow (its admission never rejects).
+    pub chat_gateway_shadow: bool,
+    /// When the admission store fails: reject (true) or admit (false).
+    pub fail_closed_on_redis_error: bool,
+    /// Serve `GET /api/chat/health` (false: 404).
+    pub chat_gateway_health_enabled: bool,
 }
 
 /// Snapshot defaults.
@@ -335,6 +387,14 @@ pub struct SimConfig {
     pub models: ChatModels,
     /// The region.
     pub region: RegionConfig,
+    /// Where admission state lives.
+    pub admission_redis: RedisAdmissionConfig,
+    /// Circuit of the Gmail OAuth token exchange.
+    pub circuit_gmail_oauth: CircuitConfig,
+    /// Bulkhead of the Gmail OAuth token exchange.
+    pub bulkhead_gmail_oauth: BulkheadConfig,
+    /// A bulkhead's saturation is reported to Sentry at most once per this.
+    pub bulkhead_sentry_cooldown: Duration,
 }
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -371,6 +431,14 @@ impl Default for SimConfig {
                     max: 6_000_000,
                     window: MINUTE,
                 },
+                gmail_oauth: RateLimitRule {
+                    max: 20,
+                    window: MINUTE,
+                },
+                wa_link_code: RateLimitRule {
+                    max: 5,
+                    window: MINUTE,
+                },
             },
             circuit_primary: circuit,
             circuit_secondary: circuit,
@@ -393,11 +461,19 @@ impl Default for SimConfig {
                 global_max_msg_per_sec: 10_000,
                 retry_after: Duration::from_millis(1_000),
                 retry_after_jitter_pct: 20.0,
+                enforce_global_tool_rate: true,
+                global_max_tool_per_sec: 20_000,
+                est_tool_calls_per_msg: 1.0,
+                ticket_ttl: Duration::from_secs(120),
+                allowed_event_sample_pct: 1.0,
             },
             flags: FeatureFlags {
                 chat_gateway_enabled: true,
                 admission_enforce: true,
                 provider_failover_enabled: true,
+                chat_gateway_shadow: false,
+                fail_closed_on_redis_error: false,
+                chat_gateway_health_enabled: true,
             },
             ops: OpsConfig {
                 default_window_minutes: 15,
@@ -461,6 +537,19 @@ impl Default for SimConfig {
                 topology: "single_region".into(),
                 readiness_only: false,
             },
+            admission_redis: RedisAdmissionConfig {
+                enabled: false,
+                shadow: false,
+                url: None,
+                token: None,
+                key_prefix: "admission".into(),
+            },
+            circuit_gmail_oauth: circuit,
+            bulkhead_gmail_oauth: BulkheadConfig {
+                max_concurrent: 32,
+                lease_ttl: Duration::from_secs(30),
+            },
+            bulkhead_sentry_cooldown: Duration::from_secs(60),
         }
     }
 }
@@ -527,6 +616,28 @@ knobs! {
     ff_chat_gateway_enabled => "FF_CHAT_GATEWAY_ENABLED", "Serve /api/chat (false: 503)";
     ff_admission_enforce => "FF_ADMISSION_ENFORCE", "Enforce admission decisions (false: shadow)";
     ff_provider_failover_enabled => "FF_PROVIDER_FAILOVER_ENABLED", "Fail over to the secondary provider";
+    ff_chat_gateway_shadow => "FF_CHAT_GATEWAY_SHADOW", "Gateway disabled: serve chat on the legacy path, gateway in shadow";
+    ff_fail_closed_on_redis_error => "FF_FAIL_CLOSED_ON_REDIS_ERROR", "Admission store failing: reject (true) or admit (false)";
+    ff_chat_gateway_health_enabled => "FF_CHAT_GATEWAY_HEALTH_ENABLED", "Serve GET /api/chat/health (false: 404)";
+    admission_enforce_global_tool_rate => "ADMISSION_ENFORCE_GLOBAL_TOOL_RATE", "Enforce the global tool-call rate (true/false)";
+    admission_global_max_tool_per_sec => "ADMISSION_GLOBAL_MAX_TOOL_PER_SEC", "Estimated tool calls admitted per second";
+    admission_est_tool_calls_per_msg => "ADMISSION_EST_TOOL_CALLS_PER_MSG", "Tool calls charged per admitted message";
+    admission_ticket_ttl_ms => "ADMISSION_TICKET_TTL_MS", "Lifetime of an unreleased admission ticket in Redis, ms";
+    admission_allowed_event_sample_pct => "ADMISSION_ALLOWED_EVENT_SAMPLE_PCT", "Admitted messages recorded as events, percent";
+    admission_redis_enabled => "ADMISSION_REDIS_ENABLED", "Keep admission state in Redis (true/false)";
+    admission_redis_shadow_mode => "ADMISSION_REDIS_SHADOW_MODE", "Evaluate the Redis store without letting it decide";
+    admission_redis_url => "ADMISSION_REDIS_URL", "Redis URL (redis://, rediss:// or https:// REST)";
+    admission_redis_token => "ADMISSION_REDIS_TOKEN", "Redis REST token (secret)";
+    admission_redis_key_prefix => "ADMISSION_REDIS_KEY_PREFIX", "Prefix of admission keys";
+    rate_limit_gmail_oauth_max => "RATE_LIMIT_GMAIL_OAUTH_MAX", "Gmail OAuth starts and callbacks per user per window (0 = off)";
+    rate_limit_gmail_oauth_window_ms => "RATE_LIMIT_GMAIL_OAUTH_WINDOW_MS", "Gmail OAuth rate-limit window, ms";
+    rate_limit_wa_link_code_max => "RATE_LIMIT_WA_LINK_CODE_MAX", "WhatsApp link codes per user per window (0 = off)";
+    rate_limit_wa_link_code_window_ms => "RATE_LIMIT_WA_LINK_CODE_WINDOW_MS", "WhatsApp link-code rate-limit window, ms";
+    circuit_gmail_oauth_threshold => "CIRCUIT_GMAIL_OAUTH_THRESHOLD", "Consecutive failures that open the Gmail OAuth circuit";
+    circuit_gmail_oauth_cooldown_ms => "CIRCUIT_GMAIL_OAUTH_COOLDOWN_MS", "Gmail OAuth circuit cooldown, ms";
+    bulkhead_gmail_oauth_max_concurrent => "BULKHEAD_GMAIL_OAUTH_MAX_CONCURRENT", "Gmail OAuth token exchanges at once";
+    bulkhead_gmail_oauth_lease_ttl_ms => "BULKHEAD_GMAIL_OAUTH_LEASE_TTL_MS", "Gmail OAuth bulkhead lease TTL, ms";
+    bulkhead_sentry_cooldown_ms => "BULKHEAD_SENTRY_COOLDOWN_MS", "Least time between two Sentry events of one saturated bulkhead, ms";
     ops_default_window_minutes => "OPS_DEFAULT_WINDOW_MINUTES", "Snapshot window without ?minutes (1-60)";
     ops_max_rows_per_section => "OPS_MAX_ROWS_PER_SECTION", "Snapshot rows per section without ?limit";
     sim_chat_ttft_ms => "SIM_CHAT_TTFT_MS", "Simulated provider: time to first token, ms";
@@ -913,6 +1024,75 @@ impl SimConfig {
                 self.region.readiness_only.into(),
             ),
         ]);
+        let adm = &self.admission;
+        let redis = &self.admission_redis;
+        let flags = &self.flags;
+        pairs.extend([
+            (
+                "ADMISSION_ENFORCE_GLOBAL_TOOL_RATE",
+                adm.enforce_global_tool_rate.into(),
+            ),
+            (
+                "ADMISSION_GLOBAL_MAX_TOOL_PER_SEC",
+                adm.global_max_tool_per_sec.into(),
+            ),
+            (
+                "ADMISSION_EST_TOOL_CALLS_PER_MSG",
+                adm.est_tool_calls_per_msg.into(),
+            ),
+            ("ADMISSION_TICKET_TTL_MS", ms(adm.ticket_ttl)),
+            (
+                "ADMISSION_ALLOWED_EVENT_SAMPLE_PCT",
+                adm.allowed_event_sample_pct.into(),
+            ),
+            ("ADMISSION_REDIS_ENABLED", redis.enabled.into()),
+            ("ADMISSION_REDIS_SHADOW_MODE", redis.shadow.into()),
+            ("ADMISSION_REDIS_URL", redis.public_url().into()),
+            ("ADMISSION_REDIS_TOKEN", secret(&redis.token)),
+            (
+                "ADMISSION_REDIS_KEY_PREFIX",
+                redis.key_prefix.clone().into(),
+            ),
+            ("FF_CHAT_GATEWAY_SHADOW", flags.chat_gateway_shadow.into()),
+            (
+                "FF_FAIL_CLOSED_ON_REDIS_ERROR",
+                flags.fail_closed_on_redis_error.into(),
+            ),
+            (
+                "FF_CHAT_GATEWAY_HEALTH_ENABLED",
+                flags.chat_gateway_health_enabled.into(),
+            ),
+            ("RATE_LIMIT_GMAIL_OAUTH_MAX", rl.gmail_oauth.max.into()),
+            (
+                "RATE_LIMIT_GMAIL_OAUTH_WINDOW_MS",
+                ms(rl.gmail_oauth.window),
+            ),
+            ("RATE_LIMIT_WA_LINK_CODE_MAX", rl.wa_link_code.max.into()),
+            (
+                "RATE_LIMIT_WA_LINK_CODE_WINDOW_MS",
+                ms(rl.wa_link_code.window),
+            ),
+            (
+                "CIRCUIT_GMAIL_OAUTH_THRESHOLD",
+                self.circuit_gmail_oauth.threshold.into(),
+            ),
+            (
+                "CIRCUIT_GMAIL_OAUTH_COOLDOWN_MS",
+                ms(self.circuit_gmail_oauth.cooldown),
+            ),
+            (
+                "BULKHEAD_GMAIL_OAUTH_MAX_CONCURRENT",
+                self.bulkhead_gmail_oauth.max_concurrent.into(),
+            ),
+            (
+                "BULKHEAD_GMAIL_OAUTH_LEASE_TTL_MS",
+                ms(self.bulkhead_gmail_oauth.lease_ttl),
+            ),
+            (
+                "BULKHEAD_SENTRY_COOLDOWN_MS",
+                ms(self.bulkhead_sentry_cooldown),
+            ),
+        ]);
         for (envs, values) in [
             (TOOL_RUNMAX_ENVS, q.run_max),
             (TOOL_RUNMAX_QOS_ENVS, q.run_max_qos),
@@ -1037,6 +1217,16 @@ impl Reader<'_> {
         }
     }
 
+    fn non_negative(&self, env: &'static str, default: f64) -> Result<f64, ConfigError> {
+        match self.raw(env) {
+            None => Ok(default),
+            Some(v) => match v.parse::<f64>() {
+                Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+                _ => Err(invalid(env, "a non-negative number", &v)),
+            },
+        }
+    }
+
     fn secret(&self, env: &str) -> Option<String> {
         (self.get)(env).filter(|v| !v.is_empty())
     }
@@ -1066,6 +1256,16 @@ fn build(get: &dyn Fn(&str) -> Option<String>) -> Result<SimConfig, ConfigError>
             "RATE_LIMIT_WHATSAPP_MAX",
             "RATE_LIMIT_WHATSAPP_WINDOW_MS",
             d.rate_limits.whatsapp,
+        )?,
+        gmail_oauth: rule(
+            "RATE_LIMIT_GMAIL_OAUTH_MAX",
+            "RATE_LIMIT_GMAIL_OAUTH_WINDOW_MS",
+            d.rate_limits.gmail_oauth,
+        )?,
+        wa_link_code: rule(
+            "RATE_LIMIT_WA_LINK_CODE_MAX",
+            "RATE_LIMIT_WA_LINK_CODE_WINDOW_MS",
+            d.rate_limits.wa_link_code,
         )?,
     };
     // The generic OPENROUTER knobs are the defaults of both providers.
@@ -1128,6 +1328,52 @@ fn build(get: &dyn Fn(&str) -> Option<String>) -> Result<SimConfig, ConfigError>
             "ADMISSION_RETRY_AFTER_JITTER_PCT",
             da.retry_after_jitter_pct,
         )?,
+        enforce_global_tool_rate: r.bool(
+            "ADMISSION_ENFORCE_GLOBAL_TOOL_RATE",
+            da.enforce_global_tool_rate,
+        )?,
+        global_max_tool_per_sec: r.u64(
+            "ADMISSION_GLOBAL_MAX_TOOL_PER_SEC",
+            da.global_max_tool_per_sec,
+        )?,
+        est_tool_calls_per_msg: r.non_negative(
+            "ADMISSION_EST_TOOL_CALLS_PER_MSG",
+            da.est_tool_calls_per_msg,
+        )?,
+        ticket_ttl: r.positive_ms("ADMISSION_TICKET_TTL_MS", da.ticket_ttl)?,
+        allowed_event_sample_pct: r.pct(
+            "ADMISSION_ALLOWED_EVENT_SAMPLE_PCT",
+            da.allowed_event_sample_pct,
+        )?,
+    };
+    let dr = &d.admission_redis;
+    let redis_url = r.raw("ADMISSION_REDIS_URL");
+    if let Some(url) = &redis_url {
+        let scheme = url
+            .parse::<http::Uri>()
+            .ok()
+            .filter(|u| u.host().is_some())
+            .and_then(|u| u.scheme_str().map(str::to_ascii_lowercase));
+        if !matches!(
+            scheme.as_deref(),
+            Some("redis" | "rediss" | "http" | "https")
+        ) {
+            // The value may hold a password: it is not echoed.
+            return Err(invalid(
+                "ADMISSION_REDIS_URL",
+                "a redis://, rediss:// or https:// URL with a host",
+                "<not shown>",
+            ));
+        }
+    }
+    let admission_redis = RedisAdmissionConfig {
+        enabled: r.bool("ADMISSION_REDIS_ENABLED", dr.enabled)?,
+        shadow: r.bool("ADMISSION_REDIS_SHADOW_MODE", dr.shadow)?,
+        url: redis_url,
+        token: r.secret("ADMISSION_REDIS_TOKEN"),
+        key_prefix: r
+            .raw("ADMISSION_REDIS_KEY_PREFIX")
+            .unwrap_or_else(|| dr.key_prefix.clone()),
     };
     let flags = FeatureFlags {
         chat_gateway_enabled: r.bool("FF_CHAT_GATEWAY_ENABLED", d.flags.chat_gateway_enabled)?,
@@ -1135,6 +1381,15 @@ fn build(get: &dyn Fn(&str) -> Option<String>) -> Result<SimConfig, ConfigError>
         provider_failover_enabled: r.bool(
             "FF_PROVIDER_FAILOVER_ENABLED",
             d.flags.provider_failover_enabled,
+        )?,
+        chat_gateway_shadow: r.bool("FF_CHAT_GATEWAY_SHADOW", d.flags.chat_gateway_shadow)?,
+        fail_closed_on_redis_error: r.bool(
+            "FF_FAIL_CLOSED_ON_REDIS_ERROR",
+            d.flags.fail_closed_on_redis_error,
+        )?,
+        chat_gateway_health_enabled: r.bool(
+            "FF_CHAT_GATEWAY_HEALTH_ENABLED",
+            d.flags.chat_gateway_health_enabled,
         )?,
     };
     let window = r.u32("OPS_DEFAULT_WINDOW_MINUTES", d.ops.default_window_minutes)?;
@@ -1249,6 +1504,24 @@ fn build(get: &dyn Fn(&str) -> Option<String>) -> Result<SimConfig, ConfigError>
         topology,
         readiness_only: r.bool("RELIABILITY_REGION_READINESS_ONLY", d.region.readiness_only)?,
     };
+    let dc = d.circuit_gmail_oauth;
+    let oauth_threshold = r.u32("CIRCUIT_GMAIL_OAUTH_THRESHOLD", dc.threshold)?;
+    if oauth_threshold == 0 {
+        return Err(invalid(
+            "CIRCUIT_GMAIL_OAUTH_THRESHOLD",
+            "a positive integer",
+            "0",
+        ));
+    }
+    let circuit_gmail_oauth = CircuitConfig {
+        threshold: oauth_threshold,
+        cooldown: r.positive_ms("CIRCUIT_GMAIL_OAUTH_COOLDOWN_MS", dc.cooldown)?,
+    };
+    let db = d.bulkhead_gmail_oauth;
+    let bulkhead_gmail_oauth = BulkheadConfig {
+        max_concurrent: r.u64("BULKHEAD_GMAIL_OAUTH_MAX_CONCURRENT", db.max_concurrent)?,
+        lease_ttl: r.positive_ms("BULKHEAD_GMAIL_OAUTH_LEASE_TTL_MS", db.lease_ttl)?,
+    };
     let mut tool_circuits = d.tool_circuits;
     let mut tool_bulkheads = d.tool_bulkheads;
     for (i, [threshold, cooldown, max, lease]) in TOOL_PROVIDER_ENVS.iter().enumerate() {
@@ -1324,6 +1597,11 @@ fn build(get: &dyn Fn(&str) -> Option<String>) -> Result<SimConfig, ConfigError>
         sentry_dsn: r.secret("SENTRY_DSN"),
         models,
         region,
+        admission_redis,
+        circuit_gmail_oauth,
+        bulkhead_gmail_oauth,
+        bulkhead_sentry_cooldown: r
+            .ms("BULKHEAD_SENTRY_COOLDOWN_MS", d.bulkhead_sentry_cooldown)?,
     })
 }
 
@@ -1501,49 +1779,63 @@ mod tests {
         "SENTRY_DSN",
     ];
 
-    /// Knobs of the backend the sim has no behaviour for yet.
-    const NOT_MODELLED: &[&str] = &[
-        "RATE_LIMIT_GMAIL_OAUTH_MAX",
-        "RATE_LIMIT_GMAIL_OAUTH_WINDOW_MS",
-        "RATE_LIMIT_WA_LINK_CODE_MAX",
-        "RATE_LIMIT_WA_LINK_CODE_WINDOW_MS",
-        "CIRCUIT_GMAIL_OAUTH_THRESHOLD",
-        "CIRCUIT_GMAIL_OAUTH_COOLDOWN_MS",
-        "BULKHEAD_GMAIL_OAUTH_MAX_CONCURRENT",
-        "BULKHEAD_GMAIL_OAUTH_LEASE_TTL_MS",
-        "BULKHEAD_SENTRY_COOLDOWN_MS",
-        "ADMISSION_REDIS_ENABLED",
-        "ADMISSION_REDIS_SHADOW_MODE",
-        "ADMISSION_REDIS_URL",
-        "ADMISSION_REDIS_TOKEN",
-        "ADMISSION_REDIS_KEY_PREFIX",
-        "ADMISSION_ENFORCE_GLOBAL_TOOL_RATE",
-        "ADMISSION_GLOBAL_MAX_TOOL_PER_SEC",
-        "ADMISSION_EST_TOOL_CALLS_PER_MSG",
-        "ADMISSION_TICKET_TTL_MS",
-        "ADMISSION_ALLOWED_EVENT_SAMPLE_PCT",
-        "FF_CHAT_GATEWAY_SHADOW",
-        "FF_FAIL_CLOSED_ON_REDIS_ERROR",
-        "FF_CHAT_GATEWAY_HEALTH_ENABLED",
-    ];
-
     #[test]
-    fn every_backend_knob_is_in_the_snapshot_or_listed_as_not_modelled() {
+    fn every_backend_knob_is_a_flag_and_in_the_snapshot() {
         let knobs = SimConfig::default().knob_values();
         for name in BACKEND_KNOBS {
-            let modelled = knobs.contains_key(*name);
-            let listed = NOT_MODELLED.contains(name);
-            assert!(
-                modelled != listed,
-                "{name}: in the snapshot {modelled}, listed as not modelled {listed}"
-            );
-            assert_eq!(
-                modelled,
-                KNOB_ENV_NAMES.contains(name),
-                "{name}: a flag exactly when modelled"
-            );
+            assert!(knobs.contains_key(*name), "{name}: not in the snapshot");
+            assert!(KNOB_ENV_NAMES.contains(name), "{name}: no flag");
         }
         assert_eq!(BACKEND_KNOBS.len(), 111);
+    }
+
+    /// The knobs listed under "Runtime Reliability Knobs" in the backend's
+    /// load-drill README.
+    fn knobs_of_readme(text: &str) -> Vec<String> {
+        let section = text
+            .split("\n## ")
+            .find(|s| s.starts_with("Runtime Reliability Knobs"))
+            .unwrap_or_default();
+        let mut names: Vec<String> = section
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|w| {
+                !w.is_empty()
+                    && w.bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            })
+            .map(str::to_owned)
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    #[test]
+    fn the_knob_list_is_the_backend_readmes() {
+        let path = std::env::var_os("RELHOST_SEED_README")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../shared/seed/load-drills-README.md")
+            });
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            eprintln!(
+                "skipped: the backend's README is not at {} (set RELHOST_SEED_README)",
+                path.display()
+            );
+            return;
+        };
+        let mut ours: Vec<String> = BACKEND_KNOBS.iter().map(|k| (*k).to_owned()).collect();
+        ours.sort();
+        assert_eq!(knobs_of_readme(&text), ours);
+    }
+
+    #[test]
+    fn reads_the_knob_section_of_a_readme() {
+        let text = "# x\n`NOT_THIS`\n## Runtime Reliability Knobs (env)\n\n- `A_B`, `C_1` (defaults to `A_B`)\n- `lower`\n## Next\n`D`";
+        assert_eq!(knobs_of_readme(text), ["A_B", "C_1"]);
     }
 
     #[test]

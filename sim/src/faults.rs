@@ -35,19 +35,23 @@ pub enum FaultEndpoint {
     Ebay,
     /// The global-search tool provider.
     GlobalSearch,
-    /// All eight of the above.
+    /// The admission store (Redis), when `ADMISSION_REDIS_ENABLED`.
+    Redis,
+    /// Google's OAuth token endpoint, called by the Gmail OAuth callback.
+    GmailOauth,
+    /// All ten of the above.
     All,
 }
 
 /// Endpoint names accepted in a spec.
 pub const VALID_ENDPOINTS: &str =
-    "chat, gmail, whatsapp, auth, functions, serper, ebay, global_search, all";
+    "chat, gmail, whatsapp, auth, functions, serper, ebay, global_search, redis, gmail_oauth, all";
 /// Fault names accepted in a spec.
 pub const VALID_FAULTS: &str =
     "latency, error_rate, reset_rate, stall, slow_stream, truncate_after, provider_outage";
 
 impl FaultEndpoint {
-    const CONCRETE: [FaultEndpoint; 8] = [
+    const CONCRETE: [FaultEndpoint; 10] = [
         Self::Chat,
         Self::Gmail,
         Self::Whatsapp,
@@ -56,6 +60,8 @@ impl FaultEndpoint {
         Self::Serper,
         Self::Ebay,
         Self::GlobalSearch,
+        Self::Redis,
+        Self::GmailOauth,
     ];
 
     /// The endpoint's name in specs and statistics.
@@ -69,6 +75,8 @@ impl FaultEndpoint {
             Self::Serper => "serper",
             Self::Ebay => "ebay",
             Self::GlobalSearch => "global_search",
+            Self::Redis => "redis",
+            Self::GmailOauth => "gmail_oauth",
             Self::All => "all",
         }
     }
@@ -83,14 +91,20 @@ impl FaultEndpoint {
             "serper" => Self::Serper,
             "ebay" => Self::Ebay,
             "global_search" => Self::GlobalSearch,
+            "redis" => Self::Redis,
+            "gmail_oauth" => Self::GmailOauth,
             "all" => Self::All,
             other => return Err(FaultSpecError::UnknownEndpoint(other.to_owned())),
         })
     }
 
-    /// Whether this is a tool provider (tool jobs call it).
-    pub(crate) fn is_tool(self) -> bool {
-        matches!(self, Self::Serper | Self::Ebay | Self::GlobalSearch)
+    /// Whether this is a single dependency (a tool provider, the admission
+    /// store, the OAuth token endpoint) that an outage takes down whole.
+    pub(crate) fn is_dependency(self) -> bool {
+        matches!(
+            self,
+            Self::Serper | Self::Ebay | Self::GlobalSearch | Self::Redis | Self::GmailOauth
+        )
     }
 
     /// Index of a concrete endpoint (All has none).
@@ -104,6 +118,8 @@ impl FaultEndpoint {
             Self::Serper => Some(5),
             Self::Ebay => Some(6),
             Self::GlobalSearch => Some(7),
+            Self::Redis => Some(8),
+            Self::GmailOauth => Some(9),
             Self::All => None,
         }
     }
@@ -236,7 +252,7 @@ pub enum FaultSpecError {
     },
     /// A chat-only fault on another endpoint.
     #[error(
-        "fault {fault} does not apply to {endpoint} (slow_stream and truncate_after: chat or all; provider_outage: chat, serper, ebay, global_search or all)"
+        "fault {fault} does not apply to {endpoint} (slow_stream and truncate_after: chat or all; provider_outage: chat, serper, ebay, global_search, redis, gmail_oauth or all)"
     )]
     ChatOnly {
         /// The fault.
@@ -432,10 +448,10 @@ impl Fault {
                 FaultKind::ProviderOutage { provider, mode }
             }
         };
-        // A tool endpoint has one provider: any outage takes it down.
+        // A dependency is one provider: any outage takes it down.
         let chat_only = match kind {
             FaultKind::SlowStream { .. } | FaultKind::TruncateStream { .. } => true,
-            FaultKind::ProviderOutage { .. } => !endpoint.is_tool(),
+            FaultKind::ProviderOutage { .. } => !endpoint.is_dependency(),
             _ => false,
         };
         if chat_only && !matches!(endpoint, FaultEndpoint::Chat | FaultEndpoint::All) {
@@ -619,13 +635,13 @@ impl EndpointFaults {
 #[derive(Debug)]
 struct FaultSet {
     list: Vec<Fault>,
-    per: [EndpointFaults; 8],
+    per: [EndpointFaults; FaultEndpoint::CONCRETE.len()],
     since: Instant,
 }
 
 impl FaultSet {
     fn new(list: Vec<Fault>) -> Self {
-        let mut per: [EndpointFaults; 8] = Default::default();
+        let mut per: [EndpointFaults; FaultEndpoint::CONCRETE.len()] = Default::default();
         for f in &list {
             match f.endpoint.index() {
                 Some(i) => per[i].apply(&f.kind),
@@ -683,7 +699,7 @@ impl FiredSet {
 pub(crate) struct Faults {
     any: AtomicBool,
     set: RwLock<Arc<FaultSet>>,
-    streams: [SeededStream; 8],
+    streams: [SeededStream; FaultEndpoint::CONCRETE.len()],
 }
 
 impl Faults {

@@ -17,12 +17,15 @@
 
 mod auth_store;
 mod body;
+mod bulkhead_alerts;
 mod config;
 mod faults;
+mod linking;
 mod provider;
 mod resilience;
 mod rng;
 mod routes;
+mod sentry;
 mod server;
 mod state;
 mod stats;
@@ -35,7 +38,8 @@ pub use auth_store::Credentials;
 pub use config::{
     AdmissionConfig, BulkheadConfig, ChatModels, ChatSimConfig, CircuitConfig, ConfigError,
     FeatureFlags, KNOB_ENV_NAMES, ModelClass, OpsConfig, ProviderConfig, RateLimitRule, RateLimits,
-    RegionConfig, SimArgs, SimConfig, ToolAlertConfig, ToolCacheConfig, ToolQueueConfig,
+    RedisAdmissionConfig, RegionConfig, SimArgs, SimConfig, ToolAlertConfig, ToolCacheConfig,
+    ToolQueueConfig,
 };
 pub use faults::{
     Fault, FaultEndpoint, FaultKind, FaultSpecError, OutageMode, OutageProvider, VALID_ENDPOINTS,

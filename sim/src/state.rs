@@ -7,16 +7,23 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::auth_store::AuthStore;
+use crate::bulkhead_alerts::BulkheadAlerts;
 use crate::config::SimConfig;
 use crate::faults::Faults;
+use crate::faults::{FaultEndpoint, OutageMode};
+use crate::linking::Linking;
 use crate::provider::{Provider, ProviderKind};
-use crate::resilience::admission::Admission;
+use crate::resilience::admission::{Admission, StoreMode};
 use crate::resilience::rate_limit::RateLimiter;
 use crate::stats::Stats;
 use crate::tool_alerts::ToolAlerts;
 use crate::tool_cache::ToolCache;
 use crate::tool_queue::ToolQueue;
 use crate::tool_runner::ToolProvider;
+
+/// How long a command to the admission store may take before the client
+/// gives up (a hanging `redis` outage).
+pub(crate) const REDIS_COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Everything a request handler needs.
 #[derive(Debug)]
@@ -39,6 +46,10 @@ pub(crate) struct SimState {
     pub(crate) primary: Provider,
     pub(crate) secondary: Provider,
     pub(crate) admission: Arc<Admission>,
+    /// Gmail OAuth and WhatsApp link codes.
+    pub(crate) linking: Linking,
+    /// Saturated bulkheads reported to Sentry.
+    pub(crate) bulkhead_alerts: BulkheadAlerts,
     /// The keyed HMAC of `WHATSAPP_APP_SECRET`, cloned per request.
     pub(crate) whatsapp_mac: Option<Hmac<Sha256>>,
     pub(crate) started: Instant,
@@ -86,12 +97,50 @@ impl SimState {
                 cfg.circuit_secondary,
                 cfg.bulkhead_secondary,
             ),
-            admission: Admission::new(cfg.admission, cfg.flags.admission_enforce, cfg.seed),
+            admission: Admission::new(
+                cfg.admission,
+                &cfg.admission_redis,
+                cfg.flags.admission_enforce,
+                cfg.flags.fail_closed_on_redis_error,
+                cfg.seed,
+            ),
+            linking: Linking::new(&cfg),
+            bulkhead_alerts: BulkheadAlerts::new(
+                cfg.bulkhead_sentry_cooldown,
+                cfg.sentry_dsn.as_deref(),
+            ),
             whatsapp_mac,
             started: Instant::now(),
             started_at: SystemTime::now(),
             cfg,
         }
+    }
+
+    /// One round trip to the admission store, with the `redis` faults:
+    /// whether it answered. Latency delays it; an error, a reset or an
+    /// outage fails it; a hanging outage fails it after
+    /// [`REDIS_COMMAND_TIMEOUT`]. Always true without a store.
+    pub(crate) async fn reach_admission_store(&self) -> bool {
+        if self.admission.mode() == StoreMode::Memory {
+            return true;
+        }
+        let Some(d) = self.faults.decide(FaultEndpoint::Redis) else {
+            return true;
+        };
+        for kind in d.fired.names() {
+            self.stats.count(("fault", "redis", kind), 1);
+        }
+        let hangs = matches!(d.outage, Some((_, OutageMode::Hang)));
+        let failed = hangs || d.outage.is_some() || d.reset || d.error_status.is_some();
+        let wait = if hangs {
+            REDIS_COMMAND_TIMEOUT
+        } else {
+            d.delay
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        !failed
     }
 
     pub(crate) fn provider(&self, kind: ProviderKind) -> &Provider {

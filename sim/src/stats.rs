@@ -35,10 +35,14 @@ pub(crate) enum Route {
     FunctionQuery,
     FunctionMutation,
     FunctionAction,
+    ChatHealth,
+    GmailOauthStart,
+    GmailOauthCallback,
+    WaLinkCode,
     NotFound,
 }
 
-const ROUTES: [Route; 15] = [
+const ROUTES: [Route; 19] = [
     Route::Chat,
     Route::GmailPush,
     Route::WhatsappWebhook,
@@ -53,6 +57,10 @@ const ROUTES: [Route; 15] = [
     Route::FunctionQuery,
     Route::FunctionMutation,
     Route::FunctionAction,
+    Route::ChatHealth,
+    Route::GmailOauthStart,
+    Route::GmailOauthCallback,
+    Route::WaLinkCode,
     Route::NotFound,
 ];
 const NR: usize = ROUTES.len();
@@ -75,6 +83,10 @@ impl Route {
             Route::FunctionQuery => "POST /api/query",
             Route::FunctionMutation => "POST /api/mutation",
             Route::FunctionAction => "POST /api/action",
+            Route::ChatHealth => "GET /api/chat/health",
+            Route::GmailOauthStart => "GET /api/gmail/oauth/start",
+            Route::GmailOauthCallback => "GET /api/gmail/oauth/callback",
+            Route::WaLinkCode => "POST /api/whatsapp/link-code",
             Route::NotFound => "(unrouted)",
         }
     }

@@ -9,18 +9,11 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
 use crate::config::ToolAlertConfig;
+use crate::sentry::Sentry;
 use crate::tool_queue::AlertFigures;
-
-/// How long a Sentry delivery may take.
-const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What an alert watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,8 +55,6 @@ struct Fired {
 struct Inner {
     fired: VecDeque<Fired>,
     total: u64,
-    sent: u64,
-    send_failures: u64,
     last_checked: Option<Instant>,
 }
 
@@ -72,37 +63,15 @@ struct Inner {
 pub(crate) struct ToolAlerts {
     cfg: ToolAlertConfig,
     inner: Mutex<Inner>,
-    client: Client<HttpConnector, Full<Bytes>>,
-}
-
-/// Where a DSN sends events, and its public key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Dsn {
-    store: String,
-    key: String,
-}
-
-/// Parses `scheme://KEY@HOST[:PORT]/PROJECT`.
-fn parse_dsn(dsn: &str) -> Option<Dsn> {
-    let (scheme, rest) = dsn.split_once("://")?;
-    let (key, rest) = rest.split_once('@')?;
-    let (host, project) = rest.rsplit_once('/')?;
-    let key = key.split(':').next()?;
-    if key.is_empty() || host.is_empty() || project.is_empty() {
-        return None;
-    }
-    Some(Dsn {
-        store: format!("{scheme}://{host}/api/{project}/store/"),
-        key: key.to_owned(),
-    })
+    sentry: Sentry,
 }
 
 impl ToolAlerts {
     pub(crate) fn new(cfg: ToolAlertConfig) -> Self {
         ToolAlerts {
+            sentry: Sentry::new(cfg.sentry_dsn.as_deref()),
             cfg,
             inner: Mutex::new(Inner::default()),
-            client: Client::builder(TokioExecutor::new()).build_http(),
         }
     }
 
@@ -164,35 +133,9 @@ impl ToolAlerts {
         events
     }
 
-    /// Sends fired alerts to the DSN, if there is one.
-    pub(crate) async fn send(&self, events: Vec<Value>) {
-        let Some(dsn) = self.cfg.sentry_dsn.as_deref().and_then(parse_dsn) else {
-            return;
-        };
-        for event in events {
-            let auth = format!(
-                "Sentry sentry_version=7, sentry_key={}, sentry_client=relhost-sim/{}",
-                dsn.key,
-                env!("CARGO_PKG_VERSION")
-            );
-            let request = http::Request::post(&dsn.store)
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .header("x-sentry-auth", auth)
-                .body(Full::new(Bytes::from(event.to_string())));
-            let ok = match request {
-                Ok(request) => matches!(
-                    tokio::time::timeout(SEND_TIMEOUT, self.client.request(request)).await,
-                    Ok(Ok(response)) if response.status().is_success()
-                ),
-                Err(_) => false,
-            };
-            let mut g = self.lock();
-            if ok {
-                g.sent += 1;
-            } else {
-                g.send_failures += 1;
-            }
-        }
+    /// Sends fired alerts to the DSN in the background, if there is one.
+    pub(crate) fn send_later(&self, events: Vec<Value>) {
+        self.sentry.send_later(events);
     }
 
     /// The snapshot's `alerts` of the tool queue.
@@ -209,11 +152,7 @@ impl ToolAlerts {
             "window_minutes": self.cfg.window.as_secs() / 60,
             "maxima": maxima,
             "fired_total": g.total,
-            "sentry": {
-                "dsn": if self.cfg.sentry_dsn.is_some() { "<set>" } else { "<unset>" },
-                "sent": g.sent,
-                "send_failures": g.send_failures,
-            },
+            "sentry": self.sentry.view(),
             "in_window": g.fired.iter().rev().map(|f| json!({
                 "alert": f.watched.name(),
                 "value": f.value,
@@ -226,21 +165,18 @@ impl ToolAlerts {
 
 /// A Sentry event for an alert.
 fn event(f: &Fired) -> Value {
-    let id = format!(
-        "{:016x}{:016x}",
-        crate::rng::os_random_u64(),
-        crate::rng::os_random_u64()
-    );
-    json!({
-        "event_id": id,
-        "timestamp": humantime::format_rfc3339_millis(f.at_wall).to_string(),
-        "level": "warning",
-        "logger": "tool_queue",
-        "platform": "other",
-        "message": format!("tool queue alert: {} is {} (max {})", f.watched.name(), f.value, f.max),
-        "tags": { "alert": f.watched.name() },
-        "extra": { "value": f.value, "max": f.max },
-    })
+    crate::sentry::event(
+        "tool_queue",
+        f.at_wall,
+        format!(
+            "tool queue alert: {} is {} (max {})",
+            f.watched.name(),
+            f.value,
+            f.max
+        ),
+        json!({ "alert": f.watched.name() }),
+        json!({ "value": f.value, "max": f.max }),
+    )
 }
 
 #[cfg(test)]
@@ -284,18 +220,5 @@ mod tests {
         assert_eq!(view["in_window"].as_array().map(Vec::len), Some(4));
         assert_eq!(fired[0]["level"], "warning");
         assert_eq!(fired[0]["event_id"].as_str().map(str::len), Some(32));
-    }
-
-    #[test]
-    fn dsns_name_the_store_endpoint_and_key() {
-        assert_eq!(
-            parse_dsn("http://abc123@127.0.0.1:9000/42"),
-            Some(Dsn {
-                store: "http://127.0.0.1:9000/api/42/store/".into(),
-                key: "abc123".into()
-            })
-        );
-        assert_eq!(parse_dsn("http://127.0.0.1/42"), None);
-        assert_eq!(parse_dsn("nonsense"), None);
     }
 }

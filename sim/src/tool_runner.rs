@@ -63,6 +63,9 @@ impl ToolProvider {
             Ok((lease, _)) => lease,
             Err(_) => {
                 stats.count(("bulkhead", self.name, "rejected"), 1);
+                state
+                    .bulkhead_alerts
+                    .saturated(self.name, self.bulkhead.max_concurrent());
                 return false;
             }
         };
@@ -133,10 +136,7 @@ pub(crate) async fn run(state: Arc<SimState>, mut shutdown: watch::Receiver<bool
             let window = state.cfg.tool_alerts.window;
             let figures = state.tool_queue.alert_figures(now, window);
             let events = state.tool_alerts.check(&figures, now);
-            if !events.is_empty() {
-                let state = Arc::clone(&state);
-                tokio::spawn(async move { state.tool_alerts.send(events).await });
-            }
+            state.tool_alerts.send_later(events);
         }
     }
 }

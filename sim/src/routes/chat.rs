@@ -20,12 +20,14 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use super::auth::authenticate;
-use super::{Resp, bad_json, body_error, error_code, too_many};
+use super::{Resp, bad_json, body_error, error_code, retry_later, too_many};
+use crate::auth_store::User;
 use crate::body::{SimBody, StreamCut, read_body};
 use crate::config::ModelClass;
 use crate::faults::{Decision, OutageMode, OutageProvider};
 use crate::provider::{Failure, ProviderKind, Reserved};
-use crate::resilience::admission::Ticket;
+use crate::resilience::admission::{Reason, StoreMode, Ticket};
+use crate::resilience::circuit::CircuitState;
 use crate::state::SimState;
 use crate::tool_cache::Lookup;
 use crate::tool_queue::{JobEnd, Qos};
@@ -119,7 +121,11 @@ pub(crate) async fn chat(
     req: Request<Incoming>,
     faults: Option<Decision>,
 ) -> Resp {
-    if !state.cfg.flags.chat_gateway_enabled {
+    let flags = &state.cfg.flags;
+    // The gateway decides; in shadow (gateway off, shadow on) the legacy
+    // path serves and the gateway's refusals are only counted.
+    let gateway_shadow = !flags.chat_gateway_enabled;
+    if gateway_shadow && !flags.chat_gateway_shadow {
         return error_code(
             StatusCode::SERVICE_UNAVAILABLE,
             "CHAT_GATEWAY_DISABLED",
@@ -170,18 +176,9 @@ pub(crate) async fn chat(
         stats.count_keyed("rate_limit:chat_stream", &user.id);
         return too_many(wait, "RATE_LIMITED", "chat stream rate limit exceeded");
     }
-    let ticket = match state.admission.admit(&user.inflight) {
-        Ok((ticket, shadow)) => {
-            stats.count(("admission", "admitted", "ok"), 1);
-            if let Some(why) = shadow {
-                stats.count(("admission", "shadow_rejected", why.name()), 1);
-            }
-            ticket
-        }
-        Err(rej) => {
-            stats.count(("admission", "rejected", rej.reason.name()), 1);
-            return too_many(rej.retry_after, "ADMISSION_REJECTED", rej.reason.name());
-        }
+    let ticket = match admit(state, &user, gateway_shadow).await {
+        Ok(ticket) => ticket,
+        Err(refusal) => return *refusal,
     };
     if let Some(message) = body.message.as_deref() {
         let qos = match class {
@@ -230,7 +227,112 @@ pub(crate) async fn chat(
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     h.insert("x-sim-provider", HeaderValue::from_static(start.name()));
+    let gateway = if gateway_shadow { "shadow" } else { "enabled" };
+    h.insert("x-chat-gateway", HeaderValue::from_static(gateway));
     r
+}
+
+/// `GET /api/chat/health`: whether the gateway can take messages. `down`
+/// (503) when the gateway is off, no chat provider can be called, or the
+/// admission store is failing closed; `degraded` when a circuit is open or
+/// the store fails open; else `ok`.
+pub(crate) async fn health(state: &SimState) -> Resp {
+    let flags = &state.cfg.flags;
+    if !flags.chat_gateway_health_enabled {
+        return error_code(
+            StatusCode::NOT_FOUND,
+            "HEALTH_DISABLED",
+            "chat gateway health disabled (FF_CHAT_GATEWAY_HEALTH_ENABLED=false)",
+        );
+    }
+    let gateway = super::ops::gateway_mode(state);
+    let store_ok = state.reach_admission_store().await;
+    let mode = state.admission.mode();
+    let open = |kind| state.provider(kind).circuit.view().state == CircuitState::Open;
+    let (primary_open, secondary_open) =
+        (open(ProviderKind::Primary), open(ProviderKind::Secondary));
+    let no_provider = primary_open && (secondary_open || !flags.provider_failover_enabled);
+    let store_closed = !store_ok && mode == StoreMode::Redis && flags.fail_closed_on_redis_error;
+    let status = if gateway == "disabled" || no_provider || store_closed {
+        "down"
+    } else if primary_open || secondary_open || !store_ok {
+        "degraded"
+    } else {
+        "ok"
+    };
+    let code = if status == "down" {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let circuit = |open: bool| if open { "open" } else { "not_open" };
+    super::json(
+        code,
+        &serde_json::json!({
+            "status": status,
+            "gateway": gateway,
+            "admission": { "store": mode.name(), "reachable": store_ok },
+            "providers": [
+                { "provider": "primary", "circuit": circuit(primary_open) },
+                { "provider": "secondary", "circuit": circuit(secondary_open) },
+            ],
+        }),
+    )
+}
+
+/// Admission of one message through the gateway. `Ok(None)`: the gateway,
+/// in shadow, would have refused it and the legacy path serves it anyway
+/// (holding no ticket). `Err`: the refusal to send, 429, or 503 when the
+/// admission store failed closed.
+async fn admit(
+    state: &SimState,
+    user: &User,
+    gateway_shadow: bool,
+) -> Result<Option<Ticket>, Box<Resp>> {
+    let stats = &state.stats;
+    let store_ok = state.reach_admission_store().await;
+    let mode = state.admission.mode().name();
+    if !store_ok {
+        stats.count(("admission_store", "error", mode), 1);
+    }
+    match state.admission.admit(&user.inflight, user.idx, store_ok) {
+        Ok((ticket, notes)) => {
+            stats.count(("admission", "admitted", "ok"), 1);
+            if let Some(why) = notes.shadow {
+                stats.count(("admission", "shadow_rejected", why.name()), 1);
+            }
+            if let Some(why) = notes.store_shadow {
+                stats.count(("admission_store", "shadow_rejected", why.name()), 1);
+            }
+            if notes.failed_open {
+                stats.count(("admission_store", "failed_open", ""), 1);
+            }
+            if notes.sampled {
+                stats.count(("admission_event", "allowed", mode), 1);
+            }
+            Ok(Some(ticket))
+        }
+        Err(rej) if gateway_shadow => {
+            stats.count(("gateway_shadow", "would_reject", rej.reason.name()), 1);
+            Ok(None)
+        }
+        Err(rej) => {
+            let reason = rej.reason.name();
+            stats.count(("admission", "rejected", reason), 1);
+            stats.count(("admission_event", "rejected", reason), 1);
+            Err(Box::new(if rej.reason == Reason::StoreUnavailable {
+                stats.count(("admission_store", "failed_closed", ""), 1);
+                retry_later(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    rej.retry_after,
+                    "ADMISSION_UNAVAILABLE",
+                    "admission store unavailable (FF_FAIL_CLOSED_ON_REDIS_ERROR=true)",
+                )
+            } else {
+                too_many(rej.retry_after, "ADMISSION_REJECTED", reason)
+            }))
+        }
+    }
 }
 
 /// Reserves a call on a provider, counting the outcome.
@@ -253,6 +355,9 @@ fn reserve(state: &SimState, kind: ProviderKind) -> Result<Reserved, &'static st
             }
             if why == crate::provider::Unavailable::BulkheadFull {
                 state.stats.count(("bulkhead", kind.name(), "rejected"), 1);
+                state
+                    .bulkhead_alerts
+                    .saturated(kind.name(), p.bulkhead.max_concurrent());
             }
             state.stats.count(("provider", kind.name(), why.name()), 1);
             Err(why.name())
@@ -263,7 +368,7 @@ fn reserve(state: &SimState, kind: ProviderKind) -> Result<Reserved, &'static st
 struct StreamCtx {
     state: Arc<SimState>,
     class: ModelClass,
-    _ticket: Ticket,
+    _ticket: Option<Ticket>,
     faults: Decision,
     failover_enabled: bool,
 }

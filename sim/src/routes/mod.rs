@@ -5,6 +5,7 @@ pub(crate) mod auth;
 pub(crate) mod chat;
 pub(crate) mod functions;
 pub(crate) mod gmail;
+pub(crate) mod linking;
 pub(crate) mod ops;
 pub(crate) mod whatsapp;
 
@@ -75,9 +76,20 @@ pub(crate) fn bad_json(what: &str, e: &serde_json::Error) -> Resp {
 
 /// A 429 with `Retry-After` (seconds, rounded up) and `retry-after-ms`.
 pub(crate) fn too_many(wait: std::time::Duration, code: &str, msg: &str) -> Resp {
+    retry_later(StatusCode::TOO_MANY_REQUESTS, wait, code, msg)
+}
+
+/// An error `status` with `Retry-After` (seconds, rounded up) and
+/// `retry-after-ms`.
+pub(crate) fn retry_later(
+    status: StatusCode,
+    wait: std::time::Duration,
+    code: &str,
+    msg: &str,
+) -> Resp {
     let ms = wait.as_millis() as u64;
     let mut r = json(
-        StatusCode::TOO_MANY_REQUESTS,
+        status,
         &serde_json::json!({ "error": msg, "code": code, "retryAfterMs": ms }),
     );
     let secs = crate::resilience::rate_limit::retry_after_secs(wait);
@@ -233,6 +245,12 @@ fn route_of(path: &str) -> Option<(Route, Option<FaultEndpoint>, &'static str)> 
             "POST",
         ),
         "/api/chat" => (Route::Chat, Some(FaultEndpoint::Chat), "POST"),
+        "/api/chat/health" => (Route::ChatHealth, None, "GET"),
+        "/api/gmail/oauth/start" => (Route::GmailOauthStart, Some(FaultEndpoint::Gmail), "GET"),
+        "/api/gmail/oauth/callback" => {
+            (Route::GmailOauthCallback, Some(FaultEndpoint::Gmail), "GET")
+        }
+        "/api/whatsapp/link-code" => (Route::WaLinkCode, Some(FaultEndpoint::Whatsapp), "POST"),
         "/api/gmail/push" => (Route::GmailPush, Some(FaultEndpoint::Gmail), "POST"),
         "/api/whatsapp/webhook" => (
             Route::WhatsappWebhook,
@@ -323,6 +341,10 @@ async fn dispatch(
     let peer = conn.peer.ip();
     let resp = match route {
         Route::Chat => chat::chat(state, req, decision).await,
+        Route::ChatHealth => chat::health(state).await,
+        Route::GmailOauthStart => linking::oauth_start(state, req.headers()),
+        Route::GmailOauthCallback => linking::oauth_callback(state, req.uri().query()).await,
+        Route::WaLinkCode => linking::link_code(state, req.headers()),
         Route::GmailPush => gmail::push(state, req, peer).await,
         Route::WhatsappWebhook => whatsapp::webhook(state, req, peer).await,
         Route::WhatsappVerify => whatsapp::verify(state, &req),

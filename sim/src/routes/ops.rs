@@ -143,18 +143,24 @@ pub(crate) fn snapshot(state: &SimState, minutes: u32, limit: usize) -> Value {
             .collect(),
         limit,
     );
-    let rl_by_bucket: serde_json::Map<String, Value> = ["chat_stream", "gmail_push", "whatsapp"]
-        .iter()
-        .map(|b| {
-            let n: u64 = v
-                .keyed
-                .iter()
-                .filter(|((s, _), _)| s.strip_prefix("rate_limit:") == Some(b))
-                .map(|(_, n)| *n)
-                .sum();
-            ((*b).to_owned(), Value::from(n))
-        })
-        .collect();
+    let rl_by_bucket: serde_json::Map<String, Value> = [
+        "chat_stream",
+        "gmail_push",
+        "whatsapp",
+        "gmail_oauth",
+        "wa_link_code",
+    ]
+    .iter()
+    .map(|b| {
+        let n: u64 = v
+            .keyed
+            .iter()
+            .filter(|((s, _), _)| s.strip_prefix("rate_limit:") == Some(b))
+            .map(|(_, n)| *n)
+            .sum();
+        ((*b).to_owned(), Value::from(n))
+    })
+    .collect();
 
     // Circuits and transitions within the window.
     let window_start = std::time::Instant::now()
@@ -173,6 +179,11 @@ pub(crate) fn snapshot(state: &SimState, minutes: u32, limit: usize) -> Value {
                 .iter()
                 .map(|t| (t.name, &*t.circuit, &*t.bulkhead)),
         )
+        .chain([(
+            "gmail_oauth",
+            &*state.linking.circuit,
+            &*state.linking.bulkhead,
+        )])
         .collect();
     for &(name, circuit, _) in &guarded {
         let c = circuit.view();
@@ -346,11 +357,10 @@ pub(crate) fn snapshot(state: &SimState, minutes: u32, limit: usize) -> Value {
             "rows": transitions,
         },
         "bulkheads": bulkheads,
-        "admission": {
-            "enforced": state.cfg.flags.admission_enforce,
-            "global_inflight": state.admission.global_inflight(),
-            "decisions": admission_rows,
-        },
+        "bulkhead_alerts": state.bulkhead_alerts.view(),
+        "linking": linking_section(state, &counter),
+        "admission": admission_section(state, admission_rows, &counter),
+        "gateway": gateway_section(state, &counter),
         "provider_failovers": {
             "total": failovers_total,
             "rows": failover_rows,
@@ -379,6 +389,88 @@ pub(crate) fn snapshot(state: &SimState, minutes: u32, limit: usize) -> Value {
         },
         "knobs": state.cfg.knob_values(),
     })
+}
+
+/// The admission section: decisions, the tool-call rate, sampled events,
+/// and the store (Redis) with its failures.
+fn admission_section(
+    state: &SimState,
+    decisions: Vec<Value>,
+    counter: &dyn Fn(&str, &str, &str) -> u64,
+) -> Value {
+    let cfg = &state.cfg;
+    let redis = state.admission.store_view().map(|v| {
+        json!({
+            "url": cfg.admission_redis.public_url(),
+            "key_prefix": cfg.admission_redis.key_prefix,
+            "keys": v.keys,
+            "tickets": v.tickets,
+            "users": v.users,
+            "expired_tickets": v.expired,
+            "ticket_ttl_ms": ms(cfg.admission.ticket_ttl),
+        })
+    });
+    json!({
+        "enforced": cfg.flags.admission_enforce,
+        "store": state.admission.mode().name(),
+        "fail_closed_on_store_error": cfg.flags.fail_closed_on_redis_error,
+        "global_inflight": state.admission.global_inflight(),
+        "decisions": decisions,
+        "tool_rate": {
+            "est_tool_calls_per_msg": cfg.admission.est_tool_calls_per_msg,
+            "max_per_sec": cfg.admission.global_max_tool_per_sec,
+            "this_second": state.admission.tool_calls_this_second(),
+        },
+        "events": {
+            "sample_pct": cfg.admission.allowed_event_sample_pct,
+            "allowed_sampled": counter("admission_event", "allowed", ""),
+            "rejected": counter("admission_event", "rejected", ""),
+        },
+        "store_health": {
+            "errors": counter("admission_store", "error", ""),
+            "failed_open": counter("admission_store", "failed_open", ""),
+            "failed_closed": counter("admission_store", "failed_closed", ""),
+            "shadow_rejections": counter("admission_store", "shadow_rejected", ""),
+        },
+        "redis": redis,
+    })
+}
+
+/// Account linking: Gmail OAuth flows and WhatsApp link codes.
+fn linking_section(state: &SimState, counter: &dyn Fn(&str, &str, &str) -> u64) -> Value {
+    let (flows_pending, link_codes_live) = state.linking.live();
+    json!({
+        "gmail_oauth": {
+            "started": counter("gmail_oauth", "started", ""),
+            "connected": counter("gmail_oauth", "connected", ""),
+            "exchange_failed": counter("gmail_oauth", "exchange_failed", ""),
+            "pending": flows_pending,
+        },
+        "whatsapp_link_codes": {
+            "issued": counter("wa_link_code", "issued", ""),
+            "live": link_codes_live,
+        },
+    })
+}
+
+/// The chat gateway: enabled, in shadow behind the legacy path, or off.
+fn gateway_section(state: &SimState, counter: &dyn Fn(&str, &str, &str) -> u64) -> Value {
+    let flags = &state.cfg.flags;
+    json!({
+        "mode": gateway_mode(state),
+        "shadow_would_reject": counter("gateway_shadow", "would_reject", ""),
+        "health_enabled": flags.chat_gateway_health_enabled,
+    })
+}
+
+/// `enabled`, `shadow` or `disabled`.
+pub(crate) fn gateway_mode(state: &SimState) -> &'static str {
+    let flags = &state.cfg.flags;
+    match (flags.chat_gateway_enabled, flags.chat_gateway_shadow) {
+        (true, _) => "enabled",
+        (false, true) => "shadow",
+        (false, false) => "disabled",
+    }
 }
 
 /// Faults from their JSON forms; the error names the first bad item.

@@ -5,7 +5,7 @@ use http::{Method, StatusCode};
 use relhost_sim::{SimConfig, ToolCacheConfig};
 use serde_json::{Value, json};
 
-use crate::support::{Sim, client, start};
+use crate::support::{self, Sim, client, start};
 
 const KEY: &str = "prod:relhost-test|admin-key-0123456789";
 
@@ -351,58 +351,9 @@ async fn faults_are_set_and_listed_through_functions() {
     sim.handle.shutdown().await;
 }
 
-/// A local Sentry: the heads and bodies of the events it got.
-async fn sentry() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = std::sync::Arc::clone(&got);
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let sink = std::sync::Arc::clone(&sink);
-            tokio::spawn(async move {
-                let mut raw = Vec::new();
-                let mut buf = [0u8; 4096];
-                // One request: read until the body announced by content-length is in.
-                loop {
-                    let Ok(n) = socket.read(&mut buf).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    raw.extend_from_slice(&buf[..n]);
-                    let text = String::from_utf8_lossy(&raw).to_string();
-                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                        let length = head
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                            })
-                            .unwrap_or(0);
-                        if body.len() >= length {
-                            sink.lock().expect("lock").push(text);
-                            let _ = socket
-                                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}")
-                                .await;
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    (format!("http://publickey@{addr}/42"), got)
-}
-
 #[tokio::test]
 async fn a_tool_provider_outage_retries_then_dead_letters_jobs() {
-    let (dsn, events) = sentry().await;
+    let (dsn, events) = support::sentry().await;
     let mut cfg = config();
     cfg.tool_alerts.sentry_dsn = Some(dsn);
     cfg.faults = vec!["serper:provider_outage=primary".parse().expect("spec")];
