@@ -189,7 +189,12 @@ fn a_failing_hypothesis_aborts_before_any_drill() {
     assert_eq!(report["phases"].as_array().map(Vec::len), Some(1));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("probe:whatsapp_webhook"), "{stdout}");
-    assert!(stdout.contains("runbook RUNBOOK.md#hypothesis"), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.contains("probe:whatsapp_webhook")
+            && l.contains("owner messaging-integrations")
+            && l.ends_with("runbook RUNBOOK.md#probe_status")),
+        "{stdout}"
+    );
     let drills = std::fs::read_dir(out.path())
         .expect("dir")
         .filter_map(Result::ok)
@@ -341,7 +346,9 @@ fn a_tool_outage_fills_the_dead_letter_queue_and_the_circuit_recovers() {
         &json!({
             "schema_version": 1,
             "hypothesis": { "probes": false, "window_minutes": 1, "max_open_circuits": 0,
-                            "max_5xx_ratio": 0.05, "max_p95_ms": 10000 },
+                            "max_5xx_ratio": 0.05, "max_p95_ms": 10000,
+                            "checks": [ { "id": "tool_queued_age", "metric": "tool_queue.oldest_queued_age_ms",
+                                          "comparator": "<=", "threshold": 1000 } ] },
             "faults": [ { "at": "0s", "fault": "serper:provider_outage=primary" } ],
             "recovery_timeout": "20s",
             "poll_interval": "200ms"
@@ -367,7 +374,35 @@ fn a_tool_outage_fills_the_dead_letter_queue_and_the_circuit_recovers() {
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let report = only_report(out.path(), "game-day-");
     assert_eq!(report["status"], "recovered");
+    assert_matches_schema(&report, "game-day");
     let drill = phase(&report, "drill:tools");
+    let during = &drill["snapshot"]["highlights"]["tool_queue"];
+    assert!(
+        during["dead_lettered"].as_f64().is_some_and(|n| n > 0.0),
+        "{during}"
+    );
+    assert!(
+        during["retries"].as_f64().is_some_and(|n| n > 0.0),
+        "{during}"
+    );
+    assert!(
+        during["alerts_fired"].as_f64().is_some_and(|n| n > 0.0),
+        "{during}"
+    );
+    // Recovery: the queue drained and nothing more was dead-lettered.
+    let after = phase(&report, "after");
+    let drained = &after["snapshot"]["highlights"]["tool_queue"];
+    assert_eq!(drained["queued"], 0.0, "{drained}");
+    assert_eq!(drained["dead_lettered"], 0.0, "{drained}");
+    let checks = after["hypothesis"]["checks"].as_array().expect("checks");
+    let age = checks
+        .iter()
+        .find(|c| c["name"] == "tool_queued_age")
+        .expect("the plan's queued-age check");
+    assert_eq!(
+        (&age["verdict"], &age["owner"]),
+        (&json!("pass"), &json!("tools-platform"))
+    );
     let queue = &drill["snapshot"]["snapshot"]["tool_queue"];
     assert!(queue["dlq_size"].as_u64().is_some_and(|n| n > 0), "{queue}");
     assert!(

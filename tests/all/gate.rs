@@ -258,7 +258,6 @@ fn a_tool_outage_fails_the_gate_on_the_dead_letter_queue() {
     let mut cmd = relhost();
     cmd.args([
         "gate",
-        "--quiet",
         "--base-url",
         &sim.base_url,
         "--ops-token=test-ops-token",
@@ -272,16 +271,34 @@ fn a_tool_outage_fails_the_gate_on_the_dead_letter_queue() {
     let output = run_bounded(cmd, Duration::from_secs(120));
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let report = only_report(out.path(), "release-gate-");
-    let dlq = report["checks"]
-        .as_array()
-        .expect("checks")
-        .iter()
-        .find(|c| c["name"] == "dlq_size")
-        .expect("the DLQ check ran")
-        .clone();
+    let check = |name: &str| {
+        report["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("the {name} check ran"))
+            .clone()
+    };
+    let dlq = check("dlq_size");
     assert_eq!(dlq["verdict"], "fail", "{dlq}");
-    assert_eq!(dlq["owner"], "reliability");
+    assert_eq!(dlq["owner"], "tools-platform");
     assert!(dlq["observed"].as_f64().is_some_and(|n| n > 0.0), "{dlq}");
+    // The dead letters fired the target's DLQ alert too.
+    let alerts = check("tool_queue_alerts");
+    assert_eq!(alerts["verdict"], "fail", "{alerts}");
+    assert_eq!(alerts["owner"], "tools-platform");
+    // Jobs neither wait nor hang once dead-lettered.
+    for age in ["tool_queued_age", "tool_running_age"] {
+        assert_eq!(check(age)["verdict"], "pass", "{}", check(age));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.lines().any(|l| l.contains("dlq_size")
+            && l.contains("owner Tools Platform (#tools-oncall)")
+            && l.ends_with("runbook RUNBOOK.md#dlq_size")),
+        "the DLQ check names its owner and runbook section: {stdout}"
+    );
     let queue = &report["snapshot"]["snapshot"]["tool_queue"];
     assert!(
         queue["by_kind"][0]["retries"]

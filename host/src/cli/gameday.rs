@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 use clap::Args;
 use tokio::sync::watch;
 
-use super::args;
+use super::args::{self, OwnershipArgs};
 use super::deployment::SnapshotSourceArgs;
 use super::drill::{DrillArgs, PreparedDrill};
 use super::error::CliError;
@@ -36,9 +36,9 @@ use crate::gameday::{
 };
 use crate::http::Client;
 use crate::ops::{self, ProbeError, ProbeOutcome, ProbeSettings, ProbeSpec, SnapshotSource};
+use crate::policy::OwnershipMatrix;
 use crate::report::{
-    DrillStatus, SCHEMA_VERSION, compact_timestamp, rfc3339_millis, runbook_section,
-    write_json_atomic,
+    DrillStatus, SCHEMA_VERSION, compact_timestamp, rfc3339_millis, write_json_atomic,
 };
 
 /// Rows per section of the phase snapshots.
@@ -64,6 +64,9 @@ pub struct GamedayCommand {
     /// Where the live snapshot is read.
     #[command(flatten)]
     snapshot: SnapshotSourceArgs,
+    /// The ownership matrix that names each hypothesis check's owner.
+    #[command(flatten)]
+    owners: OwnershipArgs,
     /// Path of the target's fault endpoint (relhost-sim).
     #[arg(long, default_value = gameday::DEFAULT_FAULTS_PATH, value_name = "PATH")]
     faults_path: String,
@@ -75,6 +78,7 @@ struct Ops {
     source: SnapshotSource,
     injector: FaultInjector,
     plan: GameDayPlan,
+    owners: OwnershipMatrix,
     probes: Vec<ProbeSpec>,
 }
 
@@ -128,8 +132,8 @@ impl Ops {
             )
             .await;
         let result = match &fetched {
-            Ok(s) => gameday::evaluate_hypothesis(h, &probes, Ok(s)),
-            Err(e) => gameday::evaluate_hypothesis(h, &probes, Err(&e.to_string())),
+            Ok(s) => gameday::evaluate_hypothesis(h, &self.owners, &probes, Ok(s)),
+            Err(e) => gameday::evaluate_hypothesis(h, &self.owners, &probes, Err(&e.to_string())),
         };
         (probes, result)
     }
@@ -172,6 +176,7 @@ impl GamedayCommand {
         if let Some(timeout) = self.recovery_timeout {
             plan.recovery_timeout = timeout;
         }
+        let owners = self.owners.load()?;
         let profiles: Vec<String> = self.profiles.iter().flatten().cloned().collect();
         let mut warnings = Vec::new();
         for entry in &plan.schedule {
@@ -199,6 +204,7 @@ impl GamedayCommand {
         let outcome = self
             .game_day(
                 &plan,
+                owners,
                 &profiles,
                 &mut prepared,
                 stop,
@@ -216,6 +222,7 @@ impl GamedayCommand {
     async fn game_day(
         &self,
         plan: &GameDayPlan,
+        owners: OwnershipMatrix,
         profiles: &[String],
         prepared: &mut [PreparedDrill],
         stop: watch::Receiver<bool>,
@@ -264,6 +271,7 @@ impl GamedayCommand {
             source,
             injector,
             plan: plan.clone(),
+            owners,
             probes,
         };
         let target = first.target.info();
@@ -278,10 +286,7 @@ impl GamedayCommand {
         let held_before = before.holds;
         if !held_before {
             for failure in before.failures() {
-                printer.line(&format!(
-                    "hypothesis: FAIL {failure}; runbook {}",
-                    runbook_section("hypothesis").unwrap_or_default()
-                ));
+                printer.line(&format!("hypothesis: FAIL {failure}"));
             }
         }
         let mut last_snapshot = snapshot.snapshot.clone();
@@ -394,6 +399,16 @@ impl GamedayCommand {
                     r.timeout_ms
                 ),
             });
+            let after = report
+                .phases
+                .iter()
+                .rev()
+                .find(|p| p.kind == PhaseKind::After);
+            if let Some(h) = after.and_then(|p| p.hypothesis.as_ref()) {
+                for failure in h.failures() {
+                    printer.line(&format!("recovery: FAIL {failure}"));
+                }
+            }
         }
         printer.line(&format!("game day: {}", status_word(status)));
         printer.line(&format!("report: {}", path.display()));

@@ -44,6 +44,54 @@ pub struct Rejections {
     pub admission: f64,
 }
 
+/// What the tool queue did during the phase (targets with a tool queue).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct ToolQueueHighlights {
+    /// Jobs queued at the end of the phase.
+    pub queued: f64,
+    /// Dead letters held at the end of the phase.
+    pub dlq_size: f64,
+    /// Oldest queued job at the end of the phase, in ms.
+    pub oldest_queued_age_ms: f64,
+    /// Jobs dead-lettered during the phase.
+    pub dead_lettered: f64,
+    /// Attempts retried during the phase.
+    pub retries: f64,
+    /// Tool-queue alerts fired during the phase.
+    pub alerts_fired: f64,
+}
+
+impl ToolQueueHighlights {
+    /// The queue's lifetime counters and alert total, when there is a queue.
+    fn counters(s: &Value) -> Option<(f64, f64, f64)> {
+        let q = s.get("tool_queue").filter(|q| q.is_object())?;
+        let per_kind = |key: &str| {
+            q.get("by_kind")
+                .and_then(Value::as_array)
+                .map(|rows| rows.iter().filter_map(|r| r[key].as_f64()).sum())
+                .unwrap_or(0.0)
+        };
+        Some((
+            per_kind("dead_lettered"),
+            per_kind("retries"),
+            number(q, &["alerts", "fired_total"]),
+        ))
+    }
+
+    fn between(previous: Option<&Value>, current: &Value) -> Option<Self> {
+        let (dead, retries, alerts) = Self::counters(current)?;
+        let (dead0, retries0, alerts0) = previous.and_then(Self::counters).unwrap_or_default();
+        Some(ToolQueueHighlights {
+            queued: number(current, &["tool_queue", "queued"]),
+            dlq_size: number(current, &["tool_queue", "dlq_size"]),
+            oldest_queued_age_ms: number(current, &["tool_queue", "oldest_queued_age_ms"]),
+            dead_lettered: delta(dead, dead0),
+            retries: delta(retries, retries0),
+            alerts_fired: delta(alerts, alerts0),
+        })
+    }
+}
+
 /// The highlights of one phase.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Highlights {
@@ -65,6 +113,8 @@ pub struct Highlights {
     pub faults_injected: f64,
     /// Fault specs in force at the end of the phase.
     pub active_faults: Vec<String>,
+    /// The tool queue, when the target has one.
+    pub tool_queue: Option<ToolQueueHighlights>,
 }
 
 fn number(v: &Value, path: &[&str]) -> f64 {
@@ -183,6 +233,7 @@ impl Highlights {
             },
             faults_injected: delta(now.faults_injected, before.faults_injected),
             active_faults,
+            tool_queue: ToolQueueHighlights::between(previous, current),
         }
     }
 }
@@ -232,5 +283,25 @@ mod tests {
         assert_eq!(first.rejections.admission, 2.0);
         assert_eq!(first.rejections.bulkhead, 1.0);
         assert_eq!(first.faults_injected, 4.0);
+        assert_eq!(first.tool_queue, None, "no tool queue, no highlights");
+    }
+
+    #[test]
+    fn tool_queue_counters_are_counted_per_phase() {
+        let queue = |dead: u64, retries: u64, fired: u64, dlq: u64| {
+            json!({"tool_queue": {"queued": 3, "dlq_size": dlq, "oldest_queued_age_ms": 40,
+                "by_kind": [{"dead_lettered": dead, "retries": retries}, {"dead_lettered": 1, "retries": 0}],
+                "alerts": {"fired_total": fired}}})
+        };
+        let h = Highlights::between(Some(&queue(2, 5, 1, 3)), &queue(6, 9, 3, 7));
+        let q = h.tool_queue.expect("a queue");
+        assert_eq!(
+            (q.dead_lettered, q.retries, q.alerts_fired),
+            (4.0, 4.0, 2.0)
+        );
+        assert_eq!(
+            (q.queued, q.dlq_size, q.oldest_queued_age_ms),
+            (3.0, 7.0, 40.0)
+        );
     }
 }

@@ -14,14 +14,17 @@ use serde_json::Value;
 
 use super::plan::Hypothesis;
 use crate::ops::ProbeOutcome;
-use crate::policy::WhenMissing;
-use crate::report::{Comparator, Verdict};
+use crate::policy::{OwnershipMatrix, WhenMissing};
+use crate::report::{Comparator, Verdict, runbook_section};
 
 /// One condition of the hypothesis.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HypothesisCheck {
     /// `probe:<scenario>`, `open_circuits`, `5xx_ratio`, `p95_ms` or a custom id.
     pub name: String,
+    /// Who answers for it (the ownership matrix's owner of the check, or of
+    /// the probe's scenario).
+    pub owner: String,
     /// The value observed, when there was one.
     pub observed: Option<f64>,
     /// The threshold, for snapshot conditions.
@@ -45,7 +48,9 @@ pub struct HypothesisResult {
 }
 
 impl HypothesisResult {
-    /// The failed conditions, as `name (observed vs threshold: message)` text.
+    /// The failed conditions, as `name = observed (expected <= threshold):
+    /// message; owner O; runbook RUNBOOK.md#section` text. The section is
+    /// the check's own (a probe's is `probe_status`), else `hypothesis`.
     pub fn failures(&self) -> Vec<String> {
         self.checks
             .iter()
@@ -58,6 +63,15 @@ impl HypothesisResult {
                 if let Some(m) = &c.message {
                     text.push_str(&format!(": {m}"));
                 }
+                let section = if c.name.starts_with("probe:") {
+                    "probe_status"
+                } else {
+                    c.name.as_str()
+                };
+                let runbook = runbook_section(section)
+                    .or_else(|| runbook_section("hypothesis"))
+                    .unwrap_or_default();
+                text.push_str(&format!("; owner {}; runbook {runbook}", c.owner));
                 text
             })
             .collect()
@@ -66,6 +80,7 @@ impl HypothesisResult {
 
 fn compare(
     name: &str,
+    owner: &str,
     observed: Option<f64>,
     comparator: Comparator,
     threshold: f64,
@@ -86,6 +101,7 @@ fn compare(
     };
     HypothesisCheck {
         name: name.to_owned(),
+        owner: owner.to_owned(),
         observed,
         threshold: Some(threshold),
         comparator: Some(comparator),
@@ -137,9 +153,11 @@ fn max_p95(snapshot: &Value) -> Option<f64> {
 }
 
 /// Evaluates `hypothesis` over probe outcomes and a snapshot (or why the
-/// snapshot could not be read, which fails every snapshot condition).
+/// snapshot could not be read, which fails every snapshot condition); each
+/// check names its owner from `owners`.
 pub fn evaluate_hypothesis(
     hypothesis: &Hypothesis,
+    owners: &OwnershipMatrix,
     probes: &[ProbeOutcome],
     snapshot: Result<&Value, &str>,
 ) -> HypothesisResult {
@@ -161,6 +179,10 @@ pub fn evaluate_hypothesis(
         };
         checks.push(HypothesisCheck {
             name: format!("probe:{}", probe.scenario),
+            owner: owners
+                .owner_for("probe_status", Some(&probe.scenario))
+                .id
+                .clone(),
             observed: probe.status.map(f64::from),
             threshold: None,
             comparator: None,
@@ -214,12 +236,20 @@ pub fn evaluate_hypothesis(
         });
     }
     for c in wanted {
+        let owner = &owners.owner_for(&c.name, None).id;
         checks.push(match snapshot {
-            Ok(_) => compare(&c.name, c.observed, c.comparator, c.threshold, c.missing),
+            Ok(_) => compare(
+                &c.name,
+                owner,
+                c.observed,
+                c.comparator,
+                c.threshold,
+                c.missing,
+            ),
             Err(reason) => HypothesisCheck {
                 verdict: Verdict::Fail,
                 message: Some(format!("snapshot unavailable: {reason}")),
-                ..compare(&c.name, None, c.comparator, c.threshold, c.missing)
+                ..compare(&c.name, owner, None, c.comparator, c.threshold, c.missing)
             },
         });
     }
@@ -244,30 +274,44 @@ mod tests {
         })
     }
 
+    fn owners() -> OwnershipMatrix {
+        crate::policy::builtin_ownership_matrix().expect("matrix")
+    }
+
     #[test]
     fn a_healthy_snapshot_holds() {
         let h = Hypothesis::default();
-        let r = evaluate_hypothesis(&h, &[], Ok(&snapshot(false, 0)));
+        let r = evaluate_hypothesis(&h, &owners(), &[], Ok(&snapshot(false, 0)));
         assert!(r.holds, "{r:?}");
         let names: Vec<&str> = r.checks.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["open_circuits", "5xx_ratio", "p95_ms"]);
+        let owners: Vec<&str> = r.checks.iter().map(|c| c.owner.as_str()).collect();
+        assert_eq!(owners, ["chat-platform", "reliability", "reliability"]);
         assert_eq!(r.checks[2].observed, Some(40.0));
     }
 
     #[test]
     fn open_circuits_and_errors_break_it() {
         let h = Hypothesis::default();
-        let r = evaluate_hypothesis(&h, &[], Ok(&snapshot(true, 5)));
+        let r = evaluate_hypothesis(&h, &owners(), &[], Ok(&snapshot(true, 5)));
         assert!(!r.holds);
         let failures = r.failures();
         assert_eq!(failures.len(), 2, "{failures:?}");
         assert!(failures[0].starts_with("open_circuits = 1"), "{failures:?}");
+        assert!(
+            failures[0].ends_with("owner chat-platform; runbook RUNBOOK.md#open_circuits"),
+            "{failures:?}"
+        );
+        assert!(
+            failures[1].ends_with("owner reliability; runbook RUNBOOK.md#hypothesis"),
+            "{failures:?}"
+        );
         assert!(failures[1].starts_with("5xx_ratio = 0.05"), "{failures:?}");
     }
 
     #[test]
     fn an_unreadable_snapshot_fails_every_snapshot_condition() {
-        let r = evaluate_hypothesis(&Hypothesis::default(), &[], Err("401"));
+        let r = evaluate_hypothesis(&Hypothesis::default(), &owners(), &[], Err("401"));
         assert!(!r.holds);
         assert!(r.checks.iter().all(|c| c.verdict == Verdict::Fail));
     }
@@ -275,7 +319,7 @@ mod tests {
     #[test]
     fn no_traffic_means_no_errors_and_no_p95() {
         let s = json!({"requests": {"total": 0, "by_endpoint_status": []}, "latency": [], "circuits": []});
-        let r = evaluate_hypothesis(&Hypothesis::default(), &[], Ok(&s));
+        let r = evaluate_hypothesis(&Hypothesis::default(), &owners(), &[], Ok(&s));
         assert!(r.holds, "{r:?}");
         assert_eq!(r.checks[1].observed, Some(0.0));
         assert_eq!(r.checks[2].verdict, Verdict::Skipped);

@@ -192,12 +192,46 @@ pub fn write_snapshot_text(out: &mut dyn Write, snapshot: &Value) -> io::Result<
         section(
             out,
             &format!(
-                "admission (enforced {}, global in flight {})",
+                "admission (enforced {}, store {}, global in flight {})",
                 cell(a.get("enforced")),
+                cell(a.get("store")),
                 cell(a.get("global_inflight"))
             ),
             &keys,
             &rows_of(a.get("decisions"), &keys),
+        )?;
+        if let Some(health) = a.get("store_health").and_then(Value::as_object) {
+            let mut rows: Vec<Vec<String>> = health
+                .iter()
+                .map(|(k, v)| vec![k.clone(), cell(Some(v))])
+                .collect();
+            if let Some(redis) = a.get("redis").filter(|r| r.is_object()) {
+                for k in ["tickets", "expired_tickets"] {
+                    rows.push(vec![k.to_owned(), cell(redis.get(k))]);
+                }
+            }
+            section(
+                out,
+                &format!(
+                    "admission store (fail closed {})",
+                    cell(a.get("fail_closed_on_store_error"))
+                ),
+                &["figure", "value"],
+                &rows,
+            )?;
+        }
+    }
+    if let Some(gw) = g("gateway") {
+        let rows = vec![vec![
+            cell(gw.get("mode")),
+            cell(gw.get("shadow_would_reject")),
+            cell(gw.get("health_enabled")),
+        ]];
+        section(
+            out,
+            "chat gateway",
+            &["mode", "shadow_would_reject", "health_enabled"],
+            &rows,
         )?;
     }
     if let Some(f) = g("provider_failovers") {
@@ -240,6 +274,19 @@ pub fn write_snapshot_text(out: &mut dyn Write, snapshot: &Value) -> io::Result<
             &keys,
             &rows_of(q.get("by_kind"), &keys),
         )?;
+        if let Some(alerts) = q.get("alerts") {
+            let keys = ["alert", "value", "max", "at"];
+            section(
+                out,
+                &format!(
+                    "tool-queue alerts (fired {}, in the last {} min)",
+                    cell(alerts.get("fired_total")),
+                    cell(alerts.get("window_minutes"))
+                ),
+                &keys,
+                &rows_of(alerts.get("in_window"), &keys),
+            )?;
+        }
     }
     if let Some(t) = g("tool_cache") {
         let keys = ["namespace", "entries"];
@@ -296,6 +343,11 @@ mod tests {
             "requests": {"total": 9, "by_endpoint_status": [{"endpoint": "POST /api/chat", "status": 200, "count": 7}]},
             "circuits": [{"provider": "primary", "state": "open", "consecutive_failures": 5}],
             "rate_limit": {"rejections_total": 1, "by_bucket": {"whatsapp": 1}, "rejections": "odd"},
+            "admission": {"enforced": true, "store": "redis", "decisions": [],
+                          "store_health": {"errors": 3, "failed_open": 3}, "redis": {"tickets": 2, "expired_tickets": 1}},
+            "gateway": {"mode": "shadow", "shadow_would_reject": 4},
+            "tool_queue": {"dlq_size": 2, "by_kind": [], "alerts": {"fired_total": 1, "window_minutes": 15,
+                           "in_window": [{"alert": "dlq", "value": 2, "max": 0, "at": "2026-11-27T00:00:00.000Z"}]}},
             "knobs": {"RATE_LIMIT_CHAT_STREAM_MAX": 6000, "WHATSAPP_APP_SECRET": "<set>"}
         });
         let mut out = Vec::new();
@@ -306,6 +358,17 @@ mod tests {
         assert!(text.contains("primary   open"), "{text}");
         assert!(text.contains("effective knobs"), "{text}");
         assert!(text.contains("WHATSAPP_APP_SECRET         <set>"), "{text}");
+        assert!(
+            text.contains("admission (enforced true, store redis"),
+            "{text}"
+        );
+        assert!(text.contains("expired_tickets  1"), "{text}");
+        assert!(text.contains("shadow  4"), "{text}");
+        assert!(
+            text.contains("tool-queue alerts (fired 1, in the last 15 min)"),
+            "{text}"
+        );
+        assert!(text.contains("dlq    2      0"), "{text}");
         let mut out = Vec::new();
         write_snapshot_text(&mut out, &json!({"unexpected": true})).unwrap();
     }

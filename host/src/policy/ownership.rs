@@ -270,17 +270,21 @@ mod tests {
             "messaging-integrations"
         );
         assert_eq!(m.owner_for("probe_status", Some("nope")).id, "reliability");
+        assert_eq!(m.owner_for("dlq_size", None).id, "tools-platform");
         assert!(
             m.check_known_checks(&[
                 "open_circuits",
                 "rate_limit_rejections",
                 "bulkhead_rejections",
                 "admission_rejections",
-                "dlq_size"
+                "dlq_size",
+                "tool_queued_age",
+                "tool_running_age",
+                "tool_queue_alerts"
             ])
             .is_ok()
         );
         let err = m.check_known_checks(&[]).unwrap_err().to_string();
-        assert!(err.contains("owners.reliability.checks[0]"), "{err}");
+        assert!(err.contains("owners.tools-platform.checks[0]"), "{err}");
     }
 }
