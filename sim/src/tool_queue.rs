@@ -215,6 +215,14 @@ impl ToolQueue {
         Ok(id)
     }
 
+    /// Claims refused by the tool-job bulkhead so far, and its size.
+    pub(crate) fn bulkhead_rejections(&self) -> (u64, u64) {
+        (
+            self.lock().bulkhead_rejections,
+            self.bulkhead.max_concurrent(),
+        )
+    }
+
     /// Claims runnable jobs: of the first `claim_scan` queued, those due,
     /// within the run caps and the tool-job bulkhead.
     pub(crate) fn claim(&self, now: Instant) -> Vec<Claim> {

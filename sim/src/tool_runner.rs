@@ -1,8 +1,9 @@
 //! Runs tool jobs: every poll interval the runner takes back lost leases,
 //! claims runnable jobs and calls each one's provider (Serper, eBay, global
 //! search) through the provider's circuit and bulkhead, with the faults of
-//! its fault endpoint (`serper:provider_outage=primary`, latency, errors);
-//! once a second it checks the tool-queue alerts.
+//! its fault endpoint (`serper:provider_outage=primary`, latency, errors),
+//! and reports a full tool-job bulkhead; once a second it checks the
+//! tool-queue alerts.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -107,6 +108,7 @@ pub(crate) async fn run(state: Arc<SimState>, mut shutdown: watch::Receiver<bool
     let mut ticks = tokio::time::interval(state.tool_queue.config().poll);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_probe = Instant::now();
+    let mut bulkhead_rejections = 0;
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
@@ -116,6 +118,11 @@ pub(crate) async fn run(state: Arc<SimState>, mut shutdown: watch::Receiver<bool
         state.tool_queue.sweep(now);
         for claim in state.tool_queue.claim(now) {
             tokio::spawn(run_job(Arc::clone(&state), claim));
+        }
+        let (rejections, max) = state.tool_queue.bulkhead_rejections();
+        if rejections > bulkhead_rejections {
+            bulkhead_rejections = rejections;
+            state.bulkhead_alerts.saturated("tool_job", max);
         }
         if now.duration_since(last_probe) >= Duration::from_secs(1) {
             last_probe = now;

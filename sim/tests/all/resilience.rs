@@ -359,3 +359,37 @@ async fn bulkhead_full_rejects_or_fails_over() {
     assert_eq!(b["rejections"], 1);
     sim.handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_full_tool_job_bulkhead_is_reported_once_per_cooldown() {
+    let mut cfg = SimConfig {
+        bulkhead_sentry_cooldown: Duration::from_secs(60),
+        ..Default::default()
+    };
+    cfg.tool_cache.tool_call_pct = 100.0;
+    cfg.tool_queue.bulkhead_max = 0;
+    cfg.tool_queue.wait = Duration::from_millis(200);
+    cfg.tool_queue.poll = Duration::from_millis(5);
+    let sim = support::start(cfg).await;
+    let a = sim.handle.provision_user("a@example.com", "password1");
+    // The message's tool job can never be claimed; its answer comes after
+    // the wait, while the runner keeps being refused.
+    assert_eq!(
+        sim.chat(&a.token, &a.thread_id).await.status,
+        StatusCode::OK
+    );
+    let snap = sim.snapshot("").await;
+    assert!(
+        snap["tool_queue"]["bulkhead"]["rejections"]
+            .as_u64()
+            .is_some_and(|n| n > 1),
+        "{}",
+        snap["tool_queue"]
+    );
+    assert_eq!(
+        snap["bulkhead_alerts"]["reported"], 1,
+        "{}",
+        snap["bulkhead_alerts"]
+    );
+    sim.handle.shutdown().await;
+}
