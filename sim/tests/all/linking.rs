@@ -29,6 +29,13 @@ async fn callback(sim: &Sim, state: &str) -> support::Reply {
     .await
 }
 
+/// A whole flow: start, then the callback with its `state`.
+async fn link_gmail(sim: &Sim, token: &str) -> support::Reply {
+    let (_, started) = start_flow(sim, token).await;
+    let state = started["state"].as_str().expect("state").to_owned();
+    callback(sim, &state).await
+}
+
 #[tokio::test]
 async fn an_oauth_flow_links_once_and_is_rate_limited_per_user() {
     let mut cfg = SimConfig::default();
@@ -91,9 +98,7 @@ async fn a_google_outage_opens_the_oauth_circuit() {
     let a = sim.handle.provision_user("a@example.com", "password1");
     let mut statuses = Vec::new();
     for _ in 0..3 {
-        let (_, started) = start_flow(&sim, &a.token).await;
-        let state = started["state"].as_str().expect("state").to_owned();
-        statuses.push(callback(&sim, &state).await.status);
+        statuses.push(link_gmail(&sim, &a.token).await.status);
     }
     assert_eq!(
         statuses,
@@ -124,10 +129,8 @@ async fn a_saturated_bulkhead_is_reported_to_sentry_once_per_cooldown() {
     let sim = support::start(cfg).await;
     let a = sim.handle.provision_user("a@example.com", "password1");
     for _ in 0..3 {
-        let (_, started) = start_flow(&sim, &a.token).await;
-        let state = started["state"].as_str().expect("state").to_owned();
         assert_eq!(
-            callback(&sim, &state).await.status,
+            link_gmail(&sim, &a.token).await.status,
             StatusCode::SERVICE_UNAVAILABLE
         );
     }
