@@ -21,6 +21,8 @@ const BUILTIN: &[&str] = &[
     "rotation_random",
     "slo_threshold",
     "slo_burn_rate",
+    "payload_whatsapp_replay",
+    "payload_chat_corpus",
 ];
 
 /// Plugins built for tests only: exposed as paths, never embedded.
@@ -31,6 +33,7 @@ const TESTING: &[&str] = &[
     "rotation_hostile",
     "slo_p99",
     "slo_spin",
+    "payload_hostile",
 ];
 
 fn main() {

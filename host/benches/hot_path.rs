@@ -5,6 +5,9 @@
 //!   request (the `per-request` plan's cost).
 //! - `template/*`: the host's native template fill (the `template` plan's
 //!   cost), with HMAC signing and with a credential.
+//! - `payload/batch_256_whatsapp_replay_signed`: a payload builder's batch
+//!   of 256 requests, built, compiled and filled signed (per request: the
+//!   time over 256, or one over the throughput).
 //! - `metrics/record`, `schedule/time_of`, `live/record`: the bookkeeping
 //!   every request pays.
 //!
@@ -14,12 +17,14 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::Criterion;
-use relhost::engine::{FillContext, LiveStats, RateSchedule, RequestLimits, RequestTemplate};
+use criterion::{Criterion, Throughput};
+use relhost::engine::{
+    FillContext, LiveStats, PayloadTemplate, RateSchedule, RequestLimits, RequestTemplate,
+};
 use relhost::http::ErrorClass;
 use relhost::metrics::{Sample, SseSample, StageMetrics};
 use relhost::plugin::{
-    CallContext, Limits, PluginSource, RequestPlan, RotationConfig, Runtime, ScenarioPlugin,
+    Batch, CallContext, Limits, PluginSource, RequestPlan, RotationConfig, Runtime, ScenarioPlugin,
     Secrets, Template,
 };
 
@@ -206,7 +211,76 @@ fn fill_context<'a>(iteration: u64, credential: Option<(&'a str, &'a str)>) -> F
         iteration,
         worker: 0,
         credential,
+        payload: None,
     }
+}
+
+/// A payload builder's batch of 256, per request: the guest call that
+/// builds it, each payload compiled, and each request written signed as
+/// wire bytes (compare with `template/fill_wire_whatsapp_signed`).
+fn payload_benches(c: &mut Criterion) {
+    let rt = runtime();
+    let plugins = Runtime::new(Limits::default()).expect("plugin runtime");
+    let base: http::Uri = BASE_URL.parse().expect("base url");
+    let data = tempfile::tempdir().expect("tempdir");
+    for i in 0..50 {
+        let body = format!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"{i}","changes":[{{"field":"messages"}}]}}]}}"#
+        );
+        std::fs::write(data.path().join(format!("{i:03}.json")), body).expect("write");
+    }
+    let builder = rt
+        .block_on(plugins.load_payload_builder(
+            &PluginSource::Builtin("whatsapp_replay".into()),
+            &[("webhooks".into(), data.path().to_path_buf())],
+            1 << 20,
+            1,
+        ))
+        .expect("load whatsapp_replay");
+    let mut instance = rt.block_on(builder.instantiate(0)).expect("instantiate");
+    let secrets = whatsapp_secrets();
+    let whatsapp = load(&rt, &plugins, "whatsapp_webhook", Arc::clone(&secrets));
+    let template = template_of(&rt, &whatsapp);
+    let mut whatsapp = RequestTemplate::compile(
+        &template,
+        &base,
+        &whatsapp.descriptor().secrets,
+        &secrets,
+        1,
+        RequestLimits::default(),
+    )
+    .expect("compile whatsapp template");
+
+    let mut group = c.benchmark_group("payload");
+    group.throughput(Throughput::Elements(256));
+    let mut first = 0u64;
+    let mut wire = Vec::new();
+    group.bench_function("batch_256_whatsapp_replay_signed", |b| {
+        b.iter(|| {
+            let batch = Batch {
+                scenario: "whatsapp_webhook".into(),
+                stage: "steady".into(),
+                first,
+                count: 256,
+                seed: 1,
+            };
+            let payloads = rt.block_on(instance.build(&batch)).expect("build");
+            for (i, payload) in payloads.iter().enumerate() {
+                let payload =
+                    PayloadTemplate::compile(payload, RequestLimits::default()).expect("compile");
+                let ctx = FillContext {
+                    payload: Some(&payload),
+                    ..fill_context(first + i as u64, None)
+                };
+                whatsapp
+                    .fill_wire(black_box(&ctx), &mut wire)
+                    .expect("fill");
+            }
+            first += 256;
+            wire.len()
+        });
+    });
+    group.finish();
 }
 
 /// Latencies that vary like real ones (1–60 ms), so the histogram's bucket
@@ -309,6 +383,7 @@ fn main() {
     plugin_benches(&mut c);
     rotation_benches(&mut c);
     template_benches(&mut c);
+    payload_benches(&mut c);
     metrics_benches(&mut c);
     schedule_benches(&mut c);
     live_benches(&mut c);

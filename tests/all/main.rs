@@ -11,6 +11,7 @@ mod gate;
 mod load;
 mod ops;
 mod outputs;
+mod payloads;
 mod pool;
 mod registry;
 mod rotation;

@@ -3,11 +3,9 @@
 //! a local OTLP receiver decoded with the official protobuf definitions,
 //! and an unreachable output that changes nothing but a warning.
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -246,54 +244,6 @@ fn prometheus_holds_the_reports_totals_and_percentiles() {
     }
 }
 
-/// Bodies received by a minimal HTTP/1.1 receiver on 127.0.0.1.
-fn receiver() -> (u16, Arc<Mutex<Vec<Vec<u8>>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&bodies);
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let sink = Arc::clone(&sink);
-            std::thread::spawn(move || serve(stream, &sink));
-        }
-    });
-    (port, bodies)
-}
-
-fn serve(stream: TcpStream, sink: &Mutex<Vec<Vec<u8>>>) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-    let mut writer = stream.try_clone().expect("clone");
-    let mut reader = BufReader::new(stream);
-    loop {
-        let mut length = 0usize;
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        loop {
-            line.clear();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            if line == "\r\n" {
-                break;
-            }
-            if let Some((k, v)) = line.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                length = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        sink.lock().expect("lock").push(body);
-        let _ = writer.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
-    }
-}
-
 #[test]
 fn an_otlp_receiver_decodes_the_reports_totals() {
     use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -302,10 +252,15 @@ fn an_otlp_receiver_decodes_the_reports_totals() {
     use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as Number;
     use prost::Message;
 
-    let (port, bodies) = receiver();
+    let (port, received) = recorder();
     let dir = tempfile::tempdir().expect("tempdir");
     let (_, report) = drill(&[format!("otlp=http://127.0.0.1:{port}")], dir.path());
-    let bodies = bodies.lock().expect("lock").clone();
+    let bodies: Vec<Vec<u8>> = received
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|r| r.body.clone())
+        .collect();
     assert!(
         bodies.len() >= 2,
         "live pushes and the final one: {}",

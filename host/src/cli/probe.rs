@@ -195,6 +195,7 @@ impl ProbeCommand {
                     kind: "scenario".into(),
                     source: p.source().to_string(),
                     sha256: p.sha256().to_string(),
+                    data: Vec::new(),
                 })
                 .collect(),
             probes: outcomes,

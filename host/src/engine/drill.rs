@@ -11,12 +11,15 @@ use tokio::time::{Instant, sleep_until};
 use super::credentials::Credentials;
 use super::job::ScenarioJob;
 use super::live::{LiveStats, in_flight};
+use super::payloads::PayloadFeed;
 use super::rotation::Picker;
 use super::template::{RequestLimits, RequestTemplate, TemplateError};
 use super::worker::{ScenarioContext, StageOutput, Worker};
 use crate::http::{Client, ClientConfig, ClientTls, HttpError};
 use crate::metrics::StageMetrics;
-use crate::plugin::{self, PluginError, RotationPlugin, ScenarioPlugin, Secrets};
+use crate::plugin::{
+    self, PayloadBuilderPlugin, PluginError, RotationPlugin, ScenarioPlugin, Secrets,
+};
 use crate::policy::{Load, Stage};
 use crate::report::StageRun;
 
@@ -73,12 +76,16 @@ pub struct ScenarioSpec {
     pub plugin: ScenarioPlugin,
     /// The stages, already scaled.
     pub stages: Vec<Stage>,
+    /// The payload builder that gives its requests their bodies, if any.
+    pub payload: Option<PayloadBuilderPlugin>,
 }
 
 /// What happened to one scenario.
 pub struct ScenarioResult {
     /// The plugin that drove it.
     pub plugin: ScenarioPlugin,
+    /// The payload builder that gave its bodies, if any.
+    pub payload: Option<PayloadBuilderPlugin>,
     /// Per stage, in run order (stages not started are absent).
     pub runs: Vec<StageRun>,
     /// Why the scenario did not run, when it did not.
@@ -149,6 +156,7 @@ pub async fn run(
     for spec in &plan.scenarios {
         let mut result = ScenarioResult {
             plugin: spec.plugin.clone(),
+            payload: spec.payload.clone(),
             runs: Vec::new(),
             skipped: None,
             plugin_errors: Vec::new(),
@@ -212,6 +220,14 @@ async fn run_scenario(
         base_url: plan.base_url.clone(),
         seed: plan.seed,
         request_limits: plan.request_limits,
+        payloads: spec.payload.as_ref().map(|builder| {
+            Arc::new(PayloadFeed::new(
+                builder.clone(),
+                &descriptor.name,
+                plan.seed,
+                plan.request_limits,
+            ))
+        }),
     });
     let mut workers = Vec::with_capacity(plan.workers as usize);
     let mut live = Vec::with_capacity(plan.workers as usize);
@@ -225,10 +241,14 @@ async fn run_scenario(
             )),
             _ => None,
         };
+        let builder = match &spec.payload {
+            Some(builder) => Some(builder.instantiate(id).await?),
+            None => None,
+        };
         workers.push(Worker::new(
             id,
             Client::with_tls(&plan.client, tls),
-            spec.plugin.instantiate(id).await?,
+            (spec.plugin.instantiate(id).await?, builder),
             picker,
             Arc::clone(&context),
             stats,

@@ -6,6 +6,7 @@ mod due;
 mod job;
 mod live;
 mod pacer;
+mod payloads;
 mod rotation;
 mod schedule;
 mod template;
@@ -17,6 +18,7 @@ pub use drill::{DrillPlan, EngineError, Progress, ScenarioResult, ScenarioSpec, 
 pub use live::{LiveBuckets, LiveStats, LiveTotals, in_flight};
 pub use schedule::{RateSchedule, UserRamp};
 pub use template::{
-    FillContext, MAX_HEADER_BYTES, MAX_HEADERS, RequestLimits, RequestTemplate, TemplateError,
+    FillContext, MAX_HEADER_BYTES, MAX_HEADERS, PayloadTemplate, RequestLimits, RequestTemplate,
+    TemplateError,
 };
 pub use worker::LATE_START;

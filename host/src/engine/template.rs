@@ -135,6 +135,60 @@ pub struct FillContext<'a> {
     pub worker: u32,
     /// The credential's bearer token and thread, when the scenario uses one.
     pub credential: Option<(&'a str, &'a str)>,
+    /// A payload builder's payload for this request: its body replaces the
+    /// template's, its headers and query pairs are added.
+    pub payload: Option<&'a PayloadTemplate>,
+}
+
+/// A payload builder's payload, compiled: placeholders as in templates,
+/// but no secrets (a builder declares none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayloadTemplate {
+    body: Pieces,
+    headers: Vec<(HeaderName, Pieces)>,
+    query: Vec<(String, Pieces)>,
+}
+
+impl PayloadTemplate {
+    /// Compiles `payload` within `limits`.
+    pub fn compile(
+        payload: &plugin::Payload,
+        limits: RequestLimits,
+    ) -> Result<Self, TemplateError> {
+        let request = plugin::Request {
+            method: plugin::Method::Post,
+            path: String::new(),
+            query: payload.query.clone(),
+            headers: payload.headers.clone(),
+            body: payload.body.clone(),
+        };
+        check_size(&request, limits)?;
+        let mut no_secrets = Vec::new();
+        let secrets = Secrets::default();
+        let mut parse = |text: &[u8]| parse_pieces(text, &[], &secrets, &mut no_secrets);
+        let mut headers = Vec::with_capacity(payload.headers.len());
+        for header in &payload.headers {
+            let name = HeaderName::from_bytes(header.name.as_bytes())
+                .map_err(|_| TemplateError::InvalidHeader(header.name.clone()))?;
+            if name == HOST {
+                return Err(TemplateError::HostHeader);
+            }
+            if wire::frames_body(&name) {
+                continue;
+            }
+            headers.push((name, parse(header.value.as_bytes())?));
+        }
+        let query = payload
+            .query
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), parse(v.as_bytes())?)))
+            .collect::<Result<Vec<_>, TemplateError>>()?;
+        Ok(PayloadTemplate {
+            body: parse(&payload.body)?,
+            headers,
+            query,
+        })
+    }
 }
 
 /// A compiled template, ready to fill.
@@ -275,6 +329,7 @@ impl RequestTemplate {
                 iteration: 0,
                 worker: 0,
                 credential: None,
+                payload: None,
             };
             compiled.fixed_uri = Some(compiled.build_uri(&ctx)?);
         } else {
@@ -283,6 +338,7 @@ impl RequestTemplate {
                 iteration: 0,
                 worker: 0,
                 credential: Some(("token", "thread")),
+                payload: None,
             };
             compiled.build_uri(&ctx)?;
         }
@@ -336,24 +392,25 @@ impl RequestTemplate {
 
     /// Builds one request.
     pub fn fill(&mut self, ctx: &FillContext<'_>) -> Result<OutgoingRequest, TemplateError> {
+        let extra_query = ctx.payload.is_some_and(|p| !p.query.is_empty());
         let uri = match &self.fixed_uri {
-            Some(uri) => uri.clone(),
-            None => self.build_uri(ctx)?,
+            Some(uri) if !extra_query => uri.clone(),
+            _ => self.build_uri(ctx)?,
         };
         let mut headers = self.fixed_headers.clone();
-        for (name, pieces) in &self.templated_headers {
+        let extra_headers = ctx.payload.map_or(&[][..], |p| p.headers.as_slice());
+        for (name, pieces) in self.templated_headers.iter().chain(extra_headers) {
             self.filler.render(pieces, ctx, &mut self.scratch);
             let value = HeaderValue::from_maybe_shared(self.scratch.split().freeze())
                 .map_err(|_| TemplateError::InvalidHeader(name.to_string()))?;
             headers.append(name.clone(), value);
         }
-        let body = match self.body.constant() {
-            Some(bytes) => bytes.clone(),
-            None if self.body.is_empty() => Bytes::new(),
-            None => {
-                self.filler.render(&self.body, ctx, &mut self.scratch);
+        let body = match ctx.payload {
+            Some(payload) => {
+                self.filler.render(&payload.body, ctx, &mut self.scratch);
                 self.scratch.split().freeze()
             }
+            None => self.template_body(ctx),
         };
         self.check_body(body.len())?;
         if let Some((name, prefix, mac)) = &self.signing {
@@ -370,6 +427,18 @@ impl RequestTemplate {
         })
     }
 
+    /// The template's own body, filled.
+    fn template_body(&mut self, ctx: &FillContext<'_>) -> Bytes {
+        match self.body.constant() {
+            Some(bytes) => bytes.clone(),
+            None if self.body.is_empty() => Bytes::new(),
+            None => {
+                self.filler.render(&self.body, ctx, &mut self.scratch);
+                self.scratch.split().freeze()
+            }
+        }
+    }
+
     /// Writes one request as an HTTP/1.1 message into `out` (cleared
     /// first), for [`Client::send_wire`](crate::http::Client::send_wire):
     /// the request [`RequestTemplate::fill`] builds, written directly.
@@ -379,16 +448,18 @@ impl RequestTemplate {
         out: &mut Vec<u8>,
     ) -> Result<(), TemplateError> {
         out.clear();
+        let extra_query = ctx.payload.is_some_and(|p| !p.query.is_empty());
         match &self.wire.target {
-            Some(target) => wire::request_line(out, &self.method, target),
-            None => {
+            Some(target) if !extra_query => wire::request_line(out, &self.method, target),
+            _ => {
                 let uri = self.build_uri(ctx)?;
                 let target = uri.path_and_query().map_or("/", |p| p.as_str());
                 wire::request_line(out, &self.method, target.as_bytes());
             }
         }
         out.extend_from_slice(&self.wire.fixed_lines);
-        for (name, pieces) in &self.templated_headers {
+        let extra_headers = ctx.payload.map_or(&[][..], |p| p.headers.as_slice());
+        for (name, pieces) in self.templated_headers.iter().chain(extra_headers) {
             let line = out.len();
             out.extend_from_slice(name.as_str().as_bytes());
             out.extend_from_slice(b": ");
@@ -400,12 +471,13 @@ impl RequestTemplate {
             }
             out.extend_from_slice(b"\r\n");
         }
-        let body: &[u8] = match self.body.constant() {
+        let pieces = ctx.payload.map_or(&self.body, |p| &p.body);
+        let body: &[u8] = match pieces.constant() {
             Some(bytes) => bytes,
-            None if self.body.is_empty() => &[],
+            None if pieces.is_empty() => &[],
             None => {
                 self.body_buf.clear();
-                self.filler.render(&self.body, ctx, &mut self.body_buf);
+                self.filler.render(pieces, ctx, &mut self.body_buf);
                 if self.body_buf.len() > self.max_body_bytes {
                     out.clear();
                     return Err(TemplateError::BodyTooLarge {
@@ -444,7 +516,8 @@ impl RequestTemplate {
         self.filler.render(&self.path, ctx, &mut self.scratch);
         target.push_str(&String::from_utf8_lossy(&self.scratch));
         self.scratch.clear();
-        for (i, (key, value)) in self.query.iter().enumerate() {
+        let extra = ctx.payload.map_or(&[][..], |p| p.query.as_slice());
+        for (i, (key, value)) in self.query.iter().chain(extra).enumerate() {
             target.push(if i == 0 { '?' } else { '&' });
             percent_encode(key.as_bytes(), target);
             target.push('=');
@@ -703,6 +776,7 @@ mod tests {
         iteration: 42,
         worker: 3,
         credential: Some(("tok-123", "thread-9")),
+        payload: None,
     };
 
     #[test]

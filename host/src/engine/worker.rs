@@ -18,11 +18,14 @@ use super::due::{Due, Ticket};
 use super::job::ScenarioJob;
 use super::live::LiveStats;
 use super::pacer::{DENSE, Pacer};
+use super::payloads::{PayloadFeed, Taken};
 use super::rotation::Picker;
 use super::template::{FillContext, RequestLimits, RequestTemplate, TemplateError};
 use crate::http::{Client, Exchange, Origin, OutgoingRequest, Receive};
 use crate::metrics::{Sample, SseSample, StageMetrics};
-use crate::plugin::{self, CallContext, ResponseSummary, ScenarioInstance, Secrets, Verdict};
+use crate::plugin::{
+    self, CallContext, PayloadInstance, ResponseSummary, ScenarioInstance, Secrets, Verdict,
+};
 
 /// A send whose actual start lagged its intended time by more than this is a late start.
 pub const LATE_START: Duration = Duration::from_millis(5);
@@ -39,6 +42,8 @@ pub(crate) struct ScenarioContext {
     pub(crate) base_url: http::Uri,
     pub(crate) seed: u64,
     pub(crate) request_limits: RequestLimits,
+    /// Bodies from a payload builder, when the scenario has one.
+    pub(crate) payloads: Option<Arc<PayloadFeed>>,
 }
 
 /// What a worker hands over for one stage, once it has moved past the
@@ -141,6 +146,8 @@ pub(crate) struct Worker {
     id: u32,
     client: Client,
     instance: ScenarioInstance,
+    /// The worker's instance of the scenario's payload builder, if any.
+    builder: Option<PayloadInstance>,
     /// Picks each request's credential, for scenarios that need one.
     picker: Option<Picker>,
     scenario: Arc<ScenarioContext>,
@@ -157,7 +164,7 @@ impl Worker {
     pub(crate) fn new(
         id: u32,
         client: Client,
-        instance: ScenarioInstance,
+        (instance, builder): (ScenarioInstance, Option<PayloadInstance>),
         picker: Option<Picker>,
         scenario: Arc<ScenarioContext>,
         live: Arc<LiveStats>,
@@ -166,6 +173,7 @@ impl Worker {
             id,
             client,
             instance,
+            builder,
             picker,
             scenario,
             live,
@@ -406,15 +414,27 @@ impl Worker {
             }
             None => None,
         };
+        // A payload builder's batch call counts against the request that
+        // made it.
+        let started = std::time::Instant::now();
+        let taken = match (&self.scenario.payloads, self.builder.as_mut()) {
+            (Some(feed), Some(builder)) => {
+                let stage = &job.stages[ticket.stage].name;
+                Some(feed.take(builder, ticket.stage, stage, sequence).await?)
+            }
+            _ => None,
+        };
+        let build_us = started.elapsed().as_micros() as u64;
         let ctx = FillContext {
             iteration: sequence,
             worker: self.id,
             credential: credential.map(|(_, c)| (c.token.as_str(), c.thread_id.as_str())),
+            payload: taken.as_ref().map(Taken::payload).transpose()?,
         };
         if let Some(template) = template {
             let template = template.as_mut().map_err(|e| e.clone())?;
             return fill(template, origin, &ctx, &mut self.buffers)
-                .map(|p| (p, 0))
+                .map(|p| (p, build_us))
                 .map_err(|e| format!("plugin {}: template: {e}", self.scenario.name));
         }
         let call = CallContext {
@@ -429,7 +449,7 @@ impl Worker {
         };
         let started = std::time::Instant::now();
         let request = self.instance.build_request(&call).await;
-        let plugin_us = started.elapsed().as_micros() as u64;
+        let plugin_us = build_us + started.elapsed().as_micros() as u64;
         let request = request.map_err(|e| e.to_string())?;
         let template = plugin::Template {
             request,

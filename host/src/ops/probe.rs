@@ -259,6 +259,7 @@ pub async fn prepare_probe(
         iteration: 0,
         worker: 0,
         credential: credential.map(|c| (c.token.as_str(), c.thread_id.as_str())),
+        payload: None,
     };
     spec.request = Some(compiled.fill(&ctx).map_err(template_error)?);
     Ok(spec)

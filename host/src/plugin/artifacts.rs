@@ -17,6 +17,9 @@ pub const BUILTIN_ROTATIONS: &[&str] = &["round_robin", "stride", "random"];
 /// Names of the built-in SLO evaluators.
 pub const BUILTIN_SLO_EVALUATORS: &[&str] = &["threshold", "burn_rate"];
 
+/// Names of the built-in payload builders.
+pub const BUILTIN_PAYLOAD_BUILDERS: &[&str] = &["whatsapp_replay", "chat_corpus"];
+
 /// The embedded component of a built-in plugin.
 pub fn builtin(name: &str) -> Option<&'static [u8]> {
     match name {
@@ -29,6 +32,8 @@ pub fn builtin(name: &str) -> Option<&'static [u8]> {
         "random" => Some(ROTATION_RANDOM),
         "threshold" => Some(SLO_THRESHOLD),
         "burn_rate" => Some(SLO_BURN_RATE),
+        "whatsapp_replay" => Some(PAYLOAD_WHATSAPP_REPLAY),
+        "chat_corpus" => Some(PAYLOAD_CHAT_CORPUS),
         _ => None,
     }
 }

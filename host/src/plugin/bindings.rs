@@ -23,6 +23,19 @@ pub(crate) mod rotation {
     });
 }
 
+/// The payload-builder world.
+pub(crate) mod payload {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "payload-builder",
+        exports: { default: async },
+        with: {
+            "relhost:plugin/host": super::scenario::relhost::plugin::host,
+            "relhost:plugin/types": super::scenario::relhost::plugin::types,
+        },
+    });
+}
+
 /// The SLO-evaluator world.
 pub(crate) mod slo {
     wasmtime::component::bindgen!({

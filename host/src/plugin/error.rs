@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::WIT_VERSION;
+
 /// What went wrong with a plugin.
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
@@ -33,7 +35,7 @@ pub enum PluginError {
     /// The component does not implement a world the host knows, or imports
     /// something the host does not grant.
     #[error(
-        "plugin {plugin}: not a component of the relhost:plugin/{world}@0.1.0 world ({reason})"
+        "plugin {plugin}: not a component of the relhost:plugin/{world}@{WIT_VERSION} world ({reason})"
     )]
     WorldMismatch {
         /// The plugin's source.
@@ -41,6 +43,15 @@ pub enum PluginError {
         /// The world the host expected.
         world: &'static str,
         /// What did not match.
+        reason: String,
+    },
+    /// A data directory cannot be granted (missing, too large, not
+    /// declared, not given).
+    #[error("plugin {plugin}: data: {reason}")]
+    Data {
+        /// The plugin's name or source.
+        plugin: String,
+        /// What is wrong.
         reason: String,
     },
     /// The plugin described itself with invalid values.

@@ -3,6 +3,7 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::bindings::payload::relhost::plugin::payload_types;
 use super::bindings::rotation::relhost::plugin::rotation_types;
 use super::bindings::scenario::relhost::plugin::{host, scenario_types, types};
 use super::bindings::slo::relhost::plugin::slo_types;
@@ -16,6 +17,8 @@ impl scenario_types::Host for PluginState {}
 impl rotation_types::Host for PluginState {}
 
 impl slo_types::Host for PluginState {}
+
+impl payload_types::Host for PluginState {}
 
 impl host::Host for PluginState {
     /// Writes one line on stderr, prefixed with the plugin's name, its

@@ -214,7 +214,11 @@ async fn instantiate<W: World>(
         &limits,
         seed,
         core.runtime.stop.clone(),
-    );
+    )
+    .map_err(|e| PluginError::Data {
+        plugin: grants.plugin.clone(),
+        reason: e.to_string(),
+    })?;
     let sandbox = &core.runtime.sandbox(W::FUELED).engine;
     let _running = sandbox.running();
     let mut store = Store::new(sandbox.engine(), state);

@@ -13,6 +13,7 @@ mod epoch;
 mod error;
 mod host_api;
 mod instance;
+mod payload;
 mod rotation;
 mod runtime;
 mod sandbox;
@@ -29,6 +30,9 @@ pub use bindings::scenario::relhost::plugin::types::{Header, Load, Method, Reque
 pub use error::{PluginError, PluginFault};
 #[cfg(test)]
 pub(crate) use host_api::hmac_sha256_hex;
+pub use payload::{
+    Batch, BuilderInfo, GrantedData, MAX_BATCH, Payload, PayloadBuilderPlugin, PayloadInstance,
+};
 pub use rotation::{RotationConfig, RotationInfo, RotationInstance, RotationPlugin};
 pub use runtime::{ComponentWorld, PluginSource, Runtime};
 pub use sandbox::Limits;
@@ -38,6 +42,10 @@ pub use slo::{
     Comparator, EvaluatorInfo, ScenarioSummary, SeriesPoint, SloCheck, SloEvaluatorPlugin, Unit,
 };
 pub use state::Params;
+
+/// The version of the `relhost:plugin` WIT package the host implements.
+/// Components built against an older 0.1 version keep loading.
+pub const WIT_VERSION: &str = "0.1.1";
 
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,8 @@ use tokio::sync::watch;
 use wasmtime::component::{Component, HasSelf, Linker};
 
 use super::artifacts;
+use super::bindings::payload::PayloadBuilder;
+use super::bindings::payload::relhost::plugin::payload_types;
 use super::bindings::rotation::Rotation;
 use super::bindings::rotation::relhost::plugin::rotation_types;
 use super::bindings::scenario::Scenario;
@@ -15,6 +17,7 @@ use super::bindings::slo::SloEvaluator;
 use super::bindings::slo::relhost::plugin::slo_types;
 use super::error::PluginError;
 use super::instance::{PluginCore, World};
+use super::payload::PayloadBuilderPlugin;
 use super::rotation::{RotationConfig, RotationPlugin};
 use super::sandbox::{Limits, SandboxEngine};
 use super::scenario::ScenarioPlugin;
@@ -50,6 +53,7 @@ impl PluginSource {
                         .iter()
                         .chain(artifacts::BUILTIN_ROTATIONS)
                         .chain(artifacts::BUILTIN_SLO_EVALUATORS)
+                        .chain(artifacts::BUILTIN_PAYLOAD_BUILDERS)
                         .copied()
                         .collect::<Vec<_>>()
                         .join(", "),
@@ -100,6 +104,8 @@ impl Sandbox {
         rotation_types::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(runtime_error)?;
         slo_types::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(runtime_error)?;
+        payload_types::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(runtime_error)?;
         Ok(Sandbox { engine, linker })
     }
@@ -171,6 +177,20 @@ impl Runtime {
         RotationPlugin::configure(core, config).await
     }
 
+    /// Compiles a payload builder, checks that it implements the
+    /// payload-builder world, and grants the data directories it declares
+    /// from `data` (name → directory), each holding at most `max_data_bytes`.
+    pub async fn load_payload_builder(
+        &self,
+        source: &PluginSource,
+        data: &[(String, PathBuf)],
+        max_data_bytes: u64,
+        seed: u64,
+    ) -> Result<PayloadBuilderPlugin, PluginError> {
+        let core = self.compile::<PayloadBuilder>(source, seed)?;
+        PayloadBuilderPlugin::describe_and_grant(core, data, max_data_bytes).await
+    }
+
     /// Compiles an SLO evaluator and checks that it implements the
     /// slo-evaluator world. Its calls run under fuel as well as the deadline.
     pub async fn load_slo_evaluator(
@@ -232,7 +252,8 @@ fn hex(bytes: &[u8]) -> String {
 /// what it imports and exports (for `relhost plugin inspect` and the OCI config).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComponentWorld {
-    /// The world's name: `scenario`, `rotation` or `slo-evaluator`.
+    /// The world's name: `scenario`, `rotation`, `slo-evaluator` or
+    /// `payload-builder`.
     pub world: &'static str,
     /// Import names, e.g. `relhost:plugin/host@0.1.0`.
     pub imports: Vec<String>,
@@ -276,6 +297,10 @@ impl Runtime {
         if let Ok(core) = self.compile::<SloEvaluator>(source, 0) {
             let component = core.pre.instance_pre().component();
             return Ok(world(component, SloEvaluator::NAME, core.sha256.clone()));
+        }
+        if let Ok(core) = self.compile::<PayloadBuilder>(source, 0) {
+            let component = core.pre.instance_pre().component();
+            return Ok(world(component, PayloadBuilder::NAME, core.sha256.clone()));
         }
         Err(scenario)
     }

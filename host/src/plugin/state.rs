@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use wasmtime::UpdateDeadline;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{
-    HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
+    FsPerms, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
 };
 
 use super::sandbox::{Limits, MemoryCap, Stopped};
@@ -28,6 +28,18 @@ pub(crate) struct Grants {
     pub(crate) secrets: Arc<Secrets>,
     /// How many log lines it may still write.
     log: LogBudget,
+    /// The data directories granted to it, preopened read-only.
+    pub(crate) data: Vec<DataDir>,
+}
+
+/// A data directory granted to a plugin: preopened read-only at the guest
+/// path `name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DataDir {
+    /// The name the plugin declared, and its guest path.
+    pub(crate) name: String,
+    /// The directory on the host.
+    pub(crate) path: std::path::PathBuf,
 }
 
 /// Log lines one plugin may write per second; more are dropped and counted.
@@ -63,7 +75,14 @@ impl Grants {
             log: LogBudget {
                 window: std::sync::Mutex::new((Instant::now(), 0, 0)),
             },
+            data: Vec::new(),
         }
+    }
+
+    /// The same grants plus read-only access to `data`.
+    pub(crate) fn with_data(mut self, data: Vec<DataDir>) -> Self {
+        self.data = data;
+        self
     }
 
     /// Whether the plugin may write a log line now.
@@ -128,24 +147,38 @@ pub(crate) struct PluginState {
 }
 
 impl PluginState {
-    /// A fresh state: no preopens, no environment, no arguments, no network,
-    /// empty stdin, discarded stdout and stderr, and clocks frozen at zero.
+    /// A fresh state: no preopens but the granted data directories
+    /// (read-only), no environment, no arguments, no network, empty stdin,
+    /// discarded stdout and stderr, and clocks frozen at zero. Fails when a
+    /// granted directory cannot be opened.
     pub(crate) fn new(
         grants: Arc<Grants>,
         params: Arc<Params>,
         limits: &Limits,
         seed: u64,
         stop: Option<watch::Receiver<bool>>,
-    ) -> Self {
-        let wasi = WasiCtxBuilder::new()
+    ) -> std::io::Result<Self> {
+        let mut builder = WasiCtxBuilder::new();
+        builder
             .wall_clock(FrozenClock)
             .monotonic_clock(FrozenClock)
             .insecure_random_seed(u128::from(seed))
             .allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
-        PluginState {
+            .allow_ip_name_lookup(false);
+        for dir in &grants.data {
+            builder
+                .preopened_dir(&dir.path, &dir.name, FsPerms::ReadOnly)
+                .map_err(|e| {
+                    std::io::Error::other(format!(
+                        "data directory {} ({}): {e}",
+                        dir.name,
+                        dir.path.display()
+                    ))
+                })?;
+        }
+        let wasi = builder.build();
+        Ok(PluginState {
             wasi,
             table: ResourceTable::new(),
             memory: MemoryCap::new(limits),
@@ -155,7 +188,7 @@ impl PluginState {
             stop,
             call_ends: Instant::now(),
             interruptible: false,
-        }
+        })
     }
 
     /// A call begins, and must return within `deadline`.

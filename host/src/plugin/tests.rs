@@ -419,7 +419,192 @@ async fn a_scenario_is_not_a_rotation() {
         .err()
         .expect("must not load");
     assert!(
-        err.to_string().contains("relhost:plugin/rotation@0.1.0"),
+        err.to_string()
+            .contains(&format!("relhost:plugin/rotation@{WIT_VERSION}")),
         "{err}"
     );
+}
+
+/// The built-in WhatsApp scenario as built against `relhost:plugin@0.1.0`,
+/// before the payload-builder world came.
+const WIT_0_1_0_SCENARIO: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/fixtures/plugins/whatsapp_webhook-wit-0.1.0.wasm"
+);
+
+#[tokio::test]
+async fn components_of_an_older_wit_version_keep_loading() {
+    let plugin = load(
+        PluginSource::File(WIT_0_1_0_SCENARIO.into()),
+        Secrets::default(),
+    )
+    .await
+    .expect("a 0.1.0 component loads");
+    assert_eq!(plugin.descriptor().name, "whatsapp_webhook");
+    let world = runtime()
+        .world_of(&PluginSource::File(WIT_0_1_0_SCENARIO.into()))
+        .expect("world");
+    assert!(
+        world
+            .imports
+            .iter()
+            .any(|i| i == "relhost:plugin/host@0.1.0"),
+        "{:?}",
+        world.imports
+    );
+    let mut instance = plugin.instantiate(0).await.expect("instance");
+    assert!(matches!(
+        instance.plan(&stage("steady")).await,
+        Ok(RequestPlan::Template(_))
+    ));
+}
+
+/// A data directory `corpus` with `a.txt`, a file beside it outside, and a
+/// symlink `leak` inside pointing at that file.
+fn corpus() -> (tempfile::TempDir, PathBuf) {
+    let root = tempfile::tempdir().expect("tempdir");
+    let corpus = root.path().join("corpus");
+    std::fs::create_dir(&corpus).expect("mkdir");
+    std::fs::write(corpus.join("a.txt"), b"inside").expect("write");
+    std::fs::write(root.path().join("outside.txt"), b"secret").expect("write");
+    std::os::unix::fs::symlink(root.path().join("outside.txt"), corpus.join("leak"))
+        .expect("symlink");
+    (root, corpus)
+}
+
+fn batch(stage: &str, first: u64, count: u32) -> Batch {
+    Batch {
+        scenario: "whatsapp_webhook".into(),
+        stage: stage.into(),
+        first,
+        count,
+        seed: 11,
+    }
+}
+
+async fn hostile_builder(corpus: &std::path::Path) -> PayloadInstance {
+    let plugin = runtime()
+        .load_payload_builder(
+            &PluginSource::File(artifacts::PAYLOAD_HOSTILE.into()),
+            &[("corpus".into(), corpus.to_path_buf())],
+            1 << 20,
+            7,
+        )
+        .await
+        .expect("the hostile builder loads");
+    assert_eq!(plugin.data()[0].files, 1, "the leak is not counted");
+    plugin.instantiate(0).await.expect("instance")
+}
+
+#[tokio::test]
+async fn a_builder_reads_its_data_and_nothing_else() {
+    let (_root, corpus) = corpus();
+    let mut builder = hostile_builder(&corpus).await;
+    let body = |p: &[Payload]| String::from_utf8_lossy(&p[0].body).into_owned();
+    let read = builder.build(&batch("steady", 0, 2)).await.expect("build");
+    assert_eq!((read.len(), body(&read).as_str()), (2, "inside"));
+    for stage in ["outside", "symlink", "write"] {
+        let got = builder.build(&batch(stage, 0, 1)).await.expect("probes");
+        let text = body(&got);
+        assert!(!text.contains("LEAK"), "{stage}: {text}");
+        assert!(text.contains("=denied"), "{stage}: {text}");
+    }
+    assert!(!corpus.join("new.txt").exists());
+    assert_eq!(
+        std::fs::read(corpus.join("a.txt")).expect("read"),
+        b"inside"
+    );
+}
+
+#[tokio::test]
+async fn a_builder_that_breaks_the_contract_fails_its_call() {
+    let (_root, corpus) = corpus();
+    let mut builder = hostile_builder(&corpus).await;
+    for (stage, expected) in [
+        ("huge", "returned 9 payloads for a batch of 4"),
+        ("refuse", "refused the batch: no batches today"),
+    ] {
+        let err = builder
+            .build(&batch(stage, 0, 4))
+            .await
+            .expect_err(stage)
+            .to_string();
+        assert!(err.contains(expected), "{stage}: {err}");
+    }
+    let started = Instant::now();
+    let err = builder.build(&batch("spin", 0, 1)).await.expect_err("spin");
+    assert!(
+        matches!(err.fault(), Some(PluginFault::Deadline(_))),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // The instance is replaced after the failure.
+    assert!(builder.build(&batch("steady", 0, 1)).await.is_ok());
+}
+
+#[tokio::test]
+async fn data_is_granted_only_when_given_and_within_the_cap() {
+    let (_root, corpus) = corpus();
+    let source = PluginSource::File(artifacts::PAYLOAD_HOSTILE.into());
+    let missing = runtime()
+        .load_payload_builder(&source, &[], 1 << 20, 0)
+        .await
+        .err()
+        .expect("refused without its data")
+        .to_string();
+    assert!(missing.contains("--plugin-data=corpus=DIR"), "{missing}");
+    let over = runtime()
+        .load_payload_builder(&source, &[("corpus".into(), corpus)], 3, 0)
+        .await
+        .err()
+        .expect("refused over the cap")
+        .to_string();
+    assert!(
+        over.contains("holds 6 bytes") && over.contains("at most 3"),
+        "{over}"
+    );
+}
+
+#[tokio::test]
+async fn the_whatsapp_replay_sends_every_recording_once_per_round() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for i in 0..5 {
+        std::fs::write(
+            dir.path().join(format!("{i}.json")),
+            format!("{{\"n\":{i}}}"),
+        )
+        .expect("write");
+    }
+    let plugin = runtime()
+        .load_payload_builder(
+            &PluginSource::Builtin("whatsapp_replay".into()),
+            &[("webhooks".into(), dir.path().to_path_buf())],
+            1 << 20,
+            0,
+        )
+        .await
+        .expect("loads");
+    assert_eq!(plugin.info().scenarios, ["whatsapp_webhook"]);
+    let mut a = plugin.instantiate(0).await.expect("instance");
+    let mut b = plugin.instantiate(1).await.expect("instance");
+    let whole = a.build(&batch("steady", 0, 10)).await.expect("build");
+    let bodies: Vec<String> = whole
+        .iter()
+        .map(|p| String::from_utf8_lossy(&p.body).into_owned())
+        .collect();
+    for round in bodies.chunks(5) {
+        let mut sorted = round.to_vec();
+        sorted.sort();
+        assert_eq!(sorted.len(), 5);
+        sorted.dedup();
+        assert_eq!(sorted.len(), 5, "each recording once per round: {round:?}");
+    }
+    assert_ne!(bodies[..5], bodies[5..], "rounds are shuffled apart");
+    // Another worker building a batch in the middle agrees.
+    let middle = b.build(&batch("steady", 3, 4)).await.expect("build");
+    let middle: Vec<String> = middle
+        .iter()
+        .map(|p| String::from_utf8_lossy(&p.body).into_owned())
+        .collect();
+    assert_eq!(middle, bodies[3..7]);
 }

@@ -20,7 +20,7 @@ pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
 /// Media type of the component layer.
 pub const WASM_MEDIA_TYPE: &str = "application/wasm";
 /// The WIT package version the host implements.
-pub const WORLD_VERSION: &str = "0.1.0";
+pub const WORLD_VERSION: &str = crate::plugin::WIT_VERSION;
 
 /// What a plugin is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,12 +37,14 @@ pub enum PluginKind {
 }
 
 impl PluginKind {
-    /// The kind of a component of world `world` (`scenario`, `rotation`, `slo-evaluator`).
+    /// The kind of a component of world `world` (`scenario`, `rotation`,
+    /// `slo-evaluator`, `payload-builder`).
     pub fn of_world(world: &str) -> Option<PluginKind> {
         match world {
             "scenario" => Some(PluginKind::Scenario),
             "rotation" => Some(PluginKind::Rotation),
             "slo-evaluator" => Some(PluginKind::SloEvaluator),
+            "payload-builder" => Some(PluginKind::PayloadBuilder),
             _ => None,
         }
     }

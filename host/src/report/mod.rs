@@ -29,7 +29,7 @@ pub use markdown::{MarkdownSummary, SummaryRow, md_cell};
 pub use runbook::runbook_section;
 pub use table::write_summary_table;
 pub use types::{
-    CredentialsReport, DrillReport, DrillStatus, LoadReport, PluginInfo, ReportKind,
+    CredentialsReport, DataInfo, DrillReport, DrillStatus, LoadReport, PluginInfo, ReportKind,
     RotationReport, SCHEMA_VERSION, ScenarioReport, StageReport, StageRun, TargetInfo,
 };
 pub use write::{

@@ -120,6 +120,7 @@ fn realistic_report() -> DrillReport {
             kind: "scenario".into(),
             source: "builtin".into(),
             sha256: "ab".repeat(32),
+            data: Vec::new(),
         }],
         scenarios,
         warnings: vec!["3 late starts".into()],

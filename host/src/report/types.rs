@@ -112,6 +112,23 @@ pub struct PluginInfo {
     pub source: String,
     /// Lowercase hex SHA-256 of the component bytes.
     pub sha256: String,
+    /// The data directories granted to it (payload builders).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data: Vec<DataInfo>,
+}
+
+/// A data directory granted to a plugin for the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataInfo {
+    /// The name the plugin declared.
+    pub name: String,
+    /// The directory given (`--plugin-data`).
+    pub path: String,
+    /// Files the plugin can read in it.
+    pub files: u64,
+    /// Their bytes in all.
+    pub bytes: u64,
 }
 
 /// One scenario's results.

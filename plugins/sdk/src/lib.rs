@@ -45,6 +45,96 @@ pub mod slo_bindings {
     });
 }
 
+#[doc(hidden)]
+pub mod payload_bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "payload-builder",
+        pub_export_macro: true,
+        export_macro_name: "export_payload_builder",
+        default_bindings_module: "relhost_plugin_sdk::payload_bindings",
+    });
+}
+
+/// The payload-builder world: request bodies a batch at a time, optionally
+/// from read-only data directories (preopened under their names).
+pub mod payload {
+    pub use crate::payload_bindings::Guest;
+    pub use crate::payload_bindings::relhost::plugin::payload_types::{
+        Batch, BuilderInfo, Payload,
+    };
+    pub use crate::rotation::mix;
+
+    /// A payload that sets only the body.
+    pub fn body(bytes: impl Into<Vec<u8>>) -> Payload {
+        Payload {
+            body: bytes.into(),
+            headers: Vec::new(),
+            query: Vec::new(),
+        }
+    }
+
+    /// The files of data directory `dir`, sorted by name, as (name, bytes).
+    /// Subdirectories and files whose names start with `.` are skipped.
+    pub fn read_dir_sorted(dir: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .map_err(|e| format!("data directory {dir}: {e}"))?
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        names.sort();
+        names
+            .into_iter()
+            .map(|n| {
+                let bytes = std::fs::read(format!("{dir}/{n}"))
+                    .map_err(|e| format!("data directory {dir}: {n}: {e}"))?;
+                Ok((n, bytes))
+            })
+            .collect()
+    }
+
+    /// The order in which round `round` of `len` requests visits the
+    /// positions `0..len`: each once, shuffled by `seed` and the round
+    /// (Fisher-Yates). Request `sequence` is in round `sequence / len`, at
+    /// `order[sequence % len]`.
+    pub fn round_order(seed: u64, round: u64, len: usize) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..len).collect();
+        let mut state = mix(seed ^ mix(round));
+        for i in (1..len).rev() {
+            state = mix(state);
+            let j = (state % (i as u64 + 1)) as usize;
+            order.swap(i, j);
+        }
+        order
+    }
+
+    /// Payloads for `batch`, one per sequence number, from `items` visited
+    /// in seeded rounds (see [`round_order`]): over any `items.len()`
+    /// consecutive rounds' worth of requests from a round's start, each item
+    /// is used once per round.
+    pub fn replay<T>(batch: &Batch, items: &[T], make: impl Fn(&T) -> Payload) -> Vec<Payload> {
+        if items.is_empty() {
+            return Vec::new();
+        }
+        let len = items.len();
+        let mut cached: Option<(u64, Vec<usize>)> = None;
+        (0..u64::from(batch.count))
+            .map(|i| {
+                let sequence = batch.first + i;
+                let round = sequence / len as u64;
+                if cached.as_ref().is_none_or(|(r, _)| *r != round) {
+                    cached = Some((round, round_order(batch.seed, round, len)));
+                }
+                let order = &cached.as_ref().expect("cached above").1;
+                make(&items[order[(sequence % len as u64) as usize]])
+            })
+            .collect()
+    }
+}
+pub use payload_bindings::export_payload_builder;
+
 /// The SLO-evaluator world: checks from a scenario's figures and thresholds.
 pub mod slo {
     pub use crate::slo_bindings::Guest;

@@ -2,6 +2,7 @@
 //! endpoints, SLO gates per scenario, and a report.
 
 pub(super) mod credentials;
+mod payloads;
 pub(super) mod report;
 mod scenarios;
 
@@ -14,6 +15,7 @@ use clap::builder::BoolishValueParser;
 use tokio::sync::watch;
 
 use self::credentials::{RotationChoice, RotationMode, parse_seed};
+use self::payloads::PayloadBuilders;
 use self::report::{CoverageGoals, RunInfo, drill_report};
 use self::scenarios::{Catalog, grant_secrets};
 use super::args::{self, ClientArgs};
@@ -78,6 +80,19 @@ pub(crate) struct DrillArgs {
     /// reference (oci://HOST/NS/NAME@^1.2, local:NS/NAME:1.2.3); replaces a built-in of the same name.
     #[arg(long = "plugin", value_name = "PATH.wasm|REF")]
     plugins: Vec<PathBuf>,
+    /// A payload builder for a scenario, `SCENARIO=SOURCE` (repeatable): a
+    /// component file, a registry reference, or a built-in (whatsapp_replay,
+    /// chat_corpus). Its bodies replace the scenario's; the host still signs them.
+    #[arg(long = "payload-plugin", value_name = "SCENARIO=PATH.wasm|REF|BUILTIN", value_parser = args::key_value)]
+    payload_plugins: Vec<(String, String)>,
+    /// A data directory for the payload builders that declare it,
+    /// `NAME=DIR` (repeatable): granted read-only, nothing outside it.
+    #[arg(long = "plugin-data", value_name = "NAME=DIR", value_parser = args::key_value)]
+    plugin_data: Vec<(String, String)>,
+    /// Most bytes a granted data directory may hold.
+    #[arg(long, default_value = "67108864", value_name = "BYTES",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    plugin_data_max_bytes: u64,
     /// An SLO evaluator plugin whose checks join every scenario's gate (repeatable).
     #[arg(long = "slo-plugin", value_name = "PATH.wasm")]
     slo_plugins: Vec<PathBuf>,
@@ -318,6 +333,17 @@ impl DrillArgs {
             for spec in &mut scenarios {
                 spec.stages = plan.stages.clone();
             }
+        }
+        let builders = PayloadBuilders {
+            given: &self.payload_plugins,
+            data: &self.plugin_data,
+            max_data_bytes: self.plugin_data_max_bytes,
+        };
+        for warning in builders
+            .attach(&runtime, &mut scenarios, &resolve, self.seed)
+            .await?
+        {
+            progress.note(&format!("warning: {warning}"));
         }
         let (secrets, secret_warnings) = grant_secrets(&mut scenarios, &self.allow_secrets);
         for warning in &secret_warnings {

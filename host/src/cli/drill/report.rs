@@ -6,7 +6,7 @@ use crate::engine::ScenarioResult;
 use crate::plugin::RotationPlugin;
 use crate::policy::SloBaseline;
 use crate::report::{
-    Comparator, CredentialsReport, DrillReport, DrillStatus, PluginInfo, ReportKind,
+    Comparator, CredentialsReport, DataInfo, DrillReport, DrillStatus, PluginInfo, ReportKind,
     RotationReport, SCHEMA_VERSION, ScenarioReport, TargetInfo, Unit, rfc3339_millis,
 };
 use crate::slo::Evaluators;
@@ -121,14 +121,35 @@ pub(crate) async fn drill_report(
             kind: "scenario".into(),
             source: r.plugin.source().to_string(),
             sha256: r.plugin.sha256().to_string(),
+            data: Vec::new(),
         })
         .collect();
+    plugins.extend(results.iter().filter_map(|r| r.payload.as_ref()).map(|b| {
+        PluginInfo {
+            name: b.info().name.clone(),
+            version: b.info().version.clone(),
+            kind: "payload-builder".into(),
+            source: b.source().to_string(),
+            sha256: b.sha256().to_string(),
+            data: b
+                .data()
+                .iter()
+                .map(|d| DataInfo {
+                    name: d.name.clone(),
+                    path: d.path.display().to_string(),
+                    files: d.files,
+                    bytes: d.bytes,
+                })
+                .collect(),
+        }
+    }));
     plugins.extend(info.rotation.iter().map(|r| PluginInfo {
         name: r.info().name.clone(),
         version: r.info().version.clone(),
         kind: "rotation".into(),
         source: r.source().to_string(),
         sha256: r.sha256().to_string(),
+        data: Vec::new(),
     }));
     plugins.extend(evaluators.plugins().map(|e| PluginInfo {
         name: e.info().name.clone(),
@@ -136,6 +157,7 @@ pub(crate) async fn drill_report(
         kind: "slo-evaluator".into(),
         source: e.source().to_string(),
         sha256: e.sha256().to_string(),
+        data: Vec::new(),
     }));
     let status = if info.interrupted {
         DrillStatus::Interrupted

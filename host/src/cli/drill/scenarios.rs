@@ -141,7 +141,11 @@ impl<'a> Catalog<'a> {
                     )));
                 }
             }
-            specs.push(ScenarioSpec { plugin, stages });
+            specs.push(ScenarioSpec {
+                plugin,
+                stages,
+                payload: None,
+            });
         }
         Ok(specs)
     }
