@@ -566,6 +566,11 @@ fn scaffolded_plugins_build_with_one_cargo_command_and_load() {
             "rotation",
             "scaffold_rotation 0.1.0 (rotation plugin)",
         ),
+        (
+            "scaffold_payload",
+            "payload-builder",
+            "scaffold_payload 0.1.0 (payload-builder plugin)",
+        ),
     ] {
         let out = work.relhost(
             &[

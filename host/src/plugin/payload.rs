@@ -53,17 +53,7 @@ impl PayloadBuilderPlugin {
         max_data_bytes: u64,
     ) -> Result<Self, PluginError> {
         let core = Arc::new(core);
-        let loading = Arc::new(Grants::new(
-            &core.label,
-            BTreeSet::new(),
-            Arc::new(Secrets::default()),
-        ));
-        let mut instance = Instance::new(Arc::clone(&core), loading, 0).await?;
-        let info = guest_call!(instance, "describe", call_describe())?;
-        validate(&info).map_err(|reason| PluginError::Descriptor {
-            plugin: core.label.clone(),
-            reason,
-        })?;
+        let info = describe(&core).await?;
         let data_error = |reason: String| PluginError::Data {
             plugin: info.name.clone(),
             reason,
@@ -93,6 +83,13 @@ impl PayloadBuilderPlugin {
             info: Arc::new(info),
             data: Arc::new(data),
         })
+    }
+
+    /// What a builder says about itself, checked, with nothing granted.
+    pub(crate) async fn describe(
+        core: PluginCore<PayloadBuilder>,
+    ) -> Result<BuilderInfo, PluginError> {
+        describe(&Arc::new(core)).await
     }
 
     /// What the builder said about itself.
@@ -155,6 +152,22 @@ impl PayloadInstance {
         }
         Ok(payloads)
     }
+}
+
+/// Asks a builder to describe itself, granting it nothing, and checks the answer.
+async fn describe(core: &Arc<PluginCore<PayloadBuilder>>) -> Result<BuilderInfo, PluginError> {
+    let loading = Arc::new(Grants::new(
+        &core.label,
+        BTreeSet::new(),
+        Arc::new(Secrets::default()),
+    ));
+    let mut instance = Instance::new(Arc::clone(core), loading, 0).await?;
+    let info = guest_call!(instance, "describe", call_describe())?;
+    validate(&info).map_err(|reason| PluginError::Descriptor {
+        plugin: core.label.clone(),
+        reason,
+    })?;
+    Ok(info)
 }
 
 /// Checks what a builder said about itself.

@@ -17,7 +17,7 @@ use super::bindings::slo::SloEvaluator;
 use super::bindings::slo::relhost::plugin::slo_types;
 use super::error::PluginError;
 use super::instance::{PluginCore, World};
-use super::payload::PayloadBuilderPlugin;
+use super::payload::{BuilderInfo, PayloadBuilderPlugin};
 use super::rotation::{RotationConfig, RotationPlugin};
 use super::sandbox::{Limits, SandboxEngine};
 use super::scenario::ScenarioPlugin;
@@ -189,6 +189,16 @@ impl Runtime {
     ) -> Result<PayloadBuilderPlugin, PluginError> {
         let core = self.compile::<PayloadBuilder>(source, seed)?;
         PayloadBuilderPlugin::describe_and_grant(core, data, max_data_bytes).await
+    }
+
+    /// Compiles a payload builder and asks it to describe itself, granting
+    /// it nothing (for `relhost plugin inspect` and publishing).
+    pub async fn describe_payload_builder(
+        &self,
+        source: &PluginSource,
+    ) -> Result<BuilderInfo, PluginError> {
+        let core = self.compile::<PayloadBuilder>(source, 0)?;
+        PayloadBuilderPlugin::describe(core).await
     }
 
     /// Compiles an SLO evaluator and checks that it implements the

@@ -76,7 +76,7 @@ pub struct PluginManifest {
     pub world_version: String,
     /// Secrets the plugin declares, by name.
     pub secrets: Vec<String>,
-    /// Data files the plugin reads (none in this WIT version).
+    /// The data directories the plugin reads, by name (payload builders).
     pub data_files: Vec<String>,
     /// One line about the plugin.
     pub description: String,

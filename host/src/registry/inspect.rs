@@ -24,6 +24,8 @@ pub struct Inspection {
     pub description: String,
     /// The secrets it declares.
     pub secrets: Vec<String>,
+    /// The data directories it reads (payload builders).
+    pub data: Vec<String>,
     /// Imports, exports and target world.
     pub component: ComponentInfo,
     /// Lowercase hex sha256 of the component.
@@ -43,7 +45,7 @@ impl Inspection {
             world: format!("relhost:plugin/{}", self.kind.as_str()),
             world_version: WORLD_VERSION.into(),
             secrets: self.secrets.clone(),
-            data_files: Vec::new(),
+            data_files: self.data.clone(),
             description: self.description.clone(),
         }
     }
@@ -66,6 +68,7 @@ pub async fn inspect(
         imports: world.imports,
         target: format!("relhost:plugin/{}@{WORLD_VERSION}", world.world),
     };
+    let mut data = Vec::new();
     let (name, version, description, secrets, details) = match kind {
         PluginKind::Scenario => {
             let plugin = runtime
@@ -122,10 +125,16 @@ pub async fn inspect(
             )
         }
         PluginKind::PayloadBuilder => {
-            return Err(RegistryError::Plugin(PluginError::Descriptor {
-                plugin: source.label(),
-                reason: "payload builders have no world in this host yet".into(),
-            }));
+            let info = runtime.describe_payload_builder(source).await?;
+            data.clone_from(&info.data);
+            let details = json!({ "scenarios": info.scenarios, "data": info.data });
+            (
+                info.name,
+                info.version,
+                info.description,
+                Vec::new(),
+                details,
+            )
         }
     };
     Ok(Inspection {
@@ -134,6 +143,7 @@ pub async fn inspect(
         version,
         description,
         secrets,
+        data,
         component,
         sha256: world.sha256,
         details,

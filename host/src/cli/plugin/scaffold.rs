@@ -14,6 +14,9 @@ pub(crate) enum Kind {
     Scenario,
     /// An auth-pool rotation strategy (`rotation::Guest`).
     Rotation,
+    /// A payload builder (`payload::Guest`): request bodies a batch at a
+    /// time, from a read-only data directory.
+    PayloadBuilder,
 }
 
 impl Kind {
@@ -21,6 +24,7 @@ impl Kind {
         match self {
             Kind::Scenario => "scenario",
             Kind::Rotation => "rotation",
+            Kind::PayloadBuilder => "payload-builder",
         }
     }
 }
@@ -83,6 +87,7 @@ pub(crate) fn create(dir: &Path, name: &str, kind: Kind, sdk: &Sdk) -> Result<Pa
     let lib = match kind {
         Kind::Scenario => SCENARIO_LIB,
         Kind::Rotation => ROTATION_LIB,
+        Kind::PayloadBuilder => PAYLOAD_LIB,
     };
     let files = [
         ("Cargo.toml", fill(CARGO_TOML)),
@@ -238,6 +243,62 @@ impl Guest for Plugin {
 
 export_rotation!(Plugin);
 "#;
+
+const PAYLOAD_LIB: &str = r##"//! `__NAME__`: a relhost payload builder.
+//!
+//! Build with `cargo build --release --target wasm32-wasip2`; use with
+//! `relhost run --payload-plugin=SCENARIO=target/wasm32-wasip2/release/__NAME__.wasm
+//! --plugin-data=samples=DIR`. Every file of the data directory `samples` is
+//! one request body; each round of N requests sends each of the N files
+//! once, in an order shuffled by the run's seed. The host fills placeholders
+//! (`{{uuid}}`, `{{iteration}}`, `{{credential.thread}}`, ...) and signs the
+//! body when the scenario signs. One call builds a whole batch.
+
+use std::sync::OnceLock;
+
+use relhost_plugin_sdk::export_payload_builder;
+use relhost_plugin_sdk::payload::{self, Batch, BuilderInfo, Guest, Payload};
+
+/// The data directory, preopened read-only under this name.
+const DATA: &str = "samples";
+
+static BODIES: OnceLock<Result<Vec<Vec<u8>>, String>> = OnceLock::new();
+
+fn bodies() -> Result<&'static [Vec<u8>], String> {
+    BODIES
+        .get_or_init(|| {
+            let files = payload::read_dir_sorted(DATA)?;
+            if files.is_empty() {
+                return Err(format!("data directory {DATA} holds no file"));
+            }
+            Ok(files.into_iter().map(|(_, bytes)| bytes).collect())
+        })
+        .as_ref()
+        .map(Vec::as_slice)
+        .map_err(Clone::clone)
+}
+
+struct Plugin;
+
+impl Guest for Plugin {
+    fn describe() -> BuilderInfo {
+        BuilderInfo {
+            name: "__NAME__".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "Bodies from the files of the samples data directory".into(),
+            // Scenarios it builds for; empty: any.
+            scenarios: Vec::new(),
+            data: vec![DATA.into()],
+        }
+    }
+
+    fn build(batch: Batch) -> Result<Vec<Payload>, String> {
+        Ok(payload::replay(&batch, bodies()?, |b| payload::body(b.clone())))
+    }
+}
+
+export_payload_builder!(Plugin);
+"##;
 
 #[cfg(test)]
 mod tests {
