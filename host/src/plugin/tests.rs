@@ -608,3 +608,71 @@ async fn the_whatsapp_replay_sends_every_recording_once_per_round() {
         .collect();
     assert_eq!(middle, bodies[3..7]);
 }
+
+#[tokio::test]
+async fn the_chat_corpus_draws_prompts_and_leaves_the_thread_to_the_host() {
+    use crate::engine::{FillContext, PayloadTemplate, RequestLimits, RequestTemplate};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prompts = [
+        "What is \"load\"?",
+        "Show {{uuid}} literally",
+        "hello\tworld",
+    ];
+    std::fs::write(
+        dir.path().join("a.txt"),
+        format!("{}\n\n{}\n", prompts[0], prompts[1]),
+    )
+    .expect("write");
+    std::fs::write(dir.path().join("b.txt"), prompts[2]).expect("write");
+    std::fs::write(dir.path().join("ignored.md"), "not a prompt").expect("write");
+    let plugin = runtime()
+        .load_payload_builder(
+            &PluginSource::Builtin("chat_corpus".into()),
+            &[("corpus".into(), dir.path().to_path_buf())],
+            1 << 20,
+            3,
+        )
+        .await
+        .expect("loads");
+    let mut instance = plugin.instantiate(0).await.expect("instance");
+    let built = instance.build(&batch("steady", 0, 3)).await.expect("build");
+    let chat = Template {
+        request: Request {
+            method: Method::Post,
+            path: "/api/chat".into(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: b"{}".to_vec(),
+        },
+        signing: None,
+    };
+    let base: http::Uri = "http://127.0.0.1:1".parse().expect("uri");
+    let mut template = RequestTemplate::compile(
+        &chat,
+        &base,
+        &[],
+        &Secrets::default(),
+        0,
+        RequestLimits::default(),
+    )
+    .expect("compile");
+    let mut seen = Vec::new();
+    for (i, payload) in built.iter().enumerate() {
+        let payload = PayloadTemplate::compile(payload, RequestLimits::default()).expect("payload");
+        let ctx = FillContext {
+            iteration: i as u64,
+            worker: 0,
+            credential: Some(("token", "thread-7")),
+            payload: Some(&payload),
+        };
+        let request = template.fill(&ctx).expect("fill");
+        let body: serde_json::Value = serde_json::from_slice(&request.body).expect("json");
+        assert_eq!(body["threadId"], "thread-7");
+        seen.push(body["message"].as_str().expect("message").to_owned());
+    }
+    seen.sort();
+    let mut expected: Vec<String> = prompts.iter().map(|p| (*p).to_owned()).collect();
+    expected.sort();
+    assert_eq!(seen, expected, "each prompt once per round, as written");
+}
