@@ -671,3 +671,109 @@ fn a_rotation_strategy_comes_from_the_registry_too() {
     let lock = work.lock();
     assert_eq!(lock["plugins"][0]["name"], "ns/stride", "{lock}");
 }
+
+#[test]
+fn a_payload_builder_travels_with_its_data_digest_locked() {
+    let work = Work::new();
+    let (builder, _) = work.export("whatsapp_replay");
+    let webhooks = work.path("webhooks");
+    std::fs::create_dir(&webhooks).expect("mkdir");
+    let mut recorded: Vec<Vec<u8>> = (0..8)
+        .map(|i| format!("{{\"object\":\"whatsapp_business_account\",\"n\":{i}}}").into_bytes())
+        .collect();
+    for (i, body) in recorded.iter().enumerate() {
+        std::fs::write(webhooks.join(format!("{i}.json")), body).expect("write");
+    }
+    // Data a builder does not declare is refused.
+    let out = work.relhost(
+        &[
+            "plugin",
+            "push",
+            &builder.to_string_lossy(),
+            "ns/whatsapp_replay:0.1.0",
+            "--data=corpus=webhooks",
+        ],
+        "cache",
+    );
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("declares no data directory \"corpus\""),
+        "{}",
+        describe(&out)
+    );
+    let out = work.relhost(
+        &[
+            "plugin",
+            "push",
+            &builder.to_string_lossy(),
+            "ns/whatsapp_replay:0.1.0",
+            "--data=webhooks=webhooks",
+        ],
+        "cache",
+    );
+    assert_exit(&out, 0);
+    // The published copy is what runs: the directory may change now.
+    std::fs::remove_dir_all(&webhooks).expect("remove");
+
+    let (port, received) = recorder();
+    let profile = profile_file(
+        work.dir.path(),
+        "replay",
+        json!({ "whatsapp_webhook": { "stages": [
+            { "name": "replay", "rate": 200, "duration": "1s", "requests": 8 }
+        ] } }),
+    );
+    let run = |cache: &str| {
+        work.relhost(
+            &[
+                "run",
+                "--quiet",
+                "--base-url",
+                &format!("http://127.0.0.1:{port}"),
+                "--scenarios=whatsapp_webhook",
+                "--payload-plugin=whatsapp_webhook=local:ns/whatsapp_replay:0.1.0",
+                "--profile",
+                profile.to_str().expect("utf-8"),
+                "--output-dir=out",
+            ],
+            cache,
+        )
+    };
+    assert_exit(&run("cache"), 0);
+    let mut bodies: Vec<Vec<u8>> = received
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|r| r.body.clone())
+        .collect();
+    bodies.sort();
+    recorded.sort();
+    assert_eq!(bodies, recorded, "the published recordings, each once");
+    let lock = work.lock();
+    let entry = &lock["plugins"][0];
+    let digest = entry["data"]["webhooks"].as_str().expect("data locked");
+    assert_eq!(digest.len(), 64, "{entry}");
+    assert!(
+        work.path("cache")
+            .join("data")
+            .join(digest)
+            .join("0.json")
+            .exists()
+    );
+
+    // A lock that records other data is refused, even from a fresh cache.
+    let mut tampered = lock.clone();
+    tampered["plugins"][0]["data"]["webhooks"] = json!("ab".repeat(32));
+    std::fs::write(
+        work.path("relhost.lock"),
+        serde_json::to_vec_pretty(&tampered).expect("json"),
+    )
+    .expect("write");
+    let out = run("fresh-cache");
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("with data {webhooks=sha256:abab"),
+        "{}",
+        describe(&out)
+    );
+}

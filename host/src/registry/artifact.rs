@@ -13,6 +13,8 @@ use semver::Version;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use super::data::{DATA_MEDIA_TYPE, DATA_NAME_ANNOTATION};
+
 /// Media type of the manifest.
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 /// Media type of the config blob.
@@ -146,6 +148,29 @@ pub struct OciManifest {
 }
 
 impl OciManifest {
+    /// The data layers: each directory's name and the hex sha256 of its
+    /// tar; an error says what is malformed.
+    pub fn data_layers(&self) -> Result<Vec<(String, String)>, String> {
+        let mut layers: Vec<(String, String)> = Vec::new();
+        for layer in self
+            .layers
+            .iter()
+            .filter(|l| l.media_type == DATA_MEDIA_TYPE)
+        {
+            let name = layer
+                .annotations
+                .get(DATA_NAME_ANNOTATION)
+                .ok_or_else(|| format!("a data layer without {DATA_NAME_ANNOTATION}"))?;
+            crate::plugin::untrusted::check_name(name)
+                .map_err(|e| format!("data layer {name:?}: {e}"))?;
+            if layers.iter().any(|(n, _)| n == name) {
+                return Err(format!("two data layers named {name:?}"));
+            }
+            layers.push((name.clone(), parse_digest(&layer.digest)?.to_string()));
+        }
+        Ok(layers)
+    }
+
     /// The one wasm layer; an error says why the manifest is not a Wasm artifact.
     pub fn wasm_layer(&self) -> Result<&OciDescriptor, String> {
         if self.config.media_type != CONFIG_MEDIA_TYPE {
@@ -181,12 +206,15 @@ pub struct Artifact {
     pub config: Vec<u8>,
     /// The component.
     pub wasm: Vec<u8>,
+    /// Data layers: each directory's name and its tar.
+    pub data: Vec<(String, Vec<u8>)>,
 }
 
 impl Artifact {
     /// Builds the artifact of a component with its manifest and component info.
     pub fn build(
         wasm: Vec<u8>,
+        data: Vec<(String, Vec<u8>)>,
         plugin: &PluginManifest,
         component: ComponentInfo,
         created: String,
@@ -196,7 +224,9 @@ impl Artifact {
             created: created.clone(),
             architecture: "wasm".into(),
             os: "wasip2".into(),
-            layer_digests: vec![wasm_digest.clone()],
+            layer_digests: std::iter::once(wasm_digest.clone())
+                .chain(data.iter().map(|(_, tar)| digest_of(tar)))
+                .collect(),
             component,
             relhost: Some(plugin.clone()),
         };
@@ -229,7 +259,7 @@ impl Artifact {
                 size: config.len() as u64,
                 annotations: BTreeMap::new(),
             },
-            layers: vec![OciDescriptor {
+            layers: std::iter::once(OciDescriptor {
                 media_type: WASM_MEDIA_TYPE.into(),
                 digest: wasm_digest,
                 size: wasm.len() as u64,
@@ -237,22 +267,43 @@ impl Artifact {
                     "org.opencontainers.image.title".to_string(),
                     format!("{}.wasm", plugin.name),
                 )]),
-            }],
+            })
+            .chain(data.iter().map(|(name, tar)| OciDescriptor {
+                media_type: DATA_MEDIA_TYPE.into(),
+                digest: digest_of(tar),
+                size: tar.len() as u64,
+                annotations: BTreeMap::from([
+                    (
+                        "org.opencontainers.image.title".to_string(),
+                        format!("{name}.tar"),
+                    ),
+                    (DATA_NAME_ANNOTATION.to_string(), name.clone()),
+                ]),
+            }))
+            .collect(),
             annotations,
         };
         Artifact {
             manifest: serde_json::to_vec(&manifest).unwrap_or_default(),
             config,
             wasm,
+            data,
         }
     }
 
     /// The blobs to upload before the manifest: `(digest, bytes)`.
-    pub fn blobs(&self) -> [(String, &[u8]); 2] {
+    pub fn blobs(&self) -> Vec<(String, &[u8])> {
         [
-            (digest_of(&self.config), &self.config),
-            (digest_of(&self.wasm), &self.wasm),
+            (digest_of(&self.config), self.config.as_slice()),
+            (digest_of(&self.wasm), self.wasm.as_slice()),
         ]
+        .into_iter()
+        .chain(
+            self.data
+                .iter()
+                .map(|(_, tar)| (digest_of(tar), tar.as_slice())),
+        )
+        .collect()
     }
 }
 
@@ -326,7 +377,8 @@ mod tests {
             imports: vec!["relhost:plugin/host@0.1.0".into()],
             target: "relhost:plugin/scenario@0.1.0".into(),
         };
-        let artifact = Artifact::build(wasm.clone(), &manifest(), component, "t".into());
+        let artifact =
+            Artifact::build(wasm.clone(), Vec::new(), &manifest(), component, "t".into());
         let parsed: OciManifest = serde_json::from_slice(&artifact.manifest).expect("json");
         assert_eq!(parsed.media_type.as_deref(), Some(MANIFEST_MEDIA_TYPE));
         assert_eq!(parsed.config.digest, digest_of(&artifact.config));

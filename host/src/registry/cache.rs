@@ -1,9 +1,11 @@
-//! The content-addressed cache of pulled components:
-//! `<cache dir>/sha256/<hex>.wasm`.
+//! The content-addressed cache of pulled components and data layers:
+//! `<cache dir>/sha256/<hex>.wasm`, `<cache dir>/sha256/<hex>.tar`, and
+//! each data layer unpacked in `<cache dir>/data/<hex>/`.
 //!
 //! An entry is only ever written whole (temp file, fsync, rename) and only
 //! after its bytes were checked against the digest; every read checks the
-//! digest again, and a corrupt entry is dropped and fetched anew.
+//! digest again, and a corrupt entry is dropped and fetched anew. A data
+//! layer is unpacked into a fresh directory renamed into place.
 
 use std::path::{Path, PathBuf};
 
@@ -40,10 +42,65 @@ impl Cache {
     /// The path of a cached, verified component; `None` when absent. A
     /// corrupt entry (its bytes do not hash to its name) is removed.
     pub fn get(&self, hex: &str) -> Result<Option<PathBuf>, RegistryError> {
+        self.verified(hex, "wasm")
+    }
+
+    /// Stores `bytes`, which must hash to `hex`, and returns the entry's path.
+    pub fn put(&self, hex: &str, bytes: &[u8]) -> Result<PathBuf, RegistryError> {
+        self.store(hex, "wasm", bytes)
+    }
+
+    /// The unpacked directory of a cached data layer whose tar is verified
+    /// (and unpacked again when its directory is missing); `None` when the
+    /// tar is absent or corrupt.
+    pub fn get_data(&self, hex: &str) -> Result<Option<PathBuf>, RegistryError> {
+        match self.verified(hex, "tar")? {
+            Some(tar) => self.unpacked(hex, &tar).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores a data layer's tar, which must hash to `hex`, and returns the
+    /// directory it is unpacked in.
+    pub fn put_data(&self, hex: &str, bytes: &[u8]) -> Result<PathBuf, RegistryError> {
+        let tar = self.store(hex, "tar", bytes)?;
+        self.unpacked(hex, &tar)
+    }
+
+    /// `data/<hex>`, unpacked from `tar` when missing.
+    fn unpacked(&self, hex: &str, tar: &Path) -> Result<PathBuf, RegistryError> {
+        let dir = self.root.join("data").join(hex);
+        if dir.is_dir() {
+            return Ok(dir);
+        }
+        let bytes = std::fs::read(tar).map_err(|e| RegistryError::io(tar, "cannot read", e))?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let partial = self
+            .root
+            .join("data")
+            .join(format!("{hex}.partial-{}-{nanos}", std::process::id()));
+        let unpacked = super::data::unpack(&bytes, &partial).map_err(|reason| {
+            let _ = std::fs::remove_dir_all(&partial);
+            RegistryError::BadDataLayer {
+                digest: format!("sha256:{hex}"),
+                reason,
+            }
+        });
+        unpacked?;
+        if std::fs::rename(&partial, &dir).is_err() {
+            // Another run unpacked it first.
+            let _ = std::fs::remove_dir_all(&partial);
+        }
+        Ok(dir)
+    }
+
+    fn verified(&self, hex: &str, extension: &str) -> Result<Option<PathBuf>, RegistryError> {
         if !is_sha256_hex(hex) {
             return Ok(None);
         }
-        let path = self.path(hex);
+        let path = self.dir().join(format!("{hex}.{extension}"));
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -57,8 +114,7 @@ impl Cache {
         }
     }
 
-    /// Stores `bytes`, which must hash to `hex`, and returns the entry's path.
-    pub fn put(&self, hex: &str, bytes: &[u8]) -> Result<PathBuf, RegistryError> {
+    fn store(&self, hex: &str, extension: &str, bytes: &[u8]) -> Result<PathBuf, RegistryError> {
         let actual = sha256_hex(bytes);
         if actual != hex {
             return Err(RegistryError::Tampered {
@@ -69,7 +125,7 @@ impl Cache {
         }
         Ok(write_bytes_atomic(
             &self.dir(),
-            &format!("{hex}.wasm"),
+            &format!("{hex}.{extension}"),
             bytes,
             None,
         )?)
@@ -108,5 +164,31 @@ mod tests {
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
         assert_eq!(cache.get("../x").expect("get"), None);
+    }
+
+    #[test]
+    fn data_layers_are_verified_and_unpacked_once() {
+        let source = tempfile::tempdir().expect("tempdir");
+        std::fs::write(source.path().join("a.json"), b"{}").expect("write");
+        let tar = super::super::data::pack(source.path()).expect("pack");
+        let hex = sha256_hex(&tar);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = Cache::new(dir.path());
+        assert_eq!(cache.get_data(&hex).expect("get"), None);
+        let unpacked = cache.put_data(&hex, &tar).expect("put");
+        assert_eq!(std::fs::read(unpacked.join("a.json")).expect("read"), b"{}");
+        assert_eq!(cache.get_data(&hex).expect("get"), Some(unpacked.clone()));
+        // Unpacked again from the verified tar when the directory is gone.
+        std::fs::remove_dir_all(&unpacked).expect("remove");
+        assert_eq!(cache.get_data(&hex).expect("get"), Some(unpacked.clone()));
+        assert!(unpacked.join("a.json").exists());
+        // A corrupt tar is dropped, not served.
+        std::fs::write(dir.path().join("sha256").join(format!("{hex}.tar")), b"x")
+            .expect("corrupt");
+        assert_eq!(cache.get_data(&hex).expect("get"), None);
+        assert!(
+            cache.put_data(&sha256_hex(b"y"), &tar).is_err(),
+            "wrong digest"
+        );
     }
 }

@@ -120,6 +120,15 @@ pub enum RegistryError {
         /// What would change.
         change: String,
     },
+    /// A data layer that does not unpack as one (a path leaving its
+    /// directory, a link, too many bytes).
+    #[error("data layer {digest}: {reason}")]
+    BadDataLayer {
+        /// The layer's digest.
+        digest: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The lock file cannot be read or parsed.
     #[error("lock file {}: {reason}", path.display())]
     BadLockFile {

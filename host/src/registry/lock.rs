@@ -9,7 +9,8 @@
 //!       "registry": "oci://registry.example.com",
 //!       "requirement": "^1.2",
 //!       "version": "1.2.7",
-//!       "sha256": "<64 hex digits of the wasm layer>"
+//!       "sha256": "<64 hex digits of the wasm layer>",
+//!       "data": { "webhooks": "<64 hex digits of its tar layer>" }
 //!     }
 //!   ]
 //! }
@@ -18,6 +19,7 @@
 //! An entry is keyed by registry and name. JSON, so no new dependency; the
 //! file is sorted and pretty-printed so that diffs stay readable.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use semver::Version;
@@ -44,6 +46,9 @@ pub struct LockEntry {
     pub version: Version,
     /// Lowercase hex sha256 of the wasm layer.
     pub sha256: String,
+    /// The data layers, by directory name: lowercase hex sha256 of each tar.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: BTreeMap<String, String>,
 }
 
 /// The whole lock file.
@@ -89,6 +94,16 @@ impl LockFile {
             if !is_sha256_hex(&entry.sha256) {
                 return Err(bad(format!(
                     "plugins[{i}].sha256: expected 64 lowercase hex digits"
+                )));
+            }
+            if let Some(name) = entry
+                .data
+                .iter()
+                .find(|(_, hex)| !is_sha256_hex(hex))
+                .map(|(n, _)| n)
+            {
+                return Err(bad(format!(
+                    "plugins[{i}].data.{name}: expected 64 lowercase hex digits"
                 )));
             }
         }
@@ -152,6 +167,7 @@ mod tests {
             requirement: "^1.2".into(),
             version: Version::parse(version).expect("version"),
             sha256: "ab".repeat(32),
+            data: BTreeMap::new(),
         }
     }
 

@@ -14,6 +14,7 @@
 
 pub mod artifact;
 pub mod cache;
+pub mod data;
 mod error;
 pub mod inspect;
 pub mod local;
@@ -93,6 +94,21 @@ pub fn default_dir(env: &str, leaf: &str) -> PathBuf {
         .filter(|v| !v.is_empty())
         .map_or_else(|| PathBuf::from("."), PathBuf::from);
     home.join(".relhost").join(leaf)
+}
+
+/// A `--payload-plugin` value as a file and the data directories published
+/// with it: a path as is (no data), a registry reference resolved to its
+/// verified component and data layers in the cache.
+pub async fn resolve_plugin_with_data(
+    value: &Path,
+    options: &ResolveOptions,
+) -> Result<(PathBuf, Vec<(String, PathBuf)>), RegistryError> {
+    let Some(text) = value.to_str().filter(|t| is_registry_reference(t)) else {
+        return Ok((value.to_path_buf(), Vec::new()));
+    };
+    let reference = Reference::parse(text, false)?;
+    let resolved = resolve(&reference, options).await?;
+    Ok((resolved.path, resolved.data))
 }
 
 /// A `--plugin` value as a file: a path as is, a registry reference

@@ -1,6 +1,7 @@
 //! Push, list and resolve: the same operations on the local directory
 //! registry and on OCI registries, with the lock file and the cache.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use semver::Version;
@@ -91,6 +92,9 @@ pub struct Resolved {
     pub sha256: String,
     /// The verified component in the cache.
     pub path: PathBuf,
+    /// Its data layers, verified and unpacked in the cache: each
+    /// directory's name and path.
+    pub data: Vec<(String, PathBuf)>,
     /// Whether the lock file was written.
     pub lock_updated: bool,
     /// Whether the component came from the cache without a download.
@@ -180,11 +184,13 @@ pub async fn resolve(
 
     if let Some(entry) = &locked
         && let Some(path) = cache.get(&entry.sha256)?
+        && let Some(data) = cached_data(&cache, &entry.data)?
     {
         return Ok(Resolved {
             version: entry.version.clone(),
             sha256: entry.sha256.clone(),
             path,
+            data,
             lock_updated: false,
             from_cache: true,
         });
@@ -248,6 +254,30 @@ pub async fn resolve(
             reason,
         })?
         .to_string();
+    let layers = manifest
+        .data_layers()
+        .map_err(|reason| RegistryError::NotWasmArtifact {
+            reference: shown.clone(),
+            reason,
+        })?;
+    let data_digests: BTreeMap<String, String> = layers.iter().cloned().collect();
+    if let Some(entry) = &locked
+        && entry.data != data_digests
+    {
+        let describe = |map: &BTreeMap<String, String>| {
+            map.iter()
+                .map(|(name, hex)| format!("{name}=sha256:{hex}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return Err(RegistryError::LockMismatch {
+            reference: shown,
+            lock: lock_label,
+            version: tag,
+            locked: format!("{} with data {{{}}}", entry.sha256, describe(&entry.data)),
+            served: format!("data {{{}}}", describe(&data_digests)),
+        });
+    }
     if let Some(entry) = &locked
         && entry.sha256 != hex
     {
@@ -280,6 +310,26 @@ pub async fn resolve(
             (cache.put(&hex, &bytes)?, false)
         }
     };
+    let mut data = Vec::with_capacity(layers.len());
+    for (name, layer_hex) in &layers {
+        let dir = match cache.get_data(layer_hex)? {
+            Some(dir) => dir,
+            None => {
+                let digest = format!("sha256:{layer_hex}");
+                let bytes = store.blob(reference, &digest).await?;
+                let actual = sha256_hex(&bytes);
+                if &actual != layer_hex {
+                    return Err(RegistryError::Tampered {
+                        reference: shown,
+                        expected: digest,
+                        actual,
+                    });
+                }
+                cache.put_data(layer_hex, &bytes)?
+            }
+        };
+        data.push((name.clone(), dir));
+    }
 
     let entry = LockEntry {
         name: reference.repository.clone(),
@@ -287,6 +337,7 @@ pub async fn resolve(
         requirement,
         version: version.clone(),
         sha256: hex.clone(),
+        data: data_digests,
     };
     let lock_updated = lock.find(&entry.registry, &entry.name) != Some(&entry);
     if lock_updated {
@@ -297,7 +348,24 @@ pub async fn resolve(
         version,
         sha256: hex,
         path,
+        data,
         lock_updated,
         from_cache,
     })
+}
+
+/// The locked data layers, each verified and unpacked in the cache; `None`
+/// when one is missing there.
+fn cached_data(
+    cache: &Cache,
+    locked: &BTreeMap<String, String>,
+) -> Result<Option<Vec<(String, PathBuf)>>, RegistryError> {
+    let mut data = Vec::with_capacity(locked.len());
+    for (name, hex) in locked {
+        match cache.get_data(hex)? {
+            Some(dir) => data.push((name.clone(), dir)),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(data))
 }

@@ -43,6 +43,7 @@ fn artifact(wasm: &[u8], version: &str) -> Artifact {
     };
     Artifact::build(
         wasm.to_vec(),
+        Vec::new(),
         &manifest,
         component,
         "2026-01-01T00:00:00Z".into(),

@@ -57,9 +57,16 @@ impl PayloadBuilders<'_> {
                     "--payload-plugin: scenario {scenario:?} is given two payload builders"
                 )));
             }
-            let source = source(value, resolve).await?;
+            let (source, published) = source(value, resolve).await?;
+            // The operator's --plugin-data wins over what was published.
+            let mut granted = data.clone();
+            for (name, dir) in published {
+                if !granted.iter().any(|(n, _)| *n == name) {
+                    granted.push((name, dir));
+                }
+            }
             let builder = runtime
-                .load_payload_builder(&source, &data, self.max_data_bytes, seed)
+                .load_payload_builder(&source, &granted, self.max_data_bytes, seed)
                 .await?;
             let info = builder.info();
             if !info.scenarios.is_empty() && !info.scenarios.contains(scenario) {
@@ -81,14 +88,18 @@ impl PayloadBuilders<'_> {
     }
 }
 
-/// Where a builder comes from: a built-in's name (when no file of that
-/// name exists), a registry reference, or a file.
-async fn source(value: &str, resolve: &ResolveOptions) -> Result<PluginSource, CliError> {
+/// Where a builder comes from — a built-in's name (when no file of that
+/// name exists), a registry reference, or a file — and the data
+/// directories published with it.
+async fn source(
+    value: &str,
+    resolve: &ResolveOptions,
+) -> Result<(PluginSource, Vec<(String, PathBuf)>), CliError> {
     if artifacts::BUILTIN_PAYLOAD_BUILDERS.contains(&value) && !Path::new(value).exists() {
-        return Ok(PluginSource::Builtin(value.to_owned()));
+        return Ok((PluginSource::Builtin(value.to_owned()), Vec::new()));
     }
-    let path = registry::resolve_plugin_ref(Path::new(value), resolve)
+    let (path, data) = registry::resolve_plugin_with_data(Path::new(value), resolve)
         .await
         .map_err(registry_error)?;
-    Ok(PluginSource::File(path))
+    Ok((PluginSource::File(path), data))
 }

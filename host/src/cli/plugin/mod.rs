@@ -141,6 +141,10 @@ struct PushArgs {
     /// Publish even if the plugin describes itself with another version.
     #[arg(long)]
     allow_version_mismatch: bool,
+    /// A data directory the payload builder declares, `NAME=DIR`, published
+    /// with it as a layer (repeatable).
+    #[arg(long = "data", value_name = "NAME=DIR", value_parser = super::args::key_value)]
+    data: Vec<(String, String)>,
     /// PEM file with extra root certificates for HTTPS registries.
     #[arg(long, value_name = "PEM")]
     ca_cert: Option<PathBuf>,
@@ -344,8 +348,31 @@ impl PushArgs {
                 inspection.version
             )));
         }
+        let mut data = Vec::with_capacity(self.data.len());
+        for (name, dir) in &self.data {
+            if !inspection.data.contains(name) {
+                return Err(CliError::BadInput(format!(
+                    "--data={name}={dir}: {} declares no data directory {name:?} (it declares: {})",
+                    inspection.name,
+                    if inspection.data.is_empty() {
+                        "none".to_string()
+                    } else {
+                        inspection.data.join(", ")
+                    }
+                )));
+            }
+            if data.iter().any(|(n, _)| n == name) {
+                return Err(CliError::BadInput(format!(
+                    "--data: {name:?} is given twice"
+                )));
+            }
+            let tar = registry::data::pack(Path::new(dir))
+                .map_err(|e| CliError::BadInput(format!("--data={name}={dir}: {e}")))?;
+            data.push((name.clone(), tar));
+        }
         let artifact = Artifact::build(
             wasm,
+            data,
             &inspection.manifest(version),
             inspection.component.clone(),
             rfc3339_millis(SystemTime::now()),
@@ -388,6 +415,9 @@ impl PullArgs {
                 "unchanged"
             },
         );
+        for (name, dir) in &resolved.data {
+            text.push_str(&format!("\n  data    {name}: {}", dir.display()));
+        }
         if let Some(output) = &self.output {
             let bytes = std::fs::read(&resolved.path)
                 .map_err(|e| CliError::CannotRun(format!("{}: {e}", resolved.path.display())))?;
