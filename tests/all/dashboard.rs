@@ -26,25 +26,15 @@ const CHARTS: &[&str] = &[
     "canary",
 ];
 
-/// The browser binary: `RELHOST_TEST_CHROMIUM` or Debian's, installed when missing.
-fn chromium() -> PathBuf {
-    let bin = std::env::var("RELHOST_TEST_CHROMIUM").unwrap_or_else(|_| {
-        install_debian_package(CHROMIUM, "chromium");
-        CHROMIUM.to_string()
-    });
-    assert!(
-        Path::new(&bin).exists(),
-        "{bin} not found: the dashboard test renders the page in headless Chromium \
-         (Debian: `apt-get install -y chromium`, as .ci/run does), \
-         or RELHOST_TEST_CHROMIUM=/path/to/chromium"
-    );
-    PathBuf::from(bin)
+/// The browser: `RELHOST_TEST_CHROMIUM` or Debian's (`None`: skipped).
+fn chromium() -> Option<PathBuf> {
+    test_program("RELHOST_TEST_CHROMIUM", CHROMIUM, "chromium")
 }
 
 /// Loads `page` in headless Chromium, offline, and returns (DOM, stderr).
-fn render_in_chromium(page: &Path) -> (String, String) {
+fn render_in_chromium(chromium: &Path, page: &Path) -> (String, String) {
     let profile = tempfile::tempdir().expect("tempdir");
-    let mut cmd = Command::new(chromium());
+    let mut cmd = Command::new(chromium);
     cmd.args([
         "--headless",
         "--no-sandbox",
@@ -104,8 +94,10 @@ fn read_json(path: &Path) -> Value {
 
 #[test]
 fn dashboard_of_real_drills_renders_in_headless_chromium() {
-    // Fail early, before the drills, when the browser is missing.
-    let _ = chromium();
+    // Skip (or fail, under CI) before the drills when the browser is missing.
+    let Some(chromium) = chromium() else {
+        return;
+    };
     let clean = Sim::start(&["--seed=3"], &[]);
     let faulty = Sim::start(
         &[
@@ -242,7 +234,7 @@ fn dashboard_of_real_drills_renders_in_headless_chromium() {
         "the page references the network"
     );
 
-    let (dom, log) = render_in_chromium(&page);
+    let (dom, log) = render_in_chromium(&chromium, &page);
     assert!(
         tag_with_id(&dom, "page-errors").contains("id=\"page-errors\"")
             && dom.contains("<ul id=\"page-errors\"></ul>"),
