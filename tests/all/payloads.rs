@@ -190,7 +190,7 @@ fn data_that_is_missing_or_too_large_is_refused_before_any_request() {
             "whatsapp_replay",
             &webhooks,
             &["--plugin-data-max-bytes=100"],
-            "a plugin may read at most 100",
+            "holds more than 100 bytes",
         ),
         (
             "chat_corpus",

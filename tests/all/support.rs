@@ -38,12 +38,17 @@ const CONTROLLED_ENV: &[&str] = &[
     "RUST_BACKTRACE",
 ];
 
-/// The `relhost` binary with a controlled environment.
+/// The `relhost` binary with a controlled environment. Its plugin cache
+/// (compiled plugins) is one temporary directory per test process, never
+/// the user's `~/.relhost`; a test may point it elsewhere.
 pub(crate) fn relhost() -> Command {
+    static CACHE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(|| tempfile::tempdir().expect("tempdir"));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_relhost"));
     for name in CONTROLLED_ENV {
         cmd.env_remove(name);
     }
+    cmd.env("RELHOST_CACHE_DIR", cache.path());
     cmd.stdin(Stdio::null());
     cmd
 }

@@ -28,7 +28,7 @@ use crate::http::{Client, ClientConfig};
 use crate::ops::{
     self, PROBES_KIND, ProbeError, ProbeOutcome, ProbeReport, ProbeSettings, ProbeStatus,
 };
-use crate::plugin::{Limits, PluginSource, Runtime, Secrets, artifacts};
+use crate::plugin::{PluginSource, Secrets, artifacts};
 use crate::policy::{self, OwnershipMatrix, ReleaseGatePolicy};
 use crate::report::{
     JunitCase, MarkdownSummary, PluginInfo, SCHEMA_VERSION, SummaryRow, TargetInfo, Verdict,
@@ -116,7 +116,7 @@ impl ProbeCommand {
         }
         target.check_reachable(self.client.connect_timeout).await?;
 
-        let runtime = Runtime::new(Limits::default())?;
+        let runtime = crate::cli::plugin::runtime()?;
         let mut plugins = Vec::new();
         for name in &scenarios {
             let plugin = runtime

@@ -1,8 +1,11 @@
 //! Payloads from a payload builder, shared by a scenario's workers: one
 //! guest call builds the payloads of [`BATCH`] consecutive sequence numbers
 //! of a stage, whichever worker first needs one of them; the others take
-//! theirs from the same batch. A batch is dropped once all its payloads
-//! were taken.
+//! theirs from the same batch. A batch that fails to build fails every
+//! request of it at once (no request pays a guest call again). A batch is
+//! dropped once all its payloads were taken, or once it falls [`KEEP`]
+//! sequence numbers behind the newest batch (a sequence number whose
+//! request was never built, a stage boundary inside a batch).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -15,6 +18,11 @@ use crate::plugin::{Batch, PayloadBuilderPlugin, PayloadInstance};
 
 /// Payloads one guest call builds.
 pub(crate) const BATCH: u32 = 256;
+/// How far behind the newest batch a batch is kept: more than the requests
+/// that can be being built at once (one per worker, at most 1,024), so a
+/// batch is only dropped early when no request can still need it (and
+/// would be built again, identically, if one did).
+const KEEP: u64 = 8 * BATCH as u64;
 
 /// One built batch: each payload compiled, or why it cannot be used.
 pub(crate) struct Block {
@@ -37,7 +45,7 @@ impl Taken {
     }
 }
 
-type Slot = Arc<OnceCell<Arc<Block>>>;
+type Slot = Arc<OnceCell<Result<Arc<Block>, String>>>;
 
 /// A scenario's payload builder and its batches in use.
 pub(crate) struct PayloadFeed {
@@ -76,15 +84,15 @@ impl PayloadFeed {
     ) -> Result<Taken, String> {
         let first = sequence - sequence % u64::from(BATCH);
         let key = (stage, first);
-        let slot = Arc::clone(
-            self.blocks
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .entry(key)
-                .or_default(),
-        );
+        let slot = {
+            let mut blocks = self.blocks.lock().unwrap_or_else(PoisonError::into_inner);
+            if !blocks.contains_key(&key) {
+                blocks.retain(|(_, older), _| older.saturating_add(KEEP) > first);
+            }
+            Arc::clone(blocks.entry(key).or_default())
+        };
         let block = slot
-            .get_or_try_init(|| async {
+            .get_or_init(|| async {
                 let batch = Batch {
                     scenario: self.scenario.clone(),
                     stage: stage_name.to_owned(),
@@ -101,13 +109,13 @@ impl PayloadFeed {
                         })
                     })
                     .collect();
-                Ok::<_, String>(Arc::new(Block {
+                Ok(Arc::new(Block {
                     payloads,
                     taken: AtomicU32::new(0),
                 }))
             })
-            .await?
-            .clone();
+            .await
+            .clone()?;
         if block.taken.fetch_add(1, Ordering::AcqRel) + 1 == BATCH {
             self.blocks
                 .lock()

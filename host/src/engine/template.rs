@@ -50,6 +50,11 @@ pub enum TemplateError {
         /// The run's cap.
         max: usize,
     },
+    /// A payload builder's header that the scenario sets already (or the
+    /// scenario's signature): a builder adds headers, it does not replace
+    /// the scenario's.
+    #[error("payload header {:?} is set by the scenario already", shown(.0))]
+    PayloadHeaderTaken(String),
     /// A `Host` header: the host names the target from the base URL.
     #[error(
         "a Host header: requests go to the run's base URL and name its host (an operator can allow one with relhost load -H \"Host: ...\")"
@@ -183,8 +188,18 @@ impl PayloadTemplate {
             .iter()
             .map(|(k, v)| Ok((k.clone(), parse(v.as_bytes())?)))
             .collect::<Result<Vec<_>, TemplateError>>()?;
+        let body = if payload.literal {
+            Pieces(
+                (!payload.body.is_empty())
+                    .then(|| Piece::Literal(Bytes::copy_from_slice(&payload.body)))
+                    .into_iter()
+                    .collect(),
+            )
+        } else {
+            parse(&payload.body)?
+        };
         Ok(PayloadTemplate {
-            body: parse(&payload.body)?,
+            body,
             headers,
             query,
         })
@@ -392,6 +407,7 @@ impl RequestTemplate {
 
     /// Builds one request.
     pub fn fill(&mut self, ctx: &FillContext<'_>) -> Result<OutgoingRequest, TemplateError> {
+        self.check_payload(ctx)?;
         let extra_query = ctx.payload.is_some_and(|p| !p.query.is_empty());
         let uri = match &self.fixed_uri {
             Some(uri) if !extra_query => uri.clone(),
@@ -448,6 +464,7 @@ impl RequestTemplate {
         out: &mut Vec<u8>,
     ) -> Result<(), TemplateError> {
         out.clear();
+        self.check_payload(ctx)?;
         let extra_query = ctx.payload.is_some_and(|p| !p.query.is_empty());
         match &self.wire.target {
             Some(target) if !extra_query => wire::request_line(out, &self.method, target),
@@ -495,6 +512,29 @@ impl RequestTemplate {
             self.scratch.clear();
         }
         wire::end(out, &self.method, body);
+        Ok(())
+    }
+
+    /// A payload's headers only add to the request's: none may be one the
+    /// scenario sets (its signature included), and all together stay
+    /// within [`MAX_HEADERS`].
+    fn check_payload(&self, ctx: &FillContext<'_>) -> Result<(), TemplateError> {
+        let Some(payload) = ctx.payload else {
+            return Ok(());
+        };
+        let count = self.fixed_headers.len() + self.templated_headers.len() + payload.headers.len();
+        if count > MAX_HEADERS {
+            return Err(TemplateError::TooManyHeaders(count));
+        }
+        let signature = self.signing.as_ref().map(|(name, ..)| name);
+        for (name, _) in &payload.headers {
+            let taken = self.fixed_headers.contains_key(name)
+                || self.templated_headers.iter().any(|(n, _)| n == name)
+                || Some(name) == signature;
+            if taken {
+                return Err(TemplateError::PayloadHeaderTaken(name.to_string()));
+            }
+        }
         Ok(())
     }
 
@@ -980,5 +1020,89 @@ mod tests {
             compile(&bad_path, &[], &[]),
             Err(TemplateError::InvalidUri(_))
         ));
+    }
+
+    fn payload(body: &str, literal: bool, headers: &[(&str, &str)]) -> PayloadTemplate {
+        let payload = plugin::Payload {
+            body: body.as_bytes().to_vec(),
+            literal,
+            headers: headers
+                .iter()
+                .map(|(n, v)| plugin::Header {
+                    name: (*n).into(),
+                    value: (*v).into(),
+                })
+                .collect(),
+            query: vec![("page".into(), "{{iteration}}".into())],
+        };
+        PayloadTemplate::compile(&payload, RequestLimits::default()).expect("payload")
+    }
+
+    #[test]
+    fn a_payload_replaces_the_body_adds_headers_and_query_and_is_signed() {
+        let mut t = template("/hook", &[], &[("content-type", "application/json")], "{}");
+        t.signing = Some(Signing {
+            header: "x-sig".into(),
+            secret: "APP_SECRET".into(),
+            prefix: "sha256=".into(),
+        });
+        let mut compiled = compile(&t, &["APP_SECRET"], &[("APP_SECRET", "k")]).expect("compiles");
+        let body = payload(
+            r#"{"text":"{{1}} stays"}"#,
+            true,
+            &[("x-trace", "t-{{iteration}}")],
+        );
+        let ctx = FillContext {
+            payload: Some(&body),
+            ..CTX
+        };
+        let request = compiled.fill(&ctx).expect("fill");
+        assert_eq!(&request.body[..], br#"{"text":"{{1}} stays"}"#, "literal");
+        assert_eq!(request.headers["x-trace"], "t-42");
+        assert_eq!(request.uri.query(), Some("page=42"));
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"k").expect("key");
+        mac.update(&request.body);
+        let hex: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(request.headers["x-sig"], format!("sha256={hex}"));
+        let mut wire = Vec::new();
+        compiled.fill_wire(&ctx, &mut wire).expect("wire");
+        let text = String::from_utf8_lossy(&wire);
+        assert!(
+            text.starts_with("POST /hook?page=42 HTTP/1.1\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("x-trace: t-42\r\n") && text.ends_with("{{1}} stays\"}"),
+            "{text}"
+        );
+
+        // A builder adds headers; it never replaces the scenario's or its signature.
+        for taken in ["x-sig", "content-type"] {
+            let forged = payload("{}", true, &[(taken, "forged")]);
+            let ctx = FillContext {
+                payload: Some(&forged),
+                ..CTX
+            };
+            assert_eq!(
+                compiled.fill(&ctx).err(),
+                Some(TemplateError::PayloadHeaderTaken(taken.into()))
+            );
+            assert_eq!(
+                compiled.fill_wire(&ctx, &mut wire).err(),
+                Some(TemplateError::PayloadHeaderTaken(taken.into()))
+            );
+        }
+        // A templated payload body fills its placeholders.
+        let templated = payload("n={{iteration}}", false, &[]);
+        let ctx = FillContext {
+            payload: Some(&templated),
+            ..CTX
+        };
+        assert_eq!(&compiled.fill(&ctx).expect("fill").body[..], b"n=42");
     }
 }

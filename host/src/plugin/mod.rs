@@ -31,7 +31,7 @@ pub use error::{PluginError, PluginFault};
 #[cfg(test)]
 pub(crate) use host_api::hmac_sha256_hex;
 pub use payload::{
-    Batch, BuilderInfo, GrantedData, MAX_BATCH, Payload, PayloadBuilderPlugin, PayloadInstance,
+    Batch, BuilderInfo, GrantedData, Payload, PayloadBuilderPlugin, PayloadInstance,
 };
 pub use rotation::{RotationConfig, RotationInfo, RotationInstance, RotationPlugin};
 pub use runtime::{ComponentWorld, PluginSource, Runtime};
@@ -49,3 +49,23 @@ pub const WIT_VERSION: &str = "0.1.1";
 
 #[cfg(test)]
 mod tests;
+
+/// A compile cache for the unit tests: one temporary directory per test
+/// process, so each component compiles once per process and nothing is
+/// written outside temporary directories.
+#[cfg(test)]
+pub(crate) fn test_compile_cache() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("tempdir"))
+        .path()
+}
+
+/// A runtime for the unit tests, with [`test_compile_cache`].
+#[cfg(test)]
+pub(crate) fn test_runtime(
+    limits: Limits,
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
+    params: Params,
+) -> Runtime {
+    Runtime::with_params(limits, params, stop, Some(test_compile_cache())).expect("runtime")
+}

@@ -16,9 +16,6 @@ use super::untrusted;
 
 world!(PayloadBuilder, PayloadBuilderPre, "payload-builder");
 
-/// Most payloads one batch may hold.
-pub const MAX_BATCH: u32 = 4096;
-
 /// A loaded payload builder, with its data directories granted. Cheap to
 /// clone; instantiate once per worker.
 #[derive(Clone)]
@@ -233,13 +230,13 @@ fn measure(name: &str, path: &Path, max_bytes: u64) -> Result<GrantedData, Strin
             } else if meta.is_file() {
                 files += 1;
                 bytes = bytes.saturating_add(meta.len());
+                if bytes > max_bytes {
+                    return Err(format!(
+                        "data directory {name} ({shown}) holds more than {max_bytes} bytes, what a plugin may read (--plugin-data-max-bytes)"
+                    ));
+                }
             }
         }
-    }
-    if bytes > max_bytes {
-        return Err(format!(
-            "--plugin-data={name}={shown} holds {bytes} bytes; a plugin may read at most {max_bytes} (--plugin-data-max-bytes)"
-        ));
     }
     Ok(GrantedData {
         name: name.to_owned(),
@@ -269,7 +266,7 @@ mod tests {
         assert_eq!((got.files, got.bytes), (3, 13));
         let err = measure("corpus", dir.path(), 12).expect_err("over the cap");
         assert!(
-            err.contains("holds 13 bytes") && err.contains("--plugin-data-max-bytes"),
+            err.contains("holds more than 12 bytes") && err.contains("--plugin-data-max-bytes"),
             "{err}"
         );
         let err = measure("corpus", &dir.path().join("nope"), 100).expect_err("missing");

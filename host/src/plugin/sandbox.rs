@@ -2,7 +2,6 @@
 
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use wasmtime::{Cache, CacheConfig, Config, Engine, ResourceLimiter};
@@ -47,15 +46,16 @@ pub(crate) struct SandboxEngine {
 }
 
 impl SandboxEngine {
-    /// An engine with epoch interruption and the component model, and with
-    /// fuel metering when `fuel` is set.
-    pub(crate) fn new(fuel: bool) -> Result<Self, PluginError> {
+    /// An engine with epoch interruption and the component model, with
+    /// fuel metering when `fuel` is set, keeping compiled components in
+    /// `compile_cache` when given.
+    pub(crate) fn new(fuel: bool, compile_cache: Option<&Path>) -> Result<Self, PluginError> {
         let mut config = Config::new();
         config
             .wasm_component_model(true)
             .epoch_interruption(true)
             .consume_fuel(fuel)
-            .cache(compile_cache().cloned());
+            .cache(compile_cache.and_then(open_compile_cache));
         let engine = Engine::new(&config).map_err(|e| PluginError::Runtime(e.to_string()))?;
         let ticker = EpochTicker::start(engine.clone())
             .map_err(|e| PluginError::Runtime(format!("cannot start the epoch thread: {e}")))?;
@@ -74,22 +74,9 @@ impl SandboxEngine {
     }
 }
 
-/// The compiled-plugin cache shared by every engine of the process:
-/// `compiled/` under the plugin cache directory (`RELHOST_CACHE_DIR`, else
-/// `~/.relhost/cache`). `None` when that directory cannot be made; plugins
-/// are then compiled on every run.
-fn compile_cache() -> Option<&'static Cache> {
-    static CACHE: OnceLock<Option<Cache>> = OnceLock::new();
-    CACHE
-        .get_or_init(|| {
-            let dir = crate::registry::default_dir(crate::registry::CACHE_DIR_ENV, "cache");
-            open_compile_cache(&dir.join("compiled"))
-        })
-        .as_ref()
-}
-
 /// A cache of compiled components in `dir`, made private to the user:
-/// what it holds is run as native code.
+/// what it holds is run as native code. `None` when the directory cannot
+/// be made; plugins are then compiled on every run.
 ///
 /// Compiling a component with Cranelift costs each run about 200 ms of CPU,
 /// as much as 40,000 requests of a load run. wasmtime keys each entry by a

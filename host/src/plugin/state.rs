@@ -122,6 +122,11 @@ impl Grants {
     }
 }
 
+/// Resources (open files, streams) one instance may hold at once: enough
+/// for any plugin's own work, far below what would run the process out of
+/// file descriptors.
+const MAX_RESOURCES: usize = 1024;
+
 /// Run parameters by name, given to every plugin (`--param NAME=VALUE`).
 pub type Params = std::collections::BTreeMap<String, String>;
 
@@ -178,9 +183,11 @@ impl PluginState {
                 })?;
         }
         let wasi = builder.build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
         Ok(PluginState {
             wasi,
-            table: ResourceTable::new(),
+            table,
             memory: MemoryCap::new(limits),
             grants,
             params,

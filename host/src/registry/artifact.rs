@@ -13,7 +13,7 @@ use semver::Version;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use super::data::{DATA_MEDIA_TYPE, DATA_NAME_ANNOTATION};
+use super::data::{DATA_MEDIA_TYPE, DATA_NAME_ANNOTATION, MAX_DATA_BYTES, MAX_DATA_LAYERS};
 
 /// Media type of the manifest.
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -152,11 +152,24 @@ impl OciManifest {
     /// tar; an error says what is malformed.
     pub fn data_layers(&self) -> Result<Vec<(String, String)>, String> {
         let mut layers: Vec<(String, String)> = Vec::new();
-        for layer in self
+        let data: Vec<&OciDescriptor> = self
             .layers
             .iter()
             .filter(|l| l.media_type == DATA_MEDIA_TYPE)
-        {
+            .collect();
+        if data.len() > MAX_DATA_LAYERS {
+            return Err(format!(
+                "{} data layers; at most {MAX_DATA_LAYERS}",
+                data.len()
+            ));
+        }
+        let total: u64 = data.iter().map(|l| l.size).sum();
+        if total > MAX_DATA_BYTES {
+            return Err(format!(
+                "data layers of {total} bytes in all; at most {MAX_DATA_BYTES}"
+            ));
+        }
+        for layer in data {
             let name = layer
                 .annotations
                 .get(DATA_NAME_ANNOTATION)

@@ -89,9 +89,16 @@ impl Cache {
             }
         });
         unpacked?;
-        if std::fs::rename(&partial, &dir).is_err() {
-            // Another run unpacked it first.
+        if let Err(e) = std::fs::rename(&partial, &dir) {
             let _ = std::fs::remove_dir_all(&partial);
+            // Another run may have unpacked it first; anything else fails.
+            if !dir.is_dir() {
+                return Err(RegistryError::io(
+                    dir,
+                    "cannot unpack the data layer into",
+                    e,
+                ));
+            }
         }
         Ok(dir)
     }

@@ -11,8 +11,11 @@ use std::path::{Component, Path, PathBuf};
 pub const DATA_MEDIA_TYPE: &str = "application/vnd.relhost.plugin.data.v1.tar";
 /// The annotation that names a data layer's directory.
 pub const DATA_NAME_ANNOTATION: &str = "dev.relhost.plugin.data.name";
-/// Most bytes a data layer may unpack to.
-pub const MAX_DATA_BYTES: u64 = 256 << 20;
+/// Most bytes the data layers of one plugin may hold, packed or unpacked
+/// (below the largest blob a registry read accepts).
+pub const MAX_DATA_BYTES: u64 = 192 << 20;
+/// Most data layers one plugin may have (as many as a builder may declare).
+pub const MAX_DATA_LAYERS: usize = 16;
 /// Most files a data layer may hold.
 pub const MAX_DATA_FILES: usize = 100_000;
 
@@ -23,18 +26,30 @@ pub fn pack(dir: &Path) -> Result<Vec<u8>, String> {
     let mut files = Vec::new();
     collect(dir, Path::new(""), &mut files)?;
     files.sort();
+    if files.len() > MAX_DATA_FILES {
+        return Err(format!(
+            "{}: more than {MAX_DATA_FILES} files",
+            dir.display()
+        ));
+    }
     let mut builder = tar::Builder::new(Vec::new());
     let mut total = 0u64;
     for relative in &files {
-        let bytes = std::fs::read(dir.join(relative))
-            .map_err(|e| format!("{}: cannot read it: {e}", dir.join(relative).display()))?;
-        total += bytes.len() as u64;
+        let path = dir.join(relative);
+        let size = std::fs::metadata(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .len();
+        // Checked before reading (a huge file is refused, not loaded), with
+        // the tar header's 512 bytes counted.
+        total = total.saturating_add(size).saturating_add(512);
         if total > MAX_DATA_BYTES {
             return Err(format!(
                 "{}: more than {MAX_DATA_BYTES} bytes of data",
                 dir.display()
             ));
         }
+        let bytes =
+            std::fs::read(&path).map_err(|e| format!("{}: cannot read it: {e}", path.display()))?;
         let mut header = tar::Header::new_ustar();
         header.set_size(bytes.len() as u64);
         header.set_mode(0o644);
@@ -45,12 +60,6 @@ pub fn pack(dir: &Path) -> Result<Vec<u8>, String> {
         builder
             .append_data(&mut header, relative, bytes.as_slice())
             .map_err(|e| format!("{}: {e}", relative.display()))?;
-    }
-    if files.len() > MAX_DATA_FILES {
-        return Err(format!(
-            "{}: more than {MAX_DATA_FILES} files",
-            dir.display()
-        ));
     }
     builder.into_inner().map_err(|e| e.to_string())
 }

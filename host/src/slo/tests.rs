@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use super::*;
-use crate::plugin::Limits;
+use crate::plugin::{Limits, Params, test_runtime};
 use crate::policy::builtin_slo_baseline;
 
 async fn evaluators() -> Evaluators {
-    let runtime = Runtime::new(Limits::default()).expect("runtime");
+    let runtime = test_runtime(Limits::default(), None, Params::new());
     Evaluators::load(&runtime, &[])
         .await
         .expect("built-in evaluators")
@@ -247,12 +247,15 @@ async fn burn_rate_matches_hand_computed_values() {
 
 #[tokio::test]
 async fn evaluators_run_under_fuel() {
-    let runtime = Runtime::new(Limits {
-        fuel: 1_000,
-        deadline: Duration::from_secs(5),
-        ..Limits::default()
-    })
-    .expect("runtime");
+    let runtime = test_runtime(
+        Limits {
+            fuel: 1_000,
+            deadline: Duration::from_secs(5),
+            ..Limits::default()
+        },
+        None,
+        Params::new(),
+    );
     let err = Evaluators::load(&runtime, &[])
         .await
         .err()

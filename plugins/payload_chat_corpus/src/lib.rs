@@ -77,7 +77,7 @@ impl Guest for ChatCorpus {
     fn build(batch: Batch) -> Result<Vec<Payload>, String> {
         let prompts = prompts()?;
         Ok(payload::replay(&batch, prompts, |prompt| {
-            payload::body(format!(
+            payload::templated(format!(
                 "{{\"threadId\":\"{{{{credential.thread}}}}\",\"message\":{}}}",
                 json_string(prompt)
             ))

@@ -12,22 +12,7 @@ use relhost_plugin_sdk::*;
 /// The data directory of recorded bodies.
 const DATA: &str = "webhooks";
 
-static BODIES: OnceLock<Result<Vec<Vec<u8>>, String>> = OnceLock::new();
-
-/// The recorded bodies, read once per instance.
-fn bodies() -> Result<&'static [Vec<u8>], String> {
-    BODIES
-        .get_or_init(|| {
-            let files = payload::read_dir_sorted(DATA)?;
-            if files.is_empty() {
-                return Err(format!("data directory {DATA} holds no file"));
-            }
-            Ok(files.into_iter().map(|(_, bytes)| bytes).collect())
-        })
-        .as_ref()
-        .map(Vec::as_slice)
-        .map_err(Clone::clone)
-}
+static FILES: OnceLock<Result<Vec<(String, Vec<u8>)>, String>> = OnceLock::new();
 
 struct WhatsappReplay;
 
@@ -43,8 +28,10 @@ impl Guest for WhatsappReplay {
     }
 
     fn build(batch: Batch) -> Result<Vec<Payload>, String> {
-        let bodies = bodies()?;
-        Ok(payload::replay(&batch, bodies, |b| payload::body(b.clone())))
+        let files = payload::load_once(&FILES, DATA)?;
+        Ok(payload::replay(&batch, files, |(_, bytes)| {
+            payload::body(bytes.clone())
+        }))
     }
 }
 

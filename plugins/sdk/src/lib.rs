@@ -65,13 +65,44 @@ pub mod payload {
     };
     pub use crate::rotation::mix;
 
-    /// A payload that sets only the body.
+    /// A payload that sets only the body, sent byte for byte (`{{` in it
+    /// is not a placeholder).
     pub fn body(bytes: impl Into<Vec<u8>>) -> Payload {
         Payload {
             body: bytes.into(),
+            literal: true,
             headers: Vec::new(),
             query: Vec::new(),
         }
+    }
+
+    /// A payload that sets only the body, whose placeholders
+    /// (`{{credential.thread}}`, `{{uuid}}`, ...) the host fills.
+    pub fn templated(text: impl Into<String>) -> Payload {
+        Payload {
+            body: text.into().into_bytes(),
+            literal: false,
+            headers: Vec::new(),
+            query: Vec::new(),
+        }
+    }
+
+    /// The files of data directory `dir`, read on the first call and kept
+    /// for the instance's life in `slot`; an empty directory is an error.
+    pub fn load_once(
+        slot: &'static std::sync::OnceLock<Result<Vec<(String, Vec<u8>)>, String>>,
+        dir: &str,
+    ) -> Result<&'static [(String, Vec<u8>)], String> {
+        slot.get_or_init(|| {
+            let files = read_dir_sorted(dir)?;
+            if files.is_empty() {
+                return Err(format!("data directory {dir} holds no file"));
+            }
+            Ok(files)
+        })
+        .as_ref()
+        .map(Vec::as_slice)
+        .map_err(Clone::clone)
     }
 
     /// The files of data directory `dir`, sorted by name, as (name, bytes).

@@ -22,7 +22,7 @@ use super::args::{self, ClientArgs};
 use super::deployment::DeploymentArgs;
 use super::error::CliError;
 use super::live_outputs::LiveOutputArgs;
-use super::plugin::RegistryArgs;
+use super::plugin::{COMPILED, RegistryArgs};
 use super::printer::Printer;
 use super::progress::ConsoleProgress;
 use super::signals::stop_on_signal;
@@ -310,6 +310,7 @@ impl DrillArgs {
             duration: self.chat_duration_scale,
         };
         scale.check()?;
+        let resolve = self.registry.options(self.client.ca_cert.clone());
         let runtime = Runtime::with_params(
             Limits {
                 deadline: self.plugin_deadline,
@@ -318,9 +319,9 @@ impl DrillArgs {
             },
             self.params.iter().cloned().collect(),
             Some(stop.clone()),
+            Some(&resolve.cache_dir.join(COMPILED)),
         )?;
         let evaluators = Evaluators::load(&runtime, &self.slo_plugins).await?;
-        let resolve = self.registry.options(self.client.ca_cert.clone());
         let mut catalog = Catalog::load(&runtime, &self.plugins, &resolve, self.seed).await?;
         let mut scenarios = catalog
             .select(&profile, self.scenarios.as_deref(), scale)

@@ -14,7 +14,7 @@ use clap::{Args, Subcommand};
 use super::error::CliError;
 use super::printer::Printer;
 use crate::exit::Exit;
-use crate::plugin::{Limits, PluginSource, Runtime, artifacts};
+use crate::plugin::{Limits, Params, PluginSource, Runtime, artifacts};
 use crate::registry::inspect::{Inspection, inspect};
 use crate::registry::{
     self, CapabilityPolicy, Reference, RegistryError, ResolveOptions, artifact::Artifact,
@@ -235,8 +235,19 @@ impl PluginCommand {
     }
 }
 
-fn runtime() -> Result<Runtime, CliError> {
-    Ok(Runtime::new(Limits::default())?)
+/// Where compiled plugins are kept, under the plugin cache directory.
+pub(crate) const COMPILED: &str = "compiled";
+
+/// A runtime with the default limits and the compile cache under the
+/// plugin cache directory (`RELHOST_CACHE_DIR`, else `~/.relhost/cache`).
+pub(crate) fn runtime() -> Result<Runtime, CliError> {
+    let cache = registry::default_dir(registry::CACHE_DIR_ENV, "cache").join(COMPILED);
+    Ok(Runtime::with_params(
+        Limits::default(),
+        Params::new(),
+        None,
+        Some(&cache),
+    )?)
 }
 
 /// Writes a file atomically; `path` names the file.

@@ -249,10 +249,11 @@ const PAYLOAD_LIB: &str = r##"//! `__NAME__`: a relhost payload builder.
 //! Build with `cargo build --release --target wasm32-wasip2`; use with
 //! `relhost run --payload-plugin=SCENARIO=target/wasm32-wasip2/release/__NAME__.wasm
 //! --plugin-data=samples=DIR`. Every file of the data directory `samples` is
-//! one request body; each round of N requests sends each of the N files
-//! once, in an order shuffled by the run's seed. The host fills placeholders
-//! (`{{uuid}}`, `{{iteration}}`, `{{credential.thread}}`, ...) and signs the
-//! body when the scenario signs. One call builds a whole batch.
+//! one request body, sent byte for byte; each round of N requests sends
+//! each of the N files once, in an order shuffled by the run's seed. The
+//! host signs the body when the scenario signs; `payload::templated` makes
+//! a body whose placeholders (`{{uuid}}`, `{{credential.thread}}`, ...) it
+//! fills. One call builds a whole batch.
 
 use std::sync::OnceLock;
 
@@ -262,21 +263,7 @@ use relhost_plugin_sdk::payload::{self, Batch, BuilderInfo, Guest, Payload};
 /// The data directory, preopened read-only under this name.
 const DATA: &str = "samples";
 
-static BODIES: OnceLock<Result<Vec<Vec<u8>>, String>> = OnceLock::new();
-
-fn bodies() -> Result<&'static [Vec<u8>], String> {
-    BODIES
-        .get_or_init(|| {
-            let files = payload::read_dir_sorted(DATA)?;
-            if files.is_empty() {
-                return Err(format!("data directory {DATA} holds no file"));
-            }
-            Ok(files.into_iter().map(|(_, bytes)| bytes).collect())
-        })
-        .as_ref()
-        .map(Vec::as_slice)
-        .map_err(Clone::clone)
-}
+static FILES: OnceLock<Result<Vec<(String, Vec<u8>)>, String>> = OnceLock::new();
 
 struct Plugin;
 
@@ -293,7 +280,10 @@ impl Guest for Plugin {
     }
 
     fn build(batch: Batch) -> Result<Vec<Payload>, String> {
-        Ok(payload::replay(&batch, bodies()?, |b| payload::body(b.clone())))
+        let files = payload::load_once(&FILES, DATA)?;
+        Ok(payload::replay(&batch, files, |(_, bytes)| {
+            payload::body(bytes.clone())
+        }))
     }
 }
 
