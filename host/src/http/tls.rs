@@ -14,6 +14,7 @@ use std::sync::Arc;
 use rustls::RootCertStore;
 use rustls::client::Resumption;
 use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 
 use super::{ClientConfig, HttpError};
 
@@ -97,7 +98,7 @@ fn add_ca_file(roots: &mut RootCertStore, path: &Path) -> Result<(), HttpError> 
         path: PathBuf::from(path),
         source,
     })?;
-    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut bytes.as_slice())
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<_, _>>()
         .map_err(|e| bad(format!("invalid PEM: {e}")))?;
     if certs.is_empty() {
