@@ -54,6 +54,30 @@ fn load(
         .unwrap_or_else(|e| panic!("load builtin {name}: {e}"))
 }
 
+/// The built-in WhatsApp scenario's template, compiled with signing on.
+fn whatsapp_signed(
+    rt: &tokio::runtime::Runtime,
+    plugins: &Runtime,
+    base: &http::Uri,
+) -> RequestTemplate {
+    let secrets = whatsapp_secrets();
+    let whatsapp = load(rt, plugins, "whatsapp_webhook", Arc::clone(&secrets));
+    let template = template_of(rt, &whatsapp);
+    assert!(
+        template.signing.is_some(),
+        "signing is on with the secret set"
+    );
+    RequestTemplate::compile(
+        &template,
+        base,
+        &whatsapp.descriptor().secrets,
+        &secrets,
+        1,
+        RequestLimits::default(),
+    )
+    .expect("compile whatsapp template")
+}
+
 /// The plugin's template for its first default stage.
 fn template_of(rt: &tokio::runtime::Runtime, plugin: &ScenarioPlugin) -> Template {
     let stage = plugin.descriptor().default_stages[0].clone();
@@ -137,22 +161,7 @@ fn template_benches(c: &mut Criterion) {
     let plugins = Runtime::new(Limits::default()).expect("plugin runtime");
     let base: http::Uri = BASE_URL.parse().expect("base url");
 
-    let secrets = whatsapp_secrets();
-    let whatsapp = load(&rt, &plugins, "whatsapp_webhook", Arc::clone(&secrets));
-    let template = template_of(&rt, &whatsapp);
-    assert!(
-        template.signing.is_some(),
-        "signing is on with the secret set"
-    );
-    let mut whatsapp = RequestTemplate::compile(
-        &template,
-        &base,
-        &whatsapp.descriptor().secrets,
-        &secrets,
-        1,
-        RequestLimits::default(),
-    )
-    .expect("compile whatsapp template");
+    let mut whatsapp = whatsapp_signed(&rt, &plugins, &base);
 
     let chat = load(
         &rt,
@@ -238,18 +247,7 @@ fn payload_benches(c: &mut Criterion) {
         ))
         .expect("load whatsapp_replay");
     let mut instance = rt.block_on(builder.instantiate(0)).expect("instantiate");
-    let secrets = whatsapp_secrets();
-    let whatsapp = load(&rt, &plugins, "whatsapp_webhook", Arc::clone(&secrets));
-    let template = template_of(&rt, &whatsapp);
-    let mut whatsapp = RequestTemplate::compile(
-        &template,
-        &base,
-        &whatsapp.descriptor().secrets,
-        &secrets,
-        1,
-        RequestLimits::default(),
-    )
-    .expect("compile whatsapp template");
+    let mut whatsapp = whatsapp_signed(&rt, &plugins, &base);
 
     let mut group = c.benchmark_group("payload");
     group.throughput(Throughput::Elements(256));

@@ -11,8 +11,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use crate::support::hub_signature;
 
 const SECRET: &str = "e2e-app-secret";
 const STARTUP: Duration = Duration::from_secs(20);
@@ -120,18 +119,6 @@ fn http(
     (status, body)
 }
 
-fn sign(body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("any key length");
-    mac.update(body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256={hex}")
-}
-
 #[test]
 fn relhost_sim_serves_health_and_webhooks_then_stops_on_sigterm() {
     let mut guard = spawn_sim(&["--listen=127.0.0.1:0", "--ops-token=e2e-ops"]);
@@ -144,7 +131,7 @@ fn relhost_sim_serves_health_and_webhooks_then_stops_on_sigterm() {
     assert!(body.contains("ok"), "{body}");
 
     let delivery = br#"{"object":"whatsapp_business_account","entry":[]}"#;
-    let sig = sign(delivery);
+    let sig = hub_signature(SECRET, delivery);
     let (status, body) = http(
         addr,
         "POST",

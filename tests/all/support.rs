@@ -471,3 +471,18 @@ fn record(stream: TcpStream, sink: &Mutex<Vec<Recorded>>) {
         let _ = writer.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
     }
 }
+
+/// `sha256=<hex>`: the HMAC-SHA256 of `body` keyed with `secret`, as
+/// WhatsApp's `X-Hub-Signature-256` carries it.
+pub(crate) fn hub_signature(secret: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={hex}")
+}
