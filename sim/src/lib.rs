@@ -19,6 +19,7 @@ mod auth_store;
 mod body;
 mod bulkhead_alerts;
 mod config;
+mod conn;
 mod faults;
 mod linking;
 mod provider;

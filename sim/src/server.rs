@@ -6,7 +6,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -15,35 +14,17 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::auth_store::Credentials;
 use crate::config::SimConfig;
+use crate::conn::{ConnCtl, Surface};
 use crate::faults::Fault;
-use crate::routes::Surface;
 use crate::state::SimState;
 
 /// How long open connections get to finish after shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
-
-/// Per-connection control shared with the request handlers.
-#[derive(Debug)]
-pub(crate) struct ConnCtl {
-    pub(crate) peer: SocketAddr,
-    /// The routes this connection's listener serves.
-    pub(crate) surface: Surface,
-    reset: AtomicBool,
-    notify: Notify,
-}
-
-impl ConnCtl {
-    /// Aborts the connection with a TCP reset as soon as possible.
-    pub(crate) fn reset(&self) {
-        self.reset.store(true, Ordering::Release);
-        self.notify.notify_one();
-    }
-}
 
 /// A TCP stream that is closed with a reset (SO_LINGER 0) when its
 /// connection was asked to reset.
@@ -54,7 +35,7 @@ struct ResetOnDrop {
 
 impl Drop for ResetOnDrop {
     fn drop(&mut self) {
-        if self.ctl.reset.load(Ordering::Acquire) {
+        if self.ctl.reset_requested() {
             let _ = self.inner.set_zero_linger();
         }
     }
@@ -284,12 +265,7 @@ async fn serve_conn(
     state: Arc<SimState>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let ctl = Arc::new(ConnCtl {
-        peer,
-        surface,
-        reset: AtomicBool::new(false),
-        notify: Notify::new(),
-    });
+    let ctl = Arc::new(ConnCtl::new(peer, surface));
     let io = TokioIo::new(ResetOnDrop {
         inner: stream,
         ctl: Arc::clone(&ctl),
@@ -305,11 +281,11 @@ async fn serve_conn(
     tokio::select! {
         _ = conn.as_mut() => return,
         // Dropping the connection drops the socket with SO_LINGER 0.
-        _ = ctl.notify.notified() => return,
+        _ = ctl.reset_asked() => return,
         _ = shutdown.changed() => conn.as_mut().graceful_shutdown(),
     }
     tokio::select! {
         _ = tokio::time::timeout(SHUTDOWN_GRACE, conn.as_mut()) => {}
-        _ = ctl.notify.notified() => {}
+        _ = ctl.reset_asked() => {}
     }
 }

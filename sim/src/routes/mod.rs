@@ -20,8 +20,8 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::body::{BodyError, SimBody};
+use crate::conn::ConnCtl;
 use crate::faults::FaultEndpoint;
-use crate::server::ConnCtl;
 use crate::state::SimState;
 use crate::stats::Route;
 
@@ -203,31 +203,6 @@ pub(crate) fn query_get<'a>(query: Option<&'a str>, key: &str) -> Option<Cow<'a,
             (percent_decode(k) == key).then(|| percent_decode(v))
         })
         .next()
-}
-
-/// Which routes a listener serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Surface {
-    /// Every route (one address for the whole deployment).
-    All,
-    /// HTTP actions, auth and ops routes, as `NAME.convex.site`.
-    Site,
-    /// The function API only, as `NAME.convex.cloud`.
-    Functions,
-}
-
-impl Surface {
-    fn serves(self, route: Route) -> bool {
-        let function = matches!(
-            route,
-            Route::FunctionQuery | Route::FunctionMutation | Route::FunctionAction
-        );
-        match self {
-            Surface::All => true,
-            Surface::Site => !function,
-            Surface::Functions => function || route == Route::Healthz,
-        }
-    }
 }
 
 /// What a path answers: its route, its fault endpoint and allowed methods.
