@@ -117,3 +117,9 @@ impl PluginError {
         }
     }
 }
+
+/// The innermost cause of a wasmtime error, on one line.
+pub(crate) fn root_cause(error: &wasmtime::Error) -> String {
+    let root = error.root_cause().to_string();
+    root.lines().next().unwrap_or_default().to_string()
+}

@@ -10,9 +10,8 @@ use wasmtime::component::InstancePre;
 use wasmtime::{Store, Trap};
 
 use super::epoch::Running;
-use super::error::{PluginError, PluginFault};
-use super::runtime::{RuntimeInner, root_cause};
-use super::sandbox::{Limits, Stopped};
+use super::error::{PluginError, PluginFault, root_cause};
+use super::sandbox::{Limits, RuntimeInner, Stopped};
 use super::state::{Grants, PluginState};
 use crate::rng::SplitMix64;
 

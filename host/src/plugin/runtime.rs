@@ -5,25 +5,22 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::Component;
 
 use super::artifacts;
 use super::bindings::payload::PayloadBuilder;
-use super::bindings::payload::relhost::plugin::payload_types;
 use super::bindings::rotation::Rotation;
-use super::bindings::rotation::relhost::plugin::rotation_types;
 use super::bindings::scenario::Scenario;
 use super::bindings::slo::SloEvaluator;
-use super::bindings::slo::relhost::plugin::slo_types;
-use super::error::PluginError;
+use super::error::{PluginError, root_cause};
 use super::instance::{PluginCore, World};
 use super::payload::{BuilderInfo, PayloadBuilderPlugin};
 use super::rotation::{RotationConfig, RotationPlugin};
-use super::sandbox::{Limits, SandboxEngine};
+use super::sandbox::{Limits, RuntimeInner};
 use super::scenario::ScenarioPlugin;
 use super::secrets::Secrets;
 use super::slo::SloEvaluatorPlugin;
-use super::state::{Grants, Params, PluginState};
+use super::state::{Grants, Params};
 
 /// Where a plugin comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,47 +74,6 @@ pub struct Runtime {
     inner: Arc<RuntimeInner>,
 }
 
-pub(crate) struct RuntimeInner {
-    plain: Sandbox,
-    fueled: Sandbox,
-    pub(crate) limits: Limits,
-    pub(crate) params: Arc<Params>,
-    /// The run's stop signal: a call in progress ends when it turns true.
-    pub(crate) stop: Option<watch::Receiver<bool>>,
-}
-
-/// An engine, its epoch ticker, and a linker granting every world's imports.
-pub(crate) struct Sandbox {
-    pub(crate) engine: SandboxEngine,
-    linker: Linker<PluginState>,
-}
-
-impl Sandbox {
-    fn new(fuel: bool, compile_cache: Option<&Path>) -> Result<Self, PluginError> {
-        let engine = SandboxEngine::new(fuel, compile_cache)?;
-        let mut linker = Linker::new(engine.engine());
-        let runtime_error = |e: wasmtime::Error| PluginError::Runtime(e.to_string());
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(runtime_error)?;
-        Scenario::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
-            .map_err(runtime_error)?;
-        // The other worlds share `host` and `types`; they add their own types only.
-        rotation_types::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
-            .map_err(runtime_error)?;
-        slo_types::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
-            .map_err(runtime_error)?;
-        payload_types::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
-            .map_err(runtime_error)?;
-        Ok(Sandbox { engine, linker })
-    }
-}
-
-impl RuntimeInner {
-    /// The sandbox a world runs in.
-    pub(crate) fn sandbox(&self, fueled: bool) -> &Sandbox {
-        if fueled { &self.fueled } else { &self.plain }
-    }
-}
-
 impl Runtime {
     /// A runtime whose guest calls and instances obey `limits`.
     pub fn new(limits: Limits) -> Result<Self, PluginError> {
@@ -137,13 +93,7 @@ impl Runtime {
         compile_cache: Option<&Path>,
     ) -> Result<Self, PluginError> {
         Ok(Runtime {
-            inner: Arc::new(RuntimeInner {
-                plain: Sandbox::new(false, compile_cache)?,
-                fueled: Sandbox::new(true, compile_cache)?,
-                limits,
-                params: Arc::new(params),
-                stop,
-            }),
+            inner: Arc::new(RuntimeInner::new(limits, params, stop, compile_cache)?),
         })
     }
 
@@ -249,12 +199,6 @@ impl Runtime {
             seed,
         })
     }
-}
-
-/// The innermost cause of a wasmtime error, on one line.
-pub(crate) fn root_cause(error: &wasmtime::Error) -> String {
-    let root = error.root_cause().to_string();
-    root.lines().next().unwrap_or_default().to_string()
 }
 
 /// Lowercase hex of a digest.

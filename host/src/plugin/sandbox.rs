@@ -6,8 +6,18 @@ use std::time::Duration;
 
 use wasmtime::{Cache, CacheConfig, Config, Engine, ResourceLimiter};
 
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use wasmtime::component::{HasSelf, Linker};
+
+use super::bindings::payload::relhost::plugin::payload_types;
+use super::bindings::rotation::relhost::plugin::rotation_types;
+use super::bindings::scenario::Scenario;
+use super::bindings::slo::relhost::plugin::slo_types;
 use super::epoch::{EpochTicker, Running};
 use super::error::PluginError;
+use super::state::{Params, PluginState};
 
 /// Per-call and per-instance limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +102,65 @@ fn open_compile_cache(dir: &Path) -> Option<Cache> {
     let mut config = CacheConfig::new();
     config.with_directory(dir);
     Cache::new(config).ok()
+}
+
+/// What every plugin of a run shares: the two sandboxes (plain, and fuel
+/// metered), the limits, the run parameters and the stop signal.
+pub(crate) struct RuntimeInner {
+    plain: Sandbox,
+    fueled: Sandbox,
+    pub(crate) limits: Limits,
+    pub(crate) params: Arc<Params>,
+    /// The run's stop signal: a call in progress ends when it turns true.
+    pub(crate) stop: Option<watch::Receiver<bool>>,
+}
+
+/// An engine, its epoch ticker, and a linker granting every world's imports.
+pub(crate) struct Sandbox {
+    pub(crate) engine: SandboxEngine,
+    pub(crate) linker: Linker<PluginState>,
+}
+
+impl Sandbox {
+    fn new(fuel: bool, compile_cache: Option<&Path>) -> Result<Self, PluginError> {
+        let engine = SandboxEngine::new(fuel, compile_cache)?;
+        let mut linker = Linker::new(engine.engine());
+        let runtime_error = |e: wasmtime::Error| PluginError::Runtime(e.to_string());
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(runtime_error)?;
+        Scenario::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(runtime_error)?;
+        // The other worlds share `host` and `types`; they add their own types only.
+        rotation_types::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(runtime_error)?;
+        slo_types::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(runtime_error)?;
+        payload_types::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(runtime_error)?;
+        Ok(Sandbox { engine, linker })
+    }
+}
+
+impl RuntimeInner {
+    /// The sandboxes of a run (see [`Runtime::with_params`](super::Runtime::with_params)).
+    pub(crate) fn new(
+        limits: Limits,
+        params: Params,
+        stop: Option<watch::Receiver<bool>>,
+        compile_cache: Option<&Path>,
+    ) -> Result<Self, PluginError> {
+        Ok(RuntimeInner {
+            plain: Sandbox::new(false, compile_cache)?,
+            fueled: Sandbox::new(true, compile_cache)?,
+            limits,
+            params: Arc::new(params),
+            stop,
+        })
+    }
+
+    /// The sandbox a world runs in.
+    pub(crate) fn sandbox(&self, fueled: bool) -> &Sandbox {
+        if fueled { &self.fueled } else { &self.plain }
+    }
 }
 
 /// Why the host cut a guest call short.
