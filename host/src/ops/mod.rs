@@ -16,9 +16,10 @@ use bytes::Bytes;
 use crate::convex::{self, FunctionAuth, FunctionError, FunctionKind, FunctionPath};
 use crate::http::{Client, ErrorClass, OutgoingRequest};
 
+pub use crate::report::{Observed, ProbeCheck, ProbeOutcome};
 pub use probe::{
-    Observed, PROBES_KIND, ProbeCheck, ProbeError, ProbeOutcome, ProbeReport, ProbeSettings,
-    ProbeSpec, ProbeStatus, prepare_probe, run_probe, run_probes,
+    PROBES_KIND, ProbeError, ProbeReport, ProbeSettings, ProbeSpec, ProbeStatus, prepare_probe,
+    run_probe, run_probes,
 };
 pub use region::{
     MilestoneEvidence, REGION_READINESS_KIND, RegionDecision, RegionInputs, RegionReadinessReport,

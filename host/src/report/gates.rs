@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use super::gate::{Comparator, GateResult, Verdict};
 use super::junit::{JunitCase, write_junit};
 use super::markdown::{MarkdownSummary, SummaryRow};
+use super::probe_outcome::{Observed, ProbeOutcome};
 use super::types::{DrillStatus, PluginInfo, TargetInfo};
 use super::write::ReportError;
-use crate::ops::ProbeOutcome;
 use crate::policy::{Owner, OwnershipMatrix};
 
 /// One check of a gate, with its owner.
@@ -103,8 +103,8 @@ impl OwnedCheck {
                     let owner = owners.owner_for(&name, Some(&p.scenario));
                     OwnedCheck {
                         observed: match &c.observed {
-                            crate::ops::Observed::Number(n) => Some(*n),
-                            crate::ops::Observed::Text(_) => None,
+                            Observed::Number(n) => Some(*n),
+                            Observed::Text(_) => None,
                         },
                         verdict: c.verdict,
                         message: Some(format!("expected {}", c.expected)),

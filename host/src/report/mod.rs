@@ -11,6 +11,7 @@ mod gate;
 mod gates;
 mod junit;
 mod markdown;
+mod probe_outcome;
 mod runbook;
 mod table;
 mod types;
@@ -26,6 +27,7 @@ pub use gates::{
 };
 pub use junit::{JunitCase, junit_xml, write_junit, write_text_file, xml_escape};
 pub use markdown::{MarkdownSummary, SummaryRow, md_cell};
+pub use probe_outcome::{Observed, ProbeCheck, ProbeOutcome};
 pub use runbook::runbook_section;
 pub use table::write_summary_table;
 pub use types::{
