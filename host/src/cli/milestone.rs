@@ -240,10 +240,7 @@ fn milestone_checks(
     specs
         .into_iter()
         .map(|(name, observed, threshold, comparator)| {
-            let holds = match comparator {
-                Comparator::AtMost => observed <= threshold,
-                Comparator::AtLeast => observed >= threshold,
-            };
+            let holds = comparator.holds(observed, threshold);
             let nothing = s.totals.requests == 0;
             OwnedCheck {
                 observed: Some(observed),

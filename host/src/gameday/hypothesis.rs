@@ -88,10 +88,7 @@ fn compare(
 ) -> HypothesisCheck {
     let (verdict, message) = match observed {
         Some(v) => {
-            let holds = match comparator {
-                Comparator::AtMost => v <= threshold,
-                Comparator::AtLeast => v >= threshold,
-            };
+            let holds = comparator.holds(v, threshold);
             (if holds { Verdict::Pass } else { Verdict::Fail }, None)
         }
         None if missing == WhenMissing::Skip => {

@@ -33,8 +33,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::policy::locate::{JsonIndex, join_index, join_key};
-use crate::policy::{MetricPath, Origin, PolicyError, WhenMissing};
-use crate::report::Comparator;
+use crate::policy::{Comparator, MetricPath, Origin, PolicyError, WhenMissing};
 
 const BUILTIN_PLAN: &str = include_str!("../../../policies/game-day-plan.json");
 

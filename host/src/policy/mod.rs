@@ -12,6 +12,7 @@
 //! expected.
 
 mod canary;
+mod comparator;
 mod duration;
 mod error;
 pub(crate) mod locate;
@@ -32,6 +33,7 @@ pub use canary::{
     CANARY_METRICS, CanaryMetric, CanaryPolicy, Direction, builtin_canary_policy,
     default_absolute_increase, load_canary_policy,
 };
+pub use comparator::Comparator;
 pub use duration::{MAX_DURATION, parse_duration, parse_duration_within};
 pub use error::{Origin, PolicyError};
 pub use metric::{MetricPath, MetricPathError};

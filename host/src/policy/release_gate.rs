@@ -27,13 +27,13 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::Comparator;
 use super::error::{Origin, PolicyError};
 use super::locate::{join_index, join_key};
 use super::metric::MetricPath;
 use super::ordered::OrderedMap;
 use super::ownership::OwnershipMatrix;
 use super::refs::{self, Source};
-use crate::report::Comparator;
 
 const BUILTIN_RELEASE_GATE: &str = include_str!("../../../policies/release-gate-policy.json");
 
@@ -104,10 +104,7 @@ pub struct SnapshotCheck {
 impl SnapshotCheck {
     /// Whether `observed` satisfies the check.
     pub fn holds(&self, observed: f64) -> bool {
-        match self.comparator {
-            Comparator::AtMost => observed <= self.threshold,
-            Comparator::AtLeast => observed >= self.threshold,
-        }
+        self.comparator.holds(observed, self.threshold)
     }
 }
 

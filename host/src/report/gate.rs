@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::policy::Comparator;
+
 /// A gate's or a check's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -12,34 +14,6 @@ pub enum Verdict {
     Fail,
     /// The scenario did not run (gates only, never a check).
     Skipped,
-}
-
-/// How the observed value must relate to the threshold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Comparator {
-    /// Observed must be at most the threshold.
-    #[serde(rename = "<=")]
-    AtMost,
-    /// Observed must be at least the threshold.
-    #[serde(rename = ">=")]
-    AtLeast,
-}
-
-impl Comparator {
-    /// `<=` or `>=`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Comparator::AtMost => "<=",
-            Comparator::AtLeast => ">=",
-        }
-    }
-
-    fn holds(self, observed: f64, threshold: f64) -> bool {
-        match self {
-            Comparator::AtMost => observed <= threshold,
-            Comparator::AtLeast => observed >= threshold,
-        }
-    }
 }
 
 /// The unit of a check's values.
