@@ -4,6 +4,7 @@
 //! builders and other team-specific logic ship as sandboxed WebAssembly
 //! components. The binary in `main.rs` is a thin wrapper over [`cli::run`].
 
+pub mod atomic_file;
 pub mod canary;
 pub mod cli;
 pub mod convex;

@@ -4,7 +4,7 @@ use crate::engine::EngineError;
 use crate::exit::Exit;
 use crate::plugin::PluginError;
 use crate::policy::PolicyError;
-use crate::report::ReportError;
+use crate::report::WriteError;
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +26,7 @@ pub enum CliError {
     CannotRun(String),
     /// A report could not be written.
     #[error(transparent)]
-    Report(#[from] ReportError),
+    Report(#[from] WriteError),
 }
 
 impl CliError {

@@ -25,7 +25,7 @@ pub use collect::{Collected, ReportFile, SkippedFile, collect};
 pub use model::{DEFAULT_OBJECTIVE, Dashboard};
 
 use crate::policy::SloBaseline;
-use crate::report::{ReportError, write_bytes_atomic, write_json_atomic};
+use crate::report::{WriteError, write_bytes_atomic, write_json_atomic};
 
 /// File name of the JSON dashboard.
 pub const JSON_FILE: &str = "slo-dashboard.json";
@@ -48,7 +48,7 @@ pub enum DashboardError {
     },
     /// A dashboard file could not be written.
     #[error(transparent)]
-    Write(#[from] ReportError),
+    Write(#[from] WriteError),
 }
 
 /// The files [`generate`] wrote, and what it built.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::report::{ReportError, write_json_atomic_with_mode};
+use crate::atomic_file::{WriteError, write_json_atomic_with_mode};
 
 /// The environment variable holding an inline pool, used as the origin of
 /// its errors.
@@ -149,7 +149,7 @@ pub enum PoolError {
     },
     /// The pool file could not be written.
     #[error(transparent)]
-    Write(#[from] ReportError),
+    Write(#[from] WriteError),
 }
 
 /// Reads and checks a pool file (see [`parse_pool_json`]).

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::artifact::{is_sha256_hex, sha256_hex};
 use super::error::RegistryError;
-use crate::report::write_bytes_atomic;
+use crate::atomic_file::write_bytes_atomic;
 
 /// A cache directory.
 #[derive(Debug, Clone, PartialEq, Eq)]

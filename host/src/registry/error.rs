@@ -192,8 +192,8 @@ fn detail_suffix(detail: &str) -> String {
     }
 }
 
-impl From<crate::report::ReportError> for RegistryError {
-    fn from(error: crate::report::ReportError) -> Self {
+impl From<crate::atomic_file::WriteError> for RegistryError {
+    fn from(error: crate::atomic_file::WriteError) -> Self {
         RegistryError::Write(chain(&error))
     }
 }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::artifact::{Artifact, MANIFEST_MEDIA_TYPE, OciDescriptor, digest_of, parse_digest};
 use super::error::RegistryError;
-use crate::report::write_bytes_atomic;
+use crate::atomic_file::write_bytes_atomic;
 
 /// The annotation that names a tagged manifest in `index.json`.
 const REF_NAME: &str = "org.opencontainers.image.ref.name";

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::artifact::is_sha256_hex;
 use super::error::RegistryError;
-use crate::report::write_bytes_atomic;
+use crate::atomic_file::write_bytes_atomic;
 
 /// The lock file format version.
 const FORMAT: u32 = 1;

@@ -11,7 +11,7 @@ use super::junit::{JunitCase, write_junit};
 use super::markdown::{MarkdownSummary, SummaryRow};
 use super::probe_outcome::{Observed, ProbeOutcome};
 use super::types::{DrillStatus, PluginInfo, TargetInfo};
-use super::write::ReportError;
+use crate::atomic_file::WriteError;
 use crate::policy::{Owner, OwnershipMatrix};
 
 /// One check of a gate, with its owner.
@@ -252,7 +252,7 @@ pub fn write_gate_outputs(
     report_path: &Path,
     junit: Option<&Path>,
     summary: Option<&Path>,
-) -> Result<Vec<PathBuf>, ReportError> {
+) -> Result<Vec<PathBuf>, WriteError> {
     let mut written = Vec::new();
     if let Some(path) = junit {
         let cases: Vec<JunitCase> = checks

@@ -9,7 +9,7 @@
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use super::write::{ReportError, write_bytes_atomic};
+use crate::atomic_file::{WriteError, write_bytes_atomic};
 
 /// One test case: a check of a gate.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,11 +116,11 @@ pub fn junit_xml(suite: &str, cases: &[JunitCase]) -> String {
 }
 
 /// Writes `text` to `path` atomically (its directory is created as needed).
-pub fn write_text_file(path: &Path, text: &str) -> Result<PathBuf, ReportError> {
+pub fn write_text_file(path: &Path, text: &str) -> Result<PathBuf, WriteError> {
     let file_name = path
         .file_name()
         .and_then(|n| n.to_str())
-        .ok_or_else(|| ReportError::InvalidFileName(path.display().to_string()))?;
+        .ok_or_else(|| WriteError::InvalidFileName(path.display().to_string()))?;
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -129,7 +129,7 @@ pub fn write_text_file(path: &Path, text: &str) -> Result<PathBuf, ReportError> 
 }
 
 /// Writes [`junit_xml`] of `suite` and `cases` to `path`, atomically.
-pub fn write_junit(path: &Path, suite: &str, cases: &[JunitCase]) -> Result<PathBuf, ReportError> {
+pub fn write_junit(path: &Path, suite: &str, cases: &[JunitCase]) -> Result<PathBuf, WriteError> {
     write_text_file(path, &junit_xml(suite, cases))
 }
 

@@ -18,7 +18,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use super::junit::write_text_file;
-use super::write::ReportError;
+use crate::atomic_file::WriteError;
 
 /// One row of the checks table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,7 +127,7 @@ impl MarkdownSummary {
     }
 
     /// Writes [`MarkdownSummary::render`] to `path`, atomically.
-    pub fn write(&self, path: &Path) -> Result<PathBuf, ReportError> {
+    pub fn write(&self, path: &Path) -> Result<PathBuf, WriteError> {
         write_text_file(path, &self.render())
     }
 }

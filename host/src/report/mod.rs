@@ -20,6 +20,9 @@ mod write;
 #[cfg(test)]
 mod tests;
 
+pub use crate::atomic_file::{
+    WriteError, check_writable, write_bytes_atomic, write_json_atomic_with_mode,
+};
 pub use gate::{Check, Comparator, GateResult, Unit, Verdict};
 pub use gates::{
     BurnRateGate, MilestoneGateReport, OwnedCheck, ReleaseGateReport, SnapshotSection, verdict_of,
@@ -34,7 +37,4 @@ pub use types::{
     CredentialsReport, DataInfo, DrillReport, DrillStatus, LoadReport, PluginInfo, ReportKind,
     RotationReport, SCHEMA_VERSION, ScenarioReport, StageReport, StageRun, TargetInfo,
 };
-pub use write::{
-    ReportError, check_writable, compact_timestamp, report_file_name, rfc3339_millis,
-    write_bytes_atomic, write_json_atomic, write_json_atomic_with_mode,
-};
+pub use write::{compact_timestamp, report_file_name, rfc3339_millis, write_json_atomic};
