@@ -5,6 +5,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -142,21 +143,15 @@ fn write_temp(tmp: &Path, bytes: &[u8], mode: Option<u32>) -> Result<(), WriteEr
     };
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
-    #[cfg(unix)]
     if let Some(mode) = mode {
-        use std::os::unix::fs::OpenOptionsExt;
         options.mode(mode);
     }
     let mut file = options.open(tmp).map_err(err)?;
-    #[cfg(unix)]
     if let Some(mode) = mode {
         // The umask may have removed bits at creation; set them exactly.
-        use std::os::unix::fs::PermissionsExt;
         file.set_permissions(fs::Permissions::from_mode(mode))
             .map_err(err)?;
     }
-    #[cfg(not(unix))]
-    let _ = mode;
     file.write_all(bytes).map_err(err)?;
     file.sync_all().map_err(err)?;
     Ok(())
@@ -194,10 +189,8 @@ mod tests {
         }
     }
 
-    #[cfg(unix)]
     #[test]
     fn mode_is_applied() {
-        use std::os::unix::fs::PermissionsExt;
         let root = tempfile::tempdir().unwrap();
         let p = write_json_atomic_with_mode(root.path(), "pool.json", &1, Some(0o600)).unwrap();
         let mode = std::fs::metadata(p).unwrap().permissions().mode() & 0o777;

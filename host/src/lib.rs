@@ -3,6 +3,12 @@
 //! A native host owns connections, scheduling and timing; scenarios, payload
 //! builders and other team-specific logic ship as sandboxed WebAssembly
 //! components. The binary in `main.rs` is a thin wrapper over [`cli::run`].
+//!
+//! Linux only: the pacer sleeps on timerfd and the load client reads the
+//! kernel's receive timestamps (`SO_TIMESTAMPNS`).
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("relhost runs on Linux only: its pacer uses timerfd and its client SO_TIMESTAMPNS");
 
 pub mod atomic_file;
 pub mod canary;

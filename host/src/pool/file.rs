@@ -416,7 +416,6 @@ mod tests {
         );
     }
 
-    #[cfg(unix)]
     #[test]
     fn written_file_round_trips_with_mode_0600() {
         use std::os::unix::fs::PermissionsExt;
