@@ -694,6 +694,18 @@ impl FiredSet {
     }
 }
 
+/// How a call to a dependency (a tool provider, the admission store,
+/// Google's token endpoint) ended under the faults decided for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DependencyAnswer {
+    /// It answered.
+    Ok,
+    /// It failed: an error, a reset or an outage in `error` mode.
+    Error,
+    /// It never answered (an outage in `hang` mode): the caller gave up.
+    Hang,
+}
+
 /// The live fault set with its seeded decision streams.
 #[derive(Debug)]
 pub(crate) struct Faults {
@@ -736,6 +748,38 @@ impl Faults {
             Ok(g) => Arc::clone(&g),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
+    }
+
+    /// One call to the dependency `endpoint`: decides its faults, counts
+    /// the ones that fired, waits what the call takes (`latency` plus the
+    /// injected latency, or `hang` when it hangs) and says how it ended.
+    pub(crate) async fn call_dependency(
+        &self,
+        endpoint: FaultEndpoint,
+        stats: &crate::stats::Stats,
+        latency: Duration,
+        hang: Duration,
+    ) -> DependencyAnswer {
+        let (wait, answer) = match self.decide(endpoint) {
+            None => (latency, DependencyAnswer::Ok),
+            Some(d) => {
+                for kind in d.fired.names() {
+                    stats.count(("fault", endpoint.name(), kind), 1);
+                }
+                match d.outage {
+                    Some((_, OutageMode::Hang)) => (hang, DependencyAnswer::Hang),
+                    Some((_, OutageMode::Error)) => (latency + d.delay, DependencyAnswer::Error),
+                    None if d.reset || d.error_status.is_some() => {
+                        (latency + d.delay, DependencyAnswer::Error)
+                    }
+                    None => (latency + d.delay, DependencyAnswer::Ok),
+                }
+            }
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        answer
     }
 
     /// Decides the faults of one request on `endpoint` (a concrete one).

@@ -14,11 +14,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::SimConfig;
-use crate::faults::{FaultEndpoint, Faults, OutageMode};
+use crate::faults::{DependencyAnswer, FaultEndpoint, Faults};
 use crate::resilience::bulkhead::Bulkhead;
 use crate::resilience::circuit::Circuit;
 use crate::resilience::lock;
 use crate::resilience::rate_limit::RateLimiter;
+use crate::stats::Stats;
 
 /// How long an OAuth `state` may wait for its callback.
 pub(crate) const STATE_TTL: Duration = Duration::from_secs(600);
@@ -53,6 +54,9 @@ impl ExchangeError {
     }
 }
 
+/// Issued codes or states kept before expired ones are dropped.
+const PURGE_ABOVE: usize = 4_096;
+
 /// Codes or states issued to users, each valid until its deadline.
 #[derive(Debug, Default)]
 struct Issued {
@@ -61,7 +65,10 @@ struct Issued {
 
 impl Issued {
     fn insert(&mut self, value: String, user: u32, deadline: Instant, now: Instant) {
-        self.by_value.retain(|_, (_, d)| *d > now);
+        // Expired entries are dropped when the map grows, not on every insert.
+        if self.by_value.len() >= PURGE_ABOVE {
+            self.by_value.retain(|_, (_, d)| *d > now);
+        }
         self.by_value.insert(value, (user, deadline));
     }
 
@@ -131,7 +138,11 @@ impl Linking {
 
     /// Exchanges an authorization code at Google through the circuit and
     /// the bulkhead, with the `gmail_oauth` faults.
-    pub(crate) async fn exchange(&self, faults: &Faults) -> Result<(), ExchangeError> {
+    pub(crate) async fn exchange(
+        &self,
+        faults: &Faults,
+        stats: &Stats,
+    ) -> Result<(), ExchangeError> {
         let permit = self
             .circuit
             .try_acquire()
@@ -140,23 +151,19 @@ impl Linking {
             .bulkhead
             .try_acquire()
             .map_err(|_| ExchangeError::BulkheadFull)?;
-        let mut delay = TOKEN_EXCHANGE_LATENCY;
-        let mut outcome = Ok(());
-        if let Some(d) = faults.decide(FaultEndpoint::GmailOauth) {
-            delay += d.delay;
-            if d.reset || d.error_status.is_some() {
-                outcome = Err(ExchangeError::Failed);
-            }
-            match d.outage {
-                Some((_, OutageMode::Hang)) => {
-                    delay = TOKEN_EXCHANGE_TIMEOUT;
-                    outcome = Err(ExchangeError::Timeout);
-                }
-                Some((_, OutageMode::Error)) => outcome = Err(ExchangeError::Failed),
-                None => {}
-            }
-        }
-        tokio::time::sleep(delay).await;
+        let answer = faults
+            .call_dependency(
+                FaultEndpoint::GmailOauth,
+                stats,
+                TOKEN_EXCHANGE_LATENCY,
+                TOKEN_EXCHANGE_TIMEOUT,
+            )
+            .await;
+        let outcome = match answer {
+            DependencyAnswer::Ok => Ok(()),
+            DependencyAnswer::Error => Err(ExchangeError::Failed),
+            DependencyAnswer::Hang => Err(ExchangeError::Timeout),
+        };
         match outcome {
             Ok(()) => self.circuit.success(permit),
             Err(_) => {

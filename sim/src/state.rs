@@ -10,7 +10,7 @@ use crate::auth_store::AuthStore;
 use crate::bulkhead_alerts::BulkheadAlerts;
 use crate::config::SimConfig;
 use crate::faults::Faults;
-use crate::faults::{FaultEndpoint, OutageMode};
+use crate::faults::{DependencyAnswer, FaultEndpoint};
 use crate::linking::Linking;
 use crate::provider::{Provider, ProviderKind};
 use crate::resilience::admission::{Admission, StoreMode};
@@ -124,23 +124,16 @@ impl SimState {
         if self.admission.mode() == StoreMode::Memory {
             return true;
         }
-        let Some(d) = self.faults.decide(FaultEndpoint::Redis) else {
-            return true;
-        };
-        for kind in d.fired.names() {
-            self.stats.count(("fault", "redis", kind), 1);
-        }
-        let hangs = matches!(d.outage, Some((_, OutageMode::Hang)));
-        let failed = hangs || d.outage.is_some() || d.reset || d.error_status.is_some();
-        let wait = if hangs {
-            REDIS_COMMAND_TIMEOUT
-        } else {
-            d.delay
-        };
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-        }
-        !failed
+        let answer = self
+            .faults
+            .call_dependency(
+                FaultEndpoint::Redis,
+                &self.stats,
+                std::time::Duration::ZERO,
+                REDIS_COMMAND_TIMEOUT,
+            )
+            .await;
+        answer == DependencyAnswer::Ok
     }
 
     pub(crate) fn provider(&self, kind: ProviderKind) -> &Provider {

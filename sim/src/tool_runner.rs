@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::config::{BulkheadConfig, CircuitConfig};
-use crate::faults::{FaultEndpoint, OutageMode};
+use crate::faults::{DependencyAnswer, FaultEndpoint};
 use crate::resilience::bulkhead::Bulkhead;
 use crate::resilience::circuit::{Circuit, CircuitState};
 use crate::state::SimState;
@@ -70,30 +70,25 @@ impl ToolProvider {
                 return false;
             }
         };
-        let mut delay = latency;
-        let mut failed = false;
-        let mut hangs = false;
-        if let Some(d) = state.faults.decide(self.endpoint) {
-            for kind in d.fired.names() {
-                stats.count(("fault", self.endpoint.name(), kind), 1);
+        let answer = state
+            .faults
+            .call_dependency(self.endpoint, stats, latency, hang)
+            .await;
+        let outcome = match answer {
+            DependencyAnswer::Ok => {
+                self.circuit.success(permit);
+                "ok"
             }
-            delay += d.delay;
-            failed = d.reset || d.error_status.is_some();
-            match d.outage {
-                Some((_, OutageMode::Hang)) => hangs = true,
-                Some((_, OutageMode::Error)) => failed = true,
-                None => {}
+            DependencyAnswer::Error | DependencyAnswer::Hang => {
+                if self.circuit.failure(permit) {
+                    stats.count(("circuit", self.name, "opened"), 1);
+                }
+                if answer == DependencyAnswer::Hang {
+                    "timeout"
+                } else {
+                    "error"
+                }
             }
-        }
-        tokio::time::sleep(if hangs { hang } else { delay }).await;
-        let outcome = if failed || hangs {
-            if self.circuit.failure(permit) {
-                stats.count(("circuit", self.name, "opened"), 1);
-            }
-            if hangs { "timeout" } else { "error" }
-        } else {
-            self.circuit.success(permit);
-            "ok"
         };
         stats.count((section, self.name, outcome), 1);
         outcome == "ok"

@@ -76,7 +76,7 @@ pub(crate) async fn oauth_callback(state: &SimState, query: Option<&str>) -> Res
         return r;
     }
     let stats = &state.stats;
-    match linking.exchange(&state.faults).await {
+    match linking.exchange(&state.faults, &state.stats).await {
         Ok(()) => {
             stats.count(("gmail_oauth", "connected", ""), 1);
             let mut r = json(StatusCode::FOUND, &json!({ "location": CONNECTED }));
