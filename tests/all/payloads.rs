@@ -73,7 +73,12 @@ fn the_whatsapp_builder_sends_exactly_the_recorded_bodies_signed() {
     let webhooks = format!("webhooks={}", dir.path().join("webhooks").display());
     let stages = json!([{ "name": "replay", "rate": 400, "duration": "2s", "requests": 50 }]);
     let output = drill(port, dir.path(), stages, "whatsapp_replay", &webhooks, &[]);
-    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    // The latency gate may fail on a busy machine (exit 1); what is sent may not.
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "{}",
+        describe(&output)
+    );
 
     let received = received.lock().expect("lock").clone();
     let mut bodies: Vec<Vec<u8>> = received.iter().map(|r| r.body.clone()).collect();
@@ -91,6 +96,12 @@ fn the_whatsapp_builder_sends_exactly_the_recorded_bodies_signed() {
     }
     let report = only_report(&dir.path().join("out"), "load-drill-");
     assert_valid_drill_report(&report);
+    let stage = &scenario(&report, "whatsapp_webhook")["stages"][0];
+    assert_eq!(
+        (stage["requests"].as_u64(), stage["plugin_errors"].as_u64()),
+        (Some(50), Some(0)),
+        "{stage}"
+    );
     let builder = report["plugins"]
         .as_array()
         .and_then(|p| p.iter().find(|p| p["kind"] == "payload-builder"))

@@ -415,16 +415,16 @@ impl Worker {
             None => None,
         };
         // A payload builder's batch call counts against the request that
-        // made it.
-        let started = std::time::Instant::now();
-        let taken = match (&self.scenario.payloads, self.builder.as_mut()) {
+        // made it; without a builder the template path reads no clock.
+        let (taken, build_us) = match (&self.scenario.payloads, self.builder.as_mut()) {
             (Some(feed), Some(builder)) => {
+                let started = std::time::Instant::now();
                 let stage = &job.stages[ticket.stage].name;
-                Some(feed.take(builder, ticket.stage, stage, sequence).await?)
+                let taken = feed.take(builder, ticket.stage, stage, sequence).await?;
+                (Some(taken), started.elapsed().as_micros() as u64)
             }
-            _ => None,
+            _ => (None, 0),
         };
-        let build_us = started.elapsed().as_micros() as u64;
         let ctx = FillContext {
             iteration: sequence,
             worker: self.id,
