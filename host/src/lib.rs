@@ -15,6 +15,7 @@ pub mod canary;
 pub mod cli;
 pub mod convex;
 pub mod dashboard;
+pub mod drill;
 pub mod engine;
 pub mod exit;
 pub mod gameday;

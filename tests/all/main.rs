@@ -1,5 +1,5 @@
-//! End-to-end tests: the real `relhost` binary against the real `relhost-sim`
-//! on 127.0.0.1, on ephemeral ports.
+//! End-to-end tests: the real `relhost` binary (and its drill library, in
+//! process) against the real `relhost-sim` on 127.0.0.1, on ephemeral ports.
 
 mod bare;
 mod canary;
@@ -8,6 +8,7 @@ mod dashboard;
 mod drill;
 mod gameday;
 mod gate;
+mod library;
 mod load;
 mod ops;
 mod outputs;

@@ -22,18 +22,19 @@ use std::time::SystemTime;
 use clap::Args;
 
 use super::args::CiOutputArgs;
-use super::drill::report::{CoverageGoals, RunInfo, drill_report};
-use super::drill::{DrillArgs, PreparedDrill, run_exported};
+use super::deployment::parse_base_url;
+use super::drill::DrillArgs;
 use super::error::CliError;
 use super::printer::Printer;
 use super::progress::ConsoleProgress;
 use super::signals::stop_on_signal;
-use super::target::parse_base_url;
 use crate::canary::{
     CANARY_KIND, CanaryReport, CanaryVerdict, Classification, JudgeSettings, MetricResult, SAMPLES,
     ScenarioFigures, ScenarioSamples, SideSummary, judge,
 };
+use crate::drill::{self, CoverageGoals, PreparedDrill};
 use crate::engine::ScenarioResult;
+use crate::engine::{NoProgress, Progress};
 use crate::exit::Exit;
 use crate::metrics::StageMetrics;
 use crate::policy;
@@ -98,7 +99,7 @@ impl CanaryCommand {
             Some(path) => policy::load_canary_policy(path)?,
             None => policy::builtin_canary_policy()?,
         };
-        match (self.drill.base_url(), &self.candidate_url) {
+        match (self.drill.deployment().base_url(), &self.candidate_url) {
             (Some(control), Some(candidate)) if same_target(&control, candidate) => {
                 return Err(CliError::BadInput(format!(
                     "--control-url and --candidate-url are the same ({candidate}): a canary compares two deployments"
@@ -114,16 +115,13 @@ impl CanaryCommand {
             _ => {}
         }
         // Without URLs, each side starts its own built-in sim.
-        let control = self.drill.prepare(&progress, started, &stop).await?;
-        let mut candidate = match self
-            .drill
-            .prepare(&ConsoleProgress::new(true), started, &stop)
-            .await
-        {
+        let options = self.drill.options()?;
+        let control = drill::prepare(&options, &progress, &stop).await?;
+        let mut candidate = match drill::prepare(&options, &NoProgress, &stop).await {
             Ok(candidate) => candidate,
             Err(e) => {
                 control.shutdown().await;
-                return Err(e);
+                return Err(e.into());
             }
         };
         if let Some(url) = &self.candidate_url {
@@ -131,26 +129,16 @@ impl CanaryCommand {
             candidate.target.base_url = url.clone();
             candidate
                 .target
-                .check_reachable(self.drill.client_config().connect_timeout)
+                .check_reachable(options.client.connect_timeout)
                 .await?;
         }
 
         progress.note("canary: drilling control and candidate with the same schedule");
-        let silent = ConsoleProgress::new(true);
-        let control_out = self
-            .drill
-            .start_outputs(&control.profile, Some("control"))?;
-        let candidate_out = self
-            .drill
-            .start_outputs(&candidate.profile, Some("candidate"))?;
+        let control_out = control.start_outputs(Some("control"))?;
+        let candidate_out = candidate.start_outputs(Some("candidate"))?;
         let (control_results, candidate_results) = tokio::join!(
-            run_exported(&control.plan, stop.clone(), &progress, control_out.as_ref()),
-            run_exported(
-                &candidate.plan,
-                stop.clone(),
-                &silent,
-                candidate_out.as_ref()
-            ),
+            control.run_load(stop.clone(), &progress, control_out.as_ref()),
+            candidate.run_load(stop.clone(), &NoProgress, candidate_out.as_ref()),
         );
         let interrupted = *stop.borrow();
         let control_side = self
@@ -254,26 +242,17 @@ impl CanaryCommand {
         label: &str,
         interrupted: bool,
     ) -> Result<Side, CliError> {
-        let info = RunInfo {
-            started: prepared.started,
-            command_line: redact::command_line(),
-            config: serde_json::json!({
-                "canary_side": label,
-                "profile": prepared.profile.name,
-                "workers": prepared.plan.workers,
-                "seed": prepared.plan.seed,
-                "credentials": prepared.plan.credentials.len(),
-                "secrets_set": format!("{:?}", prepared.secrets),
-            }),
-            target: prepared.target.info(),
-            profile: prepared.profile.name.clone(),
-            interrupted,
-            credential_source: prepared.target.source.label(),
-            rotation: prepared.plan.rotation.clone(),
-            coverage: CoverageGoals::default(),
-            warnings: prepared.warnings.clone(),
-        };
-        let report = drill_report(info, results, &prepared.baseline, &prepared.evaluators).await;
+        let config = serde_json::json!({
+            "canary_side": label,
+            "profile": prepared.profile.name,
+            "workers": prepared.plan.workers,
+            "seed": prepared.plan.seed,
+            "credentials": prepared.plan.credentials.len(),
+            "secrets_set": format!("{:?}", prepared.secrets),
+        });
+        let report = prepared
+            .report(results, interrupted, config, CoverageGoals::default())
+            .await;
         let measured = results
             .iter()
             .map(|result| {

@@ -10,8 +10,8 @@
 use clap::{Args, ValueEnum};
 
 use super::error::CliError;
-use super::target::parse_base_url;
 use crate::convex::{self, FunctionAuth, FunctionPath};
+use crate::drill::TargetChoice;
 use crate::ops::{DEFAULT_SNAPSHOT_FUNCTION, DEFAULT_SNAPSHOT_PATH, SnapshotSource};
 
 /// `--base-url`, `--convex-url` and `--deploy-key`.
@@ -41,6 +41,11 @@ impl DeploymentArgs {
         self.base_url
             .clone()
             .or_else(|| self.convex_url.as_ref().and_then(convex::site_of))
+    }
+
+    /// Where requests go: the base URL, else the built-in relhost-sim.
+    pub(crate) fn target(&self) -> Result<TargetChoice, CliError> {
+        target_choice(self.base_url())
     }
 
     /// The URL of the deployment's functions: given, or derived from the
@@ -78,11 +83,6 @@ impl DeploymentArgs {
     pub(crate) fn admin(&self) -> FunctionAuth {
         self.deploy_key()
             .map_or(FunctionAuth::Anonymous, FunctionAuth::Admin)
-    }
-
-    /// Replaces the base URL (`relhost load`'s URL).
-    pub(crate) fn set_base_url(&mut self, base_url: http::Uri) {
-        self.base_url = Some(base_url);
     }
 }
 
@@ -172,6 +172,25 @@ impl SnapshotSourceArgs {
             crate::redact::register(token);
         }
         token
+    }
+}
+
+/// `base_url`, or the built-in relhost-sim with its knobs from the environment.
+pub(crate) fn target_choice(base_url: Option<http::Uri>) -> Result<TargetChoice, CliError> {
+    Ok(match base_url {
+        Some(url) => TargetChoice::Url(url),
+        None => TargetChoice::BuiltinSim(Box::new(relhost_sim::SimConfig::from_env()?)),
+    })
+}
+
+/// Parses `--base-url`: an absolute http or https URL.
+pub(crate) fn parse_base_url(text: &str) -> Result<http::Uri, String> {
+    let uri: http::Uri = text
+        .parse()
+        .map_err(|e| format!("expected an absolute URL like http://127.0.0.1:8080 ({e})"))?;
+    match (uri.scheme_str(), uri.authority()) {
+        (Some("http" | "https"), Some(_)) if uri.query().is_none() => Ok(uri),
+        _ => Err("expected an absolute http:// or https:// URL without a query, like http://127.0.0.1:8080".into()),
     }
 }
 

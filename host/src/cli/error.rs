@@ -1,12 +1,17 @@
 //! Errors of the command line, and the exit code each one maps to.
 
+use crate::atomic_file::WriteError;
+use crate::drill::DrillError;
 use crate::engine::EngineError;
 use crate::exit::Exit;
+use crate::http::HttpError;
 use crate::plugin::PluginError;
 use crate::policy::PolicyError;
-use crate::report::WriteError;
+use crate::pool::PoolError;
+use crate::registry::RegistryError;
 
-/// Why a command failed.
+/// Why a command failed. Each variant keeps its cause, so the one-line
+/// message shows the whole chain.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// A flag, an environment variable or a file is wrong.
@@ -18,9 +23,24 @@ pub enum CliError {
     /// A plugin cannot be loaded or used.
     #[error(transparent)]
     Plugin(#[from] PluginError),
+    /// A plugin reference cannot be resolved, or the registry used.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// A credential pool cannot be read or written.
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+    /// A knob of the built-in relhost-sim is wrong.
+    #[error(transparent)]
+    SimConfig(#[from] relhost_sim::ConfigError),
+    /// An HTTP client cannot be built from the flags (a bad CA file).
+    #[error(transparent)]
+    Client(#[from] HttpError),
     /// The drill could not be prepared.
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// A drill could not be prepared or run.
+    #[error(transparent)]
+    Drill(#[from] DrillError),
     /// The run could not be carried out (target unreachable, no runtime).
     #[error("{0}")]
     CannotRun(String),
@@ -33,9 +53,15 @@ impl CliError {
     /// The exit code for this error.
     pub fn exit(&self) -> Exit {
         match self {
+            CliError::Drill(e) => e.exit(),
+            CliError::Registry(e) if e.is_unreachable() => Exit::CannotRun,
             CliError::BadInput(_)
             | CliError::Policy(_)
             | CliError::Plugin(_)
+            | CliError::Registry(_)
+            | CliError::Pool(_)
+            | CliError::SimConfig(_)
+            | CliError::Client(_)
             | CliError::Engine(_) => Exit::BadInput,
             CliError::CannotRun(_) | CliError::Report(_) => Exit::CannotRun,
         }

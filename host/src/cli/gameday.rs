@@ -23,11 +23,13 @@ use tokio::sync::watch;
 
 use super::args::{self, OwnershipArgs};
 use super::deployment::SnapshotSourceArgs;
-use super::drill::{DrillArgs, PreparedDrill};
+use super::drill::DrillArgs;
 use super::error::CliError;
 use super::printer::Printer;
 use super::progress::ConsoleProgress;
 use super::signals::stop_on_signal;
+use crate::drill::{self, PreparedDrill, ProfileChoice};
+use crate::engine::Progress;
 use crate::exit::Exit;
 use crate::gameday::{
     self, AppliedFault, DrillPhase, FaultInjector, FaultStep, FaultTransport, GAME_DAY_KIND,
@@ -164,7 +166,7 @@ async fn run_schedule(
 
 impl GamedayCommand {
     /// Runs the game day and writes its report.
-    pub async fn run(mut self) -> Result<Exit, CliError> {
+    pub async fn run(self) -> Result<Exit, CliError> {
         let started = SystemTime::now();
         let stop = stop_on_signal();
         let printer = Printer::stdout(self.drill.quiet());
@@ -190,14 +192,15 @@ impl GamedayCommand {
         }
 
         // Everything is loaded and checked before the first request.
+        let mut options = self.drill.options()?;
         let mut prepared: Vec<PreparedDrill> = Vec::with_capacity(profiles.len());
         for profile in &profiles {
-            self.drill.set_profile(profile);
-            match self.drill.prepare(&progress, started, &stop).await {
+            options.profile = ProfileChoice::Named(profile.clone());
+            match drill::prepare(&options, &progress, &stop).await {
                 Ok(p) => prepared.push(p),
                 Err(e) => {
                     shutdown_all(prepared).await;
-                    return Err(e);
+                    return Err(e.into());
                 }
             }
         }
@@ -234,8 +237,7 @@ impl GamedayCommand {
         let Some((first, _)) = prepared.split_first() else {
             return Err(CliError::BadInput("--profiles names no profile".into()));
         };
-        let client = Client::new(&self.drill.client_config())
-            .map_err(|e| CliError::BadInput(e.to_string()))?;
+        let client = Client::new(&first.plan.client)?;
         let base_url = first.target.base_url.clone();
         let sim = first.target.sim.as_ref();
         let token = self.snapshot.ops_token(sim);
@@ -450,7 +452,7 @@ impl GamedayCommand {
             start,
             Arc::clone(&applied),
         ));
-        let result = self.drill.execute(drill, stop, progress).await;
+        let result = drill.run(stop, progress).await;
         schedule.abort();
         let _ = schedule.await;
         let mut faults: Vec<AppliedFault> = applied.lock().map(|l| l.clone()).unwrap_or_default();

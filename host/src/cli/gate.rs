@@ -14,11 +14,13 @@ use clap::Args;
 
 use super::args::{CiOutputArgs, OwnershipArgs};
 use super::deployment::SnapshotSourceArgs;
-use super::drill::{DrillArgs, PreparedDrill};
+use super::drill::DrillArgs;
 use super::error::CliError;
 use super::printer::Printer;
 use super::progress::ConsoleProgress;
 use super::signals::stop_on_signal;
+use crate::drill::{self, PreparedDrill};
+use crate::engine::Progress;
 use crate::exit::Exit;
 use crate::http::Client;
 use crate::ops::{self, ProbeError, ProbeOutcome, ProbeSettings, SnapshotSource};
@@ -71,24 +73,20 @@ impl GateCommand {
             Some(path) => policy::load_release_gate_policy(path, &owners)?,
             None => policy::builtin_release_gate_policy(&owners)?,
         };
-        let prepared = self.drill.prepare(&progress, started, &stop).await?;
+        let prepared = drill::prepare(&self.drill.options()?, &progress, &stop).await?;
         let source = self.snapshot.source(
             self.drill.deployment(),
             Some(&prepared.target.base_url),
             prepared.target.sim.as_ref(),
         )?;
-        let client = Client::new(&self.drill.client_config())
-            .map_err(|e| CliError::BadInput(e.to_string()))?;
+        let client = Client::new(&prepared.plan.client)?;
 
         progress.note("gate: synthetic probes");
         let probes = self.probes(&prepared, &policy, &client).await?;
         let mut checks = OwnedCheck::from_probes(&probes, &owners);
 
         progress.note("gate: load drill");
-        let drill = self
-            .drill
-            .execute(&prepared, stop.clone(), &progress)
-            .await?;
+        let drill = prepared.run(stop.clone(), &progress).await?;
         for scenario in drill
             .report
             .scenarios

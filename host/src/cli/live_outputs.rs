@@ -7,8 +7,8 @@ use clap::Args;
 
 use super::args;
 use super::error::CliError;
-use crate::http::{Client, ClientConfig};
-use crate::output::{ExportConfig, Exporter, Output, OutputTarget};
+use crate::drill::LiveOutputs;
+use crate::output::{Output, OutputTarget};
 
 /// Bearer token of the Prometheus remote-write endpoint.
 const PROMETHEUS_BEARER_ENV: &str = "RELHOST_OUT_PROMETHEUS_RW_BEARER_TOKEN";
@@ -40,16 +40,9 @@ pub(crate) struct LiveOutputArgs {
 }
 
 impl LiveOutputArgs {
-    /// The outputs, as the report's configuration lists them.
-    pub(crate) fn describe(&self) -> Vec<String> {
-        self.outputs.iter().map(ToString::to_string).collect()
-    }
-
-    /// Starts an exporter labelled with `labels`; `None` without `--out`.
-    pub(crate) fn start(
-        &self,
-        labels: Vec<(&'static str, String)>,
-    ) -> Result<Option<Exporter>, CliError> {
+    /// The outputs with their authentication from the environment; `None`
+    /// without `--out`.
+    pub(crate) fn resolve(&self) -> Result<Option<LiveOutputs>, CliError> {
         if self.outputs.is_empty() {
             return Ok(None);
         }
@@ -63,24 +56,10 @@ impl LiveOutputArgs {
                 })
             })
             .collect::<Result<Vec<_>, CliError>>()?;
-        let client = Client::new(&ClientConfig {
-            connect_timeout: Duration::from_secs(2),
-            request_timeout: self
-                .out_interval
-                .clamp(Duration::from_secs(1), Duration::from_secs(10)),
-            stream_idle_timeout: Duration::from_secs(10),
-            max_idle_per_host: 2,
-            ..ClientConfig::default()
-        })
-        .map_err(|e| CliError::BadInput(e.to_string()))?;
-        Ok(Some(Exporter::start(
-            ExportConfig {
-                outputs,
-                interval: self.out_interval,
-                labels,
-            },
-            client,
-        )))
+        Ok(Some(LiveOutputs {
+            outputs,
+            interval: self.out_interval,
+        }))
     }
 }
 

@@ -6,7 +6,7 @@
 //! so the plugin path is what gets measured; the report and the summary are
 //! a drill's.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use clap::Args;
 
@@ -16,6 +16,7 @@ use super::error::CliError;
 use super::printer::Printer;
 use super::progress::ConsoleProgress;
 use super::signals::stop_on_signal;
+use crate::drill::{self, ProfileChoice, TargetChoice};
 use crate::exit::Exit;
 use crate::plugin::artifacts::LOAD_SCENARIO;
 use crate::policy::{Load, Profile, ScenarioPlan, Stage};
@@ -55,8 +56,7 @@ pub struct LoadCommand {
 
 impl LoadCommand {
     /// Runs the load and writes its report.
-    pub async fn run(mut self) -> Result<Exit, CliError> {
-        let started = SystemTime::now();
+    pub async fn run(self) -> Result<Exit, CliError> {
         let stop = stop_on_signal();
         let printer = Printer::stdout(self.drill.quiet());
         let progress = ConsoleProgress::new(self.drill.quiet());
@@ -85,15 +85,14 @@ impl LoadCommand {
             h.split_once(':')
                 .is_some_and(|(name, _)| name.trim().eq_ignore_ascii_case("host"))
         });
-        self.drill.set_inline(
-            base,
-            self.profile(),
-            params,
-            u64::from(self.connections),
-            host_header,
-        );
-        let prepared = self.drill.prepare(&progress, started, &stop).await?;
-        let outcome = self.drill.execute(&prepared, stop, &progress).await?;
+        let mut options = self.drill.options()?;
+        options.target = TargetChoice::Url(base);
+        options.profile = ProfileChoice::Inline(self.profile());
+        options.params.extend(params);
+        options.max_in_flight = u64::from(self.connections);
+        options.allow_host_header = host_header;
+        let prepared = drill::prepare(&options, &progress, &stop).await?;
+        let outcome = prepared.run(stop, &progress).await?;
         printer.summary(&outcome.report);
         printer.line(&format!("report: {}", outcome.path.display()));
         prepared.shutdown().await;

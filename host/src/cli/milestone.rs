@@ -21,6 +21,7 @@ use super::error::CliError;
 use super::printer::Printer;
 use super::progress::ConsoleProgress;
 use super::signals::stop_on_signal;
+use crate::drill::{self, ProfileChoice};
 use crate::exit::Exit;
 use crate::policy::{self, MilestoneThresholds, OwnershipMatrix};
 use crate::report::{
@@ -54,7 +55,7 @@ pub struct MilestoneGateCommand {
 
 impl MilestoneGateCommand {
     /// Runs the milestone's drill, checks it and writes the gate's report.
-    pub async fn run(mut self) -> Result<Exit, CliError> {
+    pub async fn run(self) -> Result<Exit, CliError> {
         let started = SystemTime::now();
         let stop = stop_on_signal();
         let printer = Printer::stdout(self.drill.quiet());
@@ -70,14 +71,12 @@ impl MilestoneGateCommand {
                 policy.description, self.milestone
             ))
         })?;
-        self.drill.set_profile(&self.milestone);
+        let mut options = self.drill.options()?;
+        options.profile = ProfileChoice::Named(self.milestone.clone());
         // On the built-in sim, as many demo users as the floor asks for.
-        self.drill.set_demo_users(thresholds.min_unique_users);
-        let prepared = self.drill.prepare(&progress, started, &stop).await?;
-        let drill = self
-            .drill
-            .execute(&prepared, stop.clone(), &progress)
-            .await?;
+        options.demo_users = thresholds.min_unique_users;
+        let prepared = drill::prepare(&options, &progress, &stop).await?;
+        let drill = prepared.run(stop.clone(), &progress).await?;
 
         let scenario = drill
             .report
@@ -85,8 +84,8 @@ impl MilestoneGateCommand {
             .iter()
             .find(|s| s.name == policy.scenario);
         let floor = (f64::from(thresholds.min_achieved_concurrency)
-            * self.drill.chat_concurrency_scale())
-        .ceil();
+            * options.chat_scale.concurrency)
+            .ceil();
         let (checks, achieved) = match scenario {
             Some(s) if s.skipped.is_none() => {
                 let achieved = s

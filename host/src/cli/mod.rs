@@ -25,7 +25,6 @@ mod region;
 mod signals;
 mod sim;
 mod snapshot;
-mod target;
 mod tool_cache;
 
 use clap::{Parser, Subcommand};

@@ -18,11 +18,13 @@ use std::time::{Duration, SystemTime};
 use clap::Args;
 
 use super::args::{self, CiOutputArgs, ClientArgs, OwnershipArgs};
-use super::drill::credentials;
+use super::deployment::{parse_base_url, target_choice};
 use super::error::CliError;
 use super::printer::Printer;
 use super::progress::ConsoleProgress;
-use super::target::{Target, parse_base_url};
+use crate::drill::Target;
+use crate::drill::credentials;
+use crate::engine::Progress;
 use crate::exit::Exit;
 use crate::http::{Client, ClientConfig};
 use crate::ops::{
@@ -107,7 +109,8 @@ impl ProbeCommand {
         };
 
         let (creds, source) = credentials::from_operator(self.chat_auth_pool_file.as_deref())?;
-        let target = Target::resolve(self.base_url.clone(), creds, source, 1).await?;
+        let target =
+            Target::resolve(target_choice(self.base_url.clone())?, creds, source, 1).await?;
         if target.sim.is_some() {
             progress.note(&format!(
                 "no --base-url or RELIABILITY_BASE_URL: probing the built-in relhost-sim at {}",

@@ -62,23 +62,6 @@ impl ConsoleProgress {
         }
     }
 
-    /// Writes a line on stderr (above the bar, if one is drawn).
-    pub(crate) fn note(&self, text: &str) {
-        if self.mode == Mode::Quiet {
-            return;
-        }
-        let text = crate::redact::text(text);
-        let bar = self
-            .ticker
-            .lock()
-            .ok()
-            .and_then(|t| t.as_ref().and_then(|t| t.bar.clone()));
-        match bar {
-            Some(bar) => bar.suspend(|| eprintln!("{text}")),
-            None => eprintln!("{text}"),
-        }
-    }
-
     /// Stops the live display of `key`, or of any stage when `None`.
     fn stop_ticker(&self, key: Option<&str>) {
         let Ok(mut current) = self.ticker.lock() else {
@@ -195,5 +178,22 @@ impl Progress for ConsoleProgress {
             summary.rate_5xx * 100.0,
             summary.network_error_rate * 100.0,
         ));
+    }
+
+    /// Writes a line on stderr (above the bar, if one is drawn).
+    fn note(&self, text: &str) {
+        if self.mode == Mode::Quiet {
+            return;
+        }
+        let text = crate::redact::text(text);
+        let bar = self
+            .ticker
+            .lock()
+            .ok()
+            .and_then(|t| t.as_ref().and_then(|t| t.bar.clone()));
+        match bar {
+            Some(bar) => bar.suspend(|| eprintln!("{text}")),
+            None => eprintln!("{text}"),
+        }
     }
 }

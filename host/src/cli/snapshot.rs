@@ -17,11 +17,11 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use super::args::{CiOutputArgs, ClientArgs, OutputArgs};
+use super::deployment::target_choice;
 use super::deployment::{DeploymentArgs, SnapshotSourceArgs};
-use super::drill::credentials::CredentialSource;
 use super::error::CliError;
 use super::printer::Printer;
-use super::target::Target;
+use crate::drill::{CredentialSource, Target};
 use crate::engine::Credentials;
 use crate::exit::Exit;
 use crate::ops::{self, SnapshotError};
@@ -69,9 +69,13 @@ impl SnapshotCommand {
         // Without any target, the built-in sim, with its own keys.
         let sim = match (&base_url, self.deployment.convex_url()) {
             (None, None) => {
-                let target =
-                    Target::resolve(None, Credentials::default(), CredentialSource::None, 1)
-                        .await?;
+                let target = Target::resolve(
+                    target_choice(None)?,
+                    Credentials::default(),
+                    CredentialSource::None,
+                    1,
+                )
+                .await?;
                 target.sim
             }
             _ => None,

@@ -113,6 +113,18 @@ pub trait Progress: Send + Sync {
         metrics: &StageMetrics,
         elapsed: Duration,
     );
+    /// Something the operator should know: a warning, a phase beginning.
+    fn note(&self, _text: &str) {}
+}
+
+/// Progress nobody watches.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn stage_started(&self, _: &str, _: &Stage, _: &[Arc<LiveStats>]) {}
+
+    fn stage_finished(&self, _: &str, _: &Stage, _: &StageMetrics, _: Duration) {}
 }
 
 /// Checks every scenario's plans before any request is sent: a plugin

@@ -14,7 +14,9 @@ mod worker;
 
 pub use credentials::{Credential, Credentials};
 pub(crate) use drill::policy_stage;
-pub use drill::{DrillPlan, EngineError, Progress, ScenarioResult, ScenarioSpec, prepare, run};
+pub use drill::{
+    DrillPlan, EngineError, NoProgress, Progress, ScenarioResult, ScenarioSpec, prepare, run,
+};
 pub use live::{LiveBuckets, LiveStats, LiveTotals, in_flight};
 pub use schedule::{RateSchedule, UserRamp};
 pub use template::{

@@ -443,6 +443,10 @@ impl Progress for Tee<'_> {
         self.shared
             .stage_finished(scenario, stage, metrics, elapsed);
     }
+
+    fn note(&self, text: &str) {
+        self.inner.note(text);
+    }
 }
 
 #[cfg(test)]

@@ -43,6 +43,9 @@ pub use slo::{
 };
 pub use state::Params;
 
+/// Where compiled plugins are kept, under a plugin cache directory.
+pub const COMPILED_CACHE: &str = "compiled";
+
 /// The version of the `relhost:plugin` WIT package the host implements.
 /// Components built against an older 0.1 version keep loading.
 pub const WIT_VERSION: &str = "0.1.1";

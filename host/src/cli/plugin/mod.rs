@@ -14,11 +14,9 @@ use clap::{Args, Subcommand};
 use super::error::CliError;
 use super::printer::Printer;
 use crate::exit::Exit;
-use crate::plugin::{Limits, Params, PluginSource, Runtime, artifacts};
+use crate::plugin::{COMPILED_CACHE, Limits, Params, PluginSource, Runtime, artifacts};
 use crate::registry::inspect::{Inspection, inspect};
-use crate::registry::{
-    self, CapabilityPolicy, Reference, RegistryError, ResolveOptions, artifact::Artifact,
-};
+use crate::registry::{self, CapabilityPolicy, Reference, ResolveOptions, artifact::Artifact};
 use crate::report::{rfc3339_millis, write_bytes_atomic};
 
 pub(crate) use scaffold::Kind;
@@ -81,16 +79,6 @@ impl RegistryArgs {
                 forbidden_secrets: self.forbid_secrets.clone(),
             },
         }
-    }
-}
-
-/// A registry error as a command error: exit 3 when the registry could not
-/// be used, exit 2 otherwise.
-pub(crate) fn registry_error(error: RegistryError) -> CliError {
-    match error {
-        RegistryError::Plugin(e) => CliError::Plugin(e),
-        e if e.is_unreachable() => CliError::CannotRun(e.to_string()),
-        e => CliError::BadInput(e.to_string()),
     }
 }
 
@@ -235,13 +223,10 @@ impl PluginCommand {
     }
 }
 
-/// Where compiled plugins are kept, under the plugin cache directory.
-pub(crate) const COMPILED: &str = "compiled";
-
 /// A runtime with the default limits and the compile cache under the
 /// plugin cache directory (`RELHOST_CACHE_DIR`, else `~/.relhost/cache`).
 pub(crate) fn runtime() -> Result<Runtime, CliError> {
-    let cache = registry::default_dir(registry::CACHE_DIR_ENV, "cache").join(COMPILED);
+    let cache = registry::default_dir(registry::CACHE_DIR_ENV, "cache").join(COMPILED_CACHE);
     Ok(Runtime::with_params(
         Limits::default(),
         Params::new(),
@@ -266,12 +251,8 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<PathBuf, CliError> {
 impl InspectArgs {
     async fn run(self, printer: Printer) -> Result<Exit, CliError> {
         let options = self.registry.options(self.ca_cert.clone());
-        let file = registry::resolve_plugin_ref(&self.plugin, &options)
-            .await
-            .map_err(registry_error)?;
-        let inspection = inspect(&runtime()?, &PluginSource::File(file))
-            .await
-            .map_err(registry_error)?;
+        let file = registry::resolve_plugin_ref(&self.plugin, &options).await?;
+        let inspection = inspect(&runtime()?, &PluginSource::File(file)).await?;
         if self.json {
             let text = serde_json::to_string_pretty(&inspection)
                 .map_err(|e| CliError::CannotRun(e.to_string()))?;
@@ -281,8 +262,7 @@ impl InspectArgs {
         }
         options
             .policy
-            .check(&inspection.name, &inspection.secrets)
-            .map_err(registry_error)?;
+            .check(&inspection.name, &inspection.secrets)?;
         Ok(Exit::Pass)
     }
 }
@@ -338,7 +318,7 @@ fn describe(i: &Inspection) -> String {
 
 impl PushArgs {
     async fn run(self, printer: Printer) -> Result<Exit, CliError> {
-        let reference = Reference::parse(&self.reference, true).map_err(registry_error)?;
+        let reference = Reference::parse(&self.reference, true)?;
         let registry::reference::Selector::Exact(version) = reference.selector.clone() else {
             return Err(CliError::BadInput(format!(
                 "{reference}: push needs one version: NS/NAME:VERSION (semver, e.g. 1.2.3)"
@@ -347,9 +327,7 @@ impl PushArgs {
         let wasm = std::fs::read(&self.file).map_err(|e| {
             CliError::BadInput(format!("{}: cannot read it: {e}", self.file.display()))
         })?;
-        let inspection = inspect(&runtime()?, &PluginSource::File(self.file.clone()))
-            .await
-            .map_err(registry_error)?;
+        let inspection = inspect(&runtime()?, &PluginSource::File(self.file.clone())).await?;
         if inspection.version != version.to_string() && !self.allow_version_mismatch {
             return Err(CliError::BadInput(format!(
                 "{}: the plugin describes itself as {} {}, but {reference} publishes version {version}; \
@@ -389,9 +367,7 @@ impl PushArgs {
             rfc3339_millis(SystemTime::now()),
         );
         let options = self.registry.options(self.ca_cert.clone());
-        let digest = registry::push(&reference, &artifact, &options, self.force)
-            .await
-            .map_err(registry_error)?;
+        let digest = registry::push(&reference, &artifact, &options, self.force).await?;
         printer.line(&format!(
             "pushed {reference} ({} {} plugin)\n  manifest  {digest}\n  wasm      sha256:{}",
             inspection.name,
@@ -404,11 +380,9 @@ impl PushArgs {
 
 impl PullArgs {
     async fn run(self, printer: Printer) -> Result<Exit, CliError> {
-        let reference = Reference::parse(&self.reference, true).map_err(registry_error)?;
+        let reference = Reference::parse(&self.reference, true)?;
         let options = self.registry.options(self.ca_cert.clone());
-        let resolved = registry::resolve(&reference, &options)
-            .await
-            .map_err(registry_error)?;
+        let resolved = registry::resolve(&reference, &options).await?;
         let mut text = format!(
             "{reference} -> {} sha256:{}\n  cached  {}{}\n  lock    {} ({})",
             resolved.version,
@@ -442,11 +416,9 @@ impl PullArgs {
 
 impl ListArgs {
     async fn run(self, printer: Printer) -> Result<Exit, CliError> {
-        let reference = Reference::parse(&self.reference, true).map_err(registry_error)?;
+        let reference = Reference::parse(&self.reference, true)?;
         let options = self.registry.options(self.ca_cert.clone());
-        let versions = registry::list(&reference, &options)
-            .await
-            .map_err(registry_error)?;
+        let versions = registry::list(&reference, &options).await?;
         let versions: Vec<String> = versions.iter().map(ToString::to_string).collect();
         if self.json {
             printer.line(&serde_json::Value::from(versions).to_string());

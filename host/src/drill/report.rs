@@ -13,11 +13,11 @@ use crate::slo::Evaluators;
 
 /// Coverage floors for scenarios that use the credential pool.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct CoverageGoals {
+pub struct CoverageGoals {
     /// The share of the pool that must carry a request.
-    pub(crate) min_unique_coverage: Option<f64>,
+    pub min_unique_coverage: Option<f64>,
     /// The number of distinct entries that must carry a request.
-    pub(crate) min_unique_users: Option<u64>,
+    pub min_unique_users: Option<u64>,
 }
 
 /// What the report says about the run besides the results.

@@ -4,20 +4,16 @@ use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 
-use crate::cli::error::CliError;
-use crate::cli::plugin::registry_error;
+use super::DrillError;
 use crate::engine::{Credential, Credentials};
 use crate::plugin::{PluginSource, RotationConfig, RotationPlugin, Runtime};
-use crate::pool::{self, PoolEntry};
+use crate::pool::{self, POOL_JSON_ENV, PoolEntry};
 use crate::registry::{self, ResolveOptions};
-
-/// Environment variable holding an inline pool.
-pub(crate) const POOL_JSON_ENV: &str = "RELIABILITY_CHAT_AUTH_POOL_JSON";
 
 /// The built-in rotation strategies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 #[value(rename_all = "snake_case")]
-pub(crate) enum RotationMode {
+pub enum RotationMode {
     /// Request `n` uses entry `n mod size`.
     RoundRobin,
     /// Request `n` uses entry `(offset + n × stride) mod size`.
@@ -38,7 +34,7 @@ impl RotationMode {
 
 /// Where the credentials came from, for the report (never the tokens).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum CredentialSource {
+pub enum CredentialSource {
     /// A pool file.
     PoolFile(PathBuf),
     /// `RELIABILITY_CHAT_AUTH_POOL_JSON`.
@@ -53,7 +49,7 @@ pub(crate) enum CredentialSource {
 
 impl CredentialSource {
     /// How the source is named in reports.
-    pub(crate) fn label(&self) -> String {
+    pub fn label(&self) -> String {
         match self {
             CredentialSource::PoolFile(path) => format!("pool file {}", path.display()),
             CredentialSource::PoolJson => POOL_JSON_ENV.to_string(),
@@ -66,20 +62,19 @@ impl CredentialSource {
 
 /// Reads the credentials the operator gave: a pool file, an inline pool,
 /// or the single token and thread; in that order of precedence.
-pub(crate) fn from_operator(
+pub fn from_operator(
     pool_file: Option<&Path>,
-) -> Result<(Credentials, CredentialSource), CliError> {
+) -> Result<(Credentials, CredentialSource), DrillError> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     if let Some(path) = pool_file {
-        let entries = pool::load_pool_file(path).map_err(|e| CliError::BadInput(e.to_string()))?;
+        let entries = pool::load_pool_file(path)?;
         return Ok((
             from_entries(entries),
             CredentialSource::PoolFile(path.to_path_buf()),
         ));
     }
     if let Some(json) = var(POOL_JSON_ENV) {
-        let entries = pool::parse_pool_json(&json, POOL_JSON_ENV)
-            .map_err(|e| CliError::BadInput(e.to_string()))?;
+        let entries = pool::parse_pool_json(&json, POOL_JSON_ENV)?;
         return Ok((from_entries(entries), CredentialSource::PoolJson));
     }
     match (var("RELIABILITY_AUTH_TOKEN"), var("RELIABILITY_THREAD_ID")) {
@@ -88,10 +83,10 @@ pub(crate) fn from_operator(
             CredentialSource::Env,
         )),
         (None, None) => Ok((Credentials::default(), CredentialSource::None)),
-        (Some(_), None) => Err(CliError::BadInput(
+        (Some(_), None) => Err(DrillError::Invalid(
             "RELIABILITY_AUTH_TOKEN is set but RELIABILITY_THREAD_ID is not: the chat scenario needs both".into(),
         )),
-        (None, Some(_)) => Err(CliError::BadInput(
+        (None, Some(_)) => Err(DrillError::Invalid(
             "RELIABILITY_THREAD_ID is set but RELIABILITY_AUTH_TOKEN is not: the chat scenario needs both".into(),
         )),
     }
@@ -109,47 +104,56 @@ fn from_entries(entries: Vec<PoolEntry>) -> Credentials {
     )
 }
 
-/// The rotation flags.
+/// How requests rotate over the credentials.
 #[derive(Debug, Clone)]
-pub(crate) struct RotationChoice {
-    pub(crate) mode: RotationMode,
-    pub(crate) plugin: Option<PathBuf>,
-    pub(crate) stride: Option<u32>,
-    pub(crate) seed: u64,
-    /// How a registry reference in `plugin` is resolved.
-    pub(crate) resolve: ResolveOptions,
+pub struct RotationChoice {
+    /// The built-in strategy, unless `plugin` is given.
+    pub mode: RotationMode,
+    /// A strategy plugin: a file or a registry reference.
+    pub plugin: Option<PathBuf>,
+    /// The stride mode's step (default: coprime with the pool size).
+    pub stride: Option<u32>,
+    /// Seed of the stride offset and the random mode (default: the drill's).
+    pub seed: Option<u64>,
+}
+
+impl RotationChoice {
+    /// How reports name the strategy.
+    pub fn describe(&self) -> String {
+        self.plugin
+            .as_ref()
+            .map_or_else(|| format!("{:?}", self.mode), |p| p.display().to_string())
+    }
 }
 
 /// Loads and configures the rotation strategy for a pool of `pool_size`.
 pub(crate) async fn load_rotation(
     runtime: &Runtime,
     choice: &RotationChoice,
+    resolve: &ResolveOptions,
+    seed: u64,
     pool_size: usize,
-) -> Result<RotationPlugin, CliError> {
+) -> Result<RotationPlugin, DrillError> {
     let source = match &choice.plugin {
-        Some(path) => PluginSource::File(
-            registry::resolve_plugin_ref(path, &choice.resolve)
-                .await
-                .map_err(registry_error)?,
-        ),
+        Some(path) => PluginSource::File(registry::resolve_plugin_ref(path, resolve).await?),
         None => PluginSource::Builtin(choice.mode.plugin().to_string()),
     };
     let pool_size = u32::try_from(pool_size).map_err(|_| {
-        CliError::BadInput(format!(
+        DrillError::Invalid(format!(
             "the credential pool has {pool_size} entries; at most {} are supported",
             u32::MAX
         ))
     })?;
     let config = RotationConfig {
         pool_size,
-        seed: choice.seed,
+        seed: choice.seed.unwrap_or(seed),
         stride: choice.stride,
     };
     Ok(runtime.load_rotation(&source, config).await?)
 }
 
 /// A seed from `--chat-rotation-seed`: a number as is, any other text hashed (FNV-1a).
-pub(crate) fn parse_seed(text: &str) -> Result<u64, String> {
+pub fn parse_seed(text: &str) -> Result<u64, String> {
     if text.is_empty() {
         return Err("expected a number or a non-empty string".into());
     }

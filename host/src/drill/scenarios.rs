@@ -4,15 +4,14 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::cli::error::CliError;
-use crate::cli::plugin::registry_error;
+use super::DrillError;
 use crate::engine::ScenarioSpec;
 use crate::plugin::{PluginSource, Runtime, ScenarioPlugin, Secrets, artifacts};
 use crate::policy::{MAX_DURATION, Profile, Scale, Stage};
 use crate::registry::{self, ResolveOptions};
 
 /// The scenario that the seed's chat scaling flags apply to.
-pub(crate) const CHAT_SCENARIO: &str = "chat_stream_http";
+pub const CHAT_SCENARIO: &str = "chat_stream_http";
 
 /// The plugins a drill may use, by scenario name: the `--plugin` files,
 /// and the built-ins, compiled only when a selected scenario needs one.
@@ -31,24 +30,21 @@ impl<'a> Catalog<'a> {
         files: &[PathBuf],
         resolve: &ResolveOptions,
         seed: u64,
-    ) -> Result<Self, CliError> {
+    ) -> Result<Self, DrillError> {
         let none = Arc::new(Secrets::default());
         let mut plugins = BTreeMap::new();
         let mut external = Vec::new();
         for file in files {
-            let path = registry::resolve_plugin_ref(file, resolve)
-                .await
-                .map_err(registry_error)?;
+            let path = registry::resolve_plugin_ref(file, resolve).await?;
             let plugin = runtime
                 .load_scenario(&PluginSource::File(path), Arc::clone(&none), seed)
                 .await?;
             resolve
                 .policy
-                .check(&file.display().to_string(), &plugin.descriptor().secrets)
-                .map_err(registry_error)?;
+                .check(&file.display().to_string(), &plugin.descriptor().secrets)?;
             let name = plugin.descriptor().name.clone();
             if external.contains(&name) {
-                return Err(CliError::BadInput(format!(
+                return Err(DrillError::Invalid(format!(
                     "--plugin {}: scenario {name:?} is already provided by another --plugin",
                     file.display()
                 )));
@@ -65,7 +61,7 @@ impl<'a> Catalog<'a> {
     }
 
     /// The plugin of scenario `name`: an external one, or the built-in.
-    async fn plugin(&mut self, name: &str) -> Result<Option<ScenarioPlugin>, CliError> {
+    async fn plugin(&mut self, name: &str) -> Result<Option<ScenarioPlugin>, DrillError> {
         if let Some(plugin) = self.plugins.get(name) {
             return Ok(Some(plugin.clone()));
         }
@@ -90,7 +86,7 @@ impl<'a> Catalog<'a> {
         profile: &Profile,
         requested: Option<&[String]>,
         chat_scale: Scale,
-    ) -> Result<Vec<ScenarioSpec>, CliError> {
+    ) -> Result<Vec<ScenarioSpec>, DrillError> {
         let valid: Vec<String> = {
             let mut names: Vec<String> = profile.scenario_names().map(str::to_string).collect();
             names.extend(self.plugins.keys().cloned());
@@ -102,7 +98,7 @@ impl<'a> Catalog<'a> {
         let names: Vec<String> = match requested {
             Some(names) => {
                 if let Some(unknown) = names.iter().find(|n| !valid.contains(n)) {
-                    return Err(CliError::BadInput(format!(
+                    return Err(DrillError::Invalid(format!(
                         "--scenarios: unknown scenario {unknown:?}; valid: {}",
                         valid.join(", ")
                     )));
@@ -115,7 +111,7 @@ impl<'a> Catalog<'a> {
         let mut specs = Vec::with_capacity(names.len());
         for name in &names {
             let plugin = self.plugin(name).await?.ok_or_else(|| {
-                CliError::BadInput(format!(
+                DrillError::Invalid(format!(
                     "profile {:?} lists scenario {name:?}, but no plugin provides it; add --plugin=PATH.wasm",
                     profile.name
                 ))
@@ -132,7 +128,7 @@ impl<'a> Catalog<'a> {
             if name == CHAT_SCENARIO {
                 stages = stages.iter().map(|s| s.scaled(chat_scale)).collect();
                 if let Some(long) = stages.iter().find(|s| s.duration > MAX_DURATION) {
-                    return Err(CliError::BadInput(format!(
+                    return Err(DrillError::Invalid(format!(
                         "--chat-duration-scale={}: stage {:?} of {name} would last {}; at most {}",
                         chat_scale.duration,
                         long.name,
@@ -153,12 +149,11 @@ impl<'a> Catalog<'a> {
 
 /// Secrets a plugin that declares them is granted without `--allow-secret`:
 /// the ones the seed documents for its scenarios.
-pub(crate) const DOCUMENTED_SECRETS: &[&str] =
-    &["WHATSAPP_APP_SECRET", "GMAIL_PUBSUB_VERIFY_TOKEN"];
+pub const DOCUMENTED_SECRETS: &[&str] = &["WHATSAPP_APP_SECRET", "GMAIL_PUBSUB_VERIFY_TOKEN"];
 
 /// relhost's own credentials: never granted to a plugin, whatever it
 /// declares and whatever the operator allows.
-pub(crate) const OWN_CREDENTIALS: &[&str] = &[
+pub const OWN_CREDENTIALS: &[&str] = &[
     "RELIABILITY_OPS_TOKEN",
     "RELIABILITY_AUTH_TOKEN",
     "RELIABILITY_CHAT_AUTH_POOL_JSON",
@@ -169,7 +164,7 @@ pub(crate) const OWN_CREDENTIALS: &[&str] = &[
 
 /// Checks an `--allow-secret` name: an environment variable that is not
 /// one of relhost's own credentials.
-pub(crate) fn allowed_secret(name: &str) -> Result<String, String> {
+pub fn allowed_secret(name: &str) -> Result<String, String> {
     if name.is_empty()
         || !name
             .chars()

@@ -3,8 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::error::CliError;
-use crate::cli::plugin::registry_error;
+use super::DrillError;
 use crate::engine::ScenarioSpec;
 use crate::plugin::{PluginSource, Runtime, artifacts};
 use crate::registry::{self, ResolveOptions};
@@ -28,8 +27,8 @@ impl PayloadBuilders<'_> {
         specs: &mut [ScenarioSpec],
         resolve: &ResolveOptions,
         seed: u64,
-    ) -> Result<Vec<String>, CliError> {
-        let bad = CliError::BadInput;
+    ) -> Result<Vec<String>, DrillError> {
+        let bad = DrillError::Invalid;
         let mut data: Vec<(String, PathBuf)> = Vec::with_capacity(self.data.len());
         for (name, dir) in self.data {
             if data.iter().any(|(n, _)| n == name) {
@@ -93,12 +92,10 @@ impl PayloadBuilders<'_> {
 async fn source(
     value: &str,
     resolve: &ResolveOptions,
-) -> Result<(PluginSource, Vec<(String, PathBuf)>), CliError> {
+) -> Result<(PluginSource, Vec<(String, PathBuf)>), DrillError> {
     if artifacts::BUILTIN_PAYLOAD_BUILDERS.contains(&value) && !Path::new(value).exists() {
         return Ok((PluginSource::Builtin(value.to_owned()), Vec::new()));
     }
-    let (path, data) = registry::resolve_plugin_with_data(Path::new(value), resolve)
-        .await
-        .map_err(registry_error)?;
+    let (path, data) = registry::resolve_plugin_with_data(Path::new(value), resolve).await?;
     Ok((PluginSource::File(path), data))
 }

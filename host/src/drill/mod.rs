@@ -1,0 +1,542 @@
+//! A load drill as a library: [`DrillOptions`] say what to run, [`prepare`]
+//! loads and checks everything and brings the target up, and
+//! [`PreparedDrill::run`] drills, evaluates the SLO gates and writes the
+//! report.
+//!
+//! The commands that drill (`drill`, `load`, `gate`, `milestone-gate`,
+//! `canary`, `gameday`) build their options from flags and call this; so
+//! can a test or another program:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), relhost::drill::DrillError> {
+//! use relhost::drill::{self, DrillOptions, ProfileChoice, TargetChoice};
+//! use relhost::engine::NoProgress;
+//!
+//! let mut options = DrillOptions::new(
+//!     TargetChoice::Url("http://127.0.0.1:8080".parse().expect("a URL")),
+//!     "reports".into(),
+//! );
+//! options.profile = ProfileChoice::Named("quick".into());
+//! let (_stop, stop) = tokio::sync::watch::channel(false);
+//! let prepared = drill::prepare(&options, &NoProgress, &stop).await?;
+//! let outcome = prepared.run(stop, &NoProgress).await?;
+//! println!("{:?} → {}", outcome.report.status, outcome.path.display());
+//! prepared.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+pub mod credentials;
+mod error;
+mod payloads;
+pub mod report;
+pub mod scenarios;
+pub mod target;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::watch;
+
+pub use self::credentials::{CredentialSource, RotationChoice, RotationMode};
+pub use self::error::DrillError;
+pub use self::report::CoverageGoals;
+pub use self::target::{Target, TargetChoice};
+
+use self::payloads::PayloadBuilders;
+use self::report::{RunInfo, drill_report};
+use self::scenarios::{Catalog, grant_secrets};
+use crate::atomic_file::check_writable;
+use crate::engine::{self, Credentials, DrillPlan, Progress, RequestLimits, ScenarioResult};
+use crate::http::{Client, ClientConfig};
+use crate::output::{ExportConfig, Exporter, Output};
+use crate::plugin::{COMPILED_CACHE, Limits, Runtime, Secrets};
+use crate::policy::{self, Profile, Scale, SloBaseline};
+use crate::registry::ResolveOptions;
+use crate::report::{DrillReport, report_file_name, write_json_atomic};
+use crate::slo::Evaluators;
+
+/// Which profile a drill runs.
+#[derive(Debug, Clone)]
+pub enum ProfileChoice {
+    /// A built-in profile's name, or a JSON file (a name ending in `.json`
+    /// or holding a `/`).
+    Named(String),
+    /// A profile built by the caller (`relhost load`): its first scenario's
+    /// stages apply to whichever scenarios run.
+    Inline(Profile),
+}
+
+impl ProfileChoice {
+    /// Loads the profile.
+    pub fn load(&self) -> Result<Profile, policy::PolicyError> {
+        match self {
+            ProfileChoice::Inline(profile) => Ok(profile.clone()),
+            ProfileChoice::Named(name) if name.ends_with(".json") || name.contains('/') => {
+                policy::load_profile_file(std::path::Path::new(name))
+            }
+            ProfileChoice::Named(name) => policy::builtin_profile(name),
+        }
+    }
+}
+
+/// Live metrics outputs and how often they are pushed.
+#[derive(Debug, Clone)]
+pub struct LiveOutputs {
+    /// The outputs, with their authentication headers.
+    pub outputs: Vec<Output>,
+    /// Time between pushes.
+    pub interval: Duration,
+}
+
+/// Everything a drill needs to know, checked where it can be without I/O.
+#[derive(Debug, Clone)]
+pub struct DrillOptions {
+    /// The load profile.
+    pub profile: ProfileChoice,
+    /// The scenarios to run (default: the profile's, or the external plugins').
+    pub scenarios: Option<Vec<String>>,
+    /// Where requests go.
+    pub target: TargetChoice,
+    /// Demo users to provision on the built-in sim when no credential is given.
+    pub demo_users: u64,
+    /// Multipliers of the chat scenario's stages.
+    pub chat_scale: Scale,
+    /// Scenario plugins (files or registry references); each replaces a
+    /// built-in of the same name.
+    pub plugins: Vec<PathBuf>,
+    /// Payload builders: `(scenario, file | reference | built-in)`.
+    pub payload_plugins: Vec<(String, String)>,
+    /// Data directories offered to payload builders: `(name, dir)`.
+    pub plugin_data: Vec<(String, String)>,
+    /// Most bytes a granted data directory may hold.
+    pub plugin_data_max_bytes: u64,
+    /// SLO evaluator plugins whose checks join every scenario's gate.
+    pub slo_plugins: Vec<PathBuf>,
+    /// The SLO baseline file (default: the built-in one).
+    pub slo_baseline: Option<PathBuf>,
+    /// Where reports are written.
+    pub output_dir: PathBuf,
+    /// Live metrics outputs, if any.
+    pub outputs: Option<LiveOutputs>,
+    /// This run's id in live metrics.
+    pub run_id: String,
+    /// The command line, secrets masked, as reports record it.
+    pub command_line: Vec<String>,
+    /// Per-call deadline and memory cap of every plugin.
+    pub plugin_limits: Limits,
+    /// Largest request body, whatever a plugin builds.
+    pub max_request_body: usize,
+    /// The load client's settings.
+    pub client: ClientConfig,
+    /// Workers per scenario (default: one per CPU).
+    pub workers: Option<u32>,
+    /// Most requests in flight at once, over all workers.
+    pub max_in_flight: u64,
+    /// After a stop, how long requests in flight may finish.
+    pub grace: Duration,
+    /// Seed of every random sequence.
+    pub seed: u64,
+    /// The operator's credentials and where they came from.
+    pub credentials: (Credentials, CredentialSource),
+    /// How requests rotate over the credentials.
+    pub rotation: RotationChoice,
+    /// Coverage floors of the scenarios that use the credentials.
+    pub coverage: CoverageGoals,
+    /// Secrets plugins may be granted beyond the documented ones.
+    pub allow_secrets: Vec<String>,
+    /// Run parameters for plugins (the `param` import).
+    pub params: Vec<(String, String)>,
+    /// How registry references resolve.
+    pub resolve: ResolveOptions,
+    /// Whether requests may carry a `Host` header the operator gave.
+    pub allow_host_header: bool,
+}
+
+impl DrillOptions {
+    /// The defaults of `relhost drill` against `target`, writing to `output_dir`.
+    pub fn new(target: TargetChoice, output_dir: PathBuf) -> Self {
+        DrillOptions {
+            profile: ProfileChoice::Named("standard".into()),
+            scenarios: None,
+            target,
+            demo_users: 1,
+            chat_scale: Scale::default(),
+            plugins: Vec::new(),
+            payload_plugins: Vec::new(),
+            plugin_data: Vec::new(),
+            plugin_data_max_bytes: 64 << 20,
+            slo_plugins: Vec::new(),
+            slo_baseline: None,
+            output_dir,
+            outputs: None,
+            run_id: new_run_id(),
+            command_line: Vec::new(),
+            plugin_limits: Limits::default(),
+            max_request_body: 4 << 20,
+            client: ClientConfig::default(),
+            workers: None,
+            max_in_flight: 50_000,
+            grace: Duration::from_secs(5),
+            seed: 1,
+            credentials: (Credentials::default(), CredentialSource::None),
+            rotation: RotationChoice {
+                mode: RotationMode::RoundRobin,
+                plugin: None,
+                stride: None,
+                seed: None,
+            },
+            coverage: CoverageGoals::default(),
+            allow_secrets: Vec::new(),
+            params: Vec::new(),
+            resolve: ResolveOptions::default(),
+            allow_host_header: false,
+        }
+    }
+}
+
+/// A drill ready to run: plugins, policies and evaluators loaded and
+/// checked, the target up.
+pub struct PreparedDrill {
+    /// When the drill started (its reports' names and timestamps).
+    pub started: SystemTime,
+    /// What the operator should know about the preparation (secrets not granted).
+    pub warnings: Vec<String>,
+    /// The profile.
+    pub profile: Profile,
+    /// The SLO baseline.
+    pub baseline: SloBaseline,
+    /// The SLO evaluators.
+    pub evaluators: Evaluators,
+    /// What the engine runs.
+    pub plan: DrillPlan,
+    /// Where it runs.
+    pub target: Target,
+    /// The secrets granted to plugins.
+    pub secrets: Arc<Secrets>,
+    options: DrillOptions,
+}
+
+/// A finished drill: its report and the file it was written to.
+pub struct DrillOutcome {
+    /// The report.
+    pub report: DrillReport,
+    /// Where it was written.
+    pub path: PathBuf,
+}
+
+/// Loads and checks everything the drill needs and brings the target up;
+/// `progress` hears the warnings, `stop` ends plugin calls early.
+pub async fn prepare(
+    options: &DrillOptions,
+    progress: &dyn Progress,
+    stop: &watch::Receiver<bool>,
+) -> Result<PreparedDrill, DrillError> {
+    let started = SystemTime::now();
+    let profile = options.profile.load()?;
+    // Found out now, not after the whole drill ran.
+    check_writable(&options.output_dir)?;
+    // Credential-like plugin parameters (`--param api_key=...`) are
+    // masked wherever they end up.
+    for (name, value) in &options.params {
+        crate::redact::register_credential(name, value);
+    }
+    let baseline = match &options.slo_baseline {
+        Some(path) => policy::load_slo_baseline(path)?,
+        None => policy::builtin_slo_baseline()?,
+    };
+    options.chat_scale.check()?;
+    let resolve = &options.resolve;
+    let runtime = Runtime::with_params(
+        options.plugin_limits,
+        options.params.iter().cloned().collect(),
+        Some(stop.clone()),
+        Some(&resolve.cache_dir.join(COMPILED_CACHE)),
+    )?;
+    let evaluators = Evaluators::load(&runtime, &options.slo_plugins).await?;
+    let mut catalog = Catalog::load(&runtime, &options.plugins, resolve, options.seed).await?;
+    let mut scenarios = catalog
+        .select(&profile, options.scenarios.as_deref(), options.chat_scale)
+        .await?;
+    if let ProfileChoice::Inline(inline) = &options.profile
+        && let Some(plan) = inline.scenarios.first()
+    {
+        for spec in &mut scenarios {
+            spec.stages = plan.stages.clone();
+        }
+    }
+    let builders = PayloadBuilders {
+        given: &options.payload_plugins,
+        data: &options.plugin_data,
+        max_data_bytes: options.plugin_data_max_bytes,
+    };
+    for warning in builders
+        .attach(&runtime, &mut scenarios, resolve, options.seed)
+        .await?
+    {
+        progress.note(&format!("warning: {warning}"));
+    }
+    let (secrets, secret_warnings) = grant_secrets(&mut scenarios, &options.allow_secrets);
+    for warning in &secret_warnings {
+        progress.note(&format!("warning: {warning}"));
+    }
+
+    let (credentials, source) = options.credentials.clone();
+    let target = Target::resolve(
+        options.target.clone(),
+        credentials,
+        source,
+        options.demo_users,
+    )
+    .await?;
+    if target.sim.is_some() {
+        progress.note(&format!(
+            "no --base-url or RELIABILITY_BASE_URL: drilling the built-in relhost-sim at {}",
+            target.base_url.to_string().trim_end_matches('/')
+        ));
+    }
+    let prepared = async {
+        target
+            .check_reachable(options.client.connect_timeout)
+            .await?;
+        let rotation = if target.credentials.is_empty() {
+            None
+        } else {
+            Some(
+                credentials::load_rotation(
+                    &runtime,
+                    &options.rotation,
+                    resolve,
+                    options.seed,
+                    target.credentials.len(),
+                )
+                .await?,
+            )
+        };
+        let workers = options.workers.unwrap_or_else(default_workers);
+        let plan = DrillPlan {
+            base_url: target.base_url.clone(),
+            scenarios,
+            client: options.client.clone(),
+            workers,
+            max_in_flight: (options.max_in_flight / u64::from(workers)).max(1) as usize,
+            grace: options.grace,
+            seed: options.seed,
+            secrets: Arc::clone(&secrets),
+            credentials: Arc::new(target.credentials.clone()),
+            rotation,
+            request_limits: RequestLimits {
+                max_body_bytes: options.max_request_body,
+                allow_host_header: options.allow_host_header,
+            },
+        };
+        engine::prepare(&plan).await?;
+        Ok::<_, DrillError>(plan)
+    }
+    .await;
+    match prepared {
+        Ok(plan) => Ok(PreparedDrill {
+            started,
+            warnings: secret_warnings,
+            profile,
+            baseline,
+            evaluators,
+            plan,
+            target,
+            secrets,
+            options: options.clone(),
+        }),
+        Err(e) => {
+            target.shutdown().await;
+            Err(e)
+        }
+    }
+}
+
+impl PreparedDrill {
+    /// The options the drill was prepared with.
+    pub fn options(&self) -> &DrillOptions {
+        &self.options
+    }
+
+    /// Runs the drill, evaluates its gates and writes its report as
+    /// `load-drill-<profile>-<timestamp>.json` in the output directory.
+    pub async fn run(
+        &self,
+        stop: watch::Receiver<bool>,
+        progress: &dyn Progress,
+    ) -> Result<DrillOutcome, DrillError> {
+        let exporter = self.start_outputs(None)?;
+        let results = self
+            .run_load(stop.clone(), progress, exporter.as_ref())
+            .await?;
+        let interrupted = *stop.borrow();
+        let info = self.run_info(interrupted, self.effective_config(), self.options.coverage);
+        let mut report = drill_report(info, &results, &self.baseline, &self.evaluators).await;
+        if let Some(exporter) = exporter {
+            let warnings = exporter.finish(&report).await;
+            for warning in &warnings {
+                progress.note(&format!("warning: {warning}"));
+            }
+            report.warnings.extend(warnings);
+        }
+        let name = report_file_name("load-drill", &self.profile.name, self.started);
+        let path = write_json_atomic(&self.options.output_dir, &name, &report)?;
+        Ok(DrillOutcome { report, path })
+    }
+
+    /// Runs the load alone, telling `progress` and, when there is one,
+    /// `exporter` (a canary runs two sides at once and reports each).
+    pub async fn run_load(
+        &self,
+        stop: watch::Receiver<bool>,
+        progress: &dyn Progress,
+        exporter: Option<&Exporter>,
+    ) -> Result<Vec<ScenarioResult>, DrillError> {
+        Ok(match exporter {
+            Some(exporter) => engine::run(&self.plan, stop, &exporter.progress(progress)).await?,
+            None => engine::run(&self.plan, stop, progress).await?,
+        })
+    }
+
+    /// Builds the report of `results` with `config` as the configuration
+    /// it records.
+    pub async fn report(
+        &self,
+        results: &[ScenarioResult],
+        interrupted: bool,
+        config: serde_json::Value,
+        coverage: CoverageGoals,
+    ) -> DrillReport {
+        let info = self.run_info(interrupted, config, coverage);
+        drill_report(info, results, &self.baseline, &self.evaluators).await
+    }
+
+    fn run_info(
+        &self,
+        interrupted: bool,
+        config: serde_json::Value,
+        coverage: CoverageGoals,
+    ) -> RunInfo {
+        RunInfo {
+            started: self.started,
+            command_line: self.options.command_line.clone(),
+            config,
+            target: self.target.info(),
+            profile: self.profile.name.clone(),
+            interrupted,
+            credential_source: self.target.source.label(),
+            rotation: self.plan.rotation.clone(),
+            coverage,
+            warnings: self.warnings.clone(),
+        }
+    }
+
+    /// Starts the live outputs (none without any); `side` labels a
+    /// canary's control or candidate.
+    pub fn start_outputs(&self, side: Option<&str>) -> Result<Option<Exporter>, DrillError> {
+        let Some(outputs) = &self.options.outputs else {
+            return Ok(None);
+        };
+        if outputs.outputs.is_empty() {
+            return Ok(None);
+        }
+        let command = self
+            .options
+            .command_line
+            .get(1)
+            .cloned()
+            .unwrap_or_default();
+        let mut labels = vec![
+            ("run_id", self.options.run_id.clone()),
+            ("command", command),
+            ("profile", self.profile.name.clone()),
+        ];
+        if let Some(side) = side {
+            labels.push(("side", side.to_owned()));
+        }
+        let client = Client::new(&ClientConfig {
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: outputs
+                .interval
+                .clamp(Duration::from_secs(1), Duration::from_secs(10)),
+            stream_idle_timeout: Duration::from_secs(10),
+            max_idle_per_host: 2,
+            ..ClientConfig::default()
+        })
+        .map_err(DrillError::Client)?;
+        Ok(Some(Exporter::start(
+            ExportConfig {
+                outputs: outputs.outputs.clone(),
+                interval: outputs.interval,
+                labels,
+            },
+            client,
+        )))
+    }
+
+    /// The configuration the drill ran with; secrets appear by name only.
+    fn effective_config(&self) -> serde_json::Value {
+        let options = &self.options;
+        let plan = &self.plan;
+        let scenarios: Vec<&str> = plan
+            .scenarios
+            .iter()
+            .map(|s| s.plugin.descriptor().name.as_str())
+            .collect();
+        let outputs: Vec<String> = options
+            .outputs
+            .iter()
+            .flat_map(|o| &o.outputs)
+            .map(|o| o.target.to_string())
+            .collect();
+        serde_json::json!({
+            "profile": self.profile.name,
+            "scenarios": scenarios,
+            "chat_load_scale": options.chat_scale.load,
+            "chat_concurrency_scale": options.chat_scale.concurrency,
+            "chat_duration_scale": options.chat_scale.duration,
+            "workers": plan.workers,
+            "run_id": options.run_id,
+            "outputs": outputs,
+            "max_in_flight": options.max_in_flight,
+            "connect_timeout_ms": options.client.connect_timeout.as_millis() as u64,
+            "request_timeout_ms": options.client.request_timeout.as_millis() as u64,
+            "stream_idle_timeout_ms": options.client.stream_idle_timeout.as_millis() as u64,
+            "http2": options.client.http2,
+            "ca_cert": options.client.ca_cert.as_ref().map(|p| p.display().to_string()),
+            "plugin_deadline_ms": options.plugin_limits.deadline.as_millis() as u64,
+            "plugin_memory_mib": options.plugin_limits.memory_bytes >> 20,
+            "max_request_body_mib": options.max_request_body >> 20,
+            "grace_ms": options.grace.as_millis() as u64,
+            "seed": options.seed,
+            "secrets_set": format!("{:?}", self.secrets),
+            "allowed_secrets": options.allow_secrets,
+            "credentials": plan.credentials.len(),
+            "chat_rotation_mode": options.rotation.describe(),
+            "chat_rotation_stride": options.rotation.stride,
+            "chat_min_unique_coverage": options.coverage.min_unique_coverage,
+            "chat_min_unique_users": options.coverage.min_unique_users,
+        })
+    }
+
+    /// Stops the in-process sim, if the drill started one.
+    pub async fn shutdown(self) {
+        self.target.shutdown().await;
+    }
+}
+
+fn default_workers() -> u32 {
+    std::thread::available_parallelism().map_or(2, |n| n.get() as u32)
+}
+
+/// A run id: 16 hex digits from the clock and the process id.
+pub fn new_run_id() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    format!(
+        "{:016x}",
+        crate::rng::SplitMix64::derive(nanos, u64::from(std::process::id()))
+    )
+}
