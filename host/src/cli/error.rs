@@ -4,7 +4,9 @@ use crate::atomic_file::WriteError;
 use crate::drill::DrillError;
 use crate::engine::EngineError;
 use crate::exit::Exit;
+use crate::gameday::GameDayError;
 use crate::http::HttpError;
+use crate::ops::ProbeError;
 use crate::plugin::PluginError;
 use crate::policy::PolicyError;
 use crate::pool::PoolError;
@@ -41,6 +43,12 @@ pub enum CliError {
     /// A drill could not be prepared or run.
     #[error(transparent)]
     Drill(#[from] DrillError),
+    /// A game day could not be carried out.
+    #[error(transparent)]
+    GameDay(#[from] GameDayError),
+    /// A probe cannot be built from its plugin.
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
     /// The run could not be carried out (target unreachable, no runtime).
     #[error("{0}")]
     CannotRun(String),
@@ -54,6 +62,7 @@ impl CliError {
     pub fn exit(&self) -> Exit {
         match self {
             CliError::Drill(e) => e.exit(),
+            CliError::GameDay(e) => e.exit(),
             CliError::Registry(e) if e.is_unreachable() => Exit::CannotRun,
             CliError::BadInput(_)
             | CliError::Policy(_)
@@ -62,6 +71,7 @@ impl CliError {
             | CliError::Pool(_)
             | CliError::SimConfig(_)
             | CliError::Client(_)
+            | CliError::Probe(_)
             | CliError::Engine(_) => Exit::BadInput,
             CliError::CannotRun(_) | CliError::Report(_) => Exit::CannotRun,
         }

@@ -23,7 +23,7 @@ use crate::drill::{self, PreparedDrill};
 use crate::engine::Progress;
 use crate::exit::Exit;
 use crate::http::Client;
-use crate::ops::{self, ProbeError, ProbeOutcome, ProbeSettings, SnapshotSource};
+use crate::ops::{self, ProbeOutcome, ProbeSettings, SnapshotSource};
 use crate::policy::{self, OwnershipMatrix, ReleaseGatePolicy, WhenMissing};
 use crate::report::{
     BurnRateGate, DrillReport, DrillStatus, OwnedCheck, ReleaseGateReport, SCHEMA_VERSION,
@@ -187,11 +187,7 @@ impl GateCommand {
                 policy.probes.latency_ceiling_ms(name),
                 prepared.plan.seed,
             )
-            .await
-            .map_err(|e| match e {
-                ProbeError::Plugin(e) => CliError::Plugin(e),
-                other => CliError::BadInput(other.to_string()),
-            })?;
+            .await?;
             specs.push(probe);
         }
         let settings = ProbeSettings {

@@ -27,9 +27,7 @@ use crate::drill::credentials;
 use crate::engine::Progress;
 use crate::exit::Exit;
 use crate::http::{Client, ClientConfig};
-use crate::ops::{
-    self, PROBES_KIND, ProbeError, ProbeOutcome, ProbeReport, ProbeSettings, ProbeStatus,
-};
+use crate::ops::{self, PROBES_KIND, ProbeOutcome, ProbeReport, ProbeSettings, ProbeStatus};
 use crate::plugin::{PluginSource, Secrets, artifacts};
 use crate::policy::{self, OwnershipMatrix, ReleaseGatePolicy};
 use crate::report::{
@@ -153,11 +151,7 @@ impl ProbeCommand {
                 ceiling,
                 self.seed,
             )
-            .await
-            .map_err(|e| match e {
-                ProbeError::Plugin(e) => CliError::Plugin(e),
-                other => CliError::BadInput(other.to_string()),
-            })?;
+            .await?;
             specs.push(spec);
         }
 

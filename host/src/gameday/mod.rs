@@ -12,13 +12,16 @@
 //! - [`FaultInjector`] ([`faults`]): sets and clears relhost-sim's faults
 //!   through `POST`/`DELETE /api/ops/faults`;
 //! - [`GameDayReport`] ([`report`]): `game-day-<timestamp>.json`, kind
-//!   `game_day`, following `schemas/game-day.schema.json`.
+//!   `game_day`, following `schemas/game-day.schema.json`;
+//! - [`GameDay`] ([`run`]): the phases over prepared drills, from the
+//!   hypothesis before to the recovery after.
 
 pub mod faults;
 pub mod highlights;
 pub mod hypothesis;
 pub mod plan;
 pub mod report;
+pub mod run;
 
 pub use faults::{DEFAULT_FAULTS_PATH, FaultError, FaultInjector, FaultTransport};
 pub use highlights::Highlights;
@@ -31,3 +34,4 @@ pub use report::{
     AppliedFault, DrillPhase, GAME_DAY_KIND, GameDayReport, GameDayStatus, Phase, PhaseKind,
     PhaseSnapshot, Recovery,
 };
+pub use run::{GameDay, GameDayError, GameDayOutcome, prepare_drills, shutdown_all};
