@@ -5,7 +5,7 @@ use super::judge::{
 };
 use crate::http::ErrorClass;
 use crate::metrics::{Distribution, Sample, StageMetrics};
-use crate::policy::{CanaryMetric, Direction, builtin_canary_policy};
+use crate::policy::{CanaryMetric, CanaryPolicy, Direction, PolicyDocument};
 
 const SETTINGS: JudgeSettings = JudgeSettings { min_samples: 5 };
 
@@ -97,7 +97,7 @@ fn side(n: u32, ms: impl Fn(u32) -> f64, every_5xx: u32, every_reset: u32) -> St
 }
 
 fn run(control: &StageMetrics, candidate: &StageMetrics) -> super::Judgement {
-    let policy = builtin_canary_policy().unwrap_or_else(|e| panic!("{e}"));
+    let policy = CanaryPolicy::builtin(&()).unwrap_or_else(|e| panic!("{e}"));
     judge(
         &policy,
         &[ScenarioSamples {
@@ -152,7 +152,7 @@ fn scoring_and_verdicts() {
     assert_eq!(format!("{}", j.score), "0");
 
     // Nothing ran: inconclusive.
-    let policy = builtin_canary_policy().unwrap_or_else(|e| panic!("{e}"));
+    let policy = CanaryPolicy::builtin(&()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         judge(&policy, &[], SETTINGS).verdict,
         CanaryVerdict::Inconclusive
@@ -161,7 +161,7 @@ fn scoring_and_verdicts() {
 
 #[test]
 fn marginal_between_the_thresholds() {
-    let mut policy = builtin_canary_policy().unwrap_or_else(|e| panic!("{e}"));
+    let mut policy = CanaryPolicy::builtin(&()).unwrap_or_else(|e| panic!("{e}"));
     // network_error_rate (0.2 of 0.9) regressing leaves 77.8: marginal (75 ≤ 77.8 < 90).
     policy.critical_metrics.clear();
     let flat = |_: u32| 2.0;

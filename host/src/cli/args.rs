@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::cli::error::CliError;
 use crate::http::ClientConfig;
-use crate::policy::{self, OwnershipMatrix};
+use crate::policy::{self, OwnershipMatrix, PolicyDocument};
 
 /// Where a gate-like command also writes its outcome for CI.
 #[derive(Debug, Clone, clap::Args)]
@@ -45,10 +45,10 @@ pub(crate) struct OwnershipArgs {
 impl OwnershipArgs {
     /// The matrix from the file, or the built-in one.
     pub(crate) fn load(&self) -> Result<OwnershipMatrix, CliError> {
-        Ok(match &self.ownership_matrix {
-            Some(path) => policy::load_ownership_matrix(path)?,
-            None => policy::builtin_ownership_matrix()?,
-        })
+        Ok(OwnershipMatrix::file_or_builtin(
+            self.ownership_matrix.as_deref(),
+            &(),
+        )?)
     }
 }
 

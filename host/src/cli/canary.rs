@@ -37,7 +37,7 @@ use crate::engine::ScenarioResult;
 use crate::engine::{NoProgress, Progress};
 use crate::exit::Exit;
 use crate::metrics::StageMetrics;
-use crate::policy;
+use crate::policy::{CanaryPolicy, PolicyDocument};
 use crate::redact;
 use crate::report::{
     DrillReport, JunitCase, MarkdownSummary, SCHEMA_VERSION, SummaryRow, compact_timestamp,
@@ -95,10 +95,7 @@ impl CanaryCommand {
         let stop = stop_on_signal();
         let printer = Printer::stdout(self.drill.quiet());
         let progress = ConsoleProgress::new(self.drill.quiet());
-        let policy = match &self.policy {
-            Some(path) => policy::load_canary_policy(path)?,
-            None => policy::builtin_canary_policy()?,
-        };
+        let policy = CanaryPolicy::file_or_builtin(self.policy.as_deref(), &())?;
         match (self.drill.deployment().base_url(), &self.candidate_url) {
             (Some(control), Some(candidate)) if same_target(&control, candidate) => {
                 return Err(CliError::BadInput(format!(

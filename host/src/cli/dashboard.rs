@@ -14,7 +14,7 @@ use super::error::CliError;
 use super::printer::Printer;
 use crate::dashboard::{self, DashboardError};
 use crate::exit::Exit;
-use crate::policy;
+use crate::policy::{PolicyDocument, SloBaseline};
 
 /// Summarize the reports in the output directory as an SLO dashboard (JSON, Markdown, HTML).
 #[derive(Debug, Args)]
@@ -40,8 +40,8 @@ impl DashboardCommand {
     pub async fn run(self) -> Result<Exit, CliError> {
         let printer = Printer::stdout(self.quiet);
         let (baseline, source) = match &self.slo_baseline {
-            Some(path) => (policy::load_slo_baseline(path)?, path.display().to_string()),
-            None => (policy::builtin_slo_baseline()?, "builtin".to_owned()),
+            Some(path) => (SloBaseline::load(path, &())?, path.display().to_string()),
+            None => (SloBaseline::builtin(&())?, "builtin".to_owned()),
         };
         let generated = match dashboard::generate(&self.output_dir, &baseline, &source) {
             Ok(generated) => generated,

@@ -28,8 +28,8 @@ use super::progress::ConsoleProgress;
 use super::signals::stop_on_signal;
 use crate::drill::PreparedDrill;
 use crate::exit::Exit;
-use crate::gameday::{self, GameDay, GameDayPlan, GameDayReport, GameDayStatus, PhaseKind};
-use crate::policy::OwnershipMatrix;
+use crate::gameday::{self, GameDay, GameDayReport, GameDayStatus, PhaseKind};
+use crate::policy::{GameDayPlan, OwnershipMatrix, PolicyDocument};
 
 /// Run a game day: drills framed by a steady-state hypothesis, with faults.
 #[derive(Debug, Args)]
@@ -63,10 +63,7 @@ impl GamedayCommand {
         let stop = stop_on_signal();
         let printer = Printer::stdout(self.drill.quiet());
         let progress = ConsoleProgress::new(self.drill.quiet());
-        let mut plan = match &self.plan {
-            Some(path) => gameday::load_game_day_plan(path)?,
-            None => gameday::builtin_game_day_plan()?,
-        };
+        let mut plan = GameDayPlan::file_or_builtin(self.plan.as_deref(), &())?;
         if let Some(timeout) = self.recovery_timeout {
             plan.recovery_timeout = timeout;
         }

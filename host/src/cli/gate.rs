@@ -24,7 +24,7 @@ use crate::engine::Progress;
 use crate::exit::Exit;
 use crate::http::Client;
 use crate::ops::{self, ProbeOutcome, ProbeSettings, SnapshotSource};
-use crate::policy::{self, OwnershipMatrix, ReleaseGatePolicy, WhenMissing};
+use crate::policy::{OwnershipMatrix, PolicyDocument, ReleaseGatePolicy, WhenMissing};
 use crate::report::{
     BurnRateGate, DrillReport, DrillStatus, OwnedCheck, ReleaseGateReport, SCHEMA_VERSION,
     SnapshotSection, Verdict, compact_timestamp, rfc3339_millis, runbook_section, verdict_of,
@@ -69,10 +69,7 @@ impl GateCommand {
         let printer = Printer::stdout(self.drill.quiet());
         let progress = ConsoleProgress::new(self.drill.quiet());
         let owners = self.owners.load()?;
-        let policy = match &self.policy {
-            Some(path) => policy::load_release_gate_policy(path, &owners)?,
-            None => policy::builtin_release_gate_policy(&owners)?,
-        };
+        let policy = ReleaseGatePolicy::file_or_builtin(self.policy.as_deref(), &owners)?;
         let prepared = drill::prepare(&self.drill.options()?, &progress, &stop).await?;
         let source = self.snapshot.source(
             self.drill.deployment(),

@@ -23,7 +23,7 @@ use super::progress::ConsoleProgress;
 use super::signals::stop_on_signal;
 use crate::drill::{self, ProfileChoice};
 use crate::exit::Exit;
-use crate::policy::{self, MilestoneThresholds, OwnershipMatrix};
+use crate::policy::{MilestoneGatePolicy, MilestoneThresholds, OwnershipMatrix, PolicyDocument};
 use crate::report::{
     Comparator, DrillStatus, MilestoneGateReport, OwnedCheck, SCHEMA_VERSION, ScenarioReport,
     Verdict, compact_timestamp, rfc3339_millis, runbook_section, verdict_of, write_gate_outputs,
@@ -61,10 +61,7 @@ impl MilestoneGateCommand {
         let printer = Printer::stdout(self.drill.quiet());
         let progress = ConsoleProgress::new(self.drill.quiet());
         let owners = self.owners.load()?;
-        let policy = match &self.policy {
-            Some(path) => policy::load_milestone_gate_policy(path)?,
-            None => policy::builtin_milestone_gate_policy()?,
-        };
+        let policy = MilestoneGatePolicy::file_or_builtin(self.policy.as_deref(), &())?;
         let thresholds = policy.milestone(&self.milestone).cloned().ok_or_else(|| {
             CliError::BadInput(format!(
                 "milestone gate policy {}: no thresholds for milestone {:?}",

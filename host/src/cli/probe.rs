@@ -29,7 +29,7 @@ use crate::exit::Exit;
 use crate::http::{Client, ClientConfig};
 use crate::ops::{self, PROBES_KIND, ProbeOutcome, ProbeReport, ProbeSettings, ProbeStatus};
 use crate::plugin::{PluginSource, Secrets, artifacts};
-use crate::policy::{self, OwnershipMatrix, ReleaseGatePolicy};
+use crate::policy::{OwnershipMatrix, PolicyDocument, ReleaseGatePolicy};
 use crate::report::{
     JunitCase, MarkdownSummary, PluginInfo, SCHEMA_VERSION, SummaryRow, TargetInfo, Verdict,
     compact_timestamp, rfc3339_millis, write_json_atomic, write_junit,
@@ -96,10 +96,7 @@ impl ProbeCommand {
         let progress = ConsoleProgress::new(self.quiet);
         let owners = self.owners.load()?;
         crate::report::check_writable(&self.output_dir)?;
-        let gate = match &self.policy {
-            Some(path) => policy::load_release_gate_policy(path, &owners)?,
-            None => policy::builtin_release_gate_policy(&owners)?,
-        };
+        let gate = ReleaseGatePolicy::file_or_builtin(self.policy.as_deref(), &owners)?;
         let scenarios = self.scenarios(&gate)?;
         let settings = ProbeSettings {
             retries: self.retries.unwrap_or(gate.probes.retries),

@@ -21,7 +21,7 @@ use super::error::CliError;
 use super::printer::Printer;
 use crate::exit::Exit;
 use crate::ops::{self, REGION_READINESS_KIND, RegionInputs, RegionReadinessReport, Topology};
-use crate::policy;
+use crate::policy::{PolicyDocument, RegionRolloutPolicy};
 use crate::report::{
     JunitCase, MarkdownSummary, SCHEMA_VERSION, SummaryRow, compact_timestamp, rfc3339_millis,
     write_json_atomic, write_junit,
@@ -79,10 +79,7 @@ impl RegionReadinessCommand {
         let started = SystemTime::now();
         let clock = Instant::now();
         let printer = Printer::stdout(self.quiet);
-        let policy = match &self.policy {
-            Some(path) => policy::load_region_rollout_policy(path)?,
-            None => policy::builtin_region_rollout_policy()?,
-        };
+        let policy = RegionRolloutPolicy::file_or_builtin(self.policy.as_deref(), &())?;
         let (evidence, mut warnings) =
             ops::read_milestone_evidence(&self.output_dir, &policy.scenario);
         let inputs = RegionInputs {

@@ -485,10 +485,10 @@ mod tests {
     use super::*;
     use crate::dashboard::collect::Collected;
     use crate::dashboard::model::Dashboard;
-    use crate::policy::builtin_slo_baseline;
+    use crate::policy::{PolicyDocument, SloBaseline};
 
     fn empty_dashboard() -> Dashboard {
-        let baseline = builtin_slo_baseline().unwrap();
+        let baseline = SloBaseline::builtin(&()).unwrap();
         Dashboard::build(
             &Collected::default(),
             &baseline,

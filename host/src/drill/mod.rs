@@ -51,7 +51,7 @@ use crate::engine::{self, Credentials, DrillPlan, Progress, RequestLimits, Scena
 use crate::http::{Client, ClientConfig};
 use crate::output::{ExportConfig, Exporter, Output};
 use crate::plugin::{COMPILED_CACHE, Limits, Runtime, Secrets};
-use crate::policy::{self, Profile, Scale, SloBaseline};
+use crate::policy::{self, PolicyDocument, Profile, Scale, SloBaseline};
 use crate::registry::ResolveOptions;
 use crate::report::{DrillReport, report_file_name, write_json_atomic};
 use crate::slo::Evaluators;
@@ -241,10 +241,7 @@ pub async fn prepare(
     for (name, value) in &options.params {
         crate::redact::register_credential(name, value);
     }
-    let baseline = match &options.slo_baseline {
-        Some(path) => policy::load_slo_baseline(path)?,
-        None => policy::builtin_slo_baseline()?,
-    };
+    let baseline = SloBaseline::file_or_builtin(options.slo_baseline.as_deref(), &())?;
     options.chat_scale.check()?;
     let resolve = &options.resolve;
     let runtime = Runtime::with_params(

@@ -12,8 +12,8 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::plan::Hypothesis;
 use crate::ops::ProbeOutcome;
+use crate::policy::Hypothesis;
 use crate::policy::{OwnershipMatrix, WhenMissing};
 use crate::report::{Comparator, Verdict, runbook_section};
 
@@ -257,6 +257,7 @@ pub fn evaluate_hypothesis(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::PolicyDocument;
     use serde_json::json;
 
     fn snapshot(open: bool, errors: u64) -> Value {
@@ -272,7 +273,7 @@ mod tests {
     }
 
     fn owners() -> OwnershipMatrix {
-        crate::policy::builtin_ownership_matrix().expect("matrix")
+        OwnershipMatrix::builtin(&()).expect("matrix")
     }
 
     #[test]

@@ -2,9 +2,8 @@
 //! an optional fault schedule applied to the target while each drill runs.
 //!
 //! The library half of `relhost gameday`:
-//! - [`GameDayPlan`] ([`plan`]): the strict plan file (hypothesis, fault
-//!   schedule, recovery wait), validated like the policies, with errors that
-//!   name the file, line, column and field;
+//! - the plan ([`crate::policy::GameDayPlan`], a policy document): the
+//!   hypothesis, the fault schedule and the recovery wait;
 //! - [`evaluate_hypothesis`] ([`hypothesis`]): whether the steady state
 //!   holds, from synthetic probes and a reliability snapshot;
 //! - [`Highlights`] ([`highlights`]): what changed between two phase
@@ -19,17 +18,13 @@
 pub mod faults;
 pub mod highlights;
 pub mod hypothesis;
-pub mod plan;
 pub mod report;
 pub mod run;
 
 pub use faults::{DEFAULT_FAULTS_PATH, FaultError, FaultInjector, FaultTransport};
 pub use highlights::Highlights;
 pub use hypothesis::{HypothesisCheck, HypothesisResult, evaluate_hypothesis};
-pub use plan::{
-    FaultAction, FaultStep, GameDayPlan, Hypothesis, ScheduleEntry, builtin_game_day_plan,
-    load_game_day_plan, parse_game_day_plan,
-};
+
 pub use report::{
     AppliedFault, DrillPhase, GAME_DAY_KIND, GameDayReport, GameDayStatus, Phase, PhaseKind,
     PhaseSnapshot, Recovery,

@@ -13,7 +13,6 @@ use tokio::sync::watch;
 use super::faults::{FaultError, FaultInjector, FaultTransport};
 use super::highlights::Highlights;
 use super::hypothesis::{HypothesisResult, evaluate_hypothesis};
-use super::plan::{FaultAction, FaultStep, GameDayPlan};
 use super::report::{
     AppliedFault, DrillPhase, GAME_DAY_KIND, GameDayReport, GameDayStatus, Phase, PhaseKind,
     PhaseSnapshot, Recovery, ScenarioVerdict,
@@ -25,6 +24,7 @@ use crate::exit::Exit;
 use crate::http::{Client, HttpError};
 use crate::ops::{self, ProbeError, ProbeOutcome, ProbeSettings, ProbeSpec, SnapshotSource};
 use crate::policy::OwnershipMatrix;
+use crate::policy::{FaultAction, FaultStep, GameDayPlan};
 use crate::report::{
     DrillStatus, SCHEMA_VERSION, compact_timestamp, rfc3339_millis, write_json_atomic,
 };

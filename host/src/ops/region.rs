@@ -405,7 +405,7 @@ pub struct RegionReadinessReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::builtin_region_rollout_policy;
+    use crate::policy::{PolicyDocument, RegionRolloutPolicy};
 
     fn inputs(peak: u64, current: Topology, evidence: Vec<MilestoneEvidence>) -> RegionInputs {
         RegionInputs {
@@ -428,7 +428,7 @@ mod tests {
     #[test]
     fn decision_flips_as_the_peak_crosses_capacity() {
         // Capacity 20000, headroom 1.25, standby above 0.8, active-active above 1.0.
-        let p = builtin_region_rollout_policy().unwrap();
+        let p = RegionRolloutPolicy::builtin(&()).unwrap();
         let d = |peak| decide_region_readiness(&p, &inputs(peak, Topology::SingleRegion, vec![]));
         assert_eq!(d(5_000).required_topology, Topology::SingleRegion);
         assert!(!d(5_000).triggered);
@@ -442,7 +442,7 @@ mod tests {
 
     #[test]
     fn current_topology_and_failed_milestones_count() {
-        let p = builtin_region_rollout_policy().unwrap();
+        let p = RegionRolloutPolicy::builtin(&()).unwrap();
         let standby = decide_region_readiness(&p, &inputs(14_000, Topology::ActiveStandby, vec![]));
         assert_eq!(standby.required_topology, Topology::ActiveStandby);
         assert!(!standby.triggered, "active-standby in place suffices");

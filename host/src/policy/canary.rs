@@ -20,10 +20,9 @@
 //! `marginal_score` is marginal, else the canary fails. A regressing
 //! critical metric fails it regardless of the score.
 
-use std::path::Path;
-
 use serde::Deserialize;
 
+use super::document::PolicyDocument;
 use super::error::{Origin, PolicyError};
 use super::locate::{join_index, join_key};
 use super::ordered::OrderedMap;
@@ -124,20 +123,6 @@ struct RawMetric {
     allowed_absolute_increase: Option<f64>,
 }
 
-/// The canary policy embedded in the binary.
-pub fn builtin_canary_policy() -> Result<CanaryPolicy, PolicyError> {
-    parse_canary_policy(
-        BUILTIN_CANARY,
-        &refs::builtin("canary policy", "canary-policy"),
-    )
-}
-
-/// Reads and validates a canary policy file.
-pub fn load_canary_policy(path: &Path) -> Result<CanaryPolicy, PolicyError> {
-    let text = refs::read(path)?;
-    parse_canary_policy(&text, &Origin::File(path.to_owned()))
-}
-
 fn relative(doc: &refs::Source, path: &str, v: f64) -> Result<(), PolicyError> {
     if (0.0..=10.0).contains(&v) {
         Ok(())
@@ -149,8 +134,19 @@ fn relative(doc: &refs::Source, path: &str, v: f64) -> Result<(), PolicyError> {
     }
 }
 
+impl PolicyDocument for CanaryPolicy {
+    const KIND: &'static str = "canary policy";
+    const BUILTIN_NAME: &'static str = "canary-policy";
+    const BUILTIN_TEXT: &'static str = BUILTIN_CANARY;
+    type Context = ();
+
+    fn parse(text: &str, origin: &Origin, _: &()) -> Result<Self, PolicyError> {
+        parse_canary_policy(text, origin)
+    }
+}
+
 /// Parses and validates canary policy text.
-pub(crate) fn parse_canary_policy(
+pub(super) fn parse_canary_policy(
     text: &str,
     origin: &Origin,
 ) -> Result<CanaryPolicy, PolicyError> {
@@ -260,7 +256,7 @@ mod tests {
 
     #[test]
     fn builtin_policy_loads() {
-        let p = builtin_canary_policy().unwrap_or_else(|e| panic!("{e}"));
+        let p = CanaryPolicy::builtin(&()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(p.critical_metrics, ["rate_5xx"]);
         let p95 = p
             .metrics

@@ -15,10 +15,9 @@
 //! floors at full scale; a gate run with `--chat-concurrency-scale` scales
 //! the concurrency floor with it.
 
-use std::path::Path;
-
 use serde::Deserialize;
 
+use super::document::PolicyDocument;
 use super::error::{Origin, PolicyError};
 use super::locate::join_key;
 use super::ordered::OrderedMap;
@@ -84,22 +83,19 @@ struct RawPolicy {
     milestones: OrderedMap<MilestoneThresholds>,
 }
 
-/// The milestone gate policy embedded in the binary.
-pub fn builtin_milestone_gate_policy() -> Result<MilestoneGatePolicy, PolicyError> {
-    parse_milestone_gate_policy(
-        BUILTIN_MILESTONE_GATE,
-        &refs::builtin("milestone gate policy", "milestone-gate-policy"),
-    )
-}
+impl PolicyDocument for MilestoneGatePolicy {
+    const KIND: &'static str = "milestone gate policy";
+    const BUILTIN_NAME: &'static str = "milestone-gate-policy";
+    const BUILTIN_TEXT: &'static str = BUILTIN_MILESTONE_GATE;
+    type Context = ();
 
-/// Reads and validates a milestone gate policy file.
-pub fn load_milestone_gate_policy(path: &Path) -> Result<MilestoneGatePolicy, PolicyError> {
-    let text = refs::read(path)?;
-    parse_milestone_gate_policy(&text, &Origin::File(path.to_owned()))
+    fn parse(text: &str, origin: &Origin, _: &()) -> Result<Self, PolicyError> {
+        parse_milestone_gate_policy(text, origin)
+    }
 }
 
 /// Parses and validates milestone gate policy text.
-pub(crate) fn parse_milestone_gate_policy(
+pub(super) fn parse_milestone_gate_policy(
     text: &str,
     origin: &Origin,
 ) -> Result<MilestoneGatePolicy, PolicyError> {
@@ -159,7 +155,7 @@ mod tests {
 
     #[test]
     fn builtin_policy_has_every_milestone() {
-        let p = builtin_milestone_gate_policy().unwrap_or_else(|e| panic!("{e}"));
+        let p = MilestoneGatePolicy::builtin(&()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(p.scenario, "chat_stream_http");
         for m in MILESTONES {
             assert!(p.milestone(m).is_some(), "{m}");

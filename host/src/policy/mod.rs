@@ -13,8 +13,10 @@
 
 mod canary;
 mod comparator;
+mod document;
 mod duration;
 mod error;
+mod game_day;
 pub(crate) mod locate;
 mod metric;
 mod milestone;
@@ -30,27 +32,20 @@ mod stage;
 mod tests;
 
 pub use canary::{
-    CANARY_METRICS, CanaryMetric, CanaryPolicy, Direction, builtin_canary_policy,
-    default_absolute_increase, load_canary_policy,
+    CANARY_METRICS, CanaryMetric, CanaryPolicy, Direction, default_absolute_increase,
 };
 pub use comparator::Comparator;
+pub use document::PolicyDocument;
 pub use duration::{MAX_DURATION, parse_duration, parse_duration_within};
 pub use error::{Origin, PolicyError};
+pub use game_day::{CustomCheck, FaultAction, FaultStep, GameDayPlan, Hypothesis, ScheduleEntry};
 pub use metric::{MetricPath, MetricPathError};
-pub use milestone::{
-    MILESTONES, MilestoneGatePolicy, MilestoneThresholds, builtin_milestone_gate_policy,
-    load_milestone_gate_policy,
-};
-pub use ownership::{
-    BUILTIN_CHECKS, Owner, OwnershipMatrix, builtin_ownership_matrix, load_ownership_matrix,
-};
+pub use milestone::{MILESTONES, MilestoneGatePolicy, MilestoneThresholds};
+pub use ownership::{BUILTIN_CHECKS, Owner, OwnershipMatrix};
 pub use profile::{PROFILE_NAMES, Profile, ScenarioPlan, builtin_profile, load_profile_file};
-pub use region::{
-    RegionRolloutPolicy, TopologyTrigger, builtin_region_rollout_policy, load_region_rollout_policy,
-};
+pub use region::{RegionRolloutPolicy, TopologyTrigger};
 pub use release_gate::{
     BurnRatePolicy, ProbePolicy, ReleaseGatePolicy, SnapshotCheck, SnapshotWindow, WhenMissing,
-    builtin_release_gate_policy, load_release_gate_policy,
 };
-pub use slo::{SloBaseline, SloThresholds, builtin_slo_baseline, load_slo_baseline};
+pub use slo::{SloBaseline, SloThresholds};
 pub use stage::{Load, MAX_CONCURRENCY, MAX_RATE, Scale, Stage, StageProblem};

@@ -17,10 +17,9 @@
 //! gate's snapshot checks), which is verified when the release gate policy
 //! is loaded against the matrix.
 
-use std::path::Path;
-
 use serde::Deserialize;
 
+use super::document::PolicyDocument;
 use super::error::{Origin, PolicyError};
 use super::locate::{join_index, join_key};
 use super::ordered::OrderedMap;
@@ -167,22 +166,19 @@ struct RawOwner {
     checks: Vec<String>,
 }
 
-/// The ownership matrix embedded in the binary.
-pub fn builtin_ownership_matrix() -> Result<OwnershipMatrix, PolicyError> {
-    parse_ownership_matrix(
-        BUILTIN_OWNERSHIP_MATRIX,
-        &refs::builtin("ownership matrix", "ownership-matrix"),
-    )
-}
+impl PolicyDocument for OwnershipMatrix {
+    const KIND: &'static str = "ownership matrix";
+    const BUILTIN_NAME: &'static str = "ownership-matrix";
+    const BUILTIN_TEXT: &'static str = BUILTIN_OWNERSHIP_MATRIX;
+    type Context = ();
 
-/// Reads and validates an ownership matrix file.
-pub fn load_ownership_matrix(path: &Path) -> Result<OwnershipMatrix, PolicyError> {
-    let text = refs::read(path)?;
-    parse_ownership_matrix(&text, &Origin::File(path.to_owned()))
+    fn parse(text: &str, origin: &Origin, _: &()) -> Result<Self, PolicyError> {
+        parse_ownership_matrix(text, origin)
+    }
 }
 
 /// Parses and validates ownership matrix text.
-pub(crate) fn parse_ownership_matrix(
+pub(super) fn parse_ownership_matrix(
     text: &str,
     origin: &Origin,
 ) -> Result<OwnershipMatrix, PolicyError> {
@@ -263,7 +259,7 @@ mod tests {
 
     #[test]
     fn builtin_matrix_resolves_owners() {
-        let m = builtin_ownership_matrix().unwrap_or_else(|e| panic!("{e}"));
+        let m = OwnershipMatrix::builtin(&()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(m.owner_for("open_circuits", None).id, "chat-platform");
         assert_eq!(
             m.owner_for("p95_latency_ms", Some("whatsapp_webhook")).id,

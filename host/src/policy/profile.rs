@@ -100,11 +100,10 @@ pub fn builtin_profile(name: &str) -> Result<Profile, PolicyError> {
 
 /// Reads and validates a profile file.
 pub fn load_profile_file(path: &Path) -> Result<Profile, PolicyError> {
-    let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    parse_profile(&text, &Origin::File(path.to_owned()))
+    parse_profile(
+        &super::document::read(path)?,
+        &Origin::File(path.to_owned()),
+    )
 }
 
 #[derive(Debug, Deserialize)]

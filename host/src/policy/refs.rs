@@ -2,7 +2,6 @@
 //! text for errors found after parsing (cross-file references), and the
 //! checks every policy makes (schema version, scenario names, ranges).
 
-use std::path::Path;
 use std::sync::Arc;
 
 use super::error::{Doc, Origin, PolicyError};
@@ -32,22 +31,6 @@ impl Source {
     /// Where the document came from.
     pub(crate) fn origin(&self) -> &Origin {
         &self.origin
-    }
-}
-
-/// Reads a policy file.
-pub(crate) fn read(path: &Path) -> Result<String, PolicyError> {
-    std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
-        path: path.to_owned(),
-        source,
-    })
-}
-
-/// The origin of a builtin policy document.
-pub(crate) fn builtin(kind: &'static str, name: &str) -> Origin {
-    Origin::Builtin {
-        kind,
-        name: name.to_owned(),
     }
 }
 

@@ -14,10 +14,9 @@
 //! fires when utilization is above its `utilization_above`. The decision
 //! itself is [`crate::ops::decide_region_readiness`].
 
-use std::path::Path;
-
 use serde::Deserialize;
 
+use super::document::PolicyDocument;
 use super::error::{Origin, PolicyError};
 use super::refs;
 
@@ -73,22 +72,19 @@ struct RawTriggers {
     active_active: TopologyTrigger,
 }
 
-/// The region rollout policy embedded in the binary.
-pub fn builtin_region_rollout_policy() -> Result<RegionRolloutPolicy, PolicyError> {
-    parse_region_rollout_policy(
-        BUILTIN_REGION_ROLLOUT,
-        &refs::builtin("region rollout policy", "region-rollout-policy"),
-    )
-}
+impl PolicyDocument for RegionRolloutPolicy {
+    const KIND: &'static str = "region rollout policy";
+    const BUILTIN_NAME: &'static str = "region-rollout-policy";
+    const BUILTIN_TEXT: &'static str = BUILTIN_REGION_ROLLOUT;
+    type Context = ();
 
-/// Reads and validates a region rollout policy file.
-pub fn load_region_rollout_policy(path: &Path) -> Result<RegionRolloutPolicy, PolicyError> {
-    let text = refs::read(path)?;
-    parse_region_rollout_policy(&text, &Origin::File(path.to_owned()))
+    fn parse(text: &str, origin: &Origin, _: &()) -> Result<Self, PolicyError> {
+        parse_region_rollout_policy(text, origin)
+    }
 }
 
 /// Parses and validates region rollout policy text.
-pub(crate) fn parse_region_rollout_policy(
+pub(super) fn parse_region_rollout_policy(
     text: &str,
     origin: &Origin,
 ) -> Result<RegionRolloutPolicy, PolicyError> {
@@ -160,7 +156,7 @@ mod tests {
 
     #[test]
     fn builtin_policy_loads() {
-        let p = builtin_region_rollout_policy().unwrap_or_else(|e| panic!("{e}"));
+        let p = RegionRolloutPolicy::builtin(&()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(p.single_region_capacity_streams, 20_000);
         assert!(p.active_standby.utilization_above < p.active_active.utilization_above);
     }

@@ -22,12 +22,12 @@
 //! multiwindow, multi-burn-rate alerts); a window fails above
 //! `fail_burn_rate`.
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::Comparator;
+use super::document::PolicyDocument;
 use super::error::{Origin, PolicyError};
 use super::locate::{join_index, join_key};
 use super::metric::MetricPath;
@@ -231,30 +231,19 @@ fn twelve() -> u32 {
     12
 }
 
-/// The release gate policy embedded in the binary, checked against `owners`.
-pub fn builtin_release_gate_policy(
-    owners: &OwnershipMatrix,
-) -> Result<ReleaseGatePolicy, PolicyError> {
-    parse_release_gate_policy(
-        BUILTIN_RELEASE_GATE,
-        &refs::builtin("release gate policy", "release-gate-policy"),
-        owners,
-    )
-}
+impl PolicyDocument for ReleaseGatePolicy {
+    const KIND: &'static str = "release gate policy";
+    const BUILTIN_NAME: &'static str = "release-gate-policy";
+    const BUILTIN_TEXT: &'static str = BUILTIN_RELEASE_GATE;
+    type Context = OwnershipMatrix;
 
-/// Reads and validates a release gate policy file. Every check's owner must
-/// be in `owners`, and every check `owners` names must exist (an error there
-/// names the matrix's file).
-pub fn load_release_gate_policy(
-    path: &Path,
-    owners: &OwnershipMatrix,
-) -> Result<ReleaseGatePolicy, PolicyError> {
-    let text = refs::read(path)?;
-    parse_release_gate_policy(&text, &Origin::File(path.to_owned()), owners)
+    fn parse(text: &str, origin: &Origin, context: &OwnershipMatrix) -> Result<Self, PolicyError> {
+        parse_release_gate_policy(text, origin, context)
+    }
 }
 
 /// Parses and validates release gate policy text.
-pub(crate) fn parse_release_gate_policy(
+pub(super) fn parse_release_gate_policy(
     text: &str,
     origin: &Origin,
     owners: &OwnershipMatrix,
@@ -475,12 +464,12 @@ pub(crate) fn parse_release_gate_policy(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::builtin_ownership_matrix;
+    use crate::policy::OwnershipMatrix;
 
     #[test]
     fn builtin_policy_loads() {
-        let owners = builtin_ownership_matrix().unwrap_or_else(|e| panic!("{e}"));
-        let p = builtin_release_gate_policy(&owners).unwrap_or_else(|e| panic!("{e}"));
+        let owners = OwnershipMatrix::builtin(&()).unwrap_or_else(|e| panic!("{e}"));
+        let p = ReleaseGatePolicy::builtin(&owners).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(p.probes.scenarios.len(), 3);
         assert_eq!(p.probes.latency_ceiling_ms("chat_stream_http"), 12000.0);
         assert_eq!(p.probes.latency_ceiling_ms("whatsapp_webhook"), 1500.0);

@@ -17,10 +17,9 @@
 //! availability objective of the burn-rate gate (`crate::slo`): the error
 //! budget is `1 - objective`.
 
-use std::path::Path;
-
 use serde::Deserialize;
 
+use super::document::PolicyDocument;
 use super::error::{Doc, Origin, PolicyError};
 use super::locate::join_key;
 use super::ordered::OrderedMap;
@@ -86,26 +85,19 @@ struct RawBaseline {
     scenarios: Option<OrderedMap<SloThresholds>>,
 }
 
-/// The SLO baseline embedded in the binary (`policies/slo-baseline.json`).
-pub fn builtin_slo_baseline() -> Result<SloBaseline, PolicyError> {
-    let origin = Origin::Builtin {
-        kind: "SLO baseline",
-        name: "slo-baseline".to_owned(),
-    };
-    parse_slo_baseline(BUILTIN_SLO_BASELINE, &origin)
-}
+impl PolicyDocument for SloBaseline {
+    const KIND: &'static str = "SLO baseline";
+    const BUILTIN_NAME: &'static str = "slo-baseline";
+    const BUILTIN_TEXT: &'static str = BUILTIN_SLO_BASELINE;
+    type Context = ();
 
-/// Reads and validates an SLO baseline file.
-pub fn load_slo_baseline(path: &Path) -> Result<SloBaseline, PolicyError> {
-    let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    parse_slo_baseline(&text, &Origin::File(path.to_owned()))
+    fn parse(text: &str, origin: &Origin, _: &()) -> Result<Self, PolicyError> {
+        parse_slo_baseline(text, origin)
+    }
 }
 
 /// Parses and validates SLO baseline text; `origin` names it in errors.
-pub(crate) fn parse_slo_baseline(text: &str, origin: &Origin) -> Result<SloBaseline, PolicyError> {
+pub(super) fn parse_slo_baseline(text: &str, origin: &Origin) -> Result<SloBaseline, PolicyError> {
     let doc = Doc::new(origin, text);
     let raw: RawBaseline = doc.parse(text)?;
     if raw.schema_version != 1 {
@@ -170,7 +162,7 @@ mod tests {
 
     #[test]
     fn builtin_baseline_has_the_seed_gates() {
-        let b = builtin_slo_baseline().unwrap_or_else(|e| panic!("{e}"));
+        let b = SloBaseline::builtin(&()).unwrap_or_else(|e| panic!("{e}"));
         for webhook in [
             "gmail_push_webhook",
             "whatsapp_webhook",
@@ -198,8 +190,8 @@ mod tests {
         let path = dir.path().join("slo.json");
         std::fs::write(&path, BUILTIN_SLO_BASELINE).unwrap();
         assert_eq!(
-            load_slo_baseline(&path).unwrap(),
-            builtin_slo_baseline().unwrap()
+            SloBaseline::load(&path, &()).unwrap(),
+            SloBaseline::builtin(&()).unwrap()
         );
     }
 }

@@ -14,12 +14,12 @@ pub fn runbook_section(check: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::{self, BUILTIN_CHECKS};
+    use crate::policy::{BUILTIN_CHECKS, OwnershipMatrix, PolicyDocument, ReleaseGatePolicy};
 
     #[test]
     fn every_check_of_the_builtin_gates_has_a_section() {
-        let owners = policy::builtin_ownership_matrix().expect("matrix");
-        let gate = policy::builtin_release_gate_policy(&owners).expect("policy");
+        let owners = OwnershipMatrix::builtin(&()).expect("matrix");
+        let gate = ReleaseGatePolicy::builtin(&owners).expect("policy");
         let snapshot_checks = gate.snapshot_checks.iter().map(|c| c.id.as_str());
         for check in BUILTIN_CHECKS
             .iter()

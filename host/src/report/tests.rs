@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::http::ErrorClass;
 use crate::metrics::{Sample, SseSample, StageMetrics};
-use crate::policy::{Load, Stage, builtin_profile, builtin_slo_baseline};
+use crate::policy::{Load, PolicyDocument, SloBaseline, Stage, builtin_profile};
 
 const SCHEMA: &str = include_str!("../../../schemas/load-drill.schema.json");
 
@@ -64,7 +64,7 @@ fn recorded(n: u64, start_second: u32, sse: bool, fault_every: u64) -> StageMetr
 
 fn realistic_report() -> DrillReport {
     let profile = builtin_profile("quick").unwrap();
-    let baseline = builtin_slo_baseline().unwrap();
+    let baseline = SloBaseline::builtin(&()).unwrap();
     let mut second = 0;
     let scenarios: Vec<ScenarioReport> = profile
         .scenarios
@@ -241,7 +241,7 @@ fn broken_reports_fail_validation() {
 
 #[test]
 fn gate_failures_show_in_status_and_table() {
-    let baseline = builtin_slo_baseline().unwrap();
+    let baseline = SloBaseline::builtin(&()).unwrap();
     let stage = Stage {
         name: "steady".into(),
         load: Load::Rate(20.0),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::plugin::{Limits, Params, test_runtime};
-use crate::policy::builtin_slo_baseline;
+use crate::policy::{PolicyDocument, SloBaseline};
 
 async fn evaluators() -> Evaluators {
     let runtime = test_runtime(Limits::default(), None, Params::new());
@@ -34,7 +34,7 @@ fn failed(gate: &GateResult) -> Vec<&str> {
 #[tokio::test]
 async fn the_webhook_gate_passes_at_its_thresholds_and_fails_over_them() {
     let e = evaluators().await;
-    let b = builtin_slo_baseline().expect("baseline");
+    let b = SloBaseline::builtin(&()).expect("baseline");
     let t = b.thresholds_for("gmail_push_webhook");
     let at = e
         .gate(
@@ -76,7 +76,7 @@ async fn the_webhook_gate_passes_at_its_thresholds_and_fails_over_them() {
 #[tokio::test]
 async fn the_chat_gate_has_a_2xx_floor() {
     let e = evaluators().await;
-    let b = builtin_slo_baseline().expect("baseline");
+    let b = SloBaseline::builtin(&()).expect("baseline");
     let t = b.thresholds_for("chat_stream_http");
     let gate = e
         .gate(
@@ -96,7 +96,7 @@ async fn the_chat_gate_has_a_2xx_floor() {
 #[tokio::test]
 async fn nothing_sent_fails_every_check() {
     let e = evaluators().await;
-    let b = builtin_slo_baseline().expect("baseline");
+    let b = SloBaseline::builtin(&()).expect("baseline");
     let gate = e
         .gate(
             "chat_stream_http",
@@ -123,7 +123,7 @@ async fn nothing_sent_fails_every_check() {
 #[tokio::test]
 async fn requests_a_plugin_could_not_build_fail_the_gate() {
     let e = evaluators().await;
-    let b = builtin_slo_baseline().expect("baseline");
+    let b = SloBaseline::builtin(&()).expect("baseline");
     let t = b.thresholds_for("whatsapp_webhook");
     // Five requests went out and passed; fifteen were never built.
     let mut t15 = totals(5, 20.0, 0.0, 0.0, 0.0, 1.0);
@@ -153,7 +153,7 @@ fn series(n: u32, errors: impl Fn(u32) -> u64) -> Vec<TimePoint> {
 }
 
 fn with_objective(objective: f64) -> SloThresholds {
-    let b = builtin_slo_baseline().expect("baseline");
+    let b = SloBaseline::builtin(&()).expect("baseline");
     SloThresholds {
         objective: Some(objective),
         ..b.thresholds_for("whatsapp_webhook").clone()
@@ -229,7 +229,7 @@ async fn burn_rate_matches_hand_computed_values() {
     );
 
     // No objective, no burn-rate gate.
-    let b = builtin_slo_baseline().expect("baseline");
+    let b = SloBaseline::builtin(&()).expect("baseline");
     let mut none = b.thresholds_for("whatsapp_webhook").clone();
     none.objective = None;
     assert!(

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use super::canary::parse_canary_policy;
 use super::error::{Origin, PolicyError};
 use super::milestone::parse_milestone_gate_policy;
-use super::ownership::{builtin_ownership_matrix, parse_ownership_matrix};
+use super::ownership::parse_ownership_matrix;
+use super::{OwnershipMatrix, PolicyDocument};
 use super::profile::parse_profile;
 use super::region::parse_region_rollout_policy;
 use super::release_gate::parse_release_gate_policy;
@@ -22,7 +23,7 @@ fn parse_by_prefix(file_name: &str, text: &str, origin: &Origin) -> Result<(), P
     if file_name.starts_with("slo_") {
         parse_slo_baseline(text, origin).map(|_| ())
     } else if file_name.starts_with("release_gate_") {
-        let owners = builtin_ownership_matrix()?;
+        let owners = OwnershipMatrix::builtin(&())?;
         parse_release_gate_policy(text, origin, &owners).map(|_| ())
     } else if file_name.starts_with("ownership_") {
         // A matrix is checked on its own, then against the builtin release

@@ -27,13 +27,15 @@
 //! out-of-range numbers are [`PolicyError::Invalid`] naming the file, the
 //! line and column and the field (`faults[1].fault`).
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::policy::locate::{JsonIndex, join_index, join_key};
-use crate::policy::{Comparator, MetricPath, Origin, PolicyError, WhenMissing};
+use super::document::PolicyDocument;
+use super::error::Doc;
+use super::locate::{join_index, join_key};
+use super::refs;
+use super::{Comparator, MetricPath, Origin, PolicyError, WhenMissing};
 
 const BUILTIN_PLAN: &str = include_str!("../../../policies/game-day-plan.json");
 
@@ -225,85 +227,22 @@ struct RawEntry {
     profiles: Option<Vec<String>>,
 }
 
-/// The built-in plan (`policies/game-day-plan.json`): the default
-/// hypothesis, no faults.
-pub fn builtin_game_day_plan() -> Result<GameDayPlan, PolicyError> {
-    let origin = Origin::Builtin {
-        kind: "game-day plan",
-        name: "game-day-plan".into(),
-    };
-    parse_game_day_plan(BUILTIN_PLAN, &origin)
-}
+impl PolicyDocument for GameDayPlan {
+    const KIND: &'static str = "game-day plan";
+    const BUILTIN_NAME: &'static str = "game-day-plan";
+    const BUILTIN_TEXT: &'static str = BUILTIN_PLAN;
+    type Context = ();
 
-/// Reads and validates a plan file.
-pub fn load_game_day_plan(path: &Path) -> Result<GameDayPlan, PolicyError> {
-    let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    parse_game_day_plan(&text, &Origin::File(path.to_owned()))
-}
-
-/// Errors located in one document.
-struct Doc<'a> {
-    origin: &'a Origin,
-    index: JsonIndex<'a>,
-}
-
-impl Doc<'_> {
-    fn invalid(&self, path: &str, message: impl Into<String>) -> PolicyError {
-        PolicyError::Invalid {
-            origin: self.origin.clone(),
-            position: self.index.position_of(path),
-            path: path.to_owned(),
-            message: message.into(),
-        }
-    }
-
-    fn serde_error(&self, err: &serde_json::Error) -> PolicyError {
-        let (line, column) = (err.line(), err.column());
-        let full = err.to_string();
-        let suffix = format!(" at line {line} column {column}");
-        let message = full.strip_suffix(&suffix).unwrap_or(&full).to_owned();
-        let located = line > 0;
-        let path = if located && !err.is_syntax() && !err.is_eof() {
-            self.index.path_at(line, column).to_owned()
-        } else {
-            String::new()
-        };
-        PolicyError::Invalid {
-            origin: self.origin.clone(),
-            position: located.then_some((line, column)),
-            path,
-            message,
-        }
+    fn parse(text: &str, origin: &Origin, _: &()) -> Result<Self, PolicyError> {
+        parse_game_day_plan(text, origin)
     }
 }
 
 /// Parses and validates a plan's text; `origin` names it in errors.
-pub fn parse_game_day_plan(text: &str, origin: &Origin) -> Result<GameDayPlan, PolicyError> {
-    let doc = Doc {
-        origin,
-        index: JsonIndex::new(text),
-    };
-    if !text.trim_start().starts_with('{') {
-        return Err(PolicyError::Invalid {
-            origin: origin.clone(),
-            position: Some((1, 1)),
-            path: String::new(),
-            message: "expected a JSON object (`{ ... }`) at the top level".into(),
-        });
-    }
-    let raw: RawPlan = serde_json::from_str(text).map_err(|e| doc.serde_error(&e))?;
-    if raw.schema_version != 1 {
-        return Err(doc.invalid(
-            "schema_version",
-            format!(
-                "unsupported schema_version {}; expected 1",
-                raw.schema_version
-            ),
-        ));
-    }
+fn parse_game_day_plan(text: &str, origin: &Origin) -> Result<GameDayPlan, PolicyError> {
+    let doc = Doc::new(origin, text);
+    let raw: RawPlan = doc.parse(text)?;
+    refs::schema_version(&doc, raw.schema_version)?;
     let hypothesis = match raw.hypothesis {
         Some(h) => hypothesis(&doc, h)?,
         None => Hypothesis::default(),
@@ -487,7 +426,7 @@ mod tests {
 
     #[test]
     fn the_builtin_plan_is_valid_and_has_no_faults() {
-        let plan = builtin_game_day_plan().expect("builtin plan");
+        let plan = GameDayPlan::builtin(&()).expect("builtin plan");
         assert!(plan.schedule.is_empty());
         assert_eq!(plan.hypothesis.max_open_circuits, Some(0.0));
         assert!(plan.hypothesis.probes);
