@@ -18,10 +18,10 @@ pub(crate) struct CiOutputArgs {
     pub(crate) summary: Option<PathBuf>,
 }
 
-/// Where a command saves its report, and whether it prints anything.
+/// Where a command reads and saves reports, and whether it prints anything.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct OutputArgs {
-    /// Where the report is saved.
+    /// Where reports are read and written.
     #[arg(
         long,
         env = "RELIABILITY_OUTPUT_DIR",

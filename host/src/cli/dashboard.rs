@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::args::OutputArgs;
 use super::error::CliError;
 use super::printer::Printer;
 use crate::dashboard::{self, DashboardError};
@@ -19,31 +20,23 @@ use crate::policy::{PolicyDocument, SloBaseline};
 /// Summarize the reports in the output directory as an SLO dashboard (JSON, Markdown, HTML).
 #[derive(Debug, Args)]
 pub struct DashboardCommand {
-    /// Where the reports are read and the dashboard is written.
-    #[arg(
-        long,
-        env = "RELIABILITY_OUTPUT_DIR",
-        default_value = ".output/reliability",
-        value_name = "DIR"
-    )]
-    output_dir: PathBuf,
+    /// Where reports are read and written; --quiet.
+    #[command(flatten)]
+    output: OutputArgs,
     /// SLO baseline with each scenario's objective (default: the built-in one).
     #[arg(long, env = "RELIABILITY_SLO_BASELINE", value_name = "FILE")]
     slo_baseline: Option<PathBuf>,
-    /// Print nothing but errors and warnings.
-    #[arg(long)]
-    quiet: bool,
 }
 
 impl DashboardCommand {
     /// Builds and writes the dashboard.
     pub async fn run(self) -> Result<Exit, CliError> {
-        let printer = Printer::stdout(self.quiet);
+        let printer = Printer::stdout(self.output.quiet);
         let (baseline, source) = match &self.slo_baseline {
             Some(path) => (SloBaseline::load(path, &())?, path.display().to_string()),
             None => (SloBaseline::builtin(&())?, "builtin".to_owned()),
         };
-        let generated = match dashboard::generate(&self.output_dir, &baseline, &source) {
+        let generated = match dashboard::generate(&self.output.output_dir, &baseline, &source) {
             Ok(generated) => generated,
             Err(DashboardError::ReadDir { path, source }) => {
                 return Err(CliError::BadInput(format!(
@@ -58,7 +51,7 @@ impl DashboardCommand {
         for skipped in &d.skipped {
             eprintln!(
                 "relhost: warning: skipped {}: {}",
-                self.output_dir.join(&skipped.file).display(),
+                self.output.output_dir.join(&skipped.file).display(),
                 skipped.reason
             );
         }

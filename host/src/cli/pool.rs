@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::args;
+use super::args::{self, OutputArgs};
 use super::error::CliError;
 use super::printer::Printer;
 use crate::convex::FunctionPath;
@@ -64,14 +64,9 @@ pub struct PoolCommand {
     /// Index of the first user.
     #[arg(long, default_value = "1", value_name = "N")]
     start: u32,
-    /// Where the pool file is written.
-    #[arg(
-        long,
-        env = "RELIABILITY_OUTPUT_DIR",
-        default_value = ".output/reliability",
-        value_name = "DIR"
-    )]
-    output_dir: PathBuf,
+    /// Where reports are read and written; --quiet.
+    #[command(flatten)]
+    output: OutputArgs,
     /// Sign-up path on the app origin.
     #[arg(long, default_value = "/api/auth/sign-up/email", value_name = "PATH", value_parser = parse_path)]
     sign_up_path: String,
@@ -97,9 +92,6 @@ pub struct PoolCommand {
     /// PEM file with extra root certificates (a private CA).
     #[arg(long, value_name = "PEM")]
     ca_cert: Option<PathBuf>,
-    /// Print nothing but errors.
-    #[arg(long)]
-    quiet: bool,
 }
 
 /// Failures listed one by one; beyond this, only their number.
@@ -108,7 +100,7 @@ const MAX_FAILURES_LISTED: usize = 20;
 impl PoolCommand {
     /// Provisions the users and writes the pool file.
     pub async fn run(self) -> Result<Exit, CliError> {
-        let printer = Printer::stdout(self.quiet);
+        let printer = Printer::stdout(self.output.quiet);
         if self.start.checked_add(self.count - 1).is_none() {
             return Err(CliError::BadInput(format!(
                 "--start={} with --count={}: the last index does not fit a 32-bit number",
@@ -127,7 +119,7 @@ impl PoolCommand {
         .map_err(|e| CliError::BadInput(error_chain(&e)))?;
         let file_name = pool::pool_file_name(&self.prefix, &self.seed, self.start, self.count);
 
-        let progress = Console::new(self.quiet, self.count);
+        let progress = Console::new(self.output.quiet, self.count);
         let report = match pool::provision(&client, &config, &progress).await {
             Ok(report) => report,
             Err(error) => {
@@ -158,16 +150,14 @@ impl PoolCommand {
             eprintln!(
                 "relhost: error: {failed} of {} users failed; no pool file written ({} not changed)",
                 self.count,
-                self.output_dir.join(&file_name).display()
+                self.output.output_dir.join(&file_name).display()
             );
             return Ok(Exit::Fail);
         }
-        let path =
-            pool::write_pool_file(&self.output_dir, &file_name, &report.entries).map_err(|e| {
-                match e {
-                    PoolError::Write(e) => CliError::Report(e),
-                    other => CliError::CannotRun(other.to_string()),
-                }
+        let path = pool::write_pool_file(&self.output.output_dir, &file_name, &report.entries)
+            .map_err(|e| match e {
+                PoolError::Write(e) => CliError::Report(e),
+                other => CliError::CannotRun(other.to_string()),
             })?;
         printer.line(&format!("pool: {}", path.display()));
         Ok(Exit::Pass)

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use clap::Args;
 
-use super::args::{self, CiOutputArgs, ClientArgs, OwnershipArgs};
+use super::args::{self, CiOutputArgs, ClientArgs, OutputArgs, OwnershipArgs};
 use super::deployment::{parse_base_url, target_choice};
 use super::error::CliError;
 use super::printer::Printer;
@@ -66,20 +66,12 @@ pub struct ProbeCommand {
     /// The ownership matrix.
     #[command(flatten)]
     owners: OwnershipArgs,
-    /// Where the report is written.
-    #[arg(
-        long,
-        env = "RELIABILITY_OUTPUT_DIR",
-        default_value = ".output/reliability",
-        value_name = "DIR"
-    )]
-    output_dir: PathBuf,
+    /// Where reports are read and written; --quiet.
+    #[command(flatten)]
+    output: OutputArgs,
     /// `--junit` and `--summary` outputs for CI.
     #[command(flatten)]
     ci: CiOutputArgs,
-    /// Print nothing but errors.
-    #[arg(long)]
-    quiet: bool,
     /// Connect, request and stream-idle timeouts, HTTP/2, a private CA.
     #[command(flatten)]
     client: ClientArgs,
@@ -92,10 +84,10 @@ impl ProbeCommand {
     /// Runs the probes and writes their report.
     pub async fn run(self) -> Result<Exit, CliError> {
         let started = SystemTime::now();
-        let printer = Printer::stdout(self.quiet);
-        let progress = ConsoleProgress::new(self.quiet);
+        let printer = Printer::stdout(self.output.quiet);
+        let progress = ConsoleProgress::new(self.output.quiet);
         let owners = self.owners.load()?;
-        crate::report::check_writable(&self.output_dir)?;
+        crate::report::check_writable(&self.output.output_dir)?;
         let gate = ReleaseGatePolicy::file_or_builtin(self.policy.as_deref(), &owners)?;
         let scenarios = self.scenarios(&gate)?;
         let settings = ProbeSettings {
@@ -195,7 +187,7 @@ impl ProbeCommand {
             probes: outcomes,
         };
         let name = format!("synthetic-probes-{}.json", compact_timestamp(started));
-        let path = write_json_atomic(&self.output_dir, &name, &report)?;
+        let path = write_json_atomic(&self.output.output_dir, &name, &report)?;
         print_outcomes(&printer, &report.probes);
         printer.line(&format!("report: {}", path.display()));
         write_ci_outputs(&self, &report, &owners, &path)?;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::oneshot;
 
+use super::printer::Sink;
 use crate::engine::{LiveStats, LiveTotals, Progress};
 use crate::metrics::StageMetrics;
 use crate::policy::{Load, Stage};
@@ -25,6 +26,8 @@ enum Mode {
 /// Progress on the console.
 pub(crate) struct ConsoleProgress {
     mode: Mode,
+    /// Where lines go (stderr, above the bar when one is drawn).
+    sink: Sink,
     /// The live display of the stage in force.
     ticker: Mutex<Option<Ticker>>,
 }
@@ -58,6 +61,17 @@ impl ConsoleProgress {
         };
         ConsoleProgress {
             mode,
+            sink: Sink::new(std::io::stderr()),
+            ticker: Mutex::new(None),
+        }
+    }
+
+    /// Plain lines to `sink`.
+    #[cfg(test)]
+    pub(crate) fn lines_to(sink: Sink) -> Self {
+        ConsoleProgress {
+            mode: Mode::Lines,
+            sink,
             ticker: Mutex::new(None),
         }
     }
@@ -118,9 +132,10 @@ impl Progress for ConsoleProgress {
             bar
         });
         if bar.is_none() {
-            eprintln!("stage {title}");
+            self.sink.line(&format!("stage {title}"));
         }
         let shown = bar.clone();
+        let sink = self.sink.clone();
         tokio::spawn(async move {
             let started = Instant::now();
             let every = if shown.is_some() {
@@ -142,7 +157,7 @@ impl Progress for ConsoleProgress {
                         bar.set_position(started.elapsed().as_millis() as u64);
                         bar.set_message(line);
                     }
-                    None => eprintln!("  {line}"),
+                    None => sink.line(&format!("  {line}")),
                 }
                 before = now;
                 at = Instant::now();
@@ -185,15 +200,45 @@ impl Progress for ConsoleProgress {
         if self.mode == Mode::Quiet {
             return;
         }
-        let text = crate::redact::text(text);
         let bar = self
             .ticker
             .lock()
             .ok()
             .and_then(|t| t.as_ref().and_then(|t| t.bar.clone()));
         match bar {
-            Some(bar) => bar.suspend(|| eprintln!("{text}")),
-            None => eprintln!("{text}"),
+            Some(bar) => bar.suspend(|| self.sink.line(text)),
+            None => self.sink.line(text),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::printer::tests::buffer;
+
+    #[tokio::test]
+    async fn lines_name_the_stage_and_its_figures() {
+        let (sink, bytes) = buffer();
+        let progress = ConsoleProgress::lines_to(sink);
+        let stage = Stage {
+            name: "steady".into(),
+            load: Load::Rate(50.0),
+            duration: Duration::from_secs(2),
+            ramp: Duration::ZERO,
+            max_requests: None,
+            think_time: Duration::ZERO,
+        };
+        progress.stage_started("chat", &stage, &[]);
+        progress.note("warning: something to know");
+        progress.stage_finished("chat", &stage, &StageMetrics::new(), Duration::from_secs(2));
+        let text = String::from_utf8(bytes.lock().expect("lock").clone()).expect("utf-8");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "stage chat/steady (50/s, 2s)");
+        assert_eq!(lines[1], "warning: something to know");
+        assert!(
+            lines[2].starts_with("done  chat/steady: 0 requests in 2.0 s"),
+            "{text}"
+        );
     }
 }

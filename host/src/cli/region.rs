@@ -16,7 +16,7 @@ use std::time::{Instant, SystemTime};
 use clap::Args;
 use clap::builder::BoolishValueParser;
 
-use super::args::CiOutputArgs;
+use super::args::{CiOutputArgs, OutputArgs};
 use super::error::CliError;
 use super::printer::Printer;
 use crate::exit::Exit;
@@ -53,20 +53,12 @@ pub struct RegionReadinessCommand {
         value_name = "FILE"
     )]
     policy: Option<PathBuf>,
-    /// Where milestone results are read and the report is written.
-    #[arg(
-        long,
-        env = "RELIABILITY_OUTPUT_DIR",
-        default_value = ".output/reliability",
-        value_name = "DIR"
-    )]
-    output_dir: PathBuf,
+    /// Where reports are read and written; --quiet.
+    #[command(flatten)]
+    output: OutputArgs,
     /// `--junit` and `--summary` outputs for CI.
     #[command(flatten)]
     ci: CiOutputArgs,
-    /// Print nothing but errors.
-    #[arg(long)]
-    quiet: bool,
 }
 
 fn parse_topology(text: &str) -> Result<Topology, String> {
@@ -78,10 +70,10 @@ impl RegionReadinessCommand {
     pub async fn run(self) -> Result<Exit, CliError> {
         let started = SystemTime::now();
         let clock = Instant::now();
-        let printer = Printer::stdout(self.quiet);
+        let printer = Printer::stdout(self.output.quiet);
         let policy = RegionRolloutPolicy::file_or_builtin(self.policy.as_deref(), &())?;
         let (evidence, mut warnings) =
-            ops::read_milestone_evidence(&self.output_dir, &policy.scenario);
+            ops::read_milestone_evidence(&self.output.output_dir, &policy.scenario);
         let inputs = RegionInputs {
             expected_peak_streams: self.expected_peak_streams,
             current_topology: self.topology_mode,
@@ -102,7 +94,7 @@ impl RegionReadinessCommand {
                     || "builtin region rollout policy \"region-rollout-policy\"".to_owned(),
                     |p| p.display().to_string()
                 ),
-                "output_dir": self.output_dir.display().to_string(),
+                "output_dir": self.output.output_dir.display().to_string(),
                 "scenario": policy.scenario,
                 "single_region_capacity_streams": policy.single_region_capacity_streams,
                 "headroom_factor": policy.headroom_factor,
@@ -118,7 +110,7 @@ impl RegionReadinessCommand {
             warnings,
         };
         let name = format!("region-readiness-{}.json", compact_timestamp(started));
-        let path = write_json_atomic(&self.output_dir, &name, &report)?;
+        let path = write_json_atomic(&self.output.output_dir, &name, &report)?;
 
         let d = &report.decision;
         let headline = if d.triggered {

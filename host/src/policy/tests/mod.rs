@@ -10,11 +10,11 @@ use super::canary::parse_canary_policy;
 use super::error::{Origin, PolicyError};
 use super::milestone::parse_milestone_gate_policy;
 use super::ownership::parse_ownership_matrix;
-use super::{OwnershipMatrix, PolicyDocument};
 use super::profile::parse_profile;
 use super::region::parse_region_rollout_policy;
 use super::release_gate::parse_release_gate_policy;
 use super::slo::parse_slo_baseline;
+use super::{OwnershipMatrix, PolicyDocument};
 
 const BUILTIN_RELEASE_GATE: &str = include_str!("../../../../policies/release-gate-policy.json");
 
