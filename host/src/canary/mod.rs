@@ -25,4 +25,4 @@ pub use judge::{
     MetricSample, SampleSummary, ScenarioSamples, judge, metric_sample,
 };
 pub use mann_whitney::{MannWhitney, mann_whitney};
-pub use report::{CANARY_KIND, CanaryReport, SAMPLES, ScenarioFigures, SideSummary};
+pub use report::{CanaryReport, SAMPLES, ScenarioFigures, SideSummary};

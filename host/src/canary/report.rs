@@ -3,10 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::judge::{CanaryVerdict, MetricResult};
-use crate::report::{DrillStatus, ScenarioReport};
-
-/// The kind tag of a canary report.
-pub const CANARY_KIND: &str = "canary_check";
+use crate::report::{DrillStatus, ReportKind, ScenarioReport};
 
 /// What the samples of every metric are, as the report states it.
 pub const SAMPLES: &str = "per request over the scenario's run (all stages): every request's \
@@ -21,8 +18,8 @@ pub const SAMPLES: &str = "per request over the scenario's run (all stages): eve
 pub struct CanaryReport {
     /// The report format version.
     pub schema_version: u32,
-    /// Always [`CANARY_KIND`].
-    pub kind: String,
+    /// What the report is.
+    pub kind: ReportKind,
     /// Pass, marginal, fail or inconclusive.
     pub verdict: CanaryVerdict,
     /// Whether Ctrl-C or SIGTERM cut the run short.

@@ -29,7 +29,7 @@ use super::printer::Printer;
 use super::progress::ConsoleProgress;
 use super::signals::stop_on_signal;
 use crate::canary::{
-    CANARY_KIND, CanaryReport, CanaryVerdict, Classification, JudgeSettings, MetricResult, SAMPLES,
+    CanaryReport, CanaryVerdict, Classification, JudgeSettings, MetricResult, SAMPLES,
     ScenarioFigures, ScenarioSamples, SideSummary, judge,
 };
 use crate::drill::{self, CoverageGoals, PreparedDrill};
@@ -40,8 +40,8 @@ use crate::metrics::StageMetrics;
 use crate::policy::{CanaryPolicy, PolicyDocument};
 use crate::redact;
 use crate::report::{
-    DrillReport, JunitCase, MarkdownSummary, SCHEMA_VERSION, SummaryRow, compact_timestamp,
-    report_file_name, rfc3339_millis, write_json_atomic, write_junit,
+    DrillReport, JunitCase, MarkdownSummary, ReportKind, SCHEMA_VERSION, SummaryRow,
+    compact_timestamp, report_file_name, rfc3339_millis, write_json_atomic, write_junit,
 };
 
 /// Compare a candidate with its control under the same load.
@@ -185,7 +185,7 @@ impl CanaryCommand {
         let judgement = judge(&policy, &compared, settings);
         let report = CanaryReport {
             schema_version: SCHEMA_VERSION,
-            kind: CANARY_KIND.into(),
+            kind: ReportKind::CanaryCheck,
             verdict: judgement.verdict,
             interrupted,
             started_at: rfc3339_millis(started),

@@ -26,9 +26,9 @@ use crate::http::Client;
 use crate::ops::{self, ProbeOutcome, ProbeSettings, SnapshotSource};
 use crate::policy::{OwnershipMatrix, PolicyDocument, ReleaseGatePolicy, WhenMissing};
 use crate::report::{
-    BurnRateGate, DrillReport, DrillStatus, OwnedCheck, ReleaseGateReport, SCHEMA_VERSION,
-    SnapshotSection, Verdict, compact_timestamp, rfc3339_millis, runbook_section, verdict_of,
-    write_gate_outputs, write_json_atomic,
+    BurnRateGate, DrillReport, DrillStatus, OwnedCheck, ReleaseGateReport, ReportKind,
+    SCHEMA_VERSION, SnapshotSection, Verdict, compact_timestamp, rfc3339_millis, runbook_section,
+    verdict_of, write_gate_outputs, write_json_atomic,
 };
 use crate::slo::BurnSettings;
 
@@ -124,7 +124,7 @@ impl GateCommand {
         };
         let report = ReleaseGateReport {
             schema_version: SCHEMA_VERSION,
-            kind: "release_gate".into(),
+            kind: ReportKind::ReleaseGate,
             status,
             started_at: rfc3339_millis(started),
             finished_at: rfc3339_millis(SystemTime::now()),

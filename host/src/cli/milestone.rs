@@ -25,9 +25,9 @@ use crate::drill::{self, ProfileChoice};
 use crate::exit::Exit;
 use crate::policy::{MilestoneGatePolicy, MilestoneThresholds, OwnershipMatrix, PolicyDocument};
 use crate::report::{
-    Comparator, DrillStatus, MilestoneGateReport, OwnedCheck, SCHEMA_VERSION, ScenarioReport,
-    Verdict, compact_timestamp, rfc3339_millis, runbook_section, verdict_of, write_gate_outputs,
-    write_json_atomic,
+    Comparator, DrillStatus, MilestoneGateReport, OwnedCheck, ReportKind, SCHEMA_VERSION,
+    ScenarioReport, Verdict, compact_timestamp, rfc3339_millis, runbook_section, verdict_of,
+    write_gate_outputs, write_json_atomic,
 };
 
 /// Run a milestone gate: the milestone's profile, judged by the milestone policy.
@@ -118,7 +118,7 @@ impl MilestoneGateCommand {
         };
         let report = MilestoneGateReport {
             schema_version: SCHEMA_VERSION,
-            kind: "milestone_gate".into(),
+            kind: ReportKind::MilestoneGate,
             milestone: self.milestone.clone(),
             status,
             started_at: rfc3339_millis(started),

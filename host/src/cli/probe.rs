@@ -27,12 +27,12 @@ use crate::drill::credentials;
 use crate::engine::Progress;
 use crate::exit::Exit;
 use crate::http::{Client, ClientConfig};
-use crate::ops::{self, PROBES_KIND, ProbeOutcome, ProbeReport, ProbeSettings, ProbeStatus};
+use crate::ops::{self, ProbeOutcome, ProbeReport, ProbeSettings, ProbeStatus};
 use crate::plugin::{PluginSource, Secrets, artifacts};
 use crate::policy::{OwnershipMatrix, PolicyDocument, ReleaseGatePolicy};
 use crate::report::{
-    JunitCase, MarkdownSummary, PluginInfo, SCHEMA_VERSION, SummaryRow, TargetInfo, Verdict,
-    compact_timestamp, rfc3339_millis, write_json_atomic, write_junit,
+    JunitCase, MarkdownSummary, PluginInfo, ReportKind, SCHEMA_VERSION, SummaryRow, TargetInfo,
+    Verdict, compact_timestamp, rfc3339_millis, write_json_atomic, write_junit,
 };
 
 /// Run synthetic probes: one checked request per entrypoint (status, latency, body shape).
@@ -150,7 +150,7 @@ impl ProbeCommand {
         let status = ProbeStatus::of(&outcomes);
         let report = ProbeReport {
             schema_version: SCHEMA_VERSION,
-            kind: PROBES_KIND.to_owned(),
+            kind: ReportKind::SyntheticProbes,
             started_at: rfc3339_millis(started),
             finished_at: rfc3339_millis(SystemTime::now()),
             status,

@@ -20,11 +20,11 @@ use super::args::{CiOutputArgs, OutputArgs};
 use super::error::CliError;
 use super::printer::Printer;
 use crate::exit::Exit;
-use crate::ops::{self, REGION_READINESS_KIND, RegionInputs, RegionReadinessReport, Topology};
+use crate::ops::{self, RegionInputs, RegionReadinessReport, Topology};
 use crate::policy::{PolicyDocument, RegionRolloutPolicy};
 use crate::report::{
-    JunitCase, MarkdownSummary, SCHEMA_VERSION, SummaryRow, compact_timestamp, rfc3339_millis,
-    write_json_atomic, write_junit,
+    JunitCase, MarkdownSummary, ReportKind, SCHEMA_VERSION, SummaryRow, compact_timestamp,
+    rfc3339_millis, write_json_atomic, write_junit,
 };
 
 /// Decide whether single-region launch holds or the multi-region program is triggered.
@@ -84,7 +84,7 @@ impl RegionReadinessCommand {
         let readiness_only = self.readiness_only.unwrap_or(false);
         let report = RegionReadinessReport {
             schema_version: SCHEMA_VERSION,
-            kind: REGION_READINESS_KIND.to_owned(),
+            kind: ReportKind::RegionReadiness,
             started_at: rfc3339_millis(started),
             finished_at: rfc3339_millis(SystemTime::now()),
             status: if decision.triggered { "fail" } else { "pass" }.to_owned(),

@@ -26,12 +26,9 @@ use crate::engine::Credentials;
 use crate::exit::Exit;
 use crate::ops::{self, SnapshotError};
 use crate::report::{
-    JunitCase, MarkdownSummary, SCHEMA_VERSION, SummaryRow, TargetInfo, compact_timestamp,
-    rfc3339_millis, write_json_atomic, write_junit,
+    JunitCase, MarkdownSummary, ReportKind, SCHEMA_VERSION, SummaryRow, TargetInfo,
+    compact_timestamp, rfc3339_millis, write_json_atomic, write_junit,
 };
-
-/// The `kind` of a saved snapshot.
-const SNAPSHOT_KIND: &str = "reliability_snapshot";
 
 /// Fetch the target's reliability snapshot (its ops endpoint), print it and save it.
 #[derive(Debug, Args)]
@@ -119,7 +116,7 @@ impl SnapshotCommand {
         };
         let mut report = json!({
             "schema_version": SCHEMA_VERSION,
-            "kind": SNAPSHOT_KIND,
+            "kind": ReportKind::ReliabilitySnapshot,
             "started_at": rfc3339_millis(started),
             "finished_at": rfc3339_millis(SystemTime::now()),
             "status": status,

@@ -18,10 +18,9 @@ use super::error::CliError;
 use super::printer::Printer;
 use crate::convex::{self, FunctionKind, FunctionPath};
 use crate::exit::Exit;
-use crate::report::{SCHEMA_VERSION, compact_timestamp, rfc3339_millis, write_json_atomic};
-
-/// The `kind` of a saved tool-cache report.
-const TOOL_CACHE_KIND: &str = "tool_cache";
+use crate::report::{
+    ReportKind, SCHEMA_VERSION, compact_timestamp, rfc3339_millis, write_json_atomic,
+};
 
 /// Read or clear the backend's tool cache (Convex functions).
 #[derive(Debug, Args)]
@@ -112,7 +111,7 @@ impl ToolCacheCommand {
         };
         let mut report = json!({
             "schema_version": SCHEMA_VERSION,
-            "kind": TOOL_CACHE_KIND,
+            "kind": ReportKind::ToolCache,
             "operation": name,
             "started_at": rfc3339_millis(started),
             "finished_at": rfc3339_millis(SystemTime::now()),

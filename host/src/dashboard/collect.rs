@@ -12,11 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::DashboardError;
-use crate::report::{DrillReport, MilestoneGateReport, ReleaseGateReport};
-
-/// Kinds written by relhost that the dashboard knowingly leaves out
-/// (snapshots carry no verdict over time; its own output).
-const IGNORED_KINDS: &[&str] = &["reliability_snapshot", "slo_dashboard"];
+use crate::report::{DrillReport, MilestoneGateReport, ReleaseGateReport, ReportKind};
 
 /// A report file and when its run started.
 #[derive(Debug, Clone)]
@@ -134,8 +130,10 @@ impl Collected {
     fn add(&mut self, name: &str, path: &Path) -> Result<(), String> {
         let bytes = fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
         let value: Value = serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}"))?;
-        let Some(kind) = value.get("kind").and_then(Value::as_str).map(str::to_owned) else {
-            return Err("not a relhost report (no \"kind\")".to_owned());
+        let kind = match value.get("kind") {
+            None => return Err("not a relhost report (no \"kind\")".to_owned()),
+            Some(kind) => serde_json::from_value::<ReportKind>(kind.clone())
+                .map_err(|_| format!("unknown report kind {kind}"))?,
         };
         let started_at = value
             .get("started_at")
@@ -147,26 +145,28 @@ impl Collected {
             started_at: started_at.clone(),
             report: (),
         };
-        let typed = |e: serde_json::Error| format!("not a valid {kind} report: {e}");
-        match kind.as_str() {
-            "load_drill" => {
+        let typed = |e: serde_json::Error| format!("not a valid {kind:?} report: {e}");
+        match kind {
+            ReportKind::LoadDrill => {
                 let report = serde_json::from_value(value).map_err(typed)?;
                 self.drills.push(file(name).with(report));
             }
-            "release_gate" => {
+            ReportKind::ReleaseGate => {
                 let report = serde_json::from_value(value).map_err(typed)?;
                 self.release_gates.push(file(name).with(report));
             }
-            "milestone_gate" => {
+            ReportKind::MilestoneGate => {
                 let report = serde_json::from_value(value).map_err(typed)?;
                 self.milestone_gates.push(file(name).with(report));
             }
-            "synthetic_probes" => self.probes.push(file(name).with(value)),
-            "region_readiness" => self.region_readiness.push(file(name).with(value)),
-            "canary_check" => self.canaries.push(file(name).with(value)),
-            "game_day" => self.game_days.push(file(name).with(value)),
-            k if IGNORED_KINDS.contains(&k) => self.ignored.push(name.to_owned()),
-            other => return Err(format!("unknown report kind {other:?}")),
+            ReportKind::SyntheticProbes => self.probes.push(file(name).with(value)),
+            ReportKind::RegionReadiness => self.region_readiness.push(file(name).with(value)),
+            ReportKind::CanaryCheck => self.canaries.push(file(name).with(value)),
+            ReportKind::GameDay => self.game_days.push(file(name).with(value)),
+            // Left out knowingly: no verdict over time, or its own output.
+            ReportKind::ReliabilitySnapshot | ReportKind::ToolCache | ReportKind::SloDashboard => {
+                self.ignored.push(name.to_owned());
+            }
         }
         Ok(())
     }

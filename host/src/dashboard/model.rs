@@ -20,15 +20,13 @@ use super::collect::{Collected, ReportFile, SkippedFile};
 use crate::metrics::StageSummary;
 use crate::policy::SloBaseline;
 use crate::report::{
-    DrillReport, DrillStatus, LoadReport, OwnedCheck, SCHEMA_VERSION, Verdict, rfc3339_millis,
+    DrillReport, DrillStatus, LoadReport, OwnedCheck, ReportKind, SCHEMA_VERSION, Verdict,
+    rfc3339_millis,
 };
 
 /// The objective used when the SLO baseline sets none (the release gate
 /// policy's `default_objective`).
 pub const DEFAULT_OBJECTIVE: f64 = 0.99;
-
-/// The `kind` of `slo-dashboard.json`.
-pub const DASHBOARD_KIND: &str = "slo_dashboard";
 
 /// Everything the dashboard shows.
 #[derive(Debug, Clone, Serialize)]
@@ -36,7 +34,7 @@ pub struct Dashboard {
     /// The report format version.
     pub schema_version: u32,
     /// Always `slo_dashboard`.
-    pub kind: &'static str,
+    pub kind: ReportKind,
     /// When the dashboard was built (RFC 3339 UTC, milliseconds).
     pub generated_at: String,
     /// The directory the reports were read from.
@@ -304,7 +302,7 @@ impl Dashboard {
         };
         Dashboard {
             schema_version: SCHEMA_VERSION,
-            kind: DASHBOARD_KIND,
+            kind: ReportKind::SloDashboard,
             generated_at: rfc3339_millis(SystemTime::now()),
             output_dir: dir.display().to_string(),
             slo_baseline: baseline_source.to_owned(),

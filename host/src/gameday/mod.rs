@@ -26,7 +26,7 @@ pub use highlights::Highlights;
 pub use hypothesis::{HypothesisCheck, HypothesisResult, evaluate_hypothesis};
 
 pub use report::{
-    AppliedFault, DrillPhase, GAME_DAY_KIND, GameDayReport, GameDayStatus, Phase, PhaseKind,
-    PhaseSnapshot, Recovery,
+    AppliedFault, DrillPhase, GameDayReport, GameDayStatus, Phase, PhaseKind, PhaseSnapshot,
+    Recovery,
 };
 pub use run::{GameDay, GameDayError, GameDayOutcome, prepare_drills, shutdown_all};

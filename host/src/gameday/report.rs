@@ -7,10 +7,7 @@ use serde::Serialize;
 use super::highlights::Highlights;
 use super::hypothesis::HypothesisResult;
 use crate::ops::ProbeOutcome;
-use crate::report::{DrillStatus, TargetInfo, Verdict};
-
-/// The report's `kind`.
-pub const GAME_DAY_KIND: &str = "game_day";
+use crate::report::{DrillStatus, ReportKind, TargetInfo, Verdict};
 
 /// How a game day ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -134,8 +131,8 @@ pub struct Recovery {
 pub struct GameDayReport {
     /// The report format's version (1).
     pub schema_version: u32,
-    /// `game_day`.
-    pub kind: String,
+    /// What the report is.
+    pub kind: ReportKind,
     /// How the game day ended.
     pub status: GameDayStatus,
     /// When it started (RFC 3339).

@@ -14,8 +14,8 @@ use super::faults::{FaultError, FaultInjector, FaultTransport};
 use super::highlights::Highlights;
 use super::hypothesis::{HypothesisResult, evaluate_hypothesis};
 use super::report::{
-    AppliedFault, DrillPhase, GAME_DAY_KIND, GameDayReport, GameDayStatus, Phase, PhaseKind,
-    PhaseSnapshot, Recovery, ScenarioVerdict,
+    AppliedFault, DrillPhase, GameDayReport, GameDayStatus, Phase, PhaseKind, PhaseSnapshot,
+    Recovery, ScenarioVerdict,
 };
 use crate::atomic_file::WriteError;
 use crate::drill::{self, DrillError, DrillOptions, PreparedDrill, ProfileChoice};
@@ -26,7 +26,7 @@ use crate::ops::{self, ProbeError, ProbeOutcome, ProbeSettings, ProbeSpec, Snaps
 use crate::policy::OwnershipMatrix;
 use crate::policy::{FaultAction, FaultStep, GameDayPlan};
 use crate::report::{
-    DrillStatus, SCHEMA_VERSION, compact_timestamp, rfc3339_millis, write_json_atomic,
+    DrillStatus, ReportKind, SCHEMA_VERSION, compact_timestamp, rfc3339_millis, write_json_atomic,
 };
 
 /// Rows per section of the phase snapshots.
@@ -268,7 +268,7 @@ impl GameDay {
         }
         let report = GameDayReport {
             schema_version: SCHEMA_VERSION,
-            kind: GAME_DAY_KIND.into(),
+            kind: ReportKind::GameDay,
             status,
             started_at: rfc3339_millis(started),
             finished_at: rfc3339_millis(SystemTime::now()),

@@ -18,12 +18,12 @@ use crate::http::{Client, ErrorClass, OutgoingRequest};
 
 pub use crate::report::{Observed, ProbeCheck, ProbeOutcome};
 pub use probe::{
-    PROBES_KIND, ProbeError, ProbeReport, ProbeSettings, ProbeSpec, ProbeStatus, prepare_probe,
-    run_probe, run_probes,
+    ProbeError, ProbeReport, ProbeSettings, ProbeSpec, ProbeStatus, prepare_probe, run_probe,
+    run_probes,
 };
 pub use region::{
-    MilestoneEvidence, REGION_READINESS_KIND, RegionDecision, RegionInputs, RegionReadinessReport,
-    Topology, decide_region_readiness, read_milestone_evidence,
+    MilestoneEvidence, RegionDecision, RegionInputs, RegionReadinessReport, Topology,
+    decide_region_readiness, read_milestone_evidence,
 };
 pub use snapshot_text::{write_rows, write_snapshot_text};
 

@@ -23,10 +23,9 @@ use serde::{Deserialize, Serialize};
 use crate::engine::{Credential, FillContext, RequestLimits, RequestTemplate, TemplateError};
 use crate::http::{Client, OutgoingRequest};
 use crate::plugin::{self, PluginError, ScenarioPlugin, Secrets};
-use crate::report::{Observed, PluginInfo, ProbeCheck, ProbeOutcome, TargetInfo, Verdict};
-
-/// The `kind` of a synthetic probes report.
-pub const PROBES_KIND: &str = "synthetic_probes";
+use crate::report::{
+    Observed, PluginInfo, ProbeCheck, ProbeOutcome, ReportKind, TargetInfo, Verdict,
+};
 
 /// How probes are retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,8 +103,8 @@ impl ProbeStatus {
 pub struct ProbeReport {
     /// The report format version ([`crate::report::SCHEMA_VERSION`]).
     pub schema_version: u32,
-    /// Always [`PROBES_KIND`].
-    pub kind: String,
+    /// What the report is.
+    pub kind: ReportKind,
     /// RFC 3339 UTC with milliseconds.
     pub started_at: String,
     /// RFC 3339 UTC with milliseconds.

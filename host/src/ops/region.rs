@@ -35,10 +35,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::policy::{MILESTONES, RegionRolloutPolicy};
-use crate::report::{DrillStatus, MilestoneGateReport};
-
-/// The `kind` of a region readiness report.
-pub const REGION_READINESS_KIND: &str = "region_readiness";
+use crate::report::{DrillStatus, MilestoneGateReport, ReportKind};
 
 /// A deployment topology, from least to most regions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -374,8 +371,8 @@ pub fn read_milestone_evidence(
 pub struct RegionReadinessReport {
     /// The report format version.
     pub schema_version: u32,
-    /// Always [`REGION_READINESS_KIND`].
-    pub kind: String,
+    /// What the report is.
+    pub kind: ReportKind,
     /// RFC 3339 UTC with milliseconds.
     pub started_at: String,
     /// RFC 3339 UTC with milliseconds.

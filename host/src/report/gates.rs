@@ -10,7 +10,7 @@ use super::gate::{Comparator, GateResult, Verdict};
 use super::junit::{JunitCase, write_junit};
 use super::markdown::{MarkdownSummary, SummaryRow};
 use super::probe_outcome::{Observed, ProbeOutcome};
-use super::types::{DrillStatus, PluginInfo, TargetInfo};
+use super::types::{DrillStatus, PluginInfo, ReportKind, TargetInfo};
 use crate::atomic_file::WriteError;
 use crate::policy::{Owner, OwnershipMatrix};
 
@@ -181,8 +181,8 @@ pub struct BurnRateGate {
 pub struct ReleaseGateReport {
     /// The report format version.
     pub schema_version: u32,
-    /// Always `release_gate`.
-    pub kind: String,
+    /// [`ReportKind::ReleaseGate`].
+    pub kind: ReportKind,
     /// How the gate ended.
     pub status: DrillStatus,
     /// RFC 3339 UTC with milliseconds.
@@ -219,8 +219,8 @@ pub struct ReleaseGateReport {
 pub struct MilestoneGateReport {
     /// The report format version.
     pub schema_version: u32,
-    /// Always `milestone_gate`.
-    pub kind: String,
+    /// [`ReportKind::MilestoneGate`].
+    pub kind: ReportKind,
     /// The milestone (`m1_1k`, `m2_5k`, `m3_20k`).
     pub milestone: String,
     /// How the gate ended.

@@ -14,12 +14,30 @@ use crate::policy::{Load, Stage};
 /// The report format version written by this build.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// What a report is.
+/// What a report is: its `kind`, which says how to read the rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReportKind {
-    /// A load drill (`relhost drill`).
+    /// A load drill (`relhost drill`, `load`, and the drills of the gates).
     LoadDrill,
+    /// The release gate (`relhost gate`).
+    ReleaseGate,
+    /// A milestone gate (`relhost milestone-gate`).
+    MilestoneGate,
+    /// Synthetic probes (`relhost probe`).
+    SyntheticProbes,
+    /// The region-readiness decision (`relhost region-readiness`).
+    RegionReadiness,
+    /// A canary comparison (`relhost canary`).
+    CanaryCheck,
+    /// A game day (`relhost gameday`).
+    GameDay,
+    /// A saved reliability snapshot (`relhost snapshot`).
+    ReliabilitySnapshot,
+    /// A tool-cache operation (`relhost tool-cache`).
+    ToolCache,
+    /// The SLO dashboard's data (`relhost dashboard`).
+    SloDashboard,
 }
 
 /// How the run ended.
