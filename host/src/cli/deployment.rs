@@ -12,7 +12,7 @@ use clap::{Args, ValueEnum};
 use super::error::CliError;
 use crate::convex::{self, FunctionAuth, FunctionPath};
 use crate::drill::TargetChoice;
-use crate::ops::{DEFAULT_SNAPSHOT_FUNCTION, DEFAULT_SNAPSHOT_PATH, SnapshotSource};
+use crate::snapshot::{DEFAULT_SNAPSHOT_FUNCTION, DEFAULT_SNAPSHOT_PATH, SnapshotSource};
 
 /// `--base-url`, `--convex-url` and `--deploy-key`.
 #[derive(Debug, Clone, Args)]

@@ -15,7 +15,7 @@ use super::plugin::RegistryArgs;
 use super::printer::Printer;
 use super::progress::ConsoleProgress;
 use super::signals::stop_on_signal;
-use crate::drill::credentials::{self, parse_seed};
+use crate::drill::auth_pool::{self, parse_seed};
 use crate::drill::scenarios::allowed_secret;
 use crate::drill::{
     self, CoverageGoals, DrillOptions, ProfileChoice, RotationChoice, RotationMode,
@@ -225,7 +225,7 @@ impl DrillArgs {
             max_in_flight: self.max_in_flight,
             grace: self.grace,
             seed: self.seed,
-            credentials: credentials::from_operator(self.chat_auth_pool_file.as_deref())?,
+            credentials: auth_pool::from_operator(self.chat_auth_pool_file.as_deref())?,
             rotation: RotationChoice {
                 mode: self.chat_rotation_mode,
                 plugin: self.chat_rotation_plugin.clone(),

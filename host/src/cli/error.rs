@@ -6,10 +6,10 @@ use crate::engine::EngineError;
 use crate::exit::Exit;
 use crate::gameday::GameDayError;
 use crate::http::HttpError;
-use crate::ops::ProbeError;
 use crate::plugin::PluginError;
 use crate::policy::PolicyError;
 use crate::pool::PoolError;
+use crate::probe::ProbeError;
 use crate::registry::RegistryError;
 
 /// Why a command failed. Each variant keeps its cause, so the one-line

@@ -23,14 +23,16 @@ use crate::drill::{self, PreparedDrill};
 use crate::engine::Progress;
 use crate::exit::Exit;
 use crate::http::Client;
-use crate::ops::{self, ProbeOutcome, ProbeSettings, SnapshotSource};
 use crate::policy::{OwnershipMatrix, PolicyDocument, ReleaseGatePolicy, WhenMissing};
+use crate::probe::{self, ProbeSettings};
+use crate::report::ProbeOutcome;
 use crate::report::{
     BurnRateGate, DrillReport, DrillStatus, OwnedCheck, ReleaseGateReport, ReportKind,
     SCHEMA_VERSION, SnapshotSection, Verdict, compact_timestamp, rfc3339_millis, runbook_section,
     verdict_of, write_gate_outputs, write_json_atomic,
 };
 use crate::slo::BurnSettings;
+use crate::snapshot::SnapshotSource;
 
 /// Run the release gate: probes, a drill, snapshot checks and burn-rate gates.
 #[derive(Debug, Args)]
@@ -176,7 +178,7 @@ impl GateCommand {
             if !policy.probes.scenarios.contains(name) {
                 continue;
             }
-            let probe = ops::prepare_probe(
+            let probe = probe::prepare_probe(
                 &spec.plugin,
                 &prepared.target.base_url,
                 &prepared.secrets,
@@ -191,7 +193,7 @@ impl GateCommand {
             retries: policy.probes.retries,
             backoff: policy.probes.backoff,
         };
-        Ok(ops::run_probes(client, &specs, settings).await)
+        Ok(probe::run_probes(client, &specs, settings).await)
     }
 
     /// Reads the live snapshot and checks it; a snapshot that cannot be read

@@ -4,7 +4,7 @@
 //! Which scenarios, how many retries and the latency ceilings come from the
 //! release gate policy (`--policy`, default the built-in one); flags
 //! override them. Each probe's request is built by its scenario plugin (see
-//! [`crate::ops::prepare_probe`]). Credentials and secrets come from the
+//! [`crate::probe::prepare_probe`]). Credentials and secrets come from the
 //! same environment variables as the drill's; with no base URL the built-in
 //! relhost-sim is started in-process, with a demo user.
 //!
@@ -23,13 +23,14 @@ use super::error::CliError;
 use super::printer::Printer;
 use super::progress::ConsoleProgress;
 use crate::drill::Target;
-use crate::drill::credentials;
+use crate::drill::auth_pool;
 use crate::engine::Progress;
 use crate::exit::Exit;
 use crate::http::{Client, ClientConfig};
-use crate::ops::{self, ProbeOutcome, ProbeReport, ProbeSettings, ProbeStatus};
 use crate::plugin::{PluginSource, Secrets, artifacts};
 use crate::policy::{OwnershipMatrix, PolicyDocument, ReleaseGatePolicy};
+use crate::probe::{self, ProbeReport, ProbeSettings, ProbeStatus};
+use crate::report::{self, ProbeOutcome};
 use crate::report::{
     JunitCase, MarkdownSummary, PluginInfo, ReportKind, SCHEMA_VERSION, SummaryRow, TargetInfo,
     Verdict, compact_timestamp, rfc3339_millis, write_json_atomic, write_junit,
@@ -95,7 +96,7 @@ impl ProbeCommand {
             backoff: self.backoff.unwrap_or(gate.probes.backoff),
         };
 
-        let (creds, source) = credentials::from_operator(self.chat_auth_pool_file.as_deref())?;
+        let (creds, source) = auth_pool::from_operator(self.chat_auth_pool_file.as_deref())?;
         let target =
             Target::resolve(target_choice(self.base_url.clone())?, creds, source, 1).await?;
         if target.sim.is_some() {
@@ -132,7 +133,7 @@ impl ProbeCommand {
                 || gate.probes.latency_ceiling_ms(&name),
                 |d| d.as_secs_f64() * 1000.0,
             );
-            let spec = ops::prepare_probe(
+            let spec = probe::prepare_probe(
                 plugin,
                 &target.base_url,
                 &secrets,
@@ -146,7 +147,7 @@ impl ProbeCommand {
 
         let client =
             Client::new(&self.client_config()).map_err(|e| CliError::BadInput(e.to_string()))?;
-        let outcomes = ops::run_probes(&client, &specs, settings).await;
+        let outcomes = probe::run_probes(&client, &specs, settings).await;
         let status = ProbeStatus::of(&outcomes);
         let report = ProbeReport {
             schema_version: SCHEMA_VERSION,
@@ -232,10 +233,10 @@ impl ProbeCommand {
     }
 }
 
-fn observed_text(o: &ops::Observed) -> String {
+fn observed_text(o: &report::Observed) -> String {
     match o {
-        ops::Observed::Number(n) => n.to_string(),
-        ops::Observed::Text(t) => t.clone(),
+        report::Observed::Number(n) => n.to_string(),
+        report::Observed::Text(t) => t.clone(),
     }
 }
 

@@ -3,7 +3,7 @@
 //! (active-standby or active-active) triggered? Reads
 //! `policies/region-rollout-policy.json` (or `--policy`) and the newest
 //! milestone drill reports in the output directory (see
-//! [`crate::ops::read_milestone_evidence`]); writes
+//! [`crate::region::read_milestone_evidence`]); writes
 //! `region-readiness-<timestamp>.json`.
 //!
 //! Exit codes: 0 the current topology suffices (or
@@ -20,8 +20,8 @@ use super::args::{CiOutputArgs, OutputArgs};
 use super::error::CliError;
 use super::printer::Printer;
 use crate::exit::Exit;
-use crate::ops::{self, RegionInputs, RegionReadinessReport, Topology};
 use crate::policy::{PolicyDocument, RegionRolloutPolicy};
+use crate::region::{self, RegionInputs, RegionReadinessReport, Topology};
 use crate::report::{
     JunitCase, MarkdownSummary, ReportKind, SCHEMA_VERSION, SummaryRow, compact_timestamp,
     rfc3339_millis, write_json_atomic, write_junit,
@@ -73,13 +73,13 @@ impl RegionReadinessCommand {
         let printer = Printer::stdout(self.output.quiet);
         let policy = RegionRolloutPolicy::file_or_builtin(self.policy.as_deref(), &())?;
         let (evidence, mut warnings) =
-            ops::read_milestone_evidence(&self.output.output_dir, &policy.scenario);
+            region::read_milestone_evidence(&self.output.output_dir, &policy.scenario);
         let inputs = RegionInputs {
             expected_peak_streams: self.expected_peak_streams,
             current_topology: self.topology_mode,
             evidence: evidence.clone(),
         };
-        let decision = ops::decide_region_readiness(&policy, &inputs);
+        let decision = region::decide_region_readiness(&policy, &inputs);
         warnings.extend(decision.warnings.iter().cloned());
         let readiness_only = self.readiness_only.unwrap_or(false);
         let report = RegionReadinessReport {

@@ -24,11 +24,11 @@ use super::printer::Printer;
 use crate::drill::{CredentialSource, Target};
 use crate::engine::Credentials;
 use crate::exit::Exit;
-use crate::ops::{self, SnapshotError};
 use crate::report::{
     JunitCase, MarkdownSummary, ReportKind, SCHEMA_VERSION, SummaryRow, TargetInfo,
     compact_timestamp, rfc3339_millis, write_json_atomic, write_junit,
 };
+use crate::snapshot::{self, SnapshotError};
 
 /// Fetch the target's reliability snapshot (its ops endpoint), print it and save it.
 #[derive(Debug, Args)]
@@ -139,7 +139,7 @@ impl SnapshotCommand {
             Ok(snapshot) => {
                 let mut text = Vec::new();
                 // Writing to a Vec cannot fail.
-                let _ = ops::write_snapshot_text(&mut text, snapshot);
+                let _ = snapshot::write_snapshot_text(&mut text, snapshot);
                 for line in String::from_utf8_lossy(&text).lines() {
                     printer.line(line);
                 }

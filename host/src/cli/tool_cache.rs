@@ -150,7 +150,7 @@ fn print_result(printer: &Printer, operation: &str, value: &Value) {
     let mut text = Vec::new();
     match value.get("namespaces") {
         Some(rows) if operation == "stats" => {
-            let _ = crate::ops::write_rows(&mut text, rows);
+            let _ = crate::snapshot::write_rows(&mut text, rows);
             if let Some(map) = value.as_object() {
                 for (k, v) in map.iter().filter(|(k, _)| *k != "namespaces") {
                     text.extend(format!("{k}: {v}\n").bytes());
@@ -158,7 +158,7 @@ fn print_result(printer: &Printer, operation: &str, value: &Value) {
             }
         }
         _ => {
-            let _ = crate::ops::write_rows(&mut text, value);
+            let _ = crate::snapshot::write_rows(&mut text, value);
         }
     }
     for line in String::from_utf8_lossy(&text).lines() {

@@ -25,7 +25,7 @@
 //! # Ok(()) }
 //! ```
 
-pub mod credentials;
+pub mod auth_pool;
 mod error;
 mod payloads;
 pub mod report;
@@ -38,7 +38,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
-pub use self::credentials::{CredentialSource, RotationChoice, RotationMode};
+pub use self::auth_pool::{CredentialSource, RotationChoice, RotationMode};
 pub use self::error::DrillError;
 pub use self::report::CoverageGoals;
 pub use self::target::{Target, TargetChoice};
@@ -300,7 +300,7 @@ pub async fn prepare(
             None
         } else {
             Some(
-                credentials::load_rotation(
+                auth_pool::load_rotation(
                     &runtime,
                     &options.rotation,
                     resolve,

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::DrillError;
-use super::credentials::CredentialSource;
+use super::auth_pool::CredentialSource;
 use crate::engine::{Credential, Credentials};
 use crate::report::TargetInfo;
 

@@ -18,7 +18,7 @@ use super::worker::{ScenarioContext, StageOutput, Worker};
 use crate::http::{Client, ClientConfig, ClientTls, HttpError};
 use crate::metrics::StageMetrics;
 use crate::plugin::{
-    self, PayloadBuilderPlugin, PluginError, RotationPlugin, ScenarioPlugin, Secrets,
+    self, PayloadBuilderPlugin, PluginError, RotationPlugin, ScenarioPlugin, Secrets, wit,
 };
 use crate::policy::{Load, Stage};
 use crate::report::StageRun;
@@ -484,12 +484,12 @@ impl<'a> Timeline<'a> {
 }
 
 /// A stage as the WIT contract describes it.
-pub(crate) fn wit_stage(stage: &Stage) -> plugin::Stage {
-    plugin::Stage {
+pub(crate) fn wit_stage(stage: &Stage) -> wit::Stage {
+    wit::Stage {
         name: stage.name.clone(),
         load: match stage.load {
-            Load::Rate(rate) => plugin::Load::Rate(rate),
-            Load::Concurrency(users) => plugin::Load::Concurrency(users),
+            Load::Rate(rate) => wit::Load::Rate(rate),
+            Load::Concurrency(users) => wit::Load::Concurrency(users),
         },
         duration_ms: stage.duration.as_millis() as u64,
         ramp_ms: stage.ramp.as_millis() as u64,
@@ -498,12 +498,12 @@ pub(crate) fn wit_stage(stage: &Stage) -> plugin::Stage {
 }
 
 /// A stage from a plugin's default stages.
-pub(crate) fn policy_stage(stage: &plugin::Stage) -> Stage {
+pub(crate) fn policy_stage(stage: &wit::Stage) -> Stage {
     Stage {
         name: stage.name.clone(),
         load: match stage.load {
-            plugin::Load::Rate(rate) => Load::Rate(rate),
-            plugin::Load::Concurrency(users) => Load::Concurrency(users),
+            wit::Load::Rate(rate) => Load::Rate(rate),
+            wit::Load::Concurrency(users) => Load::Concurrency(users),
         },
         duration: Duration::from_millis(stage.duration_ms),
         ramp: Duration::from_millis(stage.ramp_ms),

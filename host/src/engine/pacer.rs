@@ -30,11 +30,10 @@ use tokio::time::Instant;
 /// A send due sooner than this is waited for by ticking.
 pub(crate) const DENSE: Duration = Duration::from_millis(1);
 /// The period of the ticking timer: the longest a dense send waits past its
-/// time. Each tick wakes this thread and, when it sleeps, the target's: on
-/// a virtual machine the two wakes cost about 30 µs of our CPU. At 50,000
-/// sends a second, ticks every 250 µs cost 7.8 µs of CPU per request, every
-/// 500 µs 6.5 µs, and every 700 µs 5–8% less again, with the lag's 99th
-/// percentile at 0.72–0.78 ms, inside the 1 ms a send may lag.
+/// time. Each tick wakes this thread and, when it sleeps, the target's, so
+/// a longer period costs less CPU per request; this one keeps the lag's
+/// 99th percentile inside the 1 ms a send may lag (the README's Benchmarks
+/// section has the measured trade-off).
 const TICK: Duration = Duration::from_micros(700);
 
 /// How the timer is armed.

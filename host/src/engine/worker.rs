@@ -24,7 +24,7 @@ use super::template::{FillContext, RequestLimits, RequestTemplate, TemplateError
 use crate::http::{Client, Exchange, Origin, OutgoingRequest, Receive};
 use crate::metrics::{Sample, SseSample, StageMetrics};
 use crate::plugin::{
-    self, CallContext, PayloadInstance, ResponseSummary, ScenarioInstance, Secrets, Verdict,
+    self, CallContext, PayloadInstance, ResponseSummary, ScenarioInstance, Secrets, wit,
 };
 
 /// A send whose actual start lagged its intended time by more than this is a late start.
@@ -105,7 +105,7 @@ enum Payload {
 
 /// Sends one request due at `intended` (`None`: the closed model); gives
 /// back the wire buffer for reuse.
-async fn fly(
+async fn send_one(
     client: Client,
     payload: Payload,
     sse: bool,
@@ -247,7 +247,8 @@ impl Worker {
                 // Record what finished meanwhile, without waiting.
                 while let Some(Some(done)) = in_flight.next().now_or_never() {
                     self.live.set_in_flight(in_flight.len());
-                    self.done(done, job, &mut stages, &mut due, outputs).await;
+                    self.finish_request(done, job, &mut stages, &mut due, outputs)
+                        .await;
                 }
             } else {
                 if std::mem::take(&mut ticked) {
@@ -261,7 +262,7 @@ impl Worker {
                     biased;
                     Some(done) = in_flight.next(), if !in_flight.is_empty() => {
                         self.live.set_in_flight(in_flight.len());
-                        self.done(done, job, &mut stages, &mut due, outputs).await;
+                        self.finish_request(done, job, &mut stages, &mut due, outputs).await;
                         continue;
                     }
                     () = async {
@@ -307,7 +308,7 @@ impl Worker {
                 Ok((payload, plugin_us)) => {
                     self.ticked_reads += usize::from(receive == Receive::AtTicks);
                     stage.in_flight += 1;
-                    in_flight.push(fly(
+                    in_flight.push(send_one(
                         self.client.clone(),
                         payload,
                         self.scenario.event_stream,
@@ -321,7 +322,7 @@ impl Worker {
                 Err(message) => {
                     stage.output.metrics.plugin_error();
                     self.live.plugin_error();
-                    note(&mut stage.output.plugin_errors, message);
+                    keep_error(&mut stage.output.plugin_errors, message);
                     // The user tries again after a pause: a plugin that
                     // fails at once must not spin the worker.
                     if let Some(user) = ticket.user {
@@ -362,7 +363,7 @@ impl Worker {
 
     /// Records a finished request, lets its user send again, and hands its
     /// stage over when that was the stage's last request.
-    async fn done(
+    async fn finish_request(
         &mut self,
         (flight, exchange, buffer): (Flight, Exchange, Option<Vec<u8>>),
         job: &ScenarioJob,
@@ -442,7 +443,7 @@ impl Worker {
             stage: job.stages[ticket.stage].name.clone(),
             iteration: sequence,
             worker: self.id,
-            credential: credential.map(|(index, c)| plugin::Credential {
+            credential: credential.map(|(index, c)| wit::Credential {
                 index,
                 thread_id: c.thread_id.clone(),
             }),
@@ -500,12 +501,12 @@ impl Worker {
                 .await;
             plugin_us += started.elapsed().as_micros() as u64;
             match verdict {
-                Ok(Verdict::Pass) => {}
-                Ok(Verdict::Fail(_)) => expected = false,
+                Ok(wit::Verdict::Pass) => {}
+                Ok(wit::Verdict::Fail(_)) => expected = false,
                 Err(e) => {
                     output.metrics.plugin_error();
                     self.live.plugin_error();
-                    note(&mut output.plugin_errors, e.to_string());
+                    keep_error(&mut output.plugin_errors, e.to_string());
                 }
             }
         }
@@ -562,7 +563,8 @@ fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-fn note(messages: &mut Vec<String>, message: String) {
+/// Keeps a plugin error message, once, up to [`MAX_ERROR_MESSAGES`].
+fn keep_error(messages: &mut Vec<String>, message: String) {
     if messages.len() < MAX_ERROR_MESSAGES && !messages.contains(&message) {
         messages.push(message);
     }

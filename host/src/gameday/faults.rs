@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use crate::convex::{self, FunctionAuth, FunctionError, FunctionKind, FunctionPath};
 use crate::http::{Client, ErrorClass, OutgoingRequest};
-use crate::ops::{excerpt, join_url};
+use crate::http::{body_excerpt, join_url};
 
 /// The default path of the fault endpoint.
 pub const DEFAULT_FAULTS_PATH: &str = "/api/ops/faults";
@@ -197,7 +197,7 @@ impl FaultInjector {
                 let message = serde_json::from_slice::<serde_json::Value>(&body)
                     .ok()
                     .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
-                    .unwrap_or_else(|| excerpt(&body));
+                    .unwrap_or_else(|| body_excerpt(&body));
                 Err(FaultError::Status { status, message })
             }
         }

@@ -12,9 +12,9 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::ops::ProbeOutcome;
 use crate::policy::Hypothesis;
 use crate::policy::{OwnershipMatrix, WhenMissing};
+use crate::report::ProbeOutcome;
 use crate::report::{Comparator, Verdict, runbook_section};
 
 /// One condition of the hypothesis.

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::highlights::Highlights;
 use super::hypothesis::HypothesisResult;
-use crate::ops::ProbeOutcome;
+use crate::report::ProbeOutcome;
 use crate::report::{DrillStatus, ReportKind, TargetInfo, Verdict};
 
 /// How a game day ended.

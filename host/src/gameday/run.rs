@@ -22,12 +22,14 @@ use crate::drill::{self, DrillError, DrillOptions, PreparedDrill, ProfileChoice}
 use crate::engine::Progress;
 use crate::exit::Exit;
 use crate::http::{Client, HttpError};
-use crate::ops::{self, ProbeError, ProbeOutcome, ProbeSettings, ProbeSpec, SnapshotSource};
 use crate::policy::OwnershipMatrix;
 use crate::policy::{FaultAction, FaultStep, GameDayPlan};
+use crate::probe::{self, ProbeError, ProbeSettings, ProbeSpec};
+use crate::report::ProbeOutcome;
 use crate::report::{
     DrillStatus, ReportKind, SCHEMA_VERSION, compact_timestamp, rfc3339_millis, write_json_atomic,
 };
+use crate::snapshot::SnapshotSource;
 
 /// Rows per section of the phase snapshots.
 const PHASE_SNAPSHOT_LIMIT: u32 = 1000;
@@ -343,7 +345,7 @@ impl Ops<'_> {
                 retries: 0,
                 backoff: Duration::from_millis(200),
             };
-            ops::run_probes(&self.client, &self.probes, settings).await
+            probe::run_probes(&self.client, &self.probes, settings).await
         } else {
             Vec::new()
         };
@@ -545,7 +547,7 @@ async fn probe_specs(
             if seen.contains(&name) {
                 continue;
             }
-            let probe = ops::prepare_probe(
+            let probe = probe::prepare_probe(
                 &spec.plugin,
                 &first.target.base_url,
                 &drill.secrets,

@@ -15,6 +15,11 @@ pub fn excerpt(text: &str, max_chars: usize) -> String {
     }
 }
 
+/// A body's start, for messages: at most 120 characters, one line.
+pub fn body_excerpt(body: &[u8]) -> String {
+    excerpt(&String::from_utf8_lossy(body), 120)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -24,5 +29,11 @@ mod tests {
         assert_eq!(excerpt("a\nb", 10), "a b");
         assert_eq!(excerpt("abc", 3), "abc");
         assert_eq!(excerpt("abcd", 3), "abc…");
+    }
+
+    #[test]
+    fn excerpts_are_short_single_lines() {
+        assert_eq!(body_excerpt(b"<html>\nhi</html>"), "<html> hi</html>");
+        assert_eq!(body_excerpt(&[b'a'; 200]).chars().count(), 121);
     }
 }

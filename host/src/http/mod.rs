@@ -24,6 +24,7 @@ mod exchange;
 mod h1;
 mod sse;
 mod tls;
+mod url;
 
 #[cfg(test)]
 mod tests;
@@ -31,8 +32,9 @@ mod tests;
 pub use client::{Client, OutgoingRequest};
 pub use config::{ClientConfig, HttpError};
 pub use error::ErrorClass;
-pub use excerpt::excerpt;
+pub use excerpt::{body_excerpt, excerpt};
 pub use exchange::Exchange;
 pub(crate) use h1::wire;
 pub use h1::{Origin, Receive};
 pub use tls::ClientTls;
+pub use url::join_url;

@@ -356,10 +356,10 @@ impl Shared {
                 Ok((status, _, _)) if (200..300).contains(&status) => return Ok(()),
                 // A 4xx other than 429 will not get better with retries.
                 Ok((status, _, answer)) if (400..500).contains(&status) && status != 429 => {
-                    return Err(format!("{status} {}", crate::ops::excerpt(&answer)));
+                    return Err(format!("{status} {}", crate::http::body_excerpt(&answer)));
                 }
                 Ok((status, _, answer)) => {
-                    last = format!("{status} {}", crate::ops::excerpt(&answer));
+                    last = format!("{status} {}", crate::http::body_excerpt(&answer));
                 }
                 Err(class) => last = class.as_str().to_owned(),
             }

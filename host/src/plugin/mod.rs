@@ -24,9 +24,9 @@ mod state;
 pub mod untrusted;
 
 pub use bindings::scenario::relhost::plugin::scenario_types::{
-    CallContext, Credential, Descriptor, RequestPlan, ResponseSummary, Signing, Template, Verdict,
+    CallContext, Descriptor, RequestPlan, ResponseSummary, Signing, Template,
 };
-pub use bindings::scenario::relhost::plugin::types::{Header, Load, Method, Request, Stage};
+pub use bindings::scenario::relhost::plugin::types::{Header, Method, Request};
 pub use error::{PluginError, PluginFault};
 #[cfg(test)]
 pub(crate) use host_api::hmac_sha256_hex;
@@ -38,10 +38,17 @@ pub use runtime::{ComponentWorld, PluginSource, Runtime};
 pub use sandbox::Limits;
 pub use scenario::{ScenarioInstance, ScenarioPlugin};
 pub use secrets::Secrets;
-pub use slo::{
-    Comparator, EvaluatorInfo, ScenarioSummary, SeriesPoint, SloCheck, SloEvaluatorPlugin, Unit,
-};
+pub use slo::{EvaluatorInfo, ScenarioSummary, SeriesPoint, SloCheck, SloEvaluatorPlugin};
 pub use state::Params;
+
+/// Types of the WIT contract whose names a native type also has
+/// (`policy::Stage`, `report::Verdict`, `engine::Credential`, …): used as
+/// `wit::Stage`, so that neither shadows the other.
+pub mod wit {
+    pub use super::bindings::scenario::relhost::plugin::scenario_types::{Credential, Verdict};
+    pub use super::bindings::scenario::relhost::plugin::types::{Load, Stage};
+    pub use super::slo::{Comparator, Unit};
+}
 
 /// Where compiled plugins are kept, under a plugin cache directory.
 pub const COMPILED_CACHE: &str = "compiled";

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::wit::{Load, Stage};
 use super::*;
 
 fn runtime() -> Runtime {

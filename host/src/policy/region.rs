@@ -12,7 +12,7 @@
 //!
 //! Utilization is `expected peak × headroom_factor / capacity`; a trigger
 //! fires when utilization is above its `utilization_above`. The decision
-//! itself is [`crate::ops::decide_region_readiness`].
+//! itself is [`crate::region::decide_region_readiness`].
 
 use serde::Deserialize;
 

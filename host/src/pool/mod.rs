@@ -8,7 +8,7 @@
 //! `RELIABILITY_CHAT_AUTH_POOL_JSON`, [`parse_pool_json`]. A token never
 //! appears in a `Debug` output or an error message of this module.
 
-mod credentials;
+mod accounts;
 mod file;
 mod provision;
 mod retry;
@@ -16,7 +16,7 @@ mod retry;
 #[cfg(test)]
 mod tests;
 
-pub use credentials::{EMAIL_DOMAIN, MAX_NAME_LEN, UserCredentials, check_name, user_credentials};
+pub use accounts::{EMAIL_DOMAIN, MAX_NAME_LEN, UserCredentials, check_name, user_credentials};
 pub use file::{
     POOL_FILE_MODE, POOL_JSON_ENV, PoolEntry, PoolError, load_pool_file, parse_pool_json,
     pool_file_name, write_pool_file,

@@ -33,7 +33,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-use super::credentials::{UserCredentials, user_credentials};
+use super::accounts::{UserCredentials, user_credentials};
 use super::file::PoolEntry;
 use super::retry::{RetryPolicy, retry_after, retryable_status};
 use crate::convex::{self, FunctionAuth, FunctionError, FunctionKind, FunctionPath};

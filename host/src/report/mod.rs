@@ -7,12 +7,12 @@
 //! [`report_file_name`], and prints [`write_summary_table`]. Gate-like
 //! commands also write [`junit_xml`] and a [`MarkdownSummary`] for CI.
 
-mod gate;
-mod gates;
+mod gate_reports;
 mod junit;
 mod markdown;
 mod probe_outcome;
 mod runbook;
+mod slo_gate;
 mod table;
 mod types;
 mod write;
@@ -23,8 +23,7 @@ mod tests;
 pub use crate::atomic_file::{
     WriteError, check_writable, write_bytes_atomic, write_json_atomic_with_mode,
 };
-pub use gate::{Check, Comparator, GateResult, Unit, Verdict};
-pub use gates::{
+pub use gate_reports::{
     BurnRateGate, MilestoneGateReport, OwnedCheck, ReleaseGateReport, SnapshotSection, verdict_of,
     write_gate_outputs,
 };
@@ -32,6 +31,7 @@ pub use junit::{JunitCase, junit_xml, write_junit, write_text_file, xml_escape};
 pub use markdown::{MarkdownSummary, SummaryRow, md_cell};
 pub use probe_outcome::{Observed, ProbeCheck, ProbeOutcome};
 pub use runbook::runbook_section;
+pub use slo_gate::{Check, Comparator, GateResult, Unit, Verdict};
 pub use table::write_summary_table;
 pub use types::{
     CredentialsReport, DataInfo, DrillReport, DrillStatus, LoadReport, PluginInfo, ReportKind,

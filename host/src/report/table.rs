@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 
-use super::gate::{Check, Unit, Verdict};
+use super::slo_gate::{Check, Unit, Verdict};
 use super::types::{DrillReport, DrillStatus};
 
 const HEADERS: [&str; 10] = [

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::gate::{GateResult, Verdict};
+use super::slo_gate::{GateResult, Verdict};
 use crate::metrics::{StageMetrics, StageSummary, TimePoint};
 use crate::policy::{Load, Stage};
 

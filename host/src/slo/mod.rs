@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use crate::metrics::{StageSummary, TimePoint};
 use crate::plugin::{
-    self, PluginError, PluginSource, Runtime, ScenarioSummary, SeriesPoint, SloEvaluatorPlugin,
+    self, PluginError, PluginSource, Runtime, ScenarioSummary, SeriesPoint, SloEvaluatorPlugin, wit,
 };
 use crate::policy::SloThresholds;
 use crate::report::{Check, Comparator, GateResult, Unit, Verdict};
@@ -162,8 +162,8 @@ fn check(c: plugin::SloCheck) -> Check {
         observed: c.observed,
         threshold: c.threshold,
         comparator: match c.comparator {
-            plugin::Comparator::AtMost => Comparator::AtMost,
-            plugin::Comparator::AtLeast => Comparator::AtLeast,
+            wit::Comparator::AtMost => Comparator::AtMost,
+            wit::Comparator::AtLeast => Comparator::AtLeast,
         },
         verdict: if c.passed {
             Verdict::Pass
@@ -171,10 +171,10 @@ fn check(c: plugin::SloCheck) -> Check {
             Verdict::Fail
         },
         unit: match c.unit {
-            plugin::Unit::Ms => Unit::Ms,
-            plugin::Unit::Ratio => Unit::Ratio,
-            plugin::Unit::Count => Unit::Count,
-            plugin::Unit::Burn => Unit::Burn,
+            wit::Unit::Ms => Unit::Ms,
+            wit::Unit::Ratio => Unit::Ratio,
+            wit::Unit::Count => Unit::Count,
+            wit::Unit::Burn => Unit::Burn,
         },
         message: c.message,
     }

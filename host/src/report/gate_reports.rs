@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::gate::{Comparator, GateResult, Verdict};
 use super::junit::{JunitCase, write_junit};
 use super::markdown::{MarkdownSummary, SummaryRow};
 use super::probe_outcome::{Observed, ProbeOutcome};
+use super::slo_gate::{Comparator, GateResult, Verdict};
 use super::types::{DrillStatus, PluginInfo, ReportKind, TargetInfo};
 use crate::atomic_file::WriteError;
 use crate::policy::{Owner, OwnershipMatrix};

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::{Credential, FillContext, RequestLimits, RequestTemplate, TemplateError};
 use crate::http::{Client, OutgoingRequest};
-use crate::plugin::{self, PluginError, ScenarioPlugin, Secrets};
+use crate::plugin::{self, PluginError, ScenarioPlugin, Secrets, wit};
 use crate::report::{
     Observed, PluginInfo, ProbeCheck, ProbeOutcome, ReportKind, TargetInfo, Verdict,
 };
@@ -160,9 +160,9 @@ pub async fn prepare_probe(
         );
         return Ok(spec);
     }
-    let stage = plugin::Stage {
+    let stage = wit::Stage {
         name: "probe".into(),
-        load: plugin::Load::Rate(1.0),
+        load: wit::Load::Rate(1.0),
         duration_ms: 1000,
         ramp_ms: 0,
         max_requests: Some(1),
@@ -176,7 +176,7 @@ pub async fn prepare_probe(
                 stage: stage.name.clone(),
                 iteration: 0,
                 worker: 0,
-                credential: credential.map(|c| plugin::Credential {
+                credential: credential.map(|c| wit::Credential {
                     index: 0,
                     thread_id: c.thread_id.clone(),
                 }),
@@ -254,7 +254,7 @@ fn body_check(event_stream: bool, status: u16, body: &[u8]) -> ProbeCheck {
         let observed = if ok {
             "no body (204 No Content)".to_owned()
         } else {
-            format!("a body after 204: {:?}", super::excerpt(body))
+            format!("a body after 204: {:?}", crate::http::body_excerpt(body))
         };
         (observed, ok, "no body after 204, else a JSON object")
     } else if event_stream {
@@ -276,7 +276,7 @@ fn body_check(event_stream: bool, status: u16, body: &[u8]) -> ProbeCheck {
             Ok(v) if v.is_object() => ("a JSON object".to_owned(), true, "a JSON object"),
             Ok(_) => ("JSON, but not an object".to_owned(), false, "a JSON object"),
             Err(_) => (
-                format!("not JSON: {:?}", super::excerpt(body)),
+                format!("not JSON: {:?}", crate::http::body_excerpt(body)),
                 false,
                 "a JSON object",
             ),

@@ -1,31 +1,17 @@
-//! Operations against a live target: its reliability snapshot
-//! ([`SnapshotSource`], [`write_snapshot_text`]), synthetic probes
-//! ([`run_probes`]) and the region readiness decision
-//! ([`decide_region_readiness`]).
-//!
-//! These are the building blocks of `relhost snapshot`, `relhost probe`,
-//! `relhost region-readiness` and the release gate: library functions with
-//! typed errors that never panic on what a target answers.
+//! The target's live reliability snapshot: where it is read
+//! ([`SnapshotSource`]: a Convex query or the REST route) and how it reads
+//! as text ([`write_snapshot_text`]). Used by `relhost snapshot`, the
+//! release gate and game days; errors are typed and nothing a target
+//! answers makes it panic.
 
-mod probe;
-mod region;
-mod snapshot_text;
+mod text;
 
 use bytes::Bytes;
 
 use crate::convex::{self, FunctionAuth, FunctionError, FunctionKind, FunctionPath};
-use crate::http::{Client, ErrorClass, OutgoingRequest};
+use crate::http::{Client, ErrorClass, OutgoingRequest, body_excerpt, join_url};
 
-pub use crate::report::{Observed, ProbeCheck, ProbeOutcome};
-pub use probe::{
-    ProbeError, ProbeReport, ProbeSettings, ProbeSpec, ProbeStatus, prepare_probe, run_probe,
-    run_probes,
-};
-pub use region::{
-    MilestoneEvidence, RegionDecision, RegionInputs, RegionReadinessReport, Topology,
-    decide_region_readiness, read_milestone_evidence,
-};
-pub use snapshot_text::{write_rows, write_snapshot_text};
+pub use text::{write_rows, write_snapshot_text};
 
 /// The default path of the reliability snapshot endpoint.
 pub const DEFAULT_SNAPSHOT_PATH: &str = "/api/ops/reliability-snapshot";
@@ -189,29 +175,6 @@ impl SnapshotError {
     }
 }
 
-/// `base_url` + `path` + `extra` as a URI (`path` may carry its own query).
-pub(crate) fn join_url(base_url: &http::Uri, path: &str, query: &str) -> Result<http::Uri, String> {
-    let base = base_url.to_string();
-    let base = base.trim_end_matches('/');
-    let path = if path.starts_with('/') {
-        path.to_owned()
-    } else {
-        format!("/{path}")
-    };
-    let sep = if path.contains('?') { '&' } else { '?' };
-    let text = if query.is_empty() {
-        format!("{base}{path}")
-    } else {
-        format!("{base}{path}{sep}{query}")
-    };
-    text.parse().map_err(|_| text)
-}
-
-/// A body's start, for messages: at most 120 characters, one line.
-pub(crate) fn excerpt(body: &[u8]) -> String {
-    crate::http::excerpt(&String::from_utf8_lossy(body), 120)
-}
-
 /// Fetches the target's reliability snapshot:
 /// `GET {base_url}{path}?minutes={minutes}&limit={limit}` (each only when
 /// given) with the ops token as a bearer token. The token never appears in
@@ -263,9 +226,9 @@ async fn fetch_snapshot(
                 .get("error")
                 .and_then(|e| e.as_str())
                 .map(str::to_owned)
-                .or_else(|| Some(excerpt(&body))),
+                .or_else(|| Some(body_excerpt(&body))),
             None if body.is_empty() => None,
-            None => Some(excerpt(&body)),
+            None => Some(body_excerpt(&body)),
         };
         return Err(SnapshotError::Status { status, message });
     }
@@ -278,37 +241,8 @@ async fn fetch_snapshot(
                 .unwrap_or("no content-type");
             Err(SnapshotError::NotJson {
                 status,
-                detail: format!("{content_type}: {:?}", excerpt(&body)),
+                detail: format!("{content_type}: {:?}", body_excerpt(&body)),
             })
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_join_paths_and_queries() {
-        let base: http::Uri = "http://127.0.0.1:8080".parse().unwrap();
-        assert_eq!(
-            join_url(&base, "/api/ops/x", "minutes=1")
-                .unwrap()
-                .to_string(),
-            "http://127.0.0.1:8080/api/ops/x?minutes=1"
-        );
-        assert_eq!(
-            join_url(&base, "api/ops/x?a=b", "minutes=1")
-                .unwrap()
-                .to_string(),
-            "http://127.0.0.1:8080/api/ops/x?a=b&minutes=1"
-        );
-        assert!(join_url(&base, "/bad path", "").is_err());
-    }
-
-    #[test]
-    fn excerpts_are_short_single_lines() {
-        assert_eq!(excerpt(b"<html>\nhi</html>"), "<html> hi</html>");
-        assert_eq!(excerpt(&[b'a'; 200]).chars().count(), 121);
     }
 }

@@ -1,4 +1,5 @@
-//! Where a drill's credentials come from, and how requests rotate over them.
+//! The chat auth pool of a drill: where its credentials come from, and how
+//! requests rotate over them.
 
 use std::path::{Path, PathBuf};
 
