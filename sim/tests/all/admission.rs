@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use http::{Method, StatusCode};
-use relhost_sim::{ChatSimConfig, Fault, RedisAdmissionConfig, SimConfig};
+use relhost_sim::{Fault, RedisAdmissionConfig, SimConfig};
 use serde_json::Value;
 
 use crate::support::{self, Stream};
@@ -101,35 +101,33 @@ async fn a_slow_store_delays_admission() {
 async fn store_tickets_expire_so_a_long_stream_stops_counting() {
     let mut cfg = SimConfig {
         admission_redis: redis_store(),
-        chat_sim: ChatSimConfig {
-            ttft: Duration::from_millis(1),
-            tokens: 20,
-            token_gap: Duration::from_millis(20),
-        },
+        chat_sim: support::long_chat(),
         ..Default::default()
     };
     cfg.admission.user_max_inflight = 1;
     cfg.admission.ticket_ttl = Duration::from_millis(50);
     let sim = support::start(cfg).await;
     let a = sim.handle.provision_user("a@example.com", "password1");
-    let (first, second) = tokio::join!(sim.chat(&a.token, &a.thread_id), async {
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        sim.chat(&a.token, &a.thread_id).await
-    });
-    // In memory the second would be refused (user_inflight); the store let
-    // the first ticket expire.
-    assert_eq!(
-        (first.status, second.status),
-        (StatusCode::OK, StatusCode::OK)
-    );
-    let snap = sim.snapshot("").await;
-    assert!(
+    let first = sim.open_chat(&a.token, &a.thread_id).await;
+    assert_eq!(first.status, StatusCode::OK);
+    // The first stream runs on while its ticket outlives the TTL.
+    sim.snapshot_when("the first stream's store ticket to expire", |snap| {
         snap["admission"]["redis"]["expired_tickets"]
             .as_u64()
-            .is_some_and(|n| n >= 1),
-        "{}",
+            .is_some_and(|n| n >= 1)
+    })
+    .await;
+    let second = sim.open_chat(&a.token, &a.thread_id).await;
+    // In memory the second would be refused (user_inflight); the store let
+    // the first ticket expire.
+    assert_eq!(second.status, StatusCode::OK);
+    let snap = sim.snapshot("").await;
+    assert_eq!(
+        snap["admission"]["global_inflight"], 2,
+        "both streams in flight: {}",
         snap["admission"]
     );
+    drop((first, second));
     sim.handle.shutdown().await;
 }
 

@@ -412,10 +412,10 @@ async fn a_tool_provider_outage_retries_then_dead_letters_jobs() {
 
     // The dead letters fire the DLQ alert (checked once a second), which
     // reaches the Sentry DSN.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while events.lock().expect("lock").is_empty() && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    support::wait_until("the DLQ alert at the Sentry DSN", async || {
+        (!events.lock().expect("lock").is_empty()).then_some(())
+    })
+    .await;
     let alerts = &sim.snapshot("").await["tool_queue"]["alerts"];
     assert!(
         alerts["in_window"]

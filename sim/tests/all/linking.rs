@@ -134,10 +134,10 @@ async fn a_saturated_bulkhead_is_reported_to_sentry_once_per_cooldown() {
             StatusCode::SERVICE_UNAVAILABLE
         );
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while events.lock().expect("lock").is_empty() && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    support::wait_until("the bulkhead event at the Sentry DSN", async || {
+        (!events.lock().expect("lock").is_empty()).then_some(())
+    })
+    .await;
     let got = events.lock().expect("lock").clone();
     assert_eq!(got.len(), 1, "{got:?}");
     assert!(

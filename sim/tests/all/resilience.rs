@@ -109,7 +109,7 @@ fn slow_chat() -> ChatSimConfig {
 #[tokio::test]
 async fn admission_user_inflight_rejects_with_jittered_retry_after() {
     let cfg = SimConfig {
-        chat_sim: slow_chat(),
+        chat_sim: support::long_chat(),
         admission: AdmissionConfig {
             user_max_inflight: 1,
             retry_after: Duration::from_millis(2_000),
@@ -120,11 +120,11 @@ async fn admission_user_inflight_rejects_with_jittered_retry_after() {
     };
     let sim = support::start(cfg).await;
     let a = sim.handle.provision_user("a@example.com", "password1");
-    let (first, second) = tokio::join!(sim.chat(&a.token, &a.thread_id), async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        sim.chat(&a.token, &a.thread_id).await
-    });
+    // The first stream holds the user's only in-flight slot while the
+    // second message comes in.
+    let first = sim.open_chat(&a.token, &a.thread_id).await;
     assert_eq!(first.status, StatusCode::OK);
+    let second = sim.open_chat(&a.token, &a.thread_id).await;
     assert_eq!(second.status, StatusCode::TOO_MANY_REQUESTS);
     let ms: u64 = second
         .headers
@@ -133,11 +133,16 @@ async fn admission_user_inflight_rejects_with_jittered_retry_after() {
         .expect("retry-after-ms");
     assert!((1_000..=3_000).contains(&ms), "{ms}");
     assert!(second.headers.get("retry-after").is_some());
-    // The in-flight slot is free again after the stream.
-    assert_eq!(
-        sim.chat(&a.token, &a.thread_id).await.status,
-        StatusCode::OK
-    );
+    // The in-flight slot is free again after the stream (here ended by its
+    // client hanging up).
+    drop(first);
+    sim.snapshot_when("the first stream to give its slot back", |snap| {
+        snap["admission"]["global_inflight"] == 0
+    })
+    .await;
+    let third = sim.open_chat(&a.token, &a.thread_id).await;
+    assert_eq!(third.status, StatusCode::OK);
+    drop(third);
     let snap = sim.snapshot("").await;
     let d = &snap["admission"]["decisions"];
     let rejected = d
@@ -181,7 +186,9 @@ fn circuit_cfg() -> SimConfig {
     SimConfig {
         circuit_primary: CircuitConfig {
             threshold: 2,
-            cooldown: Duration::from_millis(200),
+            // Long enough that the calls right after it opens find it open
+            // however slow the machine.
+            cooldown: Duration::from_secs(1),
         },
         chat_sim: ChatSimConfig {
             ttft: Duration::from_millis(2),
@@ -227,7 +234,9 @@ async fn circuit_opens_on_outage_fails_over_and_recovers_after_cooldown() {
 
     // Outage over; after the cooldown a probe closes the circuit.
     sim.handle.set_faults(Vec::new());
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    // Time passing, not synchronisation: the cooldown (1 s) runs from the
+    // opening, which is already behind us, so this outlasts it.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
     let s = sim.chat(&a.token, &a.thread_id).await;
     assert_eq!(s.events[0].data["provider"], "primary");
     assert_eq!(s.count("failover"), 0);
@@ -323,7 +332,7 @@ async fn both_providers_down_is_an_error_event() {
 #[tokio::test]
 async fn bulkhead_full_rejects_or_fails_over() {
     let mut cfg = SimConfig {
-        chat_sim: slow_chat(),
+        chat_sim: support::long_chat(),
         bulkhead_primary: BulkheadConfig {
             max_concurrent: 1,
             lease_ttl: Duration::from_secs(60),
@@ -337,19 +346,16 @@ async fn bulkhead_full_rejects_or_fails_over() {
     cfg.flags.provider_failover_enabled = true;
     let sim = support::start(cfg).await;
     let a = sim.handle.provision_user("a@example.com", "password1");
-    let delayed = |ms| {
-        let sim = &sim;
-        let a = &a;
-        async move {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            sim.chat(&a.token, &a.thread_id).await
-        }
-    };
-    let (s1, s2, s3) = tokio::join!(delayed(0), delayed(80), delayed(160));
+    // Each stream holds its lease while open.
+    let mut s1 = sim.open_chat(&a.token, &a.thread_id).await;
     assert_eq!(s1.status, StatusCode::OK);
-    assert_eq!(s1.events[0].data["provider"], "primary");
+    let first = s1.next_event().await.expect("s1's first event");
+    assert_eq!(first.data["provider"], "primary");
+    let mut s2 = sim.open_chat(&a.token, &a.thread_id).await;
     assert_eq!(s2.status, StatusCode::OK);
-    assert_eq!(s2.events[0].data["reason"], "bulkhead_full");
+    let first = s2.next_event().await.expect("s2's first event");
+    assert_eq!(first.data["reason"], "bulkhead_full");
+    let s3 = sim.open_chat(&a.token, &a.thread_id).await;
     assert_eq!(s3.status, StatusCode::SERVICE_UNAVAILABLE);
     let snap = sim.snapshot("").await;
     let b = row(&snap["bulkheads"], "provider", "primary").expect("primary");
@@ -357,6 +363,7 @@ async fn bulkhead_full_rejects_or_fails_over() {
     assert_eq!(b["max_concurrent"], 1);
     let b = row(&snap["bulkheads"], "provider", "secondary").expect("secondary");
     assert_eq!(b["rejections"], 1);
+    drop((s1, s2));
     sim.handle.shutdown().await;
 }
 
@@ -378,14 +385,13 @@ async fn a_full_tool_job_bulkhead_is_reported_once_per_cooldown() {
         sim.chat(&a.token, &a.thread_id).await.status,
         StatusCode::OK
     );
-    let snap = sim.snapshot("").await;
-    assert!(
-        snap["tool_queue"]["bulkhead"]["rejections"]
-            .as_u64()
-            .is_some_and(|n| n > 1),
-        "{}",
-        snap["tool_queue"]
-    );
+    let snap = sim
+        .snapshot_when("the runner to be refused more than once", |snap| {
+            snap["tool_queue"]["bulkhead"]["rejections"]
+                .as_u64()
+                .is_some_and(|n| n > 1)
+        })
+        .await;
     assert_eq!(
         snap["bulkhead_alerts"]["reported"], 1,
         "{}",

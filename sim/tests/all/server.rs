@@ -70,21 +70,11 @@ async fn shutdown_closes_open_streams() {
     };
     let sim = support::start(cfg).await;
     let creds = sim.handle.provision_user("long@example.com", "password1");
-    let client = sim.client.clone();
-    let url = sim.url("/api/chat");
-    let body = serde_json::json!({"threadId": creds.thread_id}).to_string();
-    let auth = format!("Bearer {}", creds.token);
-    let reader = tokio::spawn(async move {
-        use http_body_util::BodyExt;
-        let req = http::Request::post(url)
-            .header("authorization", auth)
-            .body(http_body_util::Full::new(Bytes::from(body)))
-            .expect("req");
-        let resp = client.request(req).await.expect("head");
-        let mut body = resp.into_body();
-        while let Some(Ok(_)) = body.frame().await {}
-    });
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let mut stream = sim.open_chat(&creds.token, &creds.thread_id).await;
+    assert_eq!(stream.status, StatusCode::OK);
+    // Streaming once the first token is in; a task reads on.
+    stream.next_event().await.expect("a first token");
+    let reader = tokio::spawn(stream.finish());
     let started = std::time::Instant::now();
     sim.handle.shutdown().await;
     assert!(started.elapsed() < std::time::Duration::from_secs(5));

@@ -1,14 +1,15 @@
 //! Test support: start a sim, talk HTTP/1.1 or h2c to it, read SSE.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use relhost_sim::{SimConfig, SimHandle};
+use relhost_sim::{ChatSimConfig, SimConfig, SimHandle};
 use serde_json::Value;
 
 /// Every request of a test is bounded by this.
@@ -84,6 +85,17 @@ pub(crate) async fn start(cfg: SimConfig) -> Sim {
 
 pub(crate) async fn start_default() -> Sim {
     start(SimConfig::default()).await
+}
+
+/// Chat streams of 1,000 tokens 20 ms apart, far longer than any test
+/// waits: a test opens one with [`Sim::open_chat`], so it is in flight
+/// for as long as the test needs, reads what it needs and hangs up.
+pub(crate) fn long_chat() -> ChatSimConfig {
+    ChatSimConfig {
+        ttft: Duration::from_millis(1),
+        tokens: 1_000,
+        token_gap: Duration::from_millis(20),
+    }
 }
 
 impl Sim {
@@ -180,6 +192,25 @@ impl Sim {
         token: &str,
         thread_id: &str,
     ) -> Stream {
+        self.open_chat_with(client, token, thread_id)
+            .await
+            .finish()
+            .await
+    }
+
+    /// POST /api/chat and return once the head is in: the message has been
+    /// admitted (or refused) and, if admitted, its stream runs. Events are
+    /// read on demand; dropping the stream hangs up.
+    pub(crate) async fn open_chat(&self, token: &str, thread_id: &str) -> OpenStream {
+        self.open_chat_with(&self.client, token, thread_id).await
+    }
+
+    pub(crate) async fn open_chat_with(
+        &self,
+        client: &Client<HttpConnector, Full<Bytes>>,
+        token: &str,
+        thread_id: &str,
+    ) -> OpenStream {
         let body = serde_json::json!({"threadId": thread_id, "message": "hello"}).to_string();
         let auth = format!("Bearer {token}");
         let req = self.build(
@@ -191,47 +222,122 @@ impl Sim {
             ],
             body,
         );
-        let started = std::time::Instant::now();
-        let fut = async {
-            let resp = client.request(req).await.expect("chat request");
-            let (parts, mut body) = resp.into_parts();
-            let mut text = String::new();
-            let mut events = Vec::new();
-            let mut body_error = false;
-            let mut first_event_after = None;
-            loop {
-                match body.frame().await {
-                    None => break,
-                    Some(Err(_)) => {
-                        body_error = true;
-                        break;
-                    }
-                    Some(Ok(frame)) => {
-                        if let Ok(data) = frame.into_data() {
-                            text.push_str(&String::from_utf8_lossy(&data));
-                            while let Some(end) = text.find("\n\n") {
-                                let block: String = text.drain(..end + 2).collect();
-                                if let Some(ev) = parse_event(&block) {
-                                    first_event_after.get_or_insert(started.elapsed());
-                                    events.push(ev);
-                                }
-                            }
-                        }
+        let started = Instant::now();
+        let resp = tokio::time::timeout(TIMEOUT, client.request(req))
+            .await
+            .expect("chat head within timeout")
+            .expect("chat request");
+        let (parts, body) = resp.into_parts();
+        OpenStream {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+            started,
+            text: String::new(),
+            events: Vec::new(),
+            ended: false,
+            body_error: false,
+            first_event_after: None,
+        }
+    }
+
+    /// The snapshot once `ready` holds for it; panics naming `what` if it
+    /// does not within [`WAIT`].
+    pub(crate) async fn snapshot_when(&self, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
+        wait_until(what, async || {
+            let snap = self.snapshot("").await;
+            ready(&snap).then_some(snap)
+        })
+        .await
+    }
+}
+
+/// A chat stream whose head has arrived and whose events are read as the
+/// test asks for them.
+pub(crate) struct OpenStream {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    body: Incoming,
+    started: Instant,
+    /// Received text not yet parsed into events.
+    text: String,
+    events: Vec<Event>,
+    ended: bool,
+    body_error: bool,
+    first_event_after: Option<Duration>,
+}
+
+impl OpenStream {
+    /// The next event, waiting for it; `None` once the body has ended.
+    pub(crate) async fn next_event(&mut self) -> Option<Event> {
+        tokio::time::timeout(TIMEOUT, self.read_event())
+            .await
+            .expect("chat event within timeout")
+    }
+
+    /// Reads the rest of the stream.
+    pub(crate) async fn finish(mut self) -> Stream {
+        tokio::time::timeout(TIMEOUT, async {
+            while self.read_event().await.is_some() {}
+        })
+        .await
+        .expect("chat within timeout");
+        Stream {
+            status: self.status,
+            headers: self.headers,
+            events: self.events,
+            body_error: self.body_error,
+            elapsed: self.started.elapsed(),
+            first_event_after: self.first_event_after,
+        }
+    }
+
+    async fn read_event(&mut self) -> Option<Event> {
+        loop {
+            if let Some(end) = self.text.find("\n\n") {
+                let block: String = self.text.drain(..end + 2).collect();
+                if let Some(ev) = parse_event(&block) {
+                    self.first_event_after.get_or_insert(self.started.elapsed());
+                    self.events.push(ev.clone());
+                    return Some(ev);
+                }
+                continue;
+            }
+            if self.ended {
+                return None;
+            }
+            match self.body.frame().await {
+                None => self.ended = true,
+                Some(Err(_)) => {
+                    self.body_error = true;
+                    self.ended = true;
+                }
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.text.push_str(&String::from_utf8_lossy(&data));
                     }
                 }
             }
-            Stream {
-                status: parts.status,
-                headers: parts.headers,
-                events,
-                body_error,
-                elapsed: started.elapsed(),
-                first_event_after,
-            }
-        };
-        tokio::time::timeout(TIMEOUT, fut)
-            .await
-            .expect("chat within timeout")
+        }
+    }
+}
+
+/// How long a test waits for something it expects to happen.
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
+
+/// Calls `check` every few milliseconds until it returns `Some`, and
+/// returns that; panics naming `what` if it has not within [`WAIT`].
+pub(crate) async fn wait_until<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gave up after {WAIT:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
