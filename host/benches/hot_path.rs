@@ -24,8 +24,8 @@ use relhost::engine::{
 use relhost::http::ErrorClass;
 use relhost::metrics::{Sample, SseSample, StageMetrics};
 use relhost::plugin::{
-    Batch, CallContext, Limits, PluginSource, RequestPlan, RotationConfig, Runtime, ScenarioPlugin,
-    Secrets, Template,
+    Batch, CallContext, Limits, LoadedPlugin, PluginSource, RequestPlan, RotationConfig, Runtime,
+    ScenarioPlugin, Secrets, Template,
 };
 
 const BASE_URL: &str = "http://127.0.0.1:8080";

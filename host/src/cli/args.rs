@@ -91,7 +91,7 @@ impl ClientArgs {
             max_idle_per_host: 1,
             ..self.config()
         })
-        .map_err(|e| CliError::BadInput(e.to_string()))
+        .map_err(CliError::from)
     }
 }
 

@@ -145,8 +145,7 @@ impl ProbeCommand {
             specs.push(spec);
         }
 
-        let client =
-            Client::new(&self.client_config()).map_err(|e| CliError::BadInput(e.to_string()))?;
+        let client = Client::new(&self.client_config())?;
         let outcomes = probe::run_probes(&client, &specs, settings).await;
         let status = ProbeStatus::of(&outcomes);
         let report = ProbeReport {
@@ -174,17 +173,7 @@ impl ProbeCommand {
                 base_url: target.base_url.to_string(),
                 in_process_sim: target.sim.is_some(),
             },
-            plugins: plugins
-                .iter()
-                .map(|p| PluginInfo {
-                    name: p.descriptor().name.clone(),
-                    version: p.descriptor().version.clone(),
-                    kind: "scenario".into(),
-                    source: p.source().to_string(),
-                    sha256: p.sha256().to_string(),
-                    data: Vec::new(),
-                })
-                .collect(),
+            plugins: plugins.iter().map(PluginInfo::of).collect(),
             probes: outcomes,
         };
         let name = format!("synthetic-probes-{}.json", compact_timestamp(started));

@@ -24,10 +24,7 @@ impl SimCommand {
         let functions = self.args.functions_listen();
         let generated_token = self.args.ops_token.is_none();
         let generated_key = self.args.deploy_key.is_none();
-        let config = self
-            .args
-            .into_config()
-            .map_err(|e| CliError::BadInput(e.to_string()))?;
+        let config = self.args.into_config()?;
         let sim = relhost_sim::start_at(listen, functions, config)
             .await
             .map_err(|e| CliError::CannotRun(format!("cannot listen on {listen}: {e}")))?;

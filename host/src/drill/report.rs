@@ -3,7 +3,7 @@
 use std::time::SystemTime;
 
 use crate::engine::ScenarioResult;
-use crate::plugin::RotationPlugin;
+use crate::plugin::{LoadedPlugin, RotationPlugin};
 use crate::policy::SloBaseline;
 use crate::report::{
     Comparator, CredentialsReport, DataInfo, DrillReport, DrillStatus, PluginInfo, ReportKind,
@@ -113,24 +113,9 @@ pub(crate) async fn drill_report(
         }
         scenarios.push(report);
     }
-    let mut plugins: Vec<PluginInfo> = results
-        .iter()
-        .map(|r| PluginInfo {
-            name: r.plugin.descriptor().name.clone(),
-            version: r.plugin.descriptor().version.clone(),
-            kind: "scenario".into(),
-            source: r.plugin.source().to_string(),
-            sha256: r.plugin.sha256().to_string(),
-            data: Vec::new(),
-        })
-        .collect();
+    let mut plugins: Vec<PluginInfo> = results.iter().map(|r| PluginInfo::of(&r.plugin)).collect();
     plugins.extend(results.iter().filter_map(|r| r.payload.as_ref()).map(|b| {
         PluginInfo {
-            name: b.info().name.clone(),
-            version: b.info().version.clone(),
-            kind: "payload-builder".into(),
-            source: b.source().to_string(),
-            sha256: b.sha256().to_string(),
             data: b
                 .data()
                 .iter()
@@ -141,24 +126,11 @@ pub(crate) async fn drill_report(
                     bytes: d.bytes,
                 })
                 .collect(),
+            ..PluginInfo::of(b)
         }
     }));
-    plugins.extend(info.rotation.iter().map(|r| PluginInfo {
-        name: r.info().name.clone(),
-        version: r.info().version.clone(),
-        kind: "rotation".into(),
-        source: r.source().to_string(),
-        sha256: r.sha256().to_string(),
-        data: Vec::new(),
-    }));
-    plugins.extend(evaluators.plugins().map(|e| PluginInfo {
-        name: e.info().name.clone(),
-        version: e.info().version.clone(),
-        kind: "slo-evaluator".into(),
-        source: e.source().to_string(),
-        sha256: e.sha256().to_string(),
-        data: Vec::new(),
-    }));
+    plugins.extend(info.rotation.iter().map(PluginInfo::of));
+    plugins.extend(evaluators.plugins().map(PluginInfo::of));
     let status = if info.interrupted {
         DrillStatus::Interrupted
     } else {

@@ -50,6 +50,21 @@ pub mod wit {
     pub use super::slo::{Comparator, Unit};
 }
 
+/// What every loaded plugin tells about itself, as reports list it.
+pub trait LoadedPlugin {
+    /// Its world as reports name it (`scenario`, `payload-builder`,
+    /// `rotation`, `slo-evaluator`).
+    const WORLD: &'static str;
+    /// Its name.
+    fn name(&self) -> &str;
+    /// Its semver version.
+    fn version(&self) -> &str;
+    /// Where it came from (`builtin:NAME` or a path).
+    fn source(&self) -> &str;
+    /// SHA-256 of the component's bytes, lowercase hex.
+    fn sha256(&self) -> &str;
+}
+
 /// Where compiled plugins are kept, under a plugin cache directory.
 pub const COMPILED_CACHE: &str = "compiled";
 

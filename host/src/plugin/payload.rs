@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::LoadedPlugin;
 pub use super::bindings::payload::relhost::plugin::payload_types::{Batch, BuilderInfo, Payload};
 use super::bindings::payload::{PayloadBuilder, PayloadBuilderPre};
 use super::error::{PluginError, PluginFault};
@@ -99,16 +100,6 @@ impl PayloadBuilderPlugin {
         &self.data
     }
 
-    /// Where the plugin came from (`builtin:NAME` or a path).
-    pub fn source(&self) -> &str {
-        &self.core.label
-    }
-
-    /// SHA-256 of the component's bytes, lowercase hex.
-    pub fn sha256(&self) -> &str {
-        &self.core.sha256
-    }
-
     /// A fresh instance for one worker.
     pub async fn instantiate(&self, worker: u32) -> Result<PayloadInstance, PluginError> {
         Ok(PayloadInstance {
@@ -116,6 +107,26 @@ impl PayloadBuilderPlugin {
                 .await?,
             plugin: self.info.name.clone(),
         })
+    }
+}
+
+impl LoadedPlugin for PayloadBuilderPlugin {
+    const WORLD: &'static str = "payload-builder";
+
+    fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    fn version(&self) -> &str {
+        &self.info.version
+    }
+
+    fn source(&self) -> &str {
+        &self.core.label
+    }
+
+    fn sha256(&self) -> &str {
+        &self.core.sha256
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::LoadedPlugin;
 pub use super::bindings::rotation::relhost::plugin::rotation_types::{
     RotationConfig, RotationInfo,
 };
@@ -55,16 +56,6 @@ impl RotationPlugin {
         &self.info
     }
 
-    /// Where the plugin came from (`builtin:NAME` or a path).
-    pub fn source(&self) -> &str {
-        &self.core.label
-    }
-
-    /// SHA-256 of the component's bytes, lowercase hex.
-    pub fn sha256(&self) -> &str {
-        &self.core.sha256
-    }
-
     /// A configured instance for one worker.
     pub async fn instantiate(&self, worker: u32) -> Result<RotationInstance, PluginError> {
         let mut instance =
@@ -75,6 +66,26 @@ impl RotationPlugin {
             config: self.config,
             plugin: self.info.name.clone(),
         })
+    }
+}
+
+impl LoadedPlugin for RotationPlugin {
+    const WORLD: &'static str = "rotation";
+
+    fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    fn version(&self) -> &str {
+        &self.info.version
+    }
+
+    fn source(&self) -> &str {
+        &self.core.label
+    }
+
+    fn sha256(&self) -> &str {
+        &self.core.sha256
     }
 }
 

@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use super::LoadedPlugin;
 use super::bindings::scenario::relhost::plugin::scenario_types::{
     CallContext, Descriptor, RequestPlan, ResponseSummary, Verdict,
 };
@@ -67,21 +68,31 @@ impl ScenarioPlugin {
         &self.descriptor
     }
 
-    /// Where the plugin came from (`builtin:NAME` or a path).
-    pub fn source(&self) -> &str {
-        &self.core.label
-    }
-
-    /// SHA-256 of the component's bytes, lowercase hex.
-    pub fn sha256(&self) -> &str {
-        &self.core.sha256
-    }
-
     /// A fresh instance for one worker, with its own store and random sequence.
     pub async fn instantiate(&self, worker: u32) -> Result<ScenarioInstance, PluginError> {
         Ok(ScenarioInstance(
             Instance::new(Arc::clone(&self.core), Arc::clone(&self.grants), worker).await?,
         ))
+    }
+}
+
+impl LoadedPlugin for ScenarioPlugin {
+    const WORLD: &'static str = "scenario";
+
+    fn name(&self) -> &str {
+        &self.descriptor.name
+    }
+
+    fn version(&self) -> &str {
+        &self.descriptor.version
+    }
+
+    fn source(&self) -> &str {
+        &self.core.label
+    }
+
+    fn sha256(&self) -> &str {
+        &self.core.sha256
     }
 }
 

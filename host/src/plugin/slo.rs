@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::LoadedPlugin;
 pub use super::bindings::slo::relhost::plugin::slo_types::{
     Comparator, EvaluatorInfo, ScenarioSummary, SeriesPoint, SloCheck, Unit,
 };
@@ -55,16 +56,6 @@ impl SloEvaluatorPlugin {
         &self.info
     }
 
-    /// Where the plugin came from (`builtin:NAME` or a path).
-    pub fn source(&self) -> &str {
-        &self.core.label
-    }
-
-    /// SHA-256 of the component's bytes, lowercase hex.
-    pub fn sha256(&self) -> &str {
-        &self.core.sha256
-    }
-
     /// Checks `summary` against `thresholds`, in a fresh instance.
     pub async fn evaluate(
         &self,
@@ -103,5 +94,25 @@ impl SloEvaluatorPlugin {
                 .map(|m| untrusted::clean(m, untrusted::MAX_TEXT));
         }
         Ok(checks)
+    }
+}
+
+impl LoadedPlugin for SloEvaluatorPlugin {
+    const WORLD: &'static str = "slo-evaluator";
+
+    fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    fn version(&self) -> &str {
+        &self.info.version
+    }
+
+    fn source(&self) -> &str {
+        &self.core.label
+    }
+
+    fn sha256(&self) -> &str {
+        &self.core.sha256
     }
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::slo_gate::{GateResult, Verdict};
 use crate::metrics::{StageMetrics, StageSummary, TimePoint};
+use crate::plugin::LoadedPlugin;
 use crate::policy::{Load, Stage};
 
 /// The report format version written by this build.
@@ -133,6 +134,20 @@ pub struct PluginInfo {
     /// The data directories granted to it (payload builders).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub data: Vec<DataInfo>,
+}
+
+impl PluginInfo {
+    /// How a report lists `plugin` (no data directories).
+    pub fn of<P: LoadedPlugin>(plugin: &P) -> Self {
+        PluginInfo {
+            name: plugin.name().to_owned(),
+            version: plugin.version().to_owned(),
+            kind: P::WORLD.to_owned(),
+            source: plugin.source().to_owned(),
+            sha256: plugin.sha256().to_owned(),
+            data: Vec::new(),
+        }
+    }
 }
 
 /// A data directory granted to a plugin for the run.

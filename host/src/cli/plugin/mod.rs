@@ -245,7 +245,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<PathBuf, CliError> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    write_bytes_atomic(dir, name, bytes, None).map_err(|e| CliError::CannotRun(e.to_string()))
+    Ok(write_bytes_atomic(dir, name, bytes, None)?)
 }
 
 impl InspectArgs {
