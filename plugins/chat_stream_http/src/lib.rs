@@ -8,11 +8,9 @@
 use relhost_plugin_sdk::*;
 
 const ENDPOINT: &str = "/api/chat";
-const BODY: &str =
-    r#"{"threadId":"{{credential.thread}}","message":"reliability drill {{iteration}}","modelClass":"fast"}"#;
+const BODY: &str = r#"{"threadId":"{{credential.thread}}","message":"reliability drill {{iteration}}","modelClass":"fast"}"#;
 
 struct ChatStream;
-
 
 impl TemplateScenario for ChatStream {
     fn descriptor() -> Descriptor {

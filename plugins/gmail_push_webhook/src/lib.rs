@@ -9,10 +9,10 @@ use relhost_plugin_sdk::*;
 const ENDPOINT: &str = "/api/gmail/push";
 const VERIFY_TOKEN: &str = "GMAIL_PUBSUB_VERIFY_TOKEN";
 /// Base64 of `{"emailAddress":"reliability-drill@example.com","historyId":"4242"}`.
-const DATA: &str = "eyJlbWFpbEFkZHJlc3MiOiJyZWxpYWJpbGl0eS1kcmlsbEBleGFtcGxlLmNvbSIsImhpc3RvcnlJZCI6IjQyNDIifQ==";
+const DATA: &str =
+    "eyJlbWFpbEFkZHJlc3MiOiJyZWxpYWJpbGl0eS1kcmlsbEBleGFtcGxlLmNvbSIsImhpc3RvcnlJZCI6IjQyNDIifQ==";
 
 struct GmailPush;
-
 
 impl TemplateScenario for GmailPush {
     fn descriptor() -> Descriptor {
@@ -35,7 +35,10 @@ impl TemplateScenario for GmailPush {
 
     fn template() -> Template {
         let query = if host::has_secret(VERIFY_TOKEN) {
-            vec![("token".to_string(), format!("{{{{secret.{VERIFY_TOKEN}}}}}"))]
+            vec![(
+                "token".to_string(),
+                format!("{{{{secret.{VERIFY_TOKEN}}}}}"),
+            )]
         } else {
             Vec::new()
         };

@@ -22,7 +22,11 @@ fn param(name: &str) -> Option<String> {
 }
 
 fn method() -> Method {
-    match param("method").unwrap_or_default().to_ascii_uppercase().as_str() {
+    match param("method")
+        .unwrap_or_default()
+        .to_ascii_uppercase()
+        .as_str()
+    {
         "HEAD" => Method::Head,
         "POST" => Method::Post,
         "PUT" => Method::Put,
@@ -39,7 +43,11 @@ fn expected_statuses() -> Vec<u16> {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    if given.is_empty() { (200..400).collect() } else { given }
+    if given.is_empty() {
+        (200..400).collect()
+    } else {
+        given
+    }
 }
 
 fn headers() -> Vec<Header> {

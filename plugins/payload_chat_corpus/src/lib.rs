@@ -52,7 +52,9 @@ fn prompts() -> Result<&'static [String], String> {
                 })
                 .collect();
             if prompts.is_empty() {
-                return Err(format!("data directory {DATA} holds no prompt (.txt lines)"));
+                return Err(format!(
+                    "data directory {DATA} holds no prompt (.txt lines)"
+                ));
             }
             Ok(prompts)
         })
@@ -68,7 +70,9 @@ impl Guest for ChatCorpus {
         BuilderInfo {
             name: "chat_corpus".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            description: "Chat messages drawn from the prompts of the corpus data directory, in seeded order".into(),
+            description:
+                "Chat messages drawn from the prompts of the corpus data directory, in seeded order"
+                    .into(),
             scenarios: vec!["chat_stream_http".into()],
             data: vec![DATA.into()],
         }

@@ -12,7 +12,7 @@ use relhost_plugin_sdk::*;
 /// The data directory of recorded bodies.
 const DATA: &str = "webhooks";
 
-static FILES: OnceLock<Result<Vec<(String, Vec<u8>)>, String>> = OnceLock::new();
+static FILES: OnceLock<payload::DataFiles> = OnceLock::new();
 
 struct WhatsappReplay;
 

@@ -31,7 +31,9 @@ impl Guest for Random {
         let size = SIZE.load(Ordering::Relaxed);
         let seed = SEED.load(Ordering::Relaxed);
         // Lemire's multiply-shift maps the hash onto 0..size without a division.
-        picks(first, step, count, |n| ((u128::from(mix(seed ^ n)) * u128::from(size)) >> 64) as u32)
+        picks(first, step, count, |n| {
+            ((u128::from(mix(seed ^ n)) * u128::from(size)) >> 64) as u32
+        })
     }
 }
 

@@ -66,7 +66,9 @@ impl Guest for Stride {
         let stride = STRIDE.load(Ordering::Relaxed);
         let offset = OFFSET.load(Ordering::Relaxed);
         // size and stride are below 2^32, so (n mod size) × stride fits in a u64.
-        picks(first, step, count, |n| ((offset + (n % size) * stride % size) % size) as u32)
+        picks(first, step, count, |n| {
+            ((offset + (n % size) * stride % size) % size) as u32
+        })
     }
 }
 

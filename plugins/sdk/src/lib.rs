@@ -13,6 +13,7 @@
 //! ```
 
 #[doc(hidden)]
+#[allow(clippy::too_many_arguments)] // generated from the WIT records
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
@@ -87,10 +88,14 @@ pub mod payload {
         }
     }
 
+    /// A data directory's files (name, bytes) in name order, or why they
+    /// could not be read.
+    pub type DataFiles = Result<Vec<(String, Vec<u8>)>, String>;
+
     /// The files of data directory `dir`, read on the first call and kept
     /// for the instance's life in `slot`; an empty directory is an error.
     pub fn load_once(
-        slot: &'static std::sync::OnceLock<Result<Vec<(String, Vec<u8>)>, String>>,
+        slot: &'static std::sync::OnceLock<DataFiles>,
         dir: &str,
     ) -> Result<&'static [(String, Vec<u8>)], String> {
         slot.get_or_init(|| {
@@ -179,7 +184,13 @@ pub mod slo {
     }
 
     /// A check of `observed` against `threshold`.
-    pub fn check(name: &str, observed: f64, threshold: f64, comparator: Comparator, unit: Unit) -> SloCheck {
+    pub fn check(
+        name: &str,
+        observed: f64,
+        threshold: f64,
+        comparator: Comparator,
+        unit: Unit,
+    ) -> SloCheck {
         let passed = match comparator {
             Comparator::AtMost => observed <= threshold,
             Comparator::AtLeast => observed >= threshold,

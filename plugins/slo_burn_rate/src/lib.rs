@@ -52,13 +52,21 @@ impl Guest for BurnRate {
             return Vec::new();
         };
         let long = long.max(1.0) as u32;
-        let divisor = threshold(&thresholds, "short_window_divisor").unwrap_or(12.0).max(1.0) as u32;
+        let divisor = threshold(&thresholds, "short_window_divisor")
+            .unwrap_or(12.0)
+            .max(1.0) as u32;
         let short = (long / divisor).max(1);
         let budget = 1.0 - objective;
         let burn = |window| error_ratio(&summary.series, window).map(|ratio| round(ratio / budget));
         match (burn(long), burn(short)) {
             (Some(long_burn), Some(short_burn)) => {
-                let mut c = check("burn_rate", long_burn.min(short_burn), max_burn, Comparator::AtMost, Unit::Burn);
+                let mut c = check(
+                    "burn_rate",
+                    long_burn.min(short_burn),
+                    max_burn,
+                    Comparator::AtMost,
+                    Unit::Burn,
+                );
                 c.message = Some(format!(
                     "burn {long_burn} over the last {long} s and {short_burn} over the last {short} s; \
                      objective {objective}"

@@ -12,9 +12,24 @@ struct Threshold;
 const CHECKS: [(&str, &str, Comparator, Unit); 5] = [
     ("p95_latency_ms", "p95_ms", Comparator::AtMost, Unit::Ms),
     ("rate_5xx", "max_5xx_rate", Comparator::AtMost, Unit::Ratio),
-    ("network_error_rate", "max_network_error_rate", Comparator::AtMost, Unit::Ratio),
-    ("unknown_status_rate", "max_unknown_status_rate", Comparator::AtMost, Unit::Ratio),
-    ("success_2xx_rate", "min_success_2xx_rate", Comparator::AtLeast, Unit::Ratio),
+    (
+        "network_error_rate",
+        "max_network_error_rate",
+        Comparator::AtMost,
+        Unit::Ratio,
+    ),
+    (
+        "unknown_status_rate",
+        "max_unknown_status_rate",
+        Comparator::AtMost,
+        Unit::Ratio,
+    ),
+    (
+        "success_2xx_rate",
+        "min_success_2xx_rate",
+        Comparator::AtLeast,
+        Unit::Ratio,
+    ),
 ];
 
 fn observed(summary: &ScenarioSummary, check: &str) -> f64 {

@@ -13,14 +13,12 @@ const BODY: &str = r#"{"object":"whatsapp_business_account","entry":[{"id":"1022
 
 struct WhatsappWebhook;
 
-
 impl TemplateScenario for WhatsappWebhook {
     fn descriptor() -> Descriptor {
         Descriptor {
             name: "whatsapp_webhook".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            description: "WhatsApp Cloud API webhook notifications to /api/whatsapp/webhook"
-                .into(),
+            description: "WhatsApp Cloud API webhook notifications to /api/whatsapp/webhook".into(),
             endpoint: ENDPOINT.into(),
             expected_statuses: vec![200],
             event_stream: false,

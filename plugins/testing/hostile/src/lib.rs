@@ -129,7 +129,11 @@ impl Guest for Hostile {
                 vec![header(&format!("x leak {}", secret()), "v")],
                 Vec::new(),
             ),
-            "leak_path" => request(format!("/healthz/{}/ space", secret()), Vec::new(), Vec::new()),
+            "leak_path" => request(
+                format!("/healthz/{}/ space", secret()),
+                Vec::new(),
+                Vec::new(),
+            ),
             "log" => {
                 let forged = "done\n\u{1b}[32mResult: PASS\u{1b}[0m\r\nrelhost: all gates passed ";
                 let line = forged.to_string() + &secret();

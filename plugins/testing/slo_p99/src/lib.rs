@@ -16,7 +16,15 @@ impl Guest for P99 {
 
     fn evaluate(summary: ScenarioSummary, thresholds: Vec<(String, f64)>) -> Vec<SloCheck> {
         threshold(&thresholds, "p95_ms")
-            .map(|p95| vec![check("p99_latency_ms", summary.p99_ms, 2.0 * p95, Comparator::AtMost, Unit::Ms)])
+            .map(|p95| {
+                vec![check(
+                    "p99_latency_ms",
+                    summary.p99_ms,
+                    2.0 * p95,
+                    Comparator::AtMost,
+                    Unit::Ms,
+                )]
+            })
             .unwrap_or_default()
     }
 }
