@@ -29,6 +29,7 @@ pub mod probe;
 pub mod redact;
 pub mod region;
 pub mod registry;
+pub mod release_gate;
 pub mod report;
 mod rng;
 pub mod slo;

@@ -11,6 +11,7 @@ use crate::policy::PolicyError;
 use crate::pool::PoolError;
 use crate::probe::ProbeError;
 use crate::registry::RegistryError;
+use crate::release_gate::GateError;
 
 /// Why a command failed. Each variant keeps its cause, so the one-line
 /// message shows the whole chain.
@@ -46,6 +47,9 @@ pub enum CliError {
     /// A game day could not be carried out.
     #[error(transparent)]
     GameDay(#[from] GameDayError),
+    /// The release gate could not be carried out.
+    #[error(transparent)]
+    Gate(#[from] GateError),
     /// A probe cannot be built from its plugin.
     #[error(transparent)]
     Probe(#[from] ProbeError),
@@ -63,6 +67,7 @@ impl CliError {
         match self {
             CliError::Drill(e) => e.exit(),
             CliError::GameDay(e) => e.exit(),
+            CliError::Gate(e) => e.exit(),
             CliError::Registry(e) if e.is_unreachable() => Exit::CannotRun,
             CliError::BadInput(_)
             | CliError::Policy(_)
