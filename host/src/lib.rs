@@ -21,6 +21,7 @@ pub mod exit;
 pub mod gameday;
 pub mod http;
 pub mod metrics;
+pub mod milestone_gate;
 pub mod output;
 pub mod plugin;
 pub mod policy;
