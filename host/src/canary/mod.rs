@@ -11,11 +11,13 @@
 //!   than both the allowed relative and absolute changes; `nodata` when a
 //!   side has fewer than the minimum samples. Then a weighted score and a
 //!   verdict (pass / marginal / fail / inconclusive).
-//! - [`report`] holds `canary-check-<timestamp>.json`.
+//! - [`report`] holds `canary-check-<timestamp>.json`;
+//! - [`run`](mod@run) drills both sides and judges them ([`Canary`]).
 
 pub mod judge;
 pub mod mann_whitney;
 pub mod report;
+pub mod run;
 
 #[cfg(test)]
 mod tests;
@@ -26,3 +28,4 @@ pub use judge::{
 };
 pub use mann_whitney::{MannWhitney, mann_whitney};
 pub use report::{CanaryReport, SAMPLES, ScenarioFigures, SideSummary};
+pub use run::{Canary, CanaryOutcome};
