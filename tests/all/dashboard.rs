@@ -127,19 +127,36 @@ fn dashboard_of_real_drills_renders_in_headless_chromium() {
         let profile = profile_file(profiles.path(), name, scenarios.clone());
         drill(sim, &profile, dir, expect);
     }
-    // A canary report (its format is defined elsewhere; read defensively),
-    // a foreign JSON file and a broken one.
+    // A canary report as `relhost canary` writes it (its own tests run the
+    // command), a foreign JSON file and a broken one.
+    let figures = |value: f64| json!({ "n": 40, "mean": value, "median": value, "value": value });
+    let metric = |name: &str, control: f64, candidate: f64| {
+        json!({
+            "scenario": "whatsapp_webhook", "metric": name, "direction": "increase",
+            "weight": 1.0, "critical": true,
+            "control": figures(control), "candidate": figures(candidate),
+            "u": 12.0, "p_value": 0.001, "effect": 1.0, "difference": candidate - control,
+            "allowed_relative_change": 0.1, "allowed_absolute_change": 0.01,
+            "classification": "high", "verdict": "fail"
+        })
+    };
+    let side = |url: &str| {
+        json!({ "base_url": url, "drill_report": "load-drill.json", "drill_status": "pass",
+                "scenarios": [] })
+    };
     std::fs::write(
         dir.join("canary-check-20991231T000000Z.json"),
         serde_json::to_vec(&json!({
-            "schema_version": 1, "kind": "canary_check", "status": "fail",
-            "started_at": "2099-12-31T00:00:00.000Z",
+            "schema_version": 1, "kind": "canary_check", "verdict": "fail", "interrupted": false,
+            "started_at": "2099-12-31T00:00:00.000Z", "finished_at": "2099-12-31T00:00:10.000Z",
+            "command_line": ["relhost", "canary"], "config": {}, "samples": "per request",
+            "control": side("http://control"), "candidate": side("http://candidate"),
             "metrics": [
-                { "metric": "p95_latency_ms", "control": 12.5, "candidate": 212.0,
-                  "classification": "high" },
-                { "metric": "rate_5xx", "control": 0.0, "candidate": 0.05,
-                  "classification": "high" },
+                metric("p95_latency_ms", 12.5, 212.0),
+                metric("rate_5xx", 0.0, 0.05),
             ],
+            "score": 0.0, "pass_score": 95.0, "marginal_score": 75.0,
+            "reasons": ["p95_latency_ms is critical and regressed"], "warnings": []
         }))
         .expect("serialize"),
     )

@@ -12,6 +12,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::DashboardError;
+use crate::canary::CanaryReport;
+use crate::gameday::GameDayReport;
+use crate::probe::ProbeReport;
+use crate::region::RegionReadinessReport;
 use crate::report::{DrillReport, MilestoneGateReport, ReleaseGateReport, ReportKind};
 
 /// A report file and when its run started.
@@ -54,13 +58,13 @@ pub struct Collected {
     /// `milestone_gate` reports.
     pub milestone_gates: Vec<ReportFile<MilestoneGateReport>>,
     /// `synthetic_probes` reports.
-    pub probes: Vec<ReportFile<Value>>,
+    pub probes: Vec<ReportFile<ProbeReport>>,
     /// `region_readiness` reports.
-    pub region_readiness: Vec<ReportFile<Value>>,
+    pub region_readiness: Vec<ReportFile<RegionReadinessReport>>,
     /// `canary_check` reports.
-    pub canaries: Vec<ReportFile<Value>>,
+    pub canaries: Vec<ReportFile<CanaryReport>>,
     /// `game_day` reports.
-    pub game_days: Vec<ReportFile<Value>>,
+    pub game_days: Vec<ReportFile<GameDayReport>>,
     /// Files of a kind the dashboard leaves out (snapshots, its own output).
     pub ignored: Vec<String>,
     /// Files skipped with a reason, by name.
@@ -93,24 +97,16 @@ pub fn collect(dir: &Path) -> Result<Collected, DashboardError> {
             collected.skipped.push(SkippedFile { file: name, reason });
         }
     }
-    let by_time = |a: &String, b: &String| a.cmp(b);
-    collected
-        .drills
-        .sort_by(|a, b| by_time(&a.started_at, &b.started_at));
-    collected
-        .release_gates
-        .sort_by(|a, b| by_time(&a.started_at, &b.started_at));
-    collected
-        .milestone_gates
-        .sort_by(|a, b| by_time(&a.started_at, &b.started_at));
-    for list in [
-        &mut collected.probes,
-        &mut collected.region_readiness,
-        &mut collected.canaries,
-        &mut collected.game_days,
-    ] {
-        list.sort_by(|a, b| by_time(&a.started_at, &b.started_at));
+    fn by_time<T>(list: &mut [ReportFile<T>]) {
+        list.sort_by(|a, b| a.started_at.cmp(&b.started_at));
     }
+    by_time(&mut collected.drills);
+    by_time(&mut collected.release_gates);
+    by_time(&mut collected.milestone_gates);
+    by_time(&mut collected.probes);
+    by_time(&mut collected.region_readiness);
+    by_time(&mut collected.canaries);
+    by_time(&mut collected.game_days);
     Ok(collected)
 }
 
@@ -159,10 +155,22 @@ impl Collected {
                 let report = serde_json::from_value(value).map_err(typed)?;
                 self.milestone_gates.push(file(name).with(report));
             }
-            ReportKind::SyntheticProbes => self.probes.push(file(name).with(value)),
-            ReportKind::RegionReadiness => self.region_readiness.push(file(name).with(value)),
-            ReportKind::CanaryCheck => self.canaries.push(file(name).with(value)),
-            ReportKind::GameDay => self.game_days.push(file(name).with(value)),
+            ReportKind::SyntheticProbes => {
+                let report = serde_json::from_value(value).map_err(typed)?;
+                self.probes.push(file(name).with(report));
+            }
+            ReportKind::RegionReadiness => {
+                let report = serde_json::from_value(value).map_err(typed)?;
+                self.region_readiness.push(file(name).with(report));
+            }
+            ReportKind::CanaryCheck => {
+                let report = serde_json::from_value(value).map_err(typed)?;
+                self.canaries.push(file(name).with(report));
+            }
+            ReportKind::GameDay => {
+                let report = serde_json::from_value(value).map_err(typed)?;
+                self.game_days.push(file(name).with(report));
+            }
             // Left out knowingly: no verdict over time, or its own output.
             ReportKind::ReliabilitySnapshot | ReportKind::ToolCache | ReportKind::SloDashboard => {
                 self.ignored.push(name.to_owned());
@@ -199,8 +207,10 @@ mod tests {
             [
                 "bad-drill.json",
                 "broken.json",
+                "canary-check-1.json",
                 "foreign.json",
-                "future.json"
+                "future.json",
+                "game-day-1.json"
             ]
         );
         assert!(
@@ -209,14 +219,20 @@ mod tests {
             c.skipped
         );
         assert!(
-            c.skipped[3].reason.contains("time_machine"),
+            c.skipped[4].reason.contains("time_machine"),
             "{:?}",
             c.skipped
         );
-        assert_eq!(c.canaries.len(), 1);
-        assert_eq!(c.game_days.len(), 1);
+        // A report is read as its type: a canary without its fields is not one.
+        assert!(
+            c.skipped[2]
+                .reason
+                .starts_with("not a valid CanaryCheck report"),
+            "{:?}",
+            c.skipped
+        );
         assert_eq!(c.ignored, ["snap.json"]);
-        assert_eq!(c.report_count(), 2);
+        assert_eq!(c.report_count(), 0);
     }
 
     #[test]

@@ -14,9 +14,9 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use serde::Serialize;
-use serde_json::Value;
 
 use super::collect::{Collected, ReportFile, SkippedFile};
+use crate::canary::{CanaryReport, CanaryVerdict};
 use crate::metrics::StageSummary;
 use crate::policy::SloBaseline;
 use crate::report::{
@@ -318,7 +318,7 @@ impl Dashboard {
                 .map(|r| RunVerdict {
                     report: r.file.clone(),
                     started_at: r.started_at.clone(),
-                    verdict: value_verdict(&r.report),
+                    verdict: word(&r.report.status),
                 })
                 .collect(),
             skipped: collected.skipped.clone(),
@@ -348,18 +348,12 @@ fn verdict_str(verdict: Verdict) -> &'static str {
     }
 }
 
-/// `verdict`, `status` or `decision.status` of a report read as JSON.
-fn value_verdict(report: &Value) -> String {
-    [
-        "/verdict",
-        "/status",
-        "/decision/verdict",
-        "/decision/status",
-    ]
-    .iter()
-    .find_map(|p| report.pointer(p).and_then(Value::as_str))
-    .unwrap_or("unknown")
-    .to_owned()
+/// A verdict or status as its report writes it (`pass`, `drill_failed`, ...).
+fn word<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 fn failed_owned(checks: &[OwnedCheck]) -> Vec<String> {
@@ -371,28 +365,6 @@ fn failed_owned(checks: &[OwnedCheck]) -> Vec<String> {
             None => format!("{} {}", c.source, c.name),
         })
         .collect()
-}
-
-/// Names of failed entries of `report[field]` (objects with a `verdict` or
-/// `status` of `fail`), named by `scenario`/`name`/`check`.
-fn failed_entries(report: &Value, field: &str) -> Vec<String> {
-    report
-        .get(field)
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter(|i| value_verdict(i) == "fail")
-                .map(|i| {
-                    ["scenario", "name", "check", "id"]
-                        .iter()
-                        .find_map(|k| i.get(*k).and_then(Value::as_str))
-                        .unwrap_or("?")
-                        .to_owned()
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn gates(c: &Collected) -> Vec<GateVerdict> {
@@ -423,23 +395,76 @@ fn gates(c: &Collected) -> Vec<GateVerdict> {
             });
         }
     }
-    for (gate, list, field) in [
-        ("synthetic_probes", &c.probes, "probes"),
-        ("region_readiness", &c.region_readiness, "evidence"),
-        ("canary_check", &c.canaries, "metrics"),
-        ("game_day", &c.game_days, "phases"),
-    ] {
-        if let Some(last) = list.last() {
-            gates.push(GateVerdict {
-                gate: gate.into(),
-                report: last.file.clone(),
-                started_at: last.started_at.clone(),
-                verdict: value_verdict(&last.report),
-                runs: list.len(),
-                failed_checks: failed_entries(&last.report, field),
-            });
-        }
+    /// The latest report of a list as a gate verdict.
+    fn latest<T>(
+        gate: &str,
+        list: &[ReportFile<T>],
+        verdict: impl Fn(&T) -> String,
+        failed: impl Fn(&T) -> Vec<String>,
+    ) -> Option<GateVerdict> {
+        let last = list.last()?;
+        Some(GateVerdict {
+            gate: gate.into(),
+            report: last.file.clone(),
+            started_at: last.started_at.clone(),
+            verdict: verdict(&last.report),
+            runs: list.len(),
+            failed_checks: failed(&last.report),
+        })
     }
+    gates.extend(latest(
+        "synthetic_probes",
+        &c.probes,
+        |r| word(&r.status),
+        |r| {
+            r.probes
+                .iter()
+                .filter(|p| p.verdict == Verdict::Fail)
+                .map(|p| p.scenario.clone())
+                .collect()
+        },
+    ));
+    gates.extend(latest(
+        "region_readiness",
+        &c.region_readiness,
+        |r| r.status.clone(),
+        |r| {
+            r.evidence
+                .iter()
+                .filter(|e| !e.passed)
+                .map(|e| e.milestone.clone())
+                .collect()
+        },
+    ));
+    gates.extend(latest(
+        "canary_check",
+        &c.canaries,
+        |r| word(&r.verdict),
+        |r| {
+            r.metrics
+                .iter()
+                .filter(|m| m.verdict == CanaryVerdict::Fail)
+                .map(|m| format!("{} {}", m.scenario, m.metric))
+                .collect()
+        },
+    ));
+    gates.extend(latest(
+        "game_day",
+        &c.game_days,
+        |r| word(&r.status),
+        |r| {
+            r.phases
+                .iter()
+                .filter(|p| {
+                    p.hypothesis.as_ref().is_some_and(|h| !h.holds)
+                        || p.drill
+                            .as_ref()
+                            .is_some_and(|d| d.status != DrillStatus::Pass)
+                })
+                .map(|p| p.name.clone())
+                .collect()
+        },
+    ));
     gates
 }
 
@@ -591,75 +616,22 @@ fn latest_drill(drill: &ReportFile<DrillReport>) -> LatestDrill {
     }
 }
 
-/// A number out of a canary figure: the number itself, or the first of
-/// `value`, `median`, `p50`, `mean`, `observed` in an object.
-fn figure(v: &Value) -> Option<f64> {
-    match v {
-        Value::Number(n) => n.as_f64(),
-        Value::Object(o) => ["value", "median", "p50", "mean", "observed", "rate"]
-            .iter()
-            .find_map(|k| o.get(*k).and_then(Value::as_f64)),
-        _ => None,
-    }
-}
-
-/// Every object holding both a `control` and a `candidate` figure,
-/// anywhere in the report, named by its `metric`/`name` field or its key.
-fn canary_metrics(v: &Value, key: &str, scenario: Option<&str>, out: &mut Vec<CanaryMetricView>) {
-    match v {
-        Value::Object(o) => {
-            let scenario = o.get("scenario").and_then(Value::as_str).or(scenario);
-            let pair = |a: &str, b: &str| {
-                o.get(a)
-                    .or_else(|| o.get(b))
-                    .map(|x| (figure(x), x.is_object()))
-            };
-            let control = pair("control", "control_value");
-            let candidate = pair("candidate", "candidate_value");
-            if let (Some((control, _)), Some((candidate, _))) = (control, candidate)
-                && (control.is_some() || candidate.is_some())
-            {
-                let name = ["metric", "name"]
-                    .iter()
-                    .find_map(|k| o.get(*k).and_then(Value::as_str))
-                    .unwrap_or(key);
-                let name = match scenario {
-                    Some(s) if !name.starts_with(s) => format!("{s} {name}"),
-                    _ => name.to_owned(),
-                };
-                let classification = ["classification", "class", "verdict", "result"]
-                    .iter()
-                    .find_map(|k| o.get(*k).and_then(Value::as_str))
-                    .map(str::to_owned);
-                out.push(CanaryMetricView {
-                    name,
-                    control,
-                    candidate,
-                    classification,
-                });
-                return;
-            }
-            for (k, child) in o {
-                canary_metrics(child, k, scenario, out);
-            }
-        }
-        Value::Array(items) => {
-            for item in items {
-                canary_metrics(item, key, scenario, out);
-            }
-        }
-        _ => {}
-    }
-}
-
-fn canary(report: &ReportFile<Value>) -> CanaryView {
-    let mut metrics = Vec::new();
-    canary_metrics(&report.report, "metric", None, &mut metrics);
+fn canary(report: &ReportFile<CanaryReport>) -> CanaryView {
     CanaryView {
         report: report.file.clone(),
         started_at: report.started_at.clone(),
-        verdict: value_verdict(&report.report),
-        metrics,
+        verdict: word(&report.report.verdict),
+        metrics: report
+            .report
+            .metrics
+            .iter()
+            .map(|m| CanaryMetricView {
+                name: format!("{} {}", m.scenario, m.metric),
+                control: Some(m.control.value),
+                candidate: Some(m.candidate.value),
+                classification: Some(word(&m.classification)),
+            })
+            .collect(),
     }
 }
 
@@ -677,43 +649,36 @@ mod tests {
     }
 
     #[test]
-    fn canary_figures_are_found_in_several_shapes() {
+    fn a_canary_report_shows_each_metric_of_each_side() {
+        let summary =
+            |value: f64| json!({ "n": 40, "mean": value, "median": value, "value": value });
+        let side = json!({ "base_url": "http://a", "drill_report": "d.json",
+                           "drill_status": "pass", "scenarios": [] });
         let report = json!({
-            "kind": "canary_check",
-            "verdict": "fail",
-            "scenarios": [{
-                "scenario": "whatsapp_webhook",
-                "metrics": [
-                    { "metric": "p95_latency_ms", "control": { "median": 10.0 },
-                      "candidate": { "median": 210.5 }, "classification": "high" },
-                    { "name": "rate_5xx", "control": 0.0, "candidate": 0.05 }
-                ]
+            "schema_version": 1, "kind": "canary_check", "verdict": "fail", "interrupted": false,
+            "started_at": "a", "finished_at": "b", "command_line": [], "config": {},
+            "samples": "per request", "control": side, "candidate": side,
+            "metrics": [{
+                "scenario": "whatsapp_webhook", "metric": "p95_latency_ms",
+                "direction": "increase", "weight": 1.0, "critical": true,
+                "control": summary(10.0), "candidate": summary(210.5),
+                "u": 3.0, "p_value": 0.001, "effect": 20.05, "difference": 200.5,
+                "allowed_relative_change": 0.1, "allowed_absolute_change": 5.0,
+                "classification": "high", "verdict": "fail"
             }],
-            "other": { "ttfb_p95_ms": { "control_value": 3, "candidate_value": 4 } },
-            "target": { "control": "http://a", "candidate": "http://b" }
+            "score": 0.0, "pass_score": 95.0, "marginal_score": 75.0,
+            "reasons": [], "warnings": []
         });
         let file = ReportFile {
             file: "canary-check-1.json".into(),
             started_at: String::new(),
-            report,
+            report: serde_json::from_value::<CanaryReport>(report).expect("a canary report"),
         };
         let view = canary(&file);
         assert_eq!(view.verdict, "fail");
-        let mut names: Vec<&str> = view.metrics.iter().map(|m| m.name.as_str()).collect();
-        names.sort_unstable();
-        assert_eq!(
-            names,
-            [
-                "ttfb_p95_ms",
-                "whatsapp_webhook p95_latency_ms",
-                "whatsapp_webhook rate_5xx"
-            ]
-        );
-        let p95 = view
-            .metrics
-            .iter()
-            .find(|m| m.name.ends_with("p95_latency_ms"))
-            .unwrap();
+        assert_eq!(view.metrics.len(), 1);
+        let p95 = &view.metrics[0];
+        assert_eq!(p95.name, "whatsapp_webhook p95_latency_ms");
         assert_eq!((p95.control, p95.candidate), (Some(10.0), Some(210.5)));
         assert_eq!(p95.classification.as_deref(), Some("high"));
     }

@@ -6,13 +6,13 @@
 //! the first phase's figures count from the start of that history.
 //! Circuit transitions are those timestamped after the previous snapshot.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::hypothesis::{open_circuits, server_errors};
 
 /// One circuit's state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CircuitState {
     /// The provider (`primary`, `secondary`).
     pub provider: String,
@@ -21,7 +21,7 @@ pub struct CircuitState {
 }
 
 /// One circuit transition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transition {
     /// The provider.
     pub provider: String,
@@ -34,7 +34,7 @@ pub struct Transition {
 }
 
 /// Rejections during the phase, by mechanism.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Rejections {
     /// Rate-limit 429s.
     pub rate_limit: f64,
@@ -45,7 +45,7 @@ pub struct Rejections {
 }
 
 /// What the tool queue did during the phase (targets with a tool queue).
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct ToolQueueHighlights {
     /// Jobs queued at the end of the phase.
     pub queued: f64,
@@ -93,7 +93,7 @@ impl ToolQueueHighlights {
 }
 
 /// The highlights of one phase.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Highlights {
     /// Requests the target counted during the phase.
     pub requests: f64,

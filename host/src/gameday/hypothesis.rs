@@ -9,7 +9,7 @@
 //!   with no requests);
 //! - custom checks: a [`MetricPath`](crate::policy::MetricPath) each.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::policy::Hypothesis;
@@ -18,7 +18,7 @@ use crate::report::ProbeOutcome;
 use crate::report::{Comparator, Verdict, runbook_section};
 
 /// One condition of the hypothesis.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HypothesisCheck {
     /// `probe:<scenario>`, `open_circuits`, `5xx_ratio`, `p95_ms` or a custom id.
     pub name: String,
@@ -39,7 +39,7 @@ pub struct HypothesisCheck {
 }
 
 /// The hypothesis at one moment.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HypothesisResult {
     /// Whether every condition passed (skipped ones aside).
     pub holds: bool,

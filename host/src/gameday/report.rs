@@ -2,7 +2,7 @@
 //! the phases in order (before, one per drill, after) with what happened in
 //! each, and whether the system recovered.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::highlights::Highlights;
 use super::hypothesis::HypothesisResult;
@@ -10,7 +10,7 @@ use crate::report::ProbeOutcome;
 use crate::report::{DrillStatus, ReportKind, TargetInfo, Verdict};
 
 /// How a game day ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GameDayStatus {
     /// The hypothesis held before and after (within the recovery wait) and every drill passed its gates (exit 0).
@@ -26,7 +26,7 @@ pub enum GameDayStatus {
 }
 
 /// What a phase is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PhaseKind {
     /// The hypothesis before any drill.
@@ -38,7 +38,7 @@ pub enum PhaseKind {
 }
 
 /// A fault schedule step as it was applied.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AppliedFault {
     /// When the plan asked for it, in ms from the drill's start.
     pub planned_at_ms: u64,
@@ -54,7 +54,7 @@ pub struct AppliedFault {
 }
 
 /// A drill's outcome.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DrillPhase {
     /// The profile drilled.
     pub profile: String,
@@ -67,7 +67,7 @@ pub struct DrillPhase {
 }
 
 /// One scenario's gate verdict in a drill.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioVerdict {
     /// The scenario.
     pub scenario: String,
@@ -76,7 +76,7 @@ pub struct ScenarioVerdict {
 }
 
 /// The snapshot at the end of a phase.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PhaseSnapshot {
     /// When it was taken (RFC 3339).
     pub taken_at: String,
@@ -89,7 +89,7 @@ pub struct PhaseSnapshot {
 }
 
 /// One phase.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Phase {
     /// `before`, `drill:<profile>` or `after`.
     pub name: String,
@@ -112,7 +112,7 @@ pub struct Phase {
 }
 
 /// The recovery wait after the last drill.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recovery {
     /// Whether the hypothesis held at the first check after the faults were cleared.
     pub held_at_once: bool,
@@ -127,7 +127,7 @@ pub struct Recovery {
 }
 
 /// The game-day report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GameDayReport {
     /// The report format's version (1).
     pub schema_version: u32,
