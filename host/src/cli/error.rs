@@ -2,14 +2,13 @@
 
 use crate::atomic_file::WriteError;
 use crate::drill::DrillError;
-use crate::engine::EngineError;
 use crate::exit::Exit;
 use crate::gameday::GameDayError;
 use crate::http::HttpError;
 use crate::plugin::PluginError;
 use crate::policy::PolicyError;
 use crate::pool::PoolError;
-use crate::probe::ProbeError;
+use crate::probe::SuiteError;
 use crate::registry::RegistryError;
 use crate::release_gate::GateError;
 
@@ -38,9 +37,6 @@ pub enum CliError {
     /// An HTTP client cannot be built from the flags (a bad CA file).
     #[error(transparent)]
     Client(#[from] HttpError),
-    /// The drill could not be prepared.
-    #[error(transparent)]
-    Engine(#[from] EngineError),
     /// A drill could not be prepared or run.
     #[error(transparent)]
     Drill(#[from] DrillError),
@@ -50,9 +46,9 @@ pub enum CliError {
     /// The release gate could not be carried out.
     #[error(transparent)]
     Gate(#[from] GateError),
-    /// A probe cannot be built from its plugin.
+    /// The synthetic probes could not be carried out.
     #[error(transparent)]
-    Probe(#[from] ProbeError),
+    Probes(#[from] SuiteError),
     /// The run could not be carried out (target unreachable, no runtime).
     #[error("{0}")]
     CannotRun(String),
@@ -68,6 +64,7 @@ impl CliError {
             CliError::Drill(e) => e.exit(),
             CliError::GameDay(e) => e.exit(),
             CliError::Gate(e) => e.exit(),
+            CliError::Probes(e) => e.exit(),
             CliError::Registry(e) if e.is_unreachable() => Exit::CannotRun,
             CliError::BadInput(_)
             | CliError::Policy(_)
@@ -75,9 +72,7 @@ impl CliError {
             | CliError::Registry(_)
             | CliError::Pool(_)
             | CliError::SimConfig(_)
-            | CliError::Client(_)
-            | CliError::Probe(_)
-            | CliError::Engine(_) => Exit::BadInput,
+            | CliError::Client(_) => Exit::BadInput,
             CliError::CannotRun(_) | CliError::Report(_) => Exit::CannotRun,
         }
     }

@@ -12,8 +12,7 @@
 //! policies, plugins); 3 the target is unreachable.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use clap::Args;
 
@@ -22,18 +21,13 @@ use super::deployment::{parse_base_url, target_choice};
 use super::error::CliError;
 use super::printer::Printer;
 use super::progress::ConsoleProgress;
-use crate::drill::Target;
 use crate::drill::auth_pool;
-use crate::engine::Progress;
 use crate::exit::Exit;
-use crate::http::{Client, ClientConfig};
-use crate::plugin::{PluginSource, Secrets, artifacts};
+use crate::plugin::artifacts;
 use crate::policy::{OwnershipMatrix, PolicyDocument, ReleaseGatePolicy};
-use crate::probe::{self, ProbeReport, ProbeSettings, ProbeStatus};
-use crate::report::{self, ProbeOutcome};
+use crate::probe::{ProbeReport, ProbeStatus, ProbeSuite};
 use crate::report::{
-    JunitCase, MarkdownSummary, PluginInfo, ReportKind, SCHEMA_VERSION, SummaryRow, TargetInfo,
-    Verdict, compact_timestamp, rfc3339_millis, write_json_atomic, write_junit,
+    self, JunitCase, MarkdownSummary, ProbeOutcome, SummaryRow, Verdict, write_junit,
 };
 
 /// Run synthetic probes: one checked request per entrypoint (status, latency, body shape).
@@ -84,106 +78,30 @@ pub struct ProbeCommand {
 impl ProbeCommand {
     /// Runs the probes and writes their report.
     pub async fn run(self) -> Result<Exit, CliError> {
-        let started = SystemTime::now();
         let printer = Printer::stdout(self.output.quiet);
         let progress = ConsoleProgress::new(self.output.quiet);
         let owners = self.owners.load()?;
-        crate::report::check_writable(&self.output.output_dir)?;
-        let gate = ReleaseGatePolicy::file_or_builtin(self.policy.as_deref(), &owners)?;
-        let scenarios = self.scenarios(&gate)?;
-        let settings = ProbeSettings {
-            retries: self.retries.unwrap_or(gate.probes.retries),
-            backoff: self.backoff.unwrap_or(gate.probes.backoff),
-        };
-
-        let (creds, source) = auth_pool::from_operator(self.chat_auth_pool_file.as_deref())?;
-        let target =
-            Target::resolve(target_choice(self.base_url.clone())?, creds, source, 1).await?;
-        if target.sim.is_some() {
-            progress.note(&format!(
-                "no --base-url or RELIABILITY_BASE_URL: probing the built-in relhost-sim at {}",
-                target.base_url.to_string().trim_end_matches('/')
-            ));
-        }
-        target.check_reachable(self.client.connect_timeout).await?;
-
-        let runtime = crate::cli::plugin::runtime()?;
-        let mut plugins = Vec::new();
-        for name in &scenarios {
-            let plugin = runtime
-                .load_scenario(
-                    &PluginSource::Builtin(name.clone()),
-                    Arc::new(Secrets::default()),
-                    self.seed,
-                )
-                .await?;
-            plugins.push(plugin);
-        }
-        let secret_names: Vec<&str> = plugins
-            .iter()
-            .flat_map(|p| p.descriptor().secrets.iter().map(String::as_str))
-            .collect();
-        let secrets = Arc::new(Secrets::from_env(secret_names));
-        let credential = target.credentials.get(0);
-        let mut specs = Vec::with_capacity(plugins.len());
-        for plugin in &mut plugins {
-            *plugin = plugin.with_secrets(Arc::clone(&secrets));
-            let name = plugin.descriptor().name.clone();
-            let ceiling = self.latency_ceiling.map_or_else(
-                || gate.probes.latency_ceiling_ms(&name),
-                |d| d.as_secs_f64() * 1000.0,
-            );
-            let spec = probe::prepare_probe(
-                plugin,
-                &target.base_url,
-                &secrets,
-                credential,
-                ceiling,
-                self.seed,
-            )
-            .await?;
-            specs.push(spec);
-        }
-
-        let client = Client::new(&self.client_config())?;
-        let outcomes = probe::run_probes(&client, &specs, settings).await;
-        let status = ProbeStatus::of(&outcomes);
-        let report = ProbeReport {
-            schema_version: SCHEMA_VERSION,
-            kind: ReportKind::SyntheticProbes,
-            started_at: rfc3339_millis(started),
-            finished_at: rfc3339_millis(SystemTime::now()),
-            status,
+        let policy = ReleaseGatePolicy::file_or_builtin(self.policy.as_deref(), &owners)?;
+        let suite = ProbeSuite {
+            scenarios: self.scenarios(&policy)?,
+            policy,
+            owners,
+            retries: self.retries,
+            backoff: self.backoff,
+            latency_ceiling: self.latency_ceiling,
+            target: target_choice(self.base_url.clone())?,
+            credentials: auth_pool::from_operator(self.chat_auth_pool_file.as_deref())?,
+            client: self.client.config(),
+            seed: self.seed,
+            compile_cache: super::plugin::compile_cache(),
+            output_dir: self.output.output_dir.clone(),
             command_line: crate::redact::command_line(),
-            config: serde_json::json!({
-                "scenarios": scenarios,
-                "retries": settings.retries,
-                "backoff_ms": settings.backoff.as_millis() as u64,
-                "latency_ceiling_ms": specs.iter().map(|s| (s.scenario.clone(), serde_json::json!(s.latency_ceiling_ms))).collect::<serde_json::Map<String, serde_json::Value>>(),
-                "policy": gate.origin().to_string(),
-                "ownership_matrix": owners.origin().to_string(),
-                "credentials": target.source.label(),
-                "secrets_set": format!("{secrets:?}"),
-                "connect_timeout_ms": self.client.connect_timeout.as_millis() as u64,
-                "request_timeout_ms": self.client.request_timeout.as_millis() as u64,
-                "http2": self.client.http2,
-                "seed": self.seed,
-            }),
-            target: TargetInfo {
-                base_url: target.base_url.to_string(),
-                in_process_sim: target.sim.is_some(),
-            },
-            plugins: plugins.iter().map(PluginInfo::of).collect(),
-            probes: outcomes,
         };
-        let name = format!("synthetic-probes-{}.json", compact_timestamp(started));
-        let path = write_json_atomic(&self.output.output_dir, &name, &report)?;
+        let outcome = suite.run(&progress).await?;
+        let report = &outcome.report;
         print_outcomes(&printer, &report.probes);
-        printer.line(&format!("report: {}", path.display()));
-        write_ci_outputs(&self, &report, &owners, &path)?;
-        if let Some(sim) = target.sim {
-            sim.shutdown().await;
-        }
+        printer.line(&format!("report: {}", outcome.path.display()));
+        write_ci_outputs(&self, report, &suite.owners, &outcome.path)?;
         Ok(match report.status {
             ProbeStatus::Pass => Exit::Pass,
             ProbeStatus::Fail => Exit::Fail,
@@ -212,13 +130,6 @@ impl ProbeCommand {
             )));
         }
         Ok(names.clone())
-    }
-
-    fn client_config(&self) -> ClientConfig {
-        ClientConfig {
-            max_idle_per_host: 4,
-            ..self.client.config()
-        }
     }
 }
 

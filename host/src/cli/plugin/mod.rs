@@ -226,13 +226,18 @@ impl PluginCommand {
 /// A runtime with the default limits and the compile cache under the
 /// plugin cache directory (`RELHOST_CACHE_DIR`, else `~/.relhost/cache`).
 pub(crate) fn runtime() -> Result<Runtime, CliError> {
-    let cache = registry::default_dir(registry::CACHE_DIR_ENV, "cache").join(COMPILED_CACHE);
     Ok(Runtime::with_params(
         Limits::default(),
         Params::new(),
         None,
-        Some(&cache),
+        Some(&compile_cache()),
     )?)
+}
+
+/// The compiled-plugin cache under the plugin cache directory
+/// (`RELHOST_CACHE_DIR`, else `~/.relhost/cache`).
+pub(crate) fn compile_cache() -> PathBuf {
+    registry::default_dir(registry::CACHE_DIR_ENV, "cache").join(COMPILED_CACHE)
 }
 
 /// Writes a file atomically; `path` names the file.

@@ -16,6 +16,10 @@
 //! A failed attempt is retried after `backoff`, doubled each time; the
 //! last attempt is the one reported.
 
+mod suite;
+
+pub use suite::{ProbeOutcomeFile, ProbeSuite, SuiteError};
+
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
