@@ -65,6 +65,33 @@ pub trait LoadedPlugin {
     fn sha256(&self) -> &str;
 }
 
+/// Implements [`LoadedPlugin`] for a plugin type whose `core` holds its
+/// label and digest and whose `$meta` (descriptor or info) its name and version.
+macro_rules! loaded_plugin {
+    ($plugin:ty, $world:literal, $meta:ident) => {
+        impl $crate::plugin::LoadedPlugin for $plugin {
+            const WORLD: &'static str = $world;
+
+            fn name(&self) -> &str {
+                &self.$meta.name
+            }
+
+            fn version(&self) -> &str {
+                &self.$meta.version
+            }
+
+            fn source(&self) -> &str {
+                &self.core.label
+            }
+
+            fn sha256(&self) -> &str {
+                &self.core.sha256
+            }
+        }
+    };
+}
+use loaded_plugin;
+
 /// Where compiled plugins are kept, under a plugin cache directory.
 pub const COMPILED_CACHE: &str = "compiled";
 

@@ -6,7 +6,6 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::LoadedPlugin;
 pub use super::bindings::payload::relhost::plugin::payload_types::{Batch, BuilderInfo, Payload};
 use super::bindings::payload::{PayloadBuilder, PayloadBuilderPre};
 use super::error::{PluginError, PluginFault};
@@ -110,25 +109,7 @@ impl PayloadBuilderPlugin {
     }
 }
 
-impl LoadedPlugin for PayloadBuilderPlugin {
-    const WORLD: &'static str = "payload-builder";
-
-    fn name(&self) -> &str {
-        &self.info.name
-    }
-
-    fn version(&self) -> &str {
-        &self.info.version
-    }
-
-    fn source(&self) -> &str {
-        &self.core.label
-    }
-
-    fn sha256(&self) -> &str {
-        &self.core.sha256
-    }
-}
+super::loaded_plugin!(PayloadBuilderPlugin, "payload-builder", info);
 
 /// One instance of a payload builder, owned by one worker.
 pub struct PayloadInstance {

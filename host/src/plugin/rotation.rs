@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use super::LoadedPlugin;
 pub use super::bindings::rotation::relhost::plugin::rotation_types::{
     RotationConfig, RotationInfo,
 };
@@ -69,25 +68,7 @@ impl RotationPlugin {
     }
 }
 
-impl LoadedPlugin for RotationPlugin {
-    const WORLD: &'static str = "rotation";
-
-    fn name(&self) -> &str {
-        &self.info.name
-    }
-
-    fn version(&self) -> &str {
-        &self.info.version
-    }
-
-    fn source(&self) -> &str {
-        &self.core.label
-    }
-
-    fn sha256(&self) -> &str {
-        &self.core.sha256
-    }
-}
+super::loaded_plugin!(RotationPlugin, "rotation", info);
 
 async fn configure(
     instance: &mut Instance<Rotation>,

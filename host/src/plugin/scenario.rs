@@ -3,7 +3,6 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use super::LoadedPlugin;
 use super::bindings::scenario::relhost::plugin::scenario_types::{
     CallContext, Descriptor, RequestPlan, ResponseSummary, Verdict,
 };
@@ -76,25 +75,7 @@ impl ScenarioPlugin {
     }
 }
 
-impl LoadedPlugin for ScenarioPlugin {
-    const WORLD: &'static str = "scenario";
-
-    fn name(&self) -> &str {
-        &self.descriptor.name
-    }
-
-    fn version(&self) -> &str {
-        &self.descriptor.version
-    }
-
-    fn source(&self) -> &str {
-        &self.core.label
-    }
-
-    fn sha256(&self) -> &str {
-        &self.core.sha256
-    }
-}
+super::loaded_plugin!(ScenarioPlugin, "scenario", descriptor);
 
 /// One instance of a scenario plugin, owned by one worker. After a failed
 /// call the instance is replaced by a fresh one before the next call.

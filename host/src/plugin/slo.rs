@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use super::LoadedPlugin;
 pub use super::bindings::slo::relhost::plugin::slo_types::{
     Comparator, EvaluatorInfo, ScenarioSummary, SeriesPoint, SloCheck, Unit,
 };
@@ -97,22 +96,4 @@ impl SloEvaluatorPlugin {
     }
 }
 
-impl LoadedPlugin for SloEvaluatorPlugin {
-    const WORLD: &'static str = "slo-evaluator";
-
-    fn name(&self) -> &str {
-        &self.info.name
-    }
-
-    fn version(&self) -> &str {
-        &self.info.version
-    }
-
-    fn source(&self) -> &str {
-        &self.core.label
-    }
-
-    fn sha256(&self) -> &str {
-        &self.core.sha256
-    }
-}
+super::loaded_plugin!(SloEvaluatorPlugin, "slo-evaluator", info);
