@@ -17,8 +17,8 @@ use crate::drill::{DrillError, DrillOptions, PreparedDrill, ProfileChoice};
 use crate::engine::Progress;
 use crate::policy::{MilestoneGatePolicy, MilestoneThresholds, OwnershipMatrix};
 use crate::report::{
-    Comparator, DrillStatus, MilestoneGateReport, OwnedCheck, ReportKind, SCHEMA_VERSION,
-    ScenarioReport, Verdict, compact_timestamp, rfc3339_millis, verdict_of, write_json_atomic,
+    Comparator, DrillStatus, MilestoneGateReport, OwnedCheck, ReportHeader, ReportKind,
+    ScenarioReport, Verdict, compact_timestamp, verdict_of, write_json_atomic,
 };
 
 /// A milestone gate: the milestone, its thresholds and who owns each check.
@@ -132,13 +132,13 @@ impl MilestoneGate {
             DrillStatus::Fail
         };
         let report = MilestoneGateReport {
-            schema_version: SCHEMA_VERSION,
-            kind: ReportKind::MilestoneGate,
+            header: ReportHeader::new(
+                ReportKind::MilestoneGate,
+                started,
+                prepared.options().command_line.clone(),
+            ),
             milestone: self.milestone.clone(),
             status,
-            started_at: rfc3339_millis(started),
-            finished_at: rfc3339_millis(SystemTime::now()),
-            command_line: prepared.options().command_line.clone(),
             config: serde_json::json!({
                 "policy": self.policy_label,
                 "concurrency_floor": floor,

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::policy::{MILESTONES, RegionRolloutPolicy};
-use crate::report::{DrillStatus, MilestoneGateReport, ReportKind};
+use crate::report::{DrillStatus, MilestoneGateReport, ReportHeader};
 
 /// A deployment topology, from least to most regions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -324,7 +324,7 @@ pub fn read_milestone_evidence(
                 Some(report) => evidence.push(MilestoneEvidence {
                     milestone: milestone.to_string(),
                     report: gate.clone(),
-                    finished_at: report.finished_at,
+                    finished_at: report.header.finished_at,
                     achieved_concurrency: report.achieved_concurrency,
                     passed: report.status == DrillStatus::Pass,
                 }),
@@ -369,18 +369,11 @@ pub fn read_milestone_evidence(
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegionReadinessReport {
-    /// The report format version.
-    pub schema_version: u32,
-    /// What the report is.
-    pub kind: ReportKind,
-    /// RFC 3339 UTC with milliseconds.
-    pub started_at: String,
-    /// RFC 3339 UTC with milliseconds.
-    pub finished_at: String,
+    /// Version, kind, start and end, command line.
+    #[serde(flatten)]
+    pub header: ReportHeader,
     /// `pass` when the current topology suffices, `fail` when the program is triggered.
     pub status: String,
-    /// The command line.
-    pub command_line: Vec<String>,
     /// The effective configuration.
     pub config: Value,
     /// `RELIABILITY_REGION_ID`, when set.

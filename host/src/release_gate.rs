@@ -18,8 +18,8 @@ use crate::policy::{OwnershipMatrix, ReleaseGatePolicy, WhenMissing};
 use crate::probe::{self, ProbeError, ProbeSettings};
 use crate::report::{
     BurnRateGate, DrillReport, DrillStatus, OwnedCheck, ProbeOutcome, ReleaseGateReport,
-    ReportKind, SCHEMA_VERSION, SnapshotSection, Verdict, compact_timestamp, rfc3339_millis,
-    verdict_of, write_json_atomic,
+    ReportHeader, ReportKind, SnapshotSection, Verdict, compact_timestamp, verdict_of,
+    write_json_atomic,
 };
 use crate::slo::BurnSettings;
 use crate::snapshot::SnapshotSource;
@@ -137,12 +137,12 @@ impl ReleaseGate {
             DrillStatus::Fail
         };
         let report = ReleaseGateReport {
-            schema_version: SCHEMA_VERSION,
-            kind: ReportKind::ReleaseGate,
+            header: ReportHeader::new(
+                ReportKind::ReleaseGate,
+                started,
+                prepared.options().command_line.clone(),
+            ),
             status,
-            started_at: rfc3339_millis(started),
-            finished_at: rfc3339_millis(SystemTime::now()),
-            command_line: prepared.options().command_line.clone(),
             config: serde_json::json!({
                 "policy": self.policy.origin().to_string(),
                 "ownership_matrix": owners.origin().to_string(),

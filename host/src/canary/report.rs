@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::judge::{CanaryVerdict, MetricResult};
-use crate::report::{DrillStatus, ReportKind, ScenarioReport};
+use crate::report::{DrillStatus, ReportHeader, ScenarioReport};
 
 /// What the samples of every metric are, as the report states it.
 pub const SAMPLES: &str = "per request over the scenario's run (all stages): every request's \
@@ -16,20 +16,13 @@ pub const SAMPLES: &str = "per request over the scenario's run (all stages): eve
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CanaryReport {
-    /// The report format version.
-    pub schema_version: u32,
-    /// What the report is.
-    pub kind: ReportKind,
+    /// Version, kind, start and end, command line.
+    #[serde(flatten)]
+    pub header: ReportHeader,
     /// Pass, marginal, fail or inconclusive.
     pub verdict: CanaryVerdict,
     /// Whether Ctrl-C or SIGTERM cut the run short.
     pub interrupted: bool,
-    /// RFC 3339 UTC with milliseconds.
-    pub started_at: String,
-    /// RFC 3339 UTC with milliseconds.
-    pub finished_at: String,
-    /// The command line, secrets redacted.
-    pub command_line: Vec<String>,
     /// The effective configuration: policy, profile, confidence, sample floor.
     pub config: serde_json::Value,
     /// What each metric's samples are.

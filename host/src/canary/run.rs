@@ -21,8 +21,7 @@ use crate::engine::{NoProgress, Progress, ScenarioResult};
 use crate::metrics::StageMetrics;
 use crate::policy::CanaryPolicy;
 use crate::report::{
-    DrillReport, ReportKind, SCHEMA_VERSION, compact_timestamp, report_file_name, rfc3339_millis,
-    write_json_atomic,
+    DrillReport, ReportHeader, ReportKind, compact_timestamp, report_file_name, write_json_atomic,
 };
 
 /// A canary: the policy, the candidate's URL (none: a second built-in sim)
@@ -179,13 +178,13 @@ impl Canary {
         };
         let judgement = judge(policy, &compared, settings);
         let report = CanaryReport {
-            schema_version: SCHEMA_VERSION,
-            kind: ReportKind::CanaryCheck,
+            header: ReportHeader::new(
+                ReportKind::CanaryCheck,
+                started,
+                options.command_line.clone(),
+            ),
             verdict: judgement.verdict,
             interrupted,
-            started_at: rfc3339_millis(started),
-            finished_at: rfc3339_millis(SystemTime::now()),
-            command_line: options.command_line.clone(),
             config: serde_json::json!({
                 "policy": self.policy_label,
                 "profile": control.profile.name,

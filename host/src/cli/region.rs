@@ -23,8 +23,8 @@ use crate::exit::Exit;
 use crate::policy::{PolicyDocument, RegionRolloutPolicy};
 use crate::region::{self, RegionInputs, RegionReadinessReport, Topology};
 use crate::report::{
-    JunitCase, MarkdownSummary, ReportKind, SCHEMA_VERSION, SummaryRow, compact_timestamp,
-    rfc3339_millis, write_json_atomic, write_junit,
+    JunitCase, MarkdownSummary, ReportHeader, ReportKind, SummaryRow, compact_timestamp,
+    write_json_atomic, write_junit,
 };
 
 /// Decide whether single-region launch holds or the multi-region program is triggered.
@@ -83,12 +83,12 @@ impl RegionReadinessCommand {
         warnings.extend(decision.warnings.iter().cloned());
         let readiness_only = self.readiness_only.unwrap_or(false);
         let report = RegionReadinessReport {
-            schema_version: SCHEMA_VERSION,
-            kind: ReportKind::RegionReadiness,
-            started_at: rfc3339_millis(started),
-            finished_at: rfc3339_millis(SystemTime::now()),
+            header: ReportHeader::new(
+                ReportKind::RegionReadiness,
+                started,
+                crate::redact::command_line(),
+            ),
             status: if decision.triggered { "fail" } else { "pass" }.to_owned(),
-            command_line: crate::redact::command_line(),
             config: serde_json::json!({
                 "policy": self.policy.as_ref().map_or_else(
                     || "builtin region rollout policy \"region-rollout-policy\"".to_owned(),

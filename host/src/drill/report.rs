@@ -6,8 +6,8 @@ use crate::engine::ScenarioResult;
 use crate::plugin::{LoadedPlugin, RotationPlugin};
 use crate::policy::SloBaseline;
 use crate::report::{
-    Comparator, CredentialsReport, DataInfo, DrillReport, DrillStatus, PluginInfo, ReportKind,
-    RotationReport, SCHEMA_VERSION, ScenarioReport, TargetInfo, Unit, rfc3339_millis,
+    Comparator, CredentialsReport, DataInfo, DrillReport, DrillStatus, PluginInfo, ReportHeader,
+    ReportKind, RotationReport, ScenarioReport, TargetInfo, Unit,
 };
 use crate::slo::Evaluators;
 
@@ -137,12 +137,8 @@ pub(crate) async fn drill_report(
         DrillReport::status_from_gates(&scenarios)
     };
     DrillReport {
-        schema_version: SCHEMA_VERSION,
-        kind: ReportKind::LoadDrill,
+        header: ReportHeader::new(ReportKind::LoadDrill, info.started, info.command_line),
         status,
-        started_at: rfc3339_millis(info.started),
-        finished_at: rfc3339_millis(SystemTime::now()),
-        command_line: info.command_line,
         config: info.config,
         target: info.target,
         profile: info.profile,

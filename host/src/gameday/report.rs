@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::highlights::Highlights;
 use super::hypothesis::HypothesisResult;
 use crate::report::ProbeOutcome;
-use crate::report::{DrillStatus, ReportKind, TargetInfo, Verdict};
+use crate::report::{DrillStatus, ReportHeader, TargetInfo, Verdict};
 
 /// How a game day ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,18 +129,11 @@ pub struct Recovery {
 /// The game-day report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GameDayReport {
-    /// The report format's version (1).
-    pub schema_version: u32,
-    /// What the report is.
-    pub kind: ReportKind,
+    /// Version, kind, start and end, command line.
+    #[serde(flatten)]
+    pub header: ReportHeader,
     /// How the game day ended.
     pub status: GameDayStatus,
-    /// When it started (RFC 3339).
-    pub started_at: String,
-    /// When it ended (RFC 3339).
-    pub finished_at: String,
-    /// The command line, secrets masked.
-    pub command_line: Vec<String>,
     /// The plan: where it came from, the hypothesis and schedule as read.
     pub plan: serde_json::Value,
     /// The profiles, in the order drilled.

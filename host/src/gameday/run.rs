@@ -27,7 +27,7 @@ use crate::policy::{FaultAction, FaultStep, GameDayPlan};
 use crate::probe::{self, ProbeError, ProbeSettings, ProbeSpec};
 use crate::report::ProbeOutcome;
 use crate::report::{
-    DrillStatus, ReportKind, SCHEMA_VERSION, compact_timestamp, rfc3339_millis, write_json_atomic,
+    DrillStatus, ReportHeader, ReportKind, compact_timestamp, rfc3339_millis, write_json_atomic,
 };
 use crate::snapshot::SnapshotSource;
 
@@ -269,12 +269,8 @@ impl GameDay {
             warnings.push("recovery timeout 0: the hypothesis was checked once".into());
         }
         let report = GameDayReport {
-            schema_version: SCHEMA_VERSION,
-            kind: ReportKind::GameDay,
+            header: ReportHeader::new(ReportKind::GameDay, started, self.command_line.clone()),
             status,
-            started_at: rfc3339_millis(started),
-            finished_at: rfc3339_millis(SystemTime::now()),
-            command_line: self.command_line.clone(),
             plan: plan_summary(plan),
             profiles: self.profiles.clone(),
             target,
@@ -442,7 +438,7 @@ async fn drill_phase(
     let phase = Phase {
         name: format!("drill:{profile}"),
         kind: PhaseKind::Drill,
-        started_at: report.started_at.clone(),
+        started_at: report.header.started_at.clone(),
         finished_at: rfc3339_millis(SystemTime::now()),
         probes: Vec::new(),
         hypothesis: Some(hypothesis),

@@ -28,7 +28,7 @@ use crate::engine::{Credential, FillContext, RequestLimits, RequestTemplate, Tem
 use crate::http::{Client, OutgoingRequest};
 use crate::plugin::{self, PluginError, ScenarioPlugin, Secrets, wit};
 use crate::report::{
-    Observed, PluginInfo, ProbeCheck, ProbeOutcome, ReportKind, TargetInfo, Verdict,
+    Observed, PluginInfo, ProbeCheck, ProbeOutcome, ReportHeader, TargetInfo, Verdict,
 };
 
 /// How probes are retried.
@@ -105,18 +105,11 @@ impl ProbeStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProbeReport {
-    /// The report format version ([`crate::report::SCHEMA_VERSION`]).
-    pub schema_version: u32,
-    /// What the report is.
-    pub kind: ReportKind,
-    /// RFC 3339 UTC with milliseconds.
-    pub started_at: String,
-    /// RFC 3339 UTC with milliseconds.
-    pub finished_at: String,
+    /// Version, kind, start and end, command line.
+    #[serde(flatten)]
+    pub header: ReportHeader,
     /// How the run ended.
     pub status: ProbeStatus,
-    /// The command line, secrets redacted.
-    pub command_line: Vec<String>,
     /// The effective configuration, secrets by name only.
     pub config: serde_json::Value,
     /// What was probed.

@@ -14,9 +14,7 @@ use crate::exit::Exit;
 use crate::http::{Client, ClientConfig, HttpError};
 use crate::plugin::{Limits, Params, PluginError, PluginSource, Runtime, Secrets};
 use crate::policy::{OwnershipMatrix, ReleaseGatePolicy};
-use crate::report::{
-    PluginInfo, ReportKind, SCHEMA_VERSION, compact_timestamp, rfc3339_millis, write_json_atomic,
-};
+use crate::report::{PluginInfo, ReportHeader, ReportKind, compact_timestamp, write_json_atomic};
 
 /// Why the probes could not be carried out.
 #[derive(Debug, thiserror::Error)]
@@ -168,12 +166,12 @@ impl ProbeSuite {
         let outcomes = run_probes(&client, &specs, settings).await;
         let status = ProbeStatus::of(&outcomes);
         let report = ProbeReport {
-            schema_version: SCHEMA_VERSION,
-            kind: ReportKind::SyntheticProbes,
-            started_at: rfc3339_millis(started),
-            finished_at: rfc3339_millis(SystemTime::now()),
+            header: ReportHeader::new(
+                ReportKind::SyntheticProbes,
+                started,
+                self.command_line.clone(),
+            ),
             status,
-            command_line: self.command_line.clone(),
             config: serde_json::json!({
                 "scenarios": self.scenarios,
                 "retries": settings.retries,

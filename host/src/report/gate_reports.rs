@@ -10,7 +10,7 @@ use super::junit::{JunitCase, write_junit};
 use super::markdown::{MarkdownSummary, SummaryRow};
 use super::probe_outcome::{Observed, ProbeOutcome};
 use super::slo_gate::{Comparator, GateResult, Verdict};
-use super::types::{DrillStatus, PluginInfo, ReportKind, TargetInfo};
+use super::types::{DrillStatus, PluginInfo, ReportHeader, TargetInfo};
 use crate::atomic_file::WriteError;
 use crate::policy::{Owner, OwnershipMatrix};
 
@@ -179,18 +179,11 @@ pub struct BurnRateGate {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseGateReport {
-    /// The report format version.
-    pub schema_version: u32,
-    /// [`ReportKind::ReleaseGate`].
-    pub kind: ReportKind,
+    /// Version, kind, start and end, command line.
+    #[serde(flatten)]
+    pub header: ReportHeader,
     /// How the gate ended.
     pub status: DrillStatus,
-    /// RFC 3339 UTC with milliseconds.
-    pub started_at: String,
-    /// RFC 3339 UTC with milliseconds.
-    pub finished_at: String,
-    /// The command line, secrets redacted.
-    pub command_line: Vec<String>,
     /// The effective configuration, secrets by name only.
     pub config: serde_json::Value,
     /// What was gated.
@@ -217,20 +210,13 @@ pub struct ReleaseGateReport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MilestoneGateReport {
-    /// The report format version.
-    pub schema_version: u32,
-    /// [`ReportKind::MilestoneGate`].
-    pub kind: ReportKind,
+    /// Version, kind, start and end, command line.
+    #[serde(flatten)]
+    pub header: ReportHeader,
     /// The milestone (`m1_1k`, `m2_5k`, `m3_20k`).
     pub milestone: String,
     /// How the gate ended.
     pub status: DrillStatus,
-    /// RFC 3339 UTC with milliseconds.
-    pub started_at: String,
-    /// RFC 3339 UTC with milliseconds.
-    pub finished_at: String,
-    /// The command line, secrets redacted.
-    pub command_line: Vec<String>,
     /// The effective configuration, secrets by name only.
     pub config: serde_json::Value,
     /// What was gated.

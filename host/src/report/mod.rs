@@ -34,7 +34,7 @@ pub use runbook::runbook_section;
 pub use slo_gate::{Check, Comparator, GateResult, Unit, Verdict};
 pub use table::write_summary_table;
 pub use types::{
-    CredentialsReport, DataInfo, DrillReport, DrillStatus, LoadReport, PluginInfo, ReportKind,
-    RotationReport, SCHEMA_VERSION, ScenarioReport, StageReport, StageRun, TargetInfo,
+    CredentialsReport, DataInfo, DrillReport, DrillStatus, LoadReport, PluginInfo, ReportHeader,
+    ReportKind, RotationReport, SCHEMA_VERSION, ScenarioReport, StageReport, StageRun, TargetInfo,
 };
 pub use write::{compact_timestamp, report_file_name, rfc3339_millis, write_json_atomic};

@@ -102,12 +102,15 @@ fn realistic_report() -> DrillReport {
         .collect();
     let started = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_739_412_345);
     DrillReport {
-        schema_version: SCHEMA_VERSION,
-        kind: ReportKind::LoadDrill,
+        header: ReportHeader {
+            finished_at: rfc3339_millis(started + Duration::from_secs(12)),
+            ..ReportHeader::new(
+                ReportKind::LoadDrill,
+                started,
+                vec!["relhost".into(), "drill".into(), "--quick=true".into()],
+            )
+        },
         status: DrillReport::status_from_gates(&scenarios),
-        started_at: rfc3339_millis(started),
-        finished_at: rfc3339_millis(started + Duration::from_secs(12)),
-        command_line: vec!["relhost".into(), "drill".into(), "--quick=true".into()],
         config: json!({ "profile": "quick", "base_url": "http://127.0.0.1:40000", "auth_token": "<redacted>" }),
         target: TargetInfo {
             base_url: "http://127.0.0.1:40000".into(),
@@ -322,6 +325,22 @@ fn written_report_reads_back() {
     let path = write_json_atomic(dir.path(), &name, &report).unwrap();
     let back: DrillReport = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     assert_eq!(back, report);
+}
+
+#[test]
+fn the_header_is_flat_in_the_json_and_read_strictly() {
+    let report = realistic_report();
+    let mut json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["schema_version"], SCHEMA_VERSION);
+    assert_eq!(json["kind"], "load_drill");
+    assert!(json.get("header").is_none(), "{json}");
+    json["surprise"] = Value::from(1);
+    let unknown = serde_json::from_value::<DrillReport>(json.clone()).unwrap_err();
+    assert!(unknown.to_string().contains("surprise"), "{unknown}");
+    json.as_object_mut().unwrap().remove("surprise");
+    json.as_object_mut().unwrap().remove("started_at");
+    let missing = serde_json::from_value::<DrillReport>(json).unwrap_err();
+    assert!(missing.to_string().contains("started_at"), "{missing}");
 }
 
 /// A gate like the threshold evaluator's, for report tests (the evaluator

@@ -3,7 +3,7 @@
 //! The published schema is `schemas/load-drill.schema.json`; tests validate
 //! real reports against it. Bump [`SCHEMA_VERSION`] on incompatible changes.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +41,37 @@ pub enum ReportKind {
     SloDashboard,
 }
 
+/// What every report begins with: its format version and kind, when its
+/// run started and ended, and the command line that ran it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportHeader {
+    /// The report format version ([`SCHEMA_VERSION`]).
+    pub schema_version: u32,
+    /// What the report is.
+    pub kind: ReportKind,
+    /// RFC 3339 UTC with milliseconds (see [`rfc3339_millis`](super::rfc3339_millis)).
+    pub started_at: String,
+    /// RFC 3339 UTC with milliseconds.
+    pub finished_at: String,
+    /// The exact command line, secrets redacted.
+    pub command_line: Vec<String>,
+}
+
+impl ReportHeader {
+    /// The header of a `kind` report of a run that started at `started`
+    /// and ends now.
+    pub fn new(kind: ReportKind, started: SystemTime, command_line: Vec<String>) -> Self {
+        ReportHeader {
+            schema_version: SCHEMA_VERSION,
+            kind,
+            started_at: super::rfc3339_millis(started),
+            finished_at: super::rfc3339_millis(SystemTime::now()),
+            command_line,
+        }
+    }
+}
+
 /// How the run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -59,18 +90,11 @@ pub enum DrillStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DrillReport {
-    /// Always [`SCHEMA_VERSION`].
-    pub schema_version: u32,
-    /// Always [`ReportKind::LoadDrill`].
-    pub kind: ReportKind,
+    /// Version, kind, start and end, command line.
+    #[serde(flatten)]
+    pub header: ReportHeader,
     /// How the run ended.
     pub status: DrillStatus,
-    /// RFC 3339 UTC with milliseconds (see [`rfc3339_millis`](super::rfc3339_millis)).
-    pub started_at: String,
-    /// RFC 3339 UTC with milliseconds.
-    pub finished_at: String,
-    /// The exact command line (arguments with secrets redacted by the caller).
-    pub command_line: Vec<String>,
     /// The effective configuration, secrets already redacted by the caller.
     pub config: serde_json::Value,
     /// What was drilled.
