@@ -63,10 +63,7 @@ impl CanaryCommand {
         let progress = ConsoleProgress::new(self.drill.quiet());
         let canary = Canary {
             policy: CanaryPolicy::file_or_builtin(self.policy.as_deref(), &())?,
-            policy_label: self.policy.as_ref().map_or_else(
-                || "builtin:canary-policy".to_owned(),
-                |p| p.display().to_string(),
-            ),
+            policy_label: CanaryPolicy::origin_of(self.policy.as_deref()).to_string(),
             candidate_url: self.candidate_url.clone(),
             min_samples: self.min_samples,
         };

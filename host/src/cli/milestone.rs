@@ -54,9 +54,7 @@ impl MilestoneGateCommand {
         let gate = MilestoneGate::new(
             &self.milestone,
             MilestoneGatePolicy::file_or_builtin(self.policy.as_deref(), &())?,
-            self.policy
-                .as_ref()
-                .map_or_else(|| "builtin".to_owned(), |p| p.display().to_string()),
+            MilestoneGatePolicy::origin_of(self.policy.as_deref()).to_string(),
             self.owners.load()?,
         )?;
         let options = gate.drill_options(self.drill.options()?);

@@ -90,10 +90,7 @@ impl RegionReadinessCommand {
             ),
             status: if decision.triggered { "fail" } else { "pass" }.to_owned(),
             config: serde_json::json!({
-                "policy": self.policy.as_ref().map_or_else(
-                    || "builtin region rollout policy \"region-rollout-policy\"".to_owned(),
-                    |p| p.display().to_string()
-                ),
+                "policy": RegionRolloutPolicy::origin_of(self.policy.as_deref()).to_string(),
                 "output_dir": self.output.output_dir.display().to_string(),
                 "scenario": policy.scenario,
                 "single_region_capacity_streams": policy.single_region_capacity_streams,

@@ -25,11 +25,19 @@ pub trait PolicyDocument: Sized {
 
     /// The built-in copy.
     fn builtin(context: &Self::Context) -> Result<Self, PolicyError> {
-        let origin = Origin::Builtin {
-            kind: Self::KIND,
-            name: Self::BUILTIN_NAME.to_owned(),
-        };
-        Self::parse(Self::BUILTIN_TEXT, &origin, context)
+        Self::parse(Self::BUILTIN_TEXT, &Self::origin_of(None), context)
+    }
+
+    /// Where the document comes from: the file when one is given, else the
+    /// built-in copy (reports name it so).
+    fn origin_of(path: Option<&Path>) -> Origin {
+        match path {
+            Some(path) => Origin::File(path.to_owned()),
+            None => Origin::Builtin {
+                kind: Self::KIND,
+                name: Self::BUILTIN_NAME.to_owned(),
+            },
+        }
     }
 
     /// Reads and validates a file.
