@@ -765,10 +765,12 @@ async fn responses_read_at_ticks_are_timed_by_their_arrival() {
         assert_eq!(ex.result, Ok(200), "{ex:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
 
-        // The answer is read 100 ms late, and timed by when it arrived.
+        // The answer is read 100 ms late, and timed by when it arrived
+        // (under 90 ms leaves a loaded machine room and still catches a
+        // time taken at the read, 100 ms or more).
         let ex = ticked(&client, &origin, &wire, Duration::from_millis(100)).await;
         assert_eq!((ex.result, ex.body_bytes), (Ok(200), 2), "{ex:?}");
-        assert!(ex.total < Duration::from_millis(50), "{ex:?}");
+        assert!(ex.total < Duration::from_millis(90), "{ex:?}");
 
         // An answer slower than the ticks (the last tick comes at about
         // 50 ms): the reactor wakes the exchange instead. Then the
@@ -781,7 +783,7 @@ async fn responses_read_at_ticks_are_timed_by_their_arrival() {
         assert!(sent.elapsed() < Duration::from_secs(1), "{ex:?}");
         let ex = ticked(&client, &origin, &wire, Duration::ZERO).await;
         assert_eq!(ex.result, Ok(200), "{ex:?}");
-        assert!(ex.total < Duration::from_millis(50), "{ex:?}");
+        assert!(ex.total < Duration::from_millis(90), "{ex:?}");
     })
     .await;
 }
