@@ -364,6 +364,38 @@ pub fn read_milestone_evidence(
     (evidence, warnings)
 }
 
+/// Whether the current topology suffices (`pass`) or the multi-region
+/// program is triggered (`fail`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegionStatus {
+    /// The current topology suffices.
+    Pass,
+    /// The multi-region program is triggered.
+    Fail,
+}
+
+impl RegionStatus {
+    /// `pass` or `fail`, as the report writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegionStatus::Pass => "pass",
+            RegionStatus::Fail => "fail",
+        }
+    }
+}
+
+impl RegionDecision {
+    /// The status of this decision.
+    pub fn status(&self) -> RegionStatus {
+        if self.triggered {
+            RegionStatus::Fail
+        } else {
+            RegionStatus::Pass
+        }
+    }
+}
+
 /// The report of `relhost region-readiness`: `region-readiness-<timestamp>.json`,
 /// schema `schemas/region-readiness.schema.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -372,8 +404,8 @@ pub struct RegionReadinessReport {
     /// Version, kind, start and end, command line.
     #[serde(flatten)]
     pub header: ReportHeader,
-    /// `pass` when the current topology suffices, `fail` when the program is triggered.
-    pub status: String,
+    /// Whether the current topology suffices.
+    pub status: RegionStatus,
     /// The effective configuration.
     pub config: Value,
     /// `RELIABILITY_REGION_ID`, when set.

@@ -88,7 +88,7 @@ impl RegionReadinessCommand {
                 started,
                 crate::redact::command_line(),
             ),
-            status: if decision.triggered { "fail" } else { "pass" }.to_owned(),
+            status: decision.status(),
             config: serde_json::json!({
                 "policy": RegionRolloutPolicy::origin_of(self.policy.as_deref()).to_string(),
                 "output_dir": self.output.output_dir.display().to_string(),
@@ -156,7 +156,7 @@ impl RegionReadinessCommand {
         if let Some(summary) = &self.ci.summary {
             let mut md = MarkdownSummary::new(
                 "relhost region-readiness",
-                if d.triggered { "fail" } else { "pass" },
+                d.status().as_str(),
                 headline.clone(),
             );
             for reason in &d.reasons {
@@ -182,7 +182,7 @@ impl RegionReadinessCommand {
                 owner: String::new(),
                 observed: report.current_topology.to_string(),
                 expected: format!("at least {}", d.required_topology),
-                verdict: if d.triggered { "fail" } else { "pass" }.into(),
+                verdict: d.status().as_str().into(),
             });
             md.write(summary)?;
         }

@@ -427,7 +427,7 @@ fn gates(c: &Collected) -> Vec<GateVerdict> {
     gates.extend(latest(
         "region_readiness",
         &c.region_readiness,
-        |r| r.status.clone(),
+        |r| r.status.as_str().to_owned(),
         |r| {
             r.evidence
                 .iter()
