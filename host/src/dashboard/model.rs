@@ -331,23 +331,6 @@ impl Dashboard {
     }
 }
 
-fn status_str(status: DrillStatus) -> &'static str {
-    match status {
-        DrillStatus::Pass => "pass",
-        DrillStatus::Fail => "fail",
-        DrillStatus::Error => "error",
-        DrillStatus::Interrupted => "interrupted",
-    }
-}
-
-fn verdict_str(verdict: Verdict) -> &'static str {
-    match verdict {
-        Verdict::Pass => "pass",
-        Verdict::Fail => "fail",
-        Verdict::Skipped => "skipped",
-    }
-}
-
 /// A verdict or status as its report writes it (`pass`, `drill_failed`, ...).
 fn word<T: Serialize>(value: &T) -> String {
     serde_json::to_value(value)
@@ -374,7 +357,7 @@ fn gates(c: &Collected) -> Vec<GateVerdict> {
             gate: "release_gate".into(),
             report: last.file.clone(),
             started_at: last.started_at.clone(),
-            verdict: status_str(last.report.status).into(),
+            verdict: word(&last.report.status),
             runs: c.release_gates.len(),
             failed_checks: failed_owned(&last.report.checks),
         });
@@ -389,7 +372,7 @@ fn gates(c: &Collected) -> Vec<GateVerdict> {
                 gate: format!("milestone_gate:{milestone}"),
                 report: last.file.clone(),
                 started_at: last.started_at.clone(),
-                verdict: status_str(last.report.status).into(),
+                verdict: word(&last.report.status),
                 runs: runs.len(),
                 failed_checks: failed_owned(&last.report.checks),
             });
@@ -526,7 +509,7 @@ fn scenarios(drills: &[ReportFile<DrillReport>], baseline: &SloBaseline) -> Vec<
                 }
             };
             let view = &mut views[index];
-            view.latest_verdict = verdict_str(s.slo_gate.verdict).into();
+            view.latest_verdict = word(&s.slo_gate.verdict);
             view.latest_report = drill.file.clone();
             if s.skipped.is_some() {
                 continue;
@@ -539,7 +522,7 @@ fn scenarios(drills: &[ReportFile<DrillReport>], baseline: &SloBaseline) -> Vec<
                 report: drill.file.clone(),
                 started_at: drill.started_at.clone(),
                 profile: drill.report.profile.clone(),
-                verdict: verdict_str(s.slo_gate.verdict).into(),
+                verdict: word(&s.slo_gate.verdict),
                 requests: s.totals.requests,
                 p95_ms: s.totals.latency_ms.p95,
                 rate_5xx: s.totals.rate_5xx,
@@ -611,7 +594,7 @@ fn latest_drill(drill: &ReportFile<DrillReport>) -> LatestDrill {
         report: drill.file.clone(),
         started_at: drill.started_at.clone(),
         profile: drill.report.profile.clone(),
-        status: status_str(drill.report.status).into(),
+        status: word(&drill.report.status),
         scenarios,
     }
 }

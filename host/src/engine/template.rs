@@ -1060,14 +1060,7 @@ mod tests {
         assert_eq!(&request.body[..], br#"{"text":"{{1}} stays"}"#, "literal");
         assert_eq!(request.headers["x-trace"], "t-42");
         assert_eq!(request.uri.query(), Some("page=42"));
-        let mut mac = Hmac::<Sha256>::new_from_slice(b"k").expect("key");
-        mac.update(&request.body);
-        let hex: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hex = crate::plugin::hmac_sha256_hex(b"k", &request.body);
         assert_eq!(request.headers["x-sig"], format!("sha256={hex}"));
         let mut wire = Vec::new();
         compiled.fill_wire(&ctx, &mut wire).expect("wire");
