@@ -1,10 +1,10 @@
 //! Network error classes: every request that gets no status ends in exactly one.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Why a request got no (complete) response. Classified from the error's
 /// kind, never from its message text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
     /// The target refused the TCP connection.

@@ -9,7 +9,7 @@ use super::summary::Percentiles;
 pub(crate) const MAX_TRACKED_US: u64 = 3_600_000_000;
 
 /// Significant decimal digits kept by every latency histogram.
-const SIGFIG: u8 = 3;
+pub(crate) const SIGFIG: u8 = 3;
 
 /// Initial upper bound (µs) of a histogram: one second. Histograms grow on
 /// demand (at most a few times, up to [`MAX_TRACKED_US`]), so a worker that

@@ -44,6 +44,14 @@ impl ErrorReasons {
         }
     }
 
+    /// Every `(class, reason, count)` kept.
+    pub(crate) fn entries(&self) -> Vec<(ErrorClass, String, u64)> {
+        self.counts
+            .iter()
+            .map(|((class, reason), n)| (*class, reason.to_string(), *n))
+            .collect()
+    }
+
     /// Per class name, its most frequent reasons.
     pub(crate) fn summarize(&self) -> BTreeMap<String, Vec<ReasonCount>> {
         let mut out: BTreeMap<String, Vec<ReasonCount>> = BTreeMap::new();

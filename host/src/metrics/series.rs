@@ -11,6 +11,8 @@
 //! A stage keeps at most [`MAX_POINTS`] seconds; memory is allocated when a
 //! second starts or its range widens, never per request.
 
+use serde::{Deserialize, Serialize};
+
 use super::hist::{MAX_TRACKED_US, us_to_ms};
 use super::sample::Sample;
 use super::summary::TimePoint;
@@ -81,14 +83,16 @@ pub struct SecondStats {
 }
 
 /// Event-stream histograms of one second, allocated on its first stream.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SseSecond {
     ttfb: Buckets,
     first_event: Buckets,
 }
 
 /// One second of the series.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Second {
     requests: u32,
     errors: u32,
@@ -97,11 +101,13 @@ struct Second {
     network: u32,
     unknown: u32,
     latency: Buckets,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     sse: Option<Box<SseSecond>>,
 }
 
 /// Bucket counters over the contiguous range of buckets seen so far.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Buckets {
     first: usize,
     counts: Vec<u32>,
@@ -211,10 +217,48 @@ impl Second {
 }
 
 /// A per-second series starting at `base` (seconds since the drill start).
-#[derive(Clone, Default)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, try_from = "RawSeries")]
 pub(crate) struct Series {
     base: u32,
     points: Vec<Second>,
+}
+
+/// A series as decoded, before its bounds are checked.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSeries {
+    base: u32,
+    points: Vec<Second>,
+}
+
+/// The last second a decoded series may reach: a week of drilling.
+const MAX_DECODED_SECOND: usize = 7 * 24 * 3600;
+
+impl TryFrom<RawSeries> for Series {
+    type Error = String;
+
+    fn try_from(raw: RawSeries) -> Result<Self, Self::Error> {
+        if raw.base as usize + raw.points.len() > MAX_DECODED_SECOND {
+            return Err(format!(
+                "series: seconds {}..{} reach past a week",
+                raw.base,
+                raw.base as usize + raw.points.len()
+            ));
+        }
+        let last_bucket = bucket_of(u64::from(u32::MAX));
+        let fits = |b: &Buckets| b.first + b.counts.len() <= last_bucket + 1;
+        for second in &raw.points {
+            let sse = second.sse.iter().flat_map(|s| [&s.ttfb, &s.first_event]);
+            if !std::iter::once(&second.latency).chain(sse).all(fits) {
+                return Err(format!("series: a bucket past the last ({last_bucket})"));
+            }
+        }
+        Ok(Series {
+            base: raw.base,
+            points: raw.points,
+        })
+    }
 }
 
 impl Series {

@@ -1,5 +1,7 @@
 //! [`StageMetrics`]: the per-worker, per-stage recorder on the hot path.
 
+mod wire;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -21,7 +23,7 @@ const STATUS_SLOTS: usize = (STATUS_MAX - STATUS_MIN + 1) as usize;
 const NET_CLASSES: usize = ErrorClass::ALL.len();
 
 /// Event-stream histograms and counters, allocated on the first SSE sample.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct SseMetrics {
     streams: u64,
     ttfb: Histogram<u64>,
@@ -112,7 +114,10 @@ pub struct Outcomes {
 ///
 /// Every request goes into the latency histograms, including those that
 /// ended in a network error (their latency is the time until the failure).
-#[derive(Debug, Clone)]
+///
+/// Serialized (for segment reports), histograms are in HdrHistogram's
+/// compressed V2 format; a decoded recorder merges as the original would.
+#[derive(Debug, Clone, PartialEq)]
 pub struct StageMetrics {
     sent: u64,
     statuses: Box<[u64; STATUS_SLOTS]>,
