@@ -18,6 +18,7 @@ mod registry;
 mod rotation;
 mod sandbox;
 mod secrets;
+mod segments;
 mod sim;
 mod support;
 mod tls;

@@ -36,6 +36,8 @@ const CONTROLLED_ENV: &[&str] = &[
     "CONVEX_DEPLOY_KEY",
     "RELHOST_CONVEX_USER_TOKEN",
     "RUST_BACKTRACE",
+    "RELHOST_SEGMENTS",
+    "JOB_COMPLETION_INDEX",
 ];
 
 /// The `relhost` binary with a controlled environment. Its plugin cache

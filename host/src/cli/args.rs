@@ -100,6 +100,12 @@ pub(crate) fn duration(text: &str) -> Result<Duration, String> {
     policy::parse_duration(text)
 }
 
+/// An instant in RFC 3339, UTC (`2026-12-05T10:00:00Z`, fractions allowed).
+pub(crate) fn instant(text: &str) -> Result<std::time::SystemTime, String> {
+    humantime::parse_rfc3339(text)
+        .map_err(|e| format!("{text:?}: {e}; expected RFC 3339 in UTC, e.g. 2026-12-05T10:00:00Z"))
+}
+
 /// A duration greater than zero (a timeout, a run's length), at most 30 days.
 pub(crate) fn positive_duration(text: &str) -> Result<Duration, String> {
     policy::parse_duration_within(text, Duration::from_millis(1), policy::MAX_DURATION)

@@ -40,6 +40,9 @@ pub enum CliError {
     /// A drill could not be prepared or run.
     #[error(transparent)]
     Drill(#[from] DrillError),
+    /// Segments could not be merged.
+    #[error(transparent)]
+    Merge(#[from] crate::merge::MergeError),
     /// A game day could not be carried out.
     #[error(transparent)]
     GameDay(#[from] GameDayError),
@@ -63,6 +66,7 @@ impl CliError {
         match self {
             CliError::Drill(e) => e.exit(),
             CliError::GameDay(e) => e.exit(),
+            CliError::Merge(e) => e.exit(),
             CliError::Gate(e) => e.exit(),
             CliError::Probes(e) => e.exit(),
             CliError::Registry(e) if e.is_unreachable() => Exit::CannotRun,

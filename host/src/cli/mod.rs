@@ -15,6 +15,7 @@ mod gameday;
 mod gate;
 mod live_outputs;
 mod load;
+mod merge;
 mod milestone;
 mod plugin;
 mod pool;
@@ -37,6 +38,7 @@ pub use error::CliError;
 pub use gameday::GamedayCommand;
 pub use gate::GateCommand;
 pub use load::LoadCommand;
+pub use merge::MergeCommand;
 pub use milestone::MilestoneGateCommand;
 pub use plugin::PluginCommand;
 pub use pool::PoolCommand;
@@ -75,6 +77,8 @@ pub enum Command {
     Gameday(Box<GamedayCommand>),
     /// An ad-hoc load against one URL, as wrk and oha offer (-c, -q, -z, -m, -H, -d).
     Load(Box<LoadCommand>),
+    /// Merge the reports of a drill's segments into the report of one run.
+    Merge(Box<MergeCommand>),
     /// A milestone gate: the milestone's profile, judged by the milestone policy.
     MilestoneGate(Box<MilestoneGateCommand>),
     /// Inspect, scaffold, push, pull and list plugins (OCI registries and a local one).
@@ -126,6 +130,7 @@ pub fn run() -> Exit {
             Command::Gate(command) => command.run().await,
             Command::Gameday(command) => command.run().await,
             Command::Load(command) => command.run().await,
+            Command::Merge(command) => command.run().await,
             Command::MilestoneGate(command) => command.run().await,
             Command::Plugin(command) => command.run().await,
             Command::Pool(command) => command.run().await,

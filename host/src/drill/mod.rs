@@ -44,16 +44,21 @@ pub use self::report::CoverageGoals;
 pub use self::target::{Target, TargetChoice};
 
 use self::payloads::PayloadBuilders;
-use self::report::{RunInfo, drill_report};
+use self::report::{RunInfo, drill_report, plugin_infos, run_record};
 use self::scenarios::{Catalog, grant_secrets};
 use crate::atomic_file::check_writable;
-use crate::engine::{self, Credentials, DrillPlan, Progress, RequestLimits, ScenarioResult};
+use crate::engine::{
+    self, Credentials, DrillPlan, Progress, RequestLimits, ScenarioResult, Segment,
+};
 use crate::http::{Client, ClientConfig};
 use crate::output::{ExportConfig, Exporter, Output};
 use crate::plugin::{COMPILED_CACHE, Limits, Runtime, Secrets};
 use crate::policy::{self, PolicyDocument, Profile, Scale, SloBaseline};
 use crate::registry::ResolveOptions;
-use crate::report::{DrillReport, report_file_name, write_json_atomic};
+use crate::report::{
+    DrillReport, PluginInfo, RunRecord, SEGMENT_FORMAT, SegmentSection, StagePlan,
+    report_file_name, write_json_atomic,
+};
 use crate::slo::Evaluators;
 
 /// Which profile a drill runs.
@@ -131,6 +136,11 @@ pub struct DrillOptions {
     pub client: ClientConfig,
     /// Workers per scenario (default: one per CPU).
     pub workers: Option<u32>,
+    /// The part of the drill this process runs, when it is split
+    /// (`relhost merge` joins the parts; their reports carry what it needs).
+    pub segment: Option<Segment>,
+    /// When the load starts (segments agree on it); `None`: once prepared.
+    pub start_at: Option<SystemTime>,
     /// Most requests in flight at once, over all workers.
     pub max_in_flight: u64,
     /// After a stop, how long requests in flight may finish.
@@ -176,6 +186,8 @@ impl DrillOptions {
             max_request_body: 4 << 20,
             client: ClientConfig::default(),
             workers: None,
+            segment: None,
+            start_at: None,
             max_in_flight: 50_000,
             grace: Duration::from_secs(5),
             seed: 1,
@@ -206,6 +218,8 @@ pub struct PreparedDrill {
     pub profile: Profile,
     /// The SLO baseline.
     pub baseline: SloBaseline,
+    /// Its text (segment reports carry it, for the merged gates).
+    baseline_text: String,
     /// The SLO evaluators.
     pub evaluators: Evaluators,
     /// What the engine runs.
@@ -241,7 +255,18 @@ pub async fn prepare(
     for (name, value) in &options.params {
         crate::redact::register_credential(name, value);
     }
-    let baseline = SloBaseline::file_or_builtin(options.slo_baseline.as_deref(), &())?;
+    if options.segment.is_some_and(|s| !s.is_whole())
+        && matches!(options.target, TargetChoice::BuiltinSim(_))
+    {
+        return Err(DrillError::Invalid(
+            "--segment: the segments of a drill must drill one target; give --base-url \
+             (each segment would start a relhost-sim of its own)"
+                .into(),
+        ));
+    }
+    let baseline_path = options.slo_baseline.as_deref();
+    let baseline_text = SloBaseline::text_of(baseline_path)?;
+    let baseline = SloBaseline::parse(&baseline_text, &SloBaseline::origin_of(baseline_path), &())?;
     options.chat_scale.check()?;
     let resolve = &options.resolve;
     let runtime = Runtime::with_params(
@@ -316,6 +341,7 @@ pub async fn prepare(
             scenarios,
             client: options.client.clone(),
             workers,
+            segment: options.segment.unwrap_or(Segment::WHOLE),
             max_in_flight: (options.max_in_flight / u64::from(workers)).max(1) as usize,
             grace: options.grace,
             seed: options.seed,
@@ -337,6 +363,7 @@ pub async fn prepare(
             warnings: secret_warnings,
             profile,
             baseline,
+            baseline_text,
             evaluators,
             plan,
             target,
@@ -357,19 +384,26 @@ impl PreparedDrill {
     }
 
     /// Runs the drill, evaluates its gates and writes its report as
-    /// `load-drill-<profile>-<timestamp>.json` in the output directory.
+    /// `load-drill-<profile>-<timestamp>.json` in the output directory; a
+    /// segment's report carries its segment and its run's record.
     pub async fn run(
         &self,
         stop: watch::Receiver<bool>,
         progress: &dyn Progress,
     ) -> Result<DrillOutcome, DrillError> {
         let exporter = self.start_outputs(None)?;
+        let start = start_at(self.options.start_at, stop.clone(), progress).await;
         let results = self
             .run_load(stop.clone(), progress, exporter.as_ref())
             .await?;
         let interrupted = *stop.borrow();
-        let info = self.run_info(interrupted, self.effective_config(), self.options.coverage);
-        let mut report = drill_report(info, &results, &self.baseline, &self.evaluators).await;
+        let record = self.record(&results, interrupted, self.options.coverage);
+        let mut report = self
+            .report_of(&record, &results, self.effective_config())
+            .await;
+        if let Some(segment) = self.options.segment {
+            report.segment = Some(Box::new(self.segment_section(segment, start, record)));
+        }
         if let Some(exporter) = exporter {
             let warnings = exporter.finish(&report).await;
             for warning in &warnings {
@@ -377,7 +411,12 @@ impl PreparedDrill {
             }
             report.warnings.extend(warnings);
         }
-        let name = report_file_name("load-drill", &self.profile.name, self.started);
+        let mut name = report_file_name("load-drill", &self.profile.name, self.started);
+        if let Some(segment) = self.options.segment {
+            // Segments may share a directory and a second.
+            let stem = name.strip_suffix(".json").unwrap_or(&name);
+            name = format!("{stem}-segment-{}-of-{}.json", segment.index, segment.count);
+        }
         let path = write_json_atomic(&self.options.output_dir, &name, &report)?;
         Ok(DrillOutcome { report, path })
     }
@@ -405,27 +444,80 @@ impl PreparedDrill {
         config: serde_json::Value,
         coverage: CoverageGoals,
     ) -> DrillReport {
-        let info = self.run_info(interrupted, config, coverage);
-        drill_report(info, results, &self.baseline, &self.evaluators).await
+        let record = self.record(results, interrupted, coverage);
+        self.report_of(&record, results, config).await
     }
 
-    fn run_info(
+    fn record(
         &self,
+        results: &[ScenarioResult],
         interrupted: bool,
-        config: serde_json::Value,
         coverage: CoverageGoals,
-    ) -> RunInfo {
-        RunInfo {
+    ) -> RunRecord {
+        run_record(
+            results,
+            interrupted,
+            (self.target.source.label(), self.plan.rotation.as_ref()),
+            coverage,
+            self.baseline_text.clone(),
+        )
+    }
+
+    async fn report_of(
+        &self,
+        record: &RunRecord,
+        results: &[ScenarioResult],
+        config: serde_json::Value,
+    ) -> DrillReport {
+        let info = RunInfo {
             started: self.started,
             command_line: self.options.command_line.clone(),
             config,
             target: self.target.info(),
             profile: self.profile.name.clone(),
-            interrupted,
-            credential_source: self.target.source.label(),
-            rotation: self.plan.rotation.clone(),
-            coverage,
             warnings: self.warnings.clone(),
+        };
+        let plugins = plugin_infos(results, self.plan.rotation.as_ref(), &self.evaluators);
+        drill_report(info, record, plugins, &self.baseline, &self.evaluators).await
+    }
+
+    /// What a segment's report says of its segment.
+    fn segment_section(
+        &self,
+        segment: Segment,
+        (start_at, load_started): (Option<SystemTime>, SystemTime),
+        record: RunRecord,
+    ) -> SegmentSection {
+        let mut config = self.effective_config();
+        // Each segment has its own run id in live metrics.
+        if let Some(config) = config.as_object_mut() {
+            config.remove("run_id");
+        }
+        let scenarios: Vec<serde_json::Value> = self
+            .plan
+            .scenarios
+            .iter()
+            .map(|s| {
+                let info = PluginInfo::of(&s.plugin);
+                let stages: Vec<StagePlan> = s.stages.iter().map(StagePlan::from).collect();
+                serde_json::json!({ "name": info.name, "sha256": info.sha256, "stages": stages })
+            })
+            .collect();
+        SegmentSection {
+            format: SEGMENT_FORMAT,
+            index: segment.index,
+            count: segment.count,
+            start_at: start_at.map(rfc3339_micros),
+            load_started_at: rfc3339_micros(load_started),
+            start_skew_ms: start_at.map(|at| skew_ms(at, load_started)),
+            plan: serde_json::json!({
+                "profile": self.profile.name,
+                "target": self.target.base_url.to_string(),
+                "config": config,
+                "scenarios": scenarios,
+                "slo_baseline": self.baseline_text,
+            }),
+            record,
         }
     }
 
@@ -521,6 +613,43 @@ impl PreparedDrill {
     pub async fn shutdown(self) {
         self.target.shutdown().await;
     }
+}
+
+/// Waits for `at` (unless a stop comes first), telling `progress`; gives
+/// back `at` and when the load begins.
+async fn start_at(
+    at: Option<SystemTime>,
+    mut stop: watch::Receiver<bool>,
+    progress: &dyn Progress,
+) -> (Option<SystemTime>, SystemTime) {
+    if let Some(at) = at
+        && let Ok(wait) = at.duration_since(SystemTime::now())
+    {
+        progress.note(&format!(
+            "waiting {:.1} s for --start-at {}",
+            wait.as_secs_f64(),
+            humantime::format_rfc3339_millis(at)
+        ));
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = stop.wait_for(|stopped| *stopped) => {}
+        }
+    }
+    (at, SystemTime::now())
+}
+
+/// An instant in RFC 3339 with microseconds.
+fn rfc3339_micros(at: SystemTime) -> String {
+    humantime::format_rfc3339_micros(at).to_string()
+}
+
+/// How long after `at` `then` came, in ms (negative: before), to the µs.
+fn skew_ms(at: SystemTime, then: SystemTime) -> f64 {
+    let ms = match then.duration_since(at) {
+        Ok(late) => late.as_secs_f64() * 1e3,
+        Err(early) => -early.duration().as_secs_f64() * 1e3,
+    };
+    (ms * 1e3).round() / 1e3
 }
 
 fn default_workers() -> u32 {

@@ -5,50 +5,101 @@ use std::time::SystemTime;
 use crate::engine::ScenarioResult;
 use crate::plugin::{LoadedPlugin, RotationPlugin};
 use crate::policy::SloBaseline;
+pub use crate::report::CoverageGoals;
 use crate::report::{
     Comparator, CredentialsReport, DataInfo, DrillReport, DrillStatus, PluginInfo, ReportHeader,
-    ReportKind, RotationReport, ScenarioReport, TargetInfo, Unit,
+    ReportKind, RotationReport, RunRecord, ScenarioRecord, ScenarioReport, StageRecord, StageRun,
+    TargetInfo, Unit,
 };
 use crate::slo::Evaluators;
 
-/// Coverage floors for scenarios that use the credential pool.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CoverageGoals {
-    /// The share of the pool that must carry a request.
-    pub min_unique_coverage: Option<f64>,
-    /// The number of distinct entries that must carry a request.
-    pub min_unique_users: Option<u64>,
-}
-
-/// What the report says about the run besides the results.
+/// What the report says about the run besides the record.
 pub(crate) struct RunInfo {
     pub(crate) started: SystemTime,
     pub(crate) command_line: Vec<String>,
     pub(crate) config: serde_json::Value,
     pub(crate) target: TargetInfo,
     pub(crate) profile: String,
-    pub(crate) interrupted: bool,
-    /// Where the credentials came from.
-    pub(crate) credential_source: String,
-    /// The rotation strategy, when there were credentials.
-    pub(crate) rotation: Option<RotationPlugin>,
-    pub(crate) coverage: CoverageGoals,
     /// What the operator should know from before the run.
     pub(crate) warnings: Vec<String>,
+}
+
+/// What the drill's results come to, losslessly: the record its report is
+/// built from (and a segment's report carries).
+pub(crate) fn run_record(
+    results: &[ScenarioResult],
+    interrupted: bool,
+    (credential_source, rotation): (String, Option<&RotationPlugin>),
+    coverage: CoverageGoals,
+    slo_baseline: String,
+) -> RunRecord {
+    RunRecord {
+        scenarios: results
+            .iter()
+            .map(|result| {
+                let d = result.plugin.descriptor();
+                ScenarioRecord {
+                    name: d.name.clone(),
+                    endpoint: d.endpoint.clone(),
+                    event_stream: d.event_stream,
+                    runs: result.runs.iter().map(StageRecord::of).collect(),
+                    skipped: result.skipped.clone(),
+                    plugin_errors: result.plugin_errors.clone(),
+                    abandoned: result.abandoned,
+                    credential_uses: result.credential_uses.clone(),
+                    errors: result.errors.clone(),
+                }
+            })
+            .collect(),
+        slo_baseline,
+        credential_source,
+        rotation: rotation.map(rotation_report),
+        coverage,
+        interrupted,
+    }
+}
+
+/// The plugins a drill's report lists: scenarios, payload builders, the
+/// rotation strategy, the SLO evaluators.
+pub(crate) fn plugin_infos(
+    results: &[ScenarioResult],
+    rotation: Option<&RotationPlugin>,
+    evaluators: &Evaluators,
+) -> Vec<PluginInfo> {
+    let mut plugins: Vec<PluginInfo> = results.iter().map(|r| PluginInfo::of(&r.plugin)).collect();
+    plugins.extend(results.iter().filter_map(|r| r.payload.as_ref()).map(|b| {
+        PluginInfo {
+            data: b
+                .data()
+                .iter()
+                .map(|d| DataInfo {
+                    name: d.name.clone(),
+                    path: d.path.display().to_string(),
+                    files: d.files,
+                    bytes: d.bytes,
+                })
+                .collect(),
+            ..PluginInfo::of(b)
+        }
+    }));
+    plugins.extend(rotation.map(PluginInfo::of));
+    plugins.extend(evaluators.plugins().map(PluginInfo::of));
+    plugins
 }
 
 /// Builds the drill report: per scenario the stages, the totals and the
 /// SLO gate from the evaluators.
 pub(crate) async fn drill_report(
     info: RunInfo,
-    results: &[ScenarioResult],
+    record: &RunRecord,
+    plugins: Vec<PluginInfo>,
     baseline: &SloBaseline,
     evaluators: &Evaluators,
 ) -> DrillReport {
     let mut warnings = info.warnings.clone();
-    let mut scenarios = Vec::with_capacity(results.len());
-    for result in results {
-        let d = result.plugin.descriptor();
+    let mut scenarios = Vec::with_capacity(record.scenarios.len());
+    for result in &record.scenarios {
+        let d = result;
         for message in &result.plugin_errors {
             warnings.push(format!("{}: {message}", d.name));
         }
@@ -70,8 +121,14 @@ pub(crate) async fn drill_report(
             ));
             continue;
         }
-        let mut report =
-            ScenarioReport::from_stages(&d.name, &d.endpoint, d.event_stream, &result.runs);
+        let runs: Vec<StageRun> = match result.runs.iter().map(StageRecord::run).collect() {
+            Ok(runs) => runs,
+            Err(message) => {
+                warnings.push(format!("{}: {message}", d.name));
+                Vec::new()
+            }
+        };
+        let mut report = ScenarioReport::from_stages(&d.name, &d.endpoint, d.event_stream, &runs);
         report.slo_gate = evaluators
             .gate(
                 &d.name,
@@ -99,39 +156,24 @@ pub(crate) async fn drill_report(
                 crate::engine::LATE_START
             ));
         }
-        if let (Some(rotation), false) = (&info.rotation, result.credential_uses.is_empty()) {
-            let credentials =
-                credentials_report(&info.credential_source, rotation, &result.credential_uses);
+        if let (Some(rotation), false) = (&record.rotation, result.credential_uses.is_empty()) {
+            let credentials = CredentialsReport::from_uses(
+                &record.credential_source,
+                rotation.clone(),
+                &result.credential_uses,
+            );
             for warning in &credentials.rotation.warnings {
                 warnings.push(format!(
                     "{}: rotation {}: {warning}",
                     d.name, credentials.rotation.name
                 ));
             }
-            add_coverage_checks(&mut report, &credentials, info.coverage);
+            add_coverage_checks(&mut report, &credentials, record.coverage);
             report.credentials = Some(credentials);
         }
         scenarios.push(report);
     }
-    let mut plugins: Vec<PluginInfo> = results.iter().map(|r| PluginInfo::of(&r.plugin)).collect();
-    plugins.extend(results.iter().filter_map(|r| r.payload.as_ref()).map(|b| {
-        PluginInfo {
-            data: b
-                .data()
-                .iter()
-                .map(|d| DataInfo {
-                    name: d.name.clone(),
-                    path: d.path.display().to_string(),
-                    files: d.files,
-                    bytes: d.bytes,
-                })
-                .collect(),
-            ..PluginInfo::of(b)
-        }
-    }));
-    plugins.extend(info.rotation.iter().map(PluginInfo::of));
-    plugins.extend(evaluators.plugins().map(PluginInfo::of));
-    let status = if info.interrupted {
+    let status = if record.interrupted {
         DrillStatus::Interrupted
     } else {
         DrillReport::status_from_gates(&scenarios)
@@ -146,19 +188,20 @@ pub(crate) async fn drill_report(
         scenarios,
         warnings,
         error: None,
+        segment: None,
+        merged: None,
     }
 }
 
-fn credentials_report(source: &str, rotation: &RotationPlugin, uses: &[u64]) -> CredentialsReport {
+fn rotation_report(rotation: &RotationPlugin) -> RotationReport {
     let info = rotation.info();
-    let rotation = RotationReport {
+    RotationReport {
         name: info.name.clone(),
         version: info.version.clone(),
         source: rotation.source().to_string(),
         reachable: u64::from(info.reachable),
         warnings: info.warnings.clone(),
-    };
-    CredentialsReport::from_uses(source, rotation, uses)
+    }
 }
 
 /// Adds the coverage floors to the scenario's gate.

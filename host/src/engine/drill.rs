@@ -13,6 +13,7 @@ use super::job::ScenarioJob;
 use super::live::{LiveStats, in_flight};
 use super::payloads::PayloadFeed;
 use super::rotation::Picker;
+use super::segment::Segment;
 use super::template::{RequestLimits, RequestTemplate, TemplateError};
 use super::worker::{ScenarioContext, StageOutput, Worker};
 use crate::http::{Client, ClientConfig, ClientTls, HttpError};
@@ -54,6 +55,8 @@ pub struct DrillPlan {
     pub client: ClientConfig,
     /// Workers per scenario (each with its own pool and plugin instance).
     pub workers: u32,
+    /// The part of the drill this process runs ([`Segment::WHOLE`]: all of it).
+    pub segment: Segment,
     /// Requests one worker may have in flight.
     pub max_in_flight: usize,
     /// How long an interrupted stage waits for requests in flight.
@@ -243,7 +246,10 @@ async fn run_scenario(
     });
     let mut workers = Vec::with_capacity(plan.workers as usize);
     let mut live = Vec::with_capacity(plan.workers as usize);
-    for id in 0..plan.workers {
+    for local in 0..plan.workers {
+        // Worker ids are global over the segments: instances, seeds and
+        // shares of the schedule differ from every other segment's.
+        let id = plan.segment.global_worker(local);
         let stats = Arc::new(LiveStats::default());
         live.push(Arc::clone(&stats));
         let picker = match &plan.rotation {
@@ -268,7 +274,10 @@ async fn run_scenario(
     }
     // Every stage's plan is asked for before the first request: stages
     // follow each other without a pause.
-    let mut leader = spec.plugin.instantiate(plan.workers).await?;
+    let mut leader = spec
+        .plugin
+        .instantiate(plan.workers * plan.segment.count)
+        .await?;
     let mut plans = Vec::with_capacity(spec.stages.len());
     for stage in &spec.stages {
         plans.push(leader.plan(&wit_stage(stage)).await?);
@@ -280,9 +289,8 @@ async fn run_scenario(
     let job = Arc::new(ScenarioJob::new(
         &spec.stages,
         plans,
-        Instant::now(),
-        drill_started,
-        plan.workers,
+        (Instant::now(), drill_started),
+        (plan.workers, plan.segment),
         plan.max_in_flight,
     ));
     let (outputs, mut handed_over) = mpsc::unbounded_channel();

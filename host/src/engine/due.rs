@@ -1,8 +1,9 @@
 //! When one worker's requests are due, stage after stage.
 //!
-//! Open model: the worker takes every `workers`-th arrival of the stage's
-//! schedule. Closed model: the worker runs every `workers`-th user, each
-//! sending its next request when its previous one ended (plus think time).
+//! Open model: of `stride` workers (over every segment of the drill), the
+//! worker takes every `stride`-th arrival of the scenario's schedule.
+//! Closed model: the worker runs every `stride`-th user, each sending its
+//! next request when its previous one ended (plus think time).
 //! Stages hand over instead of draining: a user carries on from one
 //! closed-model stage into the next (if the next has room for it), new
 //! users join at their ramp times, and a request in flight at a boundary
@@ -39,25 +40,28 @@ struct Arrivals {
 /// One worker's due requests.
 #[derive(Debug)]
 pub(crate) struct Due {
+    /// The worker's global id (over every segment).
     id: u32,
-    workers: u32,
+    /// Workers of the whole drill.
+    stride: u32,
     /// The stage in force.
     stage: usize,
     /// Its arrivals, when it is an open-model stage.
     arrivals: Option<Arrivals>,
     /// Closed-model users' next start times.
     starts: BinaryHeap<Reverse<(Instant, u32)>>,
-    /// Per user of this worker (`user / workers`): waiting in `starts` or
+    /// Per user of this worker (`user / stride`): waiting in `starts` or
     /// in flight, so not to be started again when a stage begins.
     present: Vec<bool>,
 }
 
 impl Due {
-    /// The worker `id`'s requests, from the scenario's first stage.
+    /// The requests of the worker with global id `id`, from the
+    /// scenario's first stage.
     pub(crate) fn new(id: u32, job: &ScenarioJob) -> Self {
         let mut due = Due {
             id,
-            workers: job.workers,
+            stride: job.stride,
             stage: 0,
             arrivals: None,
             starts: BinaryHeap::new(),
@@ -97,21 +101,24 @@ impl Due {
     }
 
     fn slot(&self, user: u32) -> usize {
-        (user / self.workers) as usize
+        (user / self.stride) as usize
     }
 
     fn enter(&mut self, job: &ScenarioJob, index: usize) {
         self.stage = index;
         let stage = &job.stages[index];
         match &stage.shape {
-            Shape::Open(schedule) => {
+            Shape::Open { schedule, first } => {
                 // Users leave at a closed stage's end; those in flight
                 // finish in the stage that started them.
                 for Reverse((_, user)) in std::mem::take(&mut self.starts) {
                     let slot = self.slot(user);
                     self.present[slot] = false;
                 }
-                let next = u64::from(self.id);
+                // The stage's first arrival whose scenario-wide index
+                // falls to this worker.
+                let stride = u64::from(self.stride);
+                let next = (u64::from(self.id) + stride - first % stride) % stride;
                 self.arrivals = Some(Arrivals {
                     schedule: *schedule,
                     next,
@@ -120,7 +127,7 @@ impl Due {
             }
             Shape::Closed { users, .. } => {
                 self.arrivals = None;
-                for user in (self.id..users.peak()).step_by(self.workers as usize) {
+                for user in (self.id..users.peak()).step_by(self.stride as usize) {
                     let slot = self.slot(user);
                     if slot >= self.present.len() {
                         self.present.resize(slot + 1, false);
@@ -143,7 +150,7 @@ impl Due {
         let stage = &job.stages[self.stage];
         if let Some(arrivals) = &mut self.arrivals {
             let due = arrivals.at?;
-            arrivals.next += u64::from(self.workers);
+            arrivals.next += u64::from(self.stride);
             arrivals.at = arrivals
                 .schedule
                 .time_of(arrivals.next)
@@ -208,6 +215,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::engine::Segment;
     use crate::plugin::RequestPlan;
     use crate::policy::{Load, Stage};
 
@@ -223,16 +231,19 @@ mod tests {
     }
 
     fn job(stages: &[Stage], workers: u32) -> ScenarioJob {
-        let now = Instant::now();
+        segment_job(stages, workers, Segment::WHOLE, Instant::now())
+    }
+
+    fn segment_job(stages: &[Stage], workers: u32, segment: Segment, now: Instant) -> ScenarioJob {
         let plans = stages.iter().map(|_| RequestPlan::PerRequest).collect();
-        ScenarioJob::new(stages, plans, now, now, workers, usize::MAX)
+        ScenarioJob::new(stages, plans, (now, now), (workers, segment), usize::MAX)
     }
 
     /// Runs worker `id` as if every request took `took`, with the clock
     /// jumping to each due time; returns `(stage, user, seconds)` of each send.
     fn sends(job: &ScenarioJob, id: u32, took: Duration) -> Vec<(usize, Option<u32>, f64)> {
         let start = job.stages[0].started;
-        let mut due = Due::new(id, job);
+        let mut due = Due::new(job.segment.global_worker(id), job);
         let mut sent = Vec::new();
         loop {
             match due.peek(job) {
@@ -343,5 +354,56 @@ mod tests {
         // Three users from 2 s, 0.4 s per request, until 3 s.
         assert_eq!(next.len(), 9, "{next:?}");
         assert_eq!(next[0], 2.0);
+    }
+
+    #[test]
+    fn segments_of_a_drill_send_what_one_run_sends() {
+        // Open stages whose arrival counts are not multiples of the
+        // workers, closed stages with and without a cap, uneven workers.
+        let stages = [
+            stage("warm", Load::Rate(7.0), 1, 0, None),
+            stage("users", Load::Concurrency(5), 1, 0, None),
+            stage("capped", Load::Concurrency(5), 1, 0, Some(13)),
+            stage("ramp", Load::Rate(23.0), 2, 1, Some(31)),
+        ];
+        let took = Duration::from_millis(300);
+        let now = Instant::now();
+        let all_sends = |segments: u32, workers: u32| {
+            let mut all = Vec::new();
+            for index in 0..segments {
+                let segment = Segment::new(index, segments).expect("a segment");
+                let job = segment_job(&stages, workers, segment, now);
+                for id in 0..workers {
+                    all.extend(
+                        sends(&job, id, took)
+                            .into_iter()
+                            .map(|(s, u, t)| (s, u, (t * 1e6).round() as u64)),
+                    );
+                }
+            }
+            all.sort_unstable();
+            all
+        };
+        let in_stage = |sent: &[(usize, Option<u32>, u64)], stage: usize| -> Vec<_> {
+            sent.iter().filter(|(s, ..)| *s == stage).copied().collect()
+        };
+        let one = all_sends(1, 1);
+        let counts: Vec<usize> = (0..4).map(|s| in_stage(&one, s).len()).collect();
+        assert_eq!(counts, [7, 5 * 4, 13, 31]);
+        for (segments, workers) in [(1, 3), (2, 1), (2, 3), (4, 2), (3, 5)] {
+            let split = all_sends(segments, workers);
+            let what = format!("{segments} segments of {workers} workers");
+            // Arrivals and uncapped users: the same sends at the same times.
+            for stage in [0, 1, 3] {
+                assert_eq!(in_stage(&split, stage), in_stage(&one, stage), "{what}");
+            }
+            // A capped closed stage: exactly the cap, over the same users.
+            let capped = in_stage(&split, 2);
+            assert_eq!(capped.len(), 13, "{what}");
+            let mut users: Vec<_> = capped.iter().filter_map(|(_, u, _)| *u).collect();
+            users.sort_unstable();
+            users.dedup();
+            assert_eq!(users, [0, 1, 2, 3, 4], "{what}");
+        }
     }
 }

@@ -9,6 +9,7 @@ mod pacer;
 mod payloads;
 mod rotation;
 mod schedule;
+mod segment;
 mod template;
 mod worker;
 
@@ -19,6 +20,7 @@ pub use drill::{
 };
 pub use live::{LiveBuckets, LiveStats, LiveTotals, in_flight};
 pub use schedule::{RateSchedule, UserRamp};
+pub use segment::{Segment, SegmentError};
 pub use template::{
     FillContext, MAX_HEADER_BYTES, MAX_HEADERS, PayloadTemplate, RequestLimits, RequestTemplate,
     TemplateError,

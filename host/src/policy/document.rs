@@ -52,6 +52,14 @@ pub trait PolicyDocument: Sized {
             None => Self::builtin(context),
         }
     }
+
+    /// The text of the file when one is given, else of the built-in copy.
+    fn text_of(path: Option<&Path>) -> Result<String, PolicyError> {
+        match path {
+            Some(path) => read(path),
+            None => Ok(Self::BUILTIN_TEXT.to_owned()),
+        }
+    }
 }
 
 /// Reads a document's text.

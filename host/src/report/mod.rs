@@ -12,6 +12,7 @@ mod junit;
 mod markdown;
 mod probe_outcome;
 mod runbook;
+mod segment;
 mod slo_gate;
 mod table;
 mod types;
@@ -31,6 +32,10 @@ pub use junit::{JunitCase, junit_xml, write_junit, write_text_file, xml_escape};
 pub use markdown::{MarkdownSummary, SummaryRow, md_cell};
 pub use probe_outcome::{Observed, ProbeCheck, ProbeOutcome};
 pub use runbook::runbook_section;
+pub use segment::{
+    CoverageGoals, MergedSection, MergedSegment, RunRecord, SEGMENT_FORMAT, ScenarioRecord,
+    SegmentSection, StagePlan, StageRecord,
+};
 pub use slo_gate::{Check, Comparator, GateResult, Unit, Verdict};
 pub use table::write_summary_table;
 pub use types::{

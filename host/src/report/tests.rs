@@ -128,6 +128,8 @@ fn realistic_report() -> DrillReport {
         scenarios,
         warnings: vec!["3 late starts".into()],
         error: None,
+        segment: None,
+        merged: None,
     }
 }
 

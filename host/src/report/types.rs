@@ -7,6 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use super::segment::{MergedSection, SegmentSection};
+
 use super::slo_gate::{GateResult, Verdict};
 use crate::metrics::{StageMetrics, StageSummary, TimePoint};
 use crate::plugin::LoadedPlugin;
@@ -110,6 +112,12 @@ pub struct DrillReport {
     /// Why the run could not be carried out (status `error`), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// A segment's report: which segment, and the record `relhost merge` needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<Box<SegmentSection>>,
+    /// A merged report: the segments it joined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<MergedSection>,
 }
 
 impl DrillReport {
