@@ -21,13 +21,11 @@ use crate::plugin::{
 };
 use crate::policy::{Origin, PolicyDocument, PolicyError, SloBaseline};
 use crate::report::{
-    DrillReport, MergedSection, MergedSegment, RunRecord, SEGMENT_FORMAT, ScenarioRecord,
-    SegmentSection, StageRecord, report_file_name, write_json_atomic,
+    DrillReport, MergedSection, MergedSegment, ReadError, RunRecord, SEGMENT_FORMAT,
+    ScenarioRecord, SegmentSection, StageRecord, read_drill_report, report_file_name,
+    write_json_atomic,
 };
 use crate::slo::Evaluators;
-
-/// The largest report file merge reads.
-const MAX_REPORT_BYTES: u64 = 1 << 30;
 
 /// What to merge and where the merged report goes.
 #[derive(Debug, Clone)]
@@ -54,20 +52,23 @@ pub struct MergeOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
     /// A report cannot be read.
-    #[error("{path}: cannot read: {source}")]
-    Read {
-        /// The file.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// A directory cannot be listed.
+    #[error("{path}: cannot list: {source}")]
+    List {
+        /// The directory.
         path: PathBuf,
         /// Why.
         source: std::io::Error,
     },
-    /// A file is not a drill report.
-    #[error("{path}: not a load drill report: {message}")]
-    Parse {
+    /// A segment's report is of another layout.
+    #[error("{path}: segment format {format}; this relhost reads format {SEGMENT_FORMAT}")]
+    Format {
         /// The file.
         path: PathBuf,
-        /// What is wrong.
-        message: String,
+        /// Its format.
+        format: u32,
     },
     /// A report is not a segment's.
     #[error("{path}: not a segment's report (run `relhost drill --segment=I/N`)")]
@@ -151,7 +152,7 @@ pub async fn merge(options: &MergeOptions) -> Result<MergeOutcome, MergeError> {
         &evaluators,
     )
     .await;
-    report.merged = Some(merged_section(&parts));
+    report.merged = Some(merged_section(&parts, record));
     let name = report_file_name("load-drill", &report.profile, SystemTime::now());
     let path = write_json_atomic(&options.output_dir, &name, &report)?;
     Ok(MergeOutcome { report, path })
@@ -164,7 +165,7 @@ fn read_parts(inputs: &[PathBuf]) -> Result<Vec<Part>, MergeError> {
     for input in inputs {
         if input.is_dir() {
             let mut files: Vec<PathBuf> = std::fs::read_dir(input)
-                .map_err(|source| MergeError::Read {
+                .map_err(|source| MergeError::List {
                     path: input.clone(),
                     source,
                 })?
@@ -177,14 +178,14 @@ fn read_parts(inputs: &[PathBuf]) -> Result<Vec<Part>, MergeError> {
                 .collect();
             files.sort();
             for path in files {
-                let report = read_report(&path)?;
+                let report = read_drill_report(&path)?;
                 if report.merged.is_some() {
                     continue;
                 }
                 parts.push(part(path, report)?);
             }
         } else {
-            let report = read_report(input)?;
+            let report = read_drill_report(input)?;
             parts.push(part(input.clone(), report)?);
         }
     }
@@ -195,36 +196,14 @@ fn read_parts(inputs: &[PathBuf]) -> Result<Vec<Part>, MergeError> {
     Ok(parts)
 }
 
-fn read_report(path: &Path) -> Result<DrillReport, MergeError> {
-    let read = |source| MergeError::Read {
-        path: path.to_owned(),
-        source,
-    };
-    let size = std::fs::metadata(path).map_err(read)?.len();
-    if size > MAX_REPORT_BYTES {
-        return Err(MergeError::Parse {
-            path: path.to_owned(),
-            message: format!("{size} bytes, more than a report can be"),
-        });
-    }
-    let text = std::fs::read(path).map_err(read)?;
-    serde_json::from_slice(&text).map_err(|e| MergeError::Parse {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })
-}
-
 fn part(path: PathBuf, mut report: DrillReport) -> Result<Part, MergeError> {
     let Some(segment) = report.segment.take() else {
         return Err(MergeError::NotASegment { path });
     };
     if segment.format != SEGMENT_FORMAT {
-        return Err(MergeError::Parse {
+        return Err(MergeError::Format {
             path,
-            message: format!(
-                "segment format {}; this relhost reads format {SEGMENT_FORMAT}",
-                segment.format
-            ),
+            format: segment.format,
         });
     }
     Ok(Part {
@@ -471,7 +450,7 @@ async fn load_evaluators(first: &Part, cache_dir: &Path) -> Result<Evaluators, M
 }
 
 /// What the merged report says of its segments.
-fn merged_section(parts: &[Part]) -> MergedSection {
+fn merged_section(parts: &[Part], record: RunRecord) -> MergedSection {
     let started: Vec<Option<SystemTime>> = parts
         .iter()
         .map(|p| humantime::parse_rfc3339_weak(&p.segment.load_started_at).ok())
@@ -502,6 +481,7 @@ fn merged_section(parts: &[Part]) -> MergedSection {
             .iter()
             .filter_map(|p| p.segment.start_skew_ms)
             .reduce(f64::max),
+        record,
     }
 }
 

@@ -29,6 +29,7 @@ pub struct MilestoneGate {
     policy_label: String,
     owners: OwnershipMatrix,
     thresholds: MilestoneThresholds,
+    drill_report: Option<PathBuf>,
 }
 
 /// A finished milestone gate: its report, the concurrency floor it was
@@ -67,7 +68,15 @@ impl MilestoneGate {
             policy_label,
             owners,
             thresholds,
+            drill_report: None,
         })
+    }
+
+    /// Judges the report of a finished drill of the milestone (a merged
+    /// one, say) instead of drilling.
+    pub fn judging(mut self, drill_report: Option<PathBuf>) -> Self {
+        self.drill_report = drill_report;
+        self
     }
 
     /// The drill of the milestone: its profile, and on the built-in sim as
@@ -79,7 +88,7 @@ impl MilestoneGate {
     }
 
     /// Runs the milestone's drill (prepared from [`Self::drill_options`]),
-    /// checks it and writes the report.
+    /// or reads the one it judges, checks it and writes the report.
     pub async fn run(
         &self,
         prepared: &PreparedDrill,
@@ -88,7 +97,9 @@ impl MilestoneGate {
     ) -> Result<MilestoneOutcome, DrillError> {
         let started = SystemTime::now();
         let (policy, owners, thresholds) = (&self.policy, &self.owners, &self.thresholds);
-        let drill = prepared.run(stop.clone(), progress).await?;
+        let drill = prepared
+            .run_or_read(self.drill_report.as_deref(), stop.clone(), progress)
+            .await?;
 
         let scenario = drill
             .report

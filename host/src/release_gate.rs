@@ -64,6 +64,8 @@ pub struct ReleaseGate {
     pub source: SnapshotSource,
     /// Minutes of snapshot history (default: the policy's).
     pub minutes: Option<u32>,
+    /// A finished drill's report (a merged one, say) judged instead of drilling.
+    pub drill_report: Option<PathBuf>,
     /// Rows per snapshot section (default: the policy's).
     pub limit: Option<u32>,
 }
@@ -97,7 +99,9 @@ impl ReleaseGate {
         let mut checks = OwnedCheck::from_probes(&probes, owners);
 
         progress.note("gate: load drill");
-        let drill = prepared.run(stop.clone(), progress).await?;
+        let drill = prepared
+            .run_or_read(self.drill_report.as_deref(), stop.clone(), progress)
+            .await?;
         for scenario in drill
             .report
             .scenarios

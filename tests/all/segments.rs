@@ -354,3 +354,154 @@ fn a_missing_duplicate_or_foreign_segment_is_refused_with_exit_2() {
         describe(&output)
     );
 }
+
+/// Segments of `profile` against `sim` (the chat pool, if any), merged:
+/// the merged report's path.
+fn merged_drill(sim: &Sim, dir: &Path, name: &str, flags: &[&str]) -> PathBuf {
+    let segments = dir.join(format!("{name}-segments"));
+    run_segments(2, || {
+        let mut cmd = relhost();
+        cmd.args([
+            "drill",
+            "--quiet",
+            "--workers=2",
+            "--base-url",
+            &sim.base_url,
+        ])
+        .args(flags)
+        .arg("--output-dir")
+        .arg(&segments);
+        cmd
+    });
+    let merged = dir.join(name);
+    let output = merge(&[&segments], &merged);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    reports_in(&merged).pop().expect("the merged report")
+}
+
+#[test]
+fn the_milestone_gate_judges_a_merged_drill() {
+    let sim = Sim::start(&[], &[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pool = make_pool(&sim, dir.path(), "mg", 10);
+    let pool = pool.to_str().expect("utf-8");
+    let milestone = [
+        "--profile=m1_1k",
+        "--chat-concurrency-scale=0.01",
+        "--chat-duration-scale=0.04",
+        "--chat-load-scale=0.01",
+        "--chat-auth-pool-file",
+        pool,
+    ];
+    let merged = merged_drill(&sim, dir.path(), "m1", &milestone);
+    let gate = |drill_report: &Path, out: &str| {
+        let mut cmd = relhost();
+        cmd.args([
+            "milestone-gate",
+            "--quiet",
+            "--milestone=m1_1k",
+            "--base-url",
+            &sim.base_url,
+        ])
+        .args(&milestone[1..])
+        .arg("--drill-report")
+        .arg(drill_report)
+        .arg("--output-dir")
+        .arg(dir.path().join(out));
+        run_bounded(cmd, Duration::from_secs(60))
+    };
+    let output = gate(&merged, "gate");
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let report = only_report(&dir.path().join("gate"), "milestone-gate-m1_1k-");
+    assert_matches_schema(&report, "milestone-gate");
+    assert_eq!(report["drill_report"], merged.display().to_string());
+    // Each segment ran half the ten users.
+    assert_eq!(report["achieved_concurrency"], 10, "{report:#}");
+    assert!(
+        reports_in(&dir.path().join("gate")).len() == 1,
+        "nothing drilled: only the gate's report"
+    );
+    // The release gate probes and reads the snapshot, and judges the
+    // merged drill with its burn-rate gates.
+    let mut cmd = relhost();
+    cmd.args([
+        "gate",
+        "--quiet",
+        "--base-url",
+        &sim.base_url,
+        "--ops-token=test-ops-token",
+    ])
+    .args(milestone)
+    .arg("--drill-report")
+    .arg(&merged)
+    .arg("--output-dir")
+    .arg(dir.path().join("release"));
+    let output = run_bounded(cmd, Duration::from_secs(60));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let report = only_report(&dir.path().join("release"), "release-gate-");
+    assert_matches_schema(&report, "release-gate");
+    assert_eq!(report["drill_report"], merged.display().to_string());
+    let sources: std::collections::BTreeSet<&str> = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter_map(|c| c["source"].as_str())
+        .collect();
+    assert!(
+        ["probe", "drill", "burn_rate"]
+            .iter()
+            .all(|s| sources.contains(s)),
+        "{sources:?}"
+    );
+    // A segment's report is refused: merge first.
+    let segment = reports_in(&dir.path().join("m1-segments")).remove(0);
+    let output = gate(&segment, "refused");
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("merge"),
+        "{}",
+        describe(&output)
+    );
+}
+
+#[test]
+fn the_canary_judges_two_merged_drills() {
+    let control = Sim::start(&["--seed=3"], &[]);
+    let candidate = Sim::start(&["--seed=3", "--fault=all:latency=200ms"], &[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = profile_file(
+        dir.path(),
+        "hooks",
+        json!({ "whatsapp_webhook": { "stages": [rate_stage("steady", 40, 3)] } }),
+    );
+    let flags = ["--profile", profile.to_str().expect("utf-8")];
+    let control = merged_drill(&control, dir.path(), "control", &flags);
+    let candidate = merged_drill(&candidate, dir.path(), "candidate", &flags);
+    let canary = |control: &Path, candidate: &Path, out: &str| {
+        let mut cmd = relhost();
+        cmd.args(["canary", "--quiet", "--control-report"])
+            .arg(control)
+            .arg("--candidate-report")
+            .arg(candidate)
+            .arg("--output-dir")
+            .arg(dir.path().join(out));
+        let output = run_bounded(cmd, Duration::from_secs(60));
+        let report = only_report(&dir.path().join(out), "canary-check-");
+        assert_matches_schema(&report, "canary-check");
+        (output, report)
+    };
+    let (output, report) = canary(&control, &candidate, "slower");
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let p95 = report["metrics"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["metric"] == "p95_latency_ms"))
+        .expect("p95 judged");
+    assert_eq!(p95["classification"], "high", "{p95:#}");
+    assert_eq!(
+        report["candidate"]["drill_report"],
+        candidate.display().to_string()
+    );
+    let (output, report) = canary(&control, &control, "same");
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert_eq!(report["verdict"], "pass");
+}

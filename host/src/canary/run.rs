@@ -9,7 +9,7 @@
 //! (within the scheduler's jitter, and within a stage's drain time when
 //! one side is slower) and neither target gets a quieter moment.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use tokio::sync::watch;
@@ -21,7 +21,8 @@ use crate::engine::{NoProgress, Progress, ScenarioResult};
 use crate::metrics::StageMetrics;
 use crate::policy::CanaryPolicy;
 use crate::report::{
-    DrillReport, ReportHeader, ReportKind, compact_timestamp, report_file_name, write_json_atomic,
+    DrillReport, DrillStatus, ReportHeader, ReportKind, compact_timestamp, read_drill_report,
+    report_file_name, write_json_atomic,
 };
 
 /// A canary: the policy, the candidate's URL (none: a second built-in sim)
@@ -118,7 +119,6 @@ impl Canary {
         progress: &dyn Progress,
         started: SystemTime,
     ) -> Result<CanaryOutcome, DrillError> {
-        let policy = &self.policy;
         if let Some(url) = &self.candidate_url {
             candidate.plan.base_url = url.clone();
             candidate.target.base_url = url.clone();
@@ -148,6 +148,59 @@ impl Canary {
                 warnings.extend(exporter.finish(&side.report).await);
             }
         }
+        let context = Context {
+            started,
+            interrupted,
+            command_line: options.command_line.clone(),
+            output_dir: options.output_dir.clone(),
+            profile: control.profile.name.clone(),
+            seed: control.plan.seed.into(),
+            workers: control.plan.workers.into(),
+        };
+        self.judge_sides(&control_side, &candidate_side, context, warnings)
+    }
+
+    /// Judges two finished drills, each a `relhost merge`d report (its
+    /// record holds every measurement), and writes `canary-check-*.json`
+    /// into `output_dir`.
+    pub fn judge_reports(
+        &self,
+        (control, candidate): (&Path, &Path),
+        command_line: Vec<String>,
+        output_dir: &Path,
+    ) -> Result<CanaryOutcome, DrillError> {
+        let control = merged_side(control, "--control-report")?;
+        let candidate = merged_side(candidate, "--candidate-report")?;
+        if control.report.profile != candidate.report.profile {
+            return Err(DrillError::Invalid(format!(
+                "--control-report drilled profile {:?}, --candidate-report {:?}: a canary compares one load",
+                control.report.profile, candidate.report.profile
+            )));
+        }
+        let config = &control.report.config;
+        let context = Context {
+            started: SystemTime::now(),
+            interrupted: [&control, &candidate]
+                .iter()
+                .any(|side| side.report.status == DrillStatus::Interrupted),
+            command_line,
+            output_dir: output_dir.to_owned(),
+            profile: control.report.profile.clone(),
+            seed: config["seed"].clone(),
+            workers: config["workers"].clone(),
+        };
+        self.judge_sides(&control, &candidate, context, Vec::new())
+    }
+
+    /// Compares the sides' scenarios, judges and writes the canary report.
+    fn judge_sides(
+        &self,
+        control_side: &Side,
+        candidate_side: &Side,
+        context: Context,
+        mut warnings: Vec<String>,
+    ) -> Result<CanaryOutcome, DrillError> {
+        let policy = &self.policy;
         let mut compared = Vec::new();
         for (i, (c, k)) in control_side
             .report
@@ -180,23 +233,23 @@ impl Canary {
         let report = CanaryReport {
             header: ReportHeader::new(
                 ReportKind::CanaryCheck,
-                started,
-                options.command_line.clone(),
+                context.started,
+                context.command_line,
             ),
             verdict: judgement.verdict,
-            interrupted,
+            interrupted: context.interrupted,
             config: serde_json::json!({
                 "policy": self.policy_label,
-                "profile": control.profile.name,
+                "profile": context.profile,
                 "confidence_level": policy.confidence_level,
                 "min_samples": self.min_samples,
                 "critical_metrics": policy.critical_metrics,
-                "seed": control.plan.seed,
-                "workers": control.plan.workers,
+                "seed": context.seed,
+                "workers": context.workers,
             }),
             samples: SAMPLES.into(),
-            control: summary(&control_side),
-            candidate: summary(&candidate_side),
+            control: summary(control_side),
+            candidate: summary(candidate_side),
             metrics: judgement.metrics,
             score: judgement.score,
             pass_score: policy.pass_score * 100.0,
@@ -204,10 +257,50 @@ impl Canary {
             reasons: judgement.reasons,
             warnings,
         };
-        let name = format!("canary-check-{}.json", compact_timestamp(started));
-        let path = write_json_atomic(&options.output_dir, &name, &report)?;
+        let name = format!("canary-check-{}.json", compact_timestamp(context.started));
+        let path = write_json_atomic(&context.output_dir, &name, &report)?;
         Ok(CanaryOutcome { report, path })
     }
+}
+
+/// What a canary report says besides the judgement.
+struct Context {
+    started: SystemTime,
+    interrupted: bool,
+    command_line: Vec<String>,
+    output_dir: PathBuf,
+    profile: String,
+    seed: serde_json::Value,
+    workers: serde_json::Value,
+}
+
+/// A side from a merged drill's report: its record's measurements.
+fn merged_side(path: &Path, flag: &str) -> Result<Side, DrillError> {
+    let report = read_drill_report(path)?;
+    let Some(merged) = &report.merged else {
+        return Err(DrillError::Invalid(format!(
+            "{flag} {}: not a merged drill's report (`relhost merge` writes one); \
+             a canary needs every measurement, which only merged reports carry",
+            path.display()
+        )));
+    };
+    let measured = merged
+        .record
+        .scenarios
+        .iter()
+        .map(|scenario| {
+            let mut all = StageMetrics::new();
+            for run in &scenario.runs {
+                all.merge(&run.metrics);
+            }
+            all
+        })
+        .collect();
+    Ok(Side {
+        report,
+        path: path.to_owned(),
+        measured,
+    })
 }
 
 /// Builds and writes one side's drill report.

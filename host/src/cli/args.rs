@@ -34,6 +34,15 @@ pub(crate) struct OutputArgs {
     pub(crate) quiet: bool,
 }
 
+/// A finished drill a gate judges instead of drilling.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct JudgedDrillArgs {
+    /// Judge this drill report instead of drilling: a `relhost merge`d
+    /// drill of the same profile and target, or any whole drill's report.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) drill_report: Option<PathBuf>,
+}
+
 /// The ownership matrix that names every check's owner.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct OwnershipArgs {

@@ -50,6 +50,13 @@ pub struct CanaryCommand {
     #[arg(long, default_value = "5", value_name = "N",
           value_parser = clap::value_parser!(u32).range(2..=100000))]
     min_samples: u32,
+    /// Judge this merged drill (`relhost merge`) as the control instead of
+    /// drilling; needs --candidate-report.
+    #[arg(long, value_name = "FILE", requires = "candidate_report")]
+    control_report: Option<PathBuf>,
+    /// Judge this merged drill as the candidate; needs --control-report.
+    #[arg(long, value_name = "FILE", requires = "control_report")]
+    candidate_report: Option<PathBuf>,
     /// `--junit` and `--summary` outputs for CI.
     #[command(flatten)]
     ci: CiOutputArgs,
@@ -67,7 +74,14 @@ impl CanaryCommand {
             candidate_url: self.candidate_url.clone(),
             min_samples: self.min_samples,
         };
-        let outcome = canary.run(&self.drill.options()?, stop, &progress).await?;
+        let outcome = match (&self.control_report, &self.candidate_report) {
+            (Some(control), Some(candidate)) => canary.judge_reports(
+                (control, candidate),
+                crate::redact::command_line(),
+                self.drill.output_dir(),
+            )?,
+            _ => canary.run(&self.drill.options()?, stop, &progress).await?,
+        };
         let report = &outcome.report;
         print_report(&printer, report, &outcome.path);
         write_outputs(

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::args::{CiOutputArgs, OwnershipArgs};
+use super::args::{CiOutputArgs, JudgedDrillArgs, OwnershipArgs};
 use super::deployment::SnapshotSourceArgs;
 use super::drill::DrillArgs;
 use super::error::CliError;
@@ -29,6 +29,8 @@ use crate::report::{OwnedCheck, Verdict, runbook_section, verdict_of, write_gate
 pub struct GateCommand {
     #[command(flatten)]
     drill: DrillArgs,
+    #[command(flatten)]
+    judged: JudgedDrillArgs,
     /// Minutes of snapshot history to check (default: the policy's).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=60))]
     minutes: Option<u32>,
@@ -75,6 +77,7 @@ impl GateCommand {
                 source,
                 minutes: self.minutes,
                 limit: self.limit,
+                drill_report: self.judged.drill_report.clone(),
             });
         let outcome = match gate {
             Ok(gate) => gate

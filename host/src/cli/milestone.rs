@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::args::{CiOutputArgs, OwnershipArgs};
+use super::args::{CiOutputArgs, JudgedDrillArgs, OwnershipArgs};
 use super::drill::DrillArgs;
 use super::error::CliError;
 use super::printer::Printer;
@@ -30,6 +30,8 @@ pub struct MilestoneGateCommand {
     milestone: String,
     #[command(flatten)]
     drill: DrillArgs,
+    #[command(flatten)]
+    judged: JudgedDrillArgs,
     /// Milestone gate policy file (default: the built-in policies/milestone-gate-policy.json).
     #[arg(
         long = "policy",
@@ -56,7 +58,8 @@ impl MilestoneGateCommand {
             MilestoneGatePolicy::file_or_builtin(self.policy.as_deref(), &())?,
             MilestoneGatePolicy::origin_of(self.policy.as_deref()).to_string(),
             self.owners.load()?,
-        )?;
+        )?
+        .judging(self.judged.drill_report.clone());
         let options = gate.drill_options(self.drill.options()?);
         let prepared = drill::prepare(&options, &progress, &stop).await?;
         let outcome = gate.run(&prepared, stop, &progress).await;

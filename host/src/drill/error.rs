@@ -10,6 +10,7 @@ use crate::plugin::PluginError;
 use crate::policy::PolicyError;
 use crate::pool::PoolError;
 use crate::registry::RegistryError;
+use crate::report::ReadError;
 
 /// Why a drill failed before or after its load ran.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +61,9 @@ pub enum DrillError {
     /// A report cannot be written.
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// A finished drill's report (`--drill-report`) cannot be read.
+    #[error("--drill-report: {0}")]
+    Report(#[from] ReadError),
 }
 
 impl DrillError {
@@ -74,7 +78,8 @@ impl DrillError {
             | DrillError::Registry(_)
             | DrillError::Pool(_)
             | DrillError::Engine(_)
-            | DrillError::Client(_) => Exit::BadInput,
+            | DrillError::Client(_)
+            | DrillError::Report(_) => Exit::BadInput,
             DrillError::Sim(_)
             | DrillError::Unreachable { .. }
             | DrillError::ConnectTimeout { .. }

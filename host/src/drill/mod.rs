@@ -32,7 +32,7 @@ pub mod report;
 pub mod scenarios;
 pub mod target;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -57,7 +57,7 @@ use crate::policy::{self, PolicyDocument, Profile, Scale, SloBaseline};
 use crate::registry::ResolveOptions;
 use crate::report::{
     DrillReport, PluginInfo, RunRecord, SEGMENT_FORMAT, SegmentSection, StagePlan,
-    report_file_name, write_json_atomic,
+    read_drill_report, report_file_name, write_json_atomic,
 };
 use crate::slo::Evaluators;
 
@@ -419,6 +419,51 @@ impl PreparedDrill {
         }
         let path = write_json_atomic(&self.options.output_dir, &name, &report)?;
         Ok(DrillOutcome { report, path })
+    }
+
+    /// The drill a gate judges: run now, or, when `given` names the report
+    /// of a finished drill (a merged one, say), that report, checked to be
+    /// a whole drill of this profile against this target.
+    pub async fn run_or_read(
+        &self,
+        given: Option<&Path>,
+        stop: watch::Receiver<bool>,
+        progress: &dyn Progress,
+    ) -> Result<DrillOutcome, DrillError> {
+        let Some(path) = given else {
+            return self.run(stop, progress).await;
+        };
+        let report = read_drill_report(path)?;
+        let refuse = |what: String| {
+            Err(DrillError::Invalid(format!(
+                "--drill-report {}: {what}",
+                path.display()
+            )))
+        };
+        if let Some(segment) = &report.segment {
+            return refuse(format!(
+                "segment {}/{} of a drill: `relhost merge` its segments first",
+                segment.index, segment.count
+            ));
+        }
+        if report.profile != self.profile.name {
+            return refuse(format!(
+                "drilled profile {:?}; this gate drills {:?}",
+                report.profile, self.profile.name
+            ));
+        }
+        let target = self.target.info().base_url;
+        if report.target.base_url != target {
+            return refuse(format!(
+                "drilled {}; this gate's target is {target}",
+                report.target.base_url
+            ));
+        }
+        progress.note(&format!("judging the drill of {}", path.display()));
+        Ok(DrillOutcome {
+            report,
+            path: path.to_owned(),
+        })
     }
 
     /// Runs the load alone, telling `progress` and, when there is one,

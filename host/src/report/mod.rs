@@ -11,6 +11,7 @@ mod gate_reports;
 mod junit;
 mod markdown;
 mod probe_outcome;
+mod read;
 mod runbook;
 mod segment;
 mod slo_gate;
@@ -31,6 +32,7 @@ pub use gate_reports::{
 pub use junit::{JunitCase, junit_xml, write_junit, write_text_file, xml_escape};
 pub use markdown::{MarkdownSummary, SummaryRow, md_cell};
 pub use probe_outcome::{Observed, ProbeCheck, ProbeOutcome};
+pub use read::{ReadError, read_drill_report};
 pub use runbook::runbook_section;
 pub use segment::{
     CoverageGoals, MergedSection, MergedSegment, RunRecord, SEGMENT_FORMAT, ScenarioRecord,

@@ -205,6 +205,8 @@ pub struct MergedSection {
     pub segments: Vec<MergedSegment>,
     /// The largest start skew over the segments, in ms (with `--start-at`).
     pub max_start_skew_ms: Option<f64>,
+    /// The merged run, losslessly (a canary compares merged drills by it).
+    pub record: RunRecord,
 }
 
 /// One joined segment.

@@ -1,0 +1,51 @@
+//! Reading a drill report back: `relhost merge` reads segments', the gates
+//! and the canary read finished (merged) drills'.
+
+use std::path::{Path, PathBuf};
+
+use super::DrillReport;
+
+/// The largest report file read: a long soak's segment, with its series,
+/// stays far below.
+const MAX_REPORT_BYTES: u64 = 1 << 30;
+
+/// Why a drill report cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The file cannot be read.
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a drill report.
+    #[error("{path}: not a load drill report: {message}")]
+    NotADrillReport {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Reads and parses a `load-drill-*.json`.
+pub fn read_drill_report(path: &Path) -> Result<DrillReport, ReadError> {
+    let io = |source| ReadError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(io)?.len();
+    if size > MAX_REPORT_BYTES {
+        return Err(ReadError::NotADrillReport {
+            path: path.to_owned(),
+            message: format!("{size} bytes, more than a report can be"),
+        });
+    }
+    let text = std::fs::read(path).map_err(io)?;
+    serde_json::from_slice(&text).map_err(|e| ReadError::NotADrillReport {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
