@@ -20,6 +20,7 @@ pub mod engine;
 pub mod exit;
 pub mod gameday;
 pub mod http;
+pub mod k8s;
 pub mod merge;
 pub mod metrics;
 pub mod milestone_gate;

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::atomic_file::WriteError;
 use crate::drill::report::{RunInfo, drill_report};
@@ -38,6 +38,9 @@ pub struct MergeOptions {
     pub command_line: Vec<String>,
     /// Where compiled plugins are cached (the team's SLO evaluators).
     pub cache_dir: PathBuf,
+    /// How long to wait for segments still missing (a Kubernetes merge
+    /// step starts beside the segments' pods); `None`: not at all.
+    pub wait: Option<Duration>,
 }
 
 /// The merged report and its file.
@@ -79,6 +82,9 @@ pub enum MergeError {
     /// Nothing to merge.
     #[error("no segment reports in {0}")]
     Nothing(String),
+    /// Segments of the drill are missing.
+    #[error("{0}")]
+    Missing(String),
     /// The segments do not make up one drill.
     #[error("{0}")]
     Segments(String),
@@ -99,7 +105,22 @@ impl From<PluginError> for MergeError {
     }
 }
 
+/// How often a waiting merge looks for the segments again.
+const WAIT_POLL: Duration = Duration::from_secs(2);
+
 impl MergeError {
+    /// Whether segments may yet arrive: none, or not all, are there.
+    fn is_incomplete(&self) -> bool {
+        match self {
+            MergeError::Nothing(_) | MergeError::Missing(_) | MergeError::List { .. } => true,
+            // The segments' directory, not made yet.
+            MergeError::Read(ReadError::Io { source, .. }) => {
+                source.kind() == std::io::ErrorKind::NotFound
+            }
+            _ => false,
+        }
+    }
+
     /// 2 for what the operator gave, 3 when the report cannot be written.
     pub fn exit(&self) -> Exit {
         match self {
@@ -119,8 +140,16 @@ struct Part {
 /// Reads the segments, checks that they make up one drill, and writes
 /// the merged report.
 pub async fn merge(options: &MergeOptions) -> Result<MergeOutcome, MergeError> {
-    let parts = read_parts(&options.inputs)?;
-    let parts = check_parts(parts)?;
+    let deadline = options.wait.map(|wait| Instant::now() + wait);
+    let parts = loop {
+        match read_parts(&options.inputs).and_then(check_parts) {
+            Ok(parts) => break parts,
+            Err(e) if e.is_incomplete() && deadline.is_some_and(|d| Instant::now() < d) => {
+                tokio::time::sleep(WAIT_POLL).await;
+            }
+            Err(e) => return Err(e),
+        }
+    };
     let first = &parts[0];
     let record = merge_records(&parts);
     let origin = Origin::File(first.path.clone());
@@ -255,7 +284,7 @@ fn check_parts(parts: Vec<Part>) -> Result<Vec<Part>, MergeError> {
         .map(|i| format!("{i}/{count}"))
         .collect();
     if !missing.is_empty() {
-        return Err(MergeError::Segments(format!(
+        return Err(MergeError::Missing(format!(
             "segment {} missing: a merge needs all {count} segments of the drill",
             missing.join(", ")
         )));

@@ -8,6 +8,7 @@ mod dashboard;
 mod drill;
 mod gameday;
 mod gate;
+mod k8s;
 mod library;
 mod load;
 mod ops;

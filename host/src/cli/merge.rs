@@ -6,10 +6,11 @@
 //! from another plan).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 
-use super::args::OutputArgs;
+use super::args::{self, OutputArgs};
 use super::error::CliError;
 use super::printer::Printer;
 use crate::exit::Exit;
@@ -23,6 +24,10 @@ pub struct MergeCommand {
     /// holding them: every segment of the drill, once.
     #[arg(required = true, value_name = "REPORT|DIR")]
     inputs: Vec<PathBuf>,
+    /// Wait up to this long for segments not there yet (as a Kubernetes
+    /// merge step started beside the segments' pods does), e.g. 30m.
+    #[arg(long, value_name = "DURATION", value_parser = args::positive_duration)]
+    wait: Option<Duration>,
     /// Where the merged report is written; quiet.
     #[command(flatten)]
     output: OutputArgs,
@@ -37,6 +42,7 @@ impl MergeCommand {
             output_dir: self.output.output_dir,
             command_line: crate::redact::command_line(),
             cache_dir: ResolveOptions::default().cache_dir,
+            wait: self.wait,
         })
         .await?;
         printer.summary(&outcome.report);

@@ -13,6 +13,7 @@ mod drill;
 mod error;
 mod gameday;
 mod gate;
+mod k8s;
 mod live_outputs;
 mod load;
 mod merge;
@@ -37,6 +38,7 @@ pub use drill::DrillCommand;
 pub use error::CliError;
 pub use gameday::GamedayCommand;
 pub use gate::GateCommand;
+pub use k8s::K8sCommand;
 pub use load::LoadCommand;
 pub use merge::MergeCommand;
 pub use milestone::MilestoneGateCommand;
@@ -75,6 +77,8 @@ pub enum Command {
     Gate(Box<GateCommand>),
     /// A game day: drills framed by a steady-state hypothesis, with a fault schedule.
     Gameday(Box<GamedayCommand>),
+    /// Write Kubernetes manifests that run a drill as N segments and merge them.
+    K8s(Box<K8sCommand>),
     /// An ad-hoc load against one URL, as wrk and oha offer (-c, -q, -z, -m, -H, -d).
     Load(Box<LoadCommand>),
     /// Merge the reports of a drill's segments into the report of one run.
@@ -129,6 +133,7 @@ pub fn run() -> Exit {
             Command::Drill(command) => command.run().await,
             Command::Gate(command) => command.run().await,
             Command::Gameday(command) => command.run().await,
+            Command::K8s(command) => command.run().await,
             Command::Load(command) => command.run().await,
             Command::Merge(command) => command.run().await,
             Command::MilestoneGate(command) => command.run().await,
