@@ -294,8 +294,8 @@ fn the_image_builds_with_the_toolchain_the_workspace_names_and_runs_as_non_root(
     // runAsNonRoot (set by the manifests) needs a numeric, non-zero user.
     let user = dockerfile
         .lines()
-        .filter_map(|l| l.strip_prefix("USER "))
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix("USER "))
         .expect("a USER");
     let uid: u32 = user
         .split(':')
