@@ -288,13 +288,7 @@ fn merged_side(path: &Path, flag: &str) -> Result<Side, DrillError> {
         .record
         .scenarios
         .iter()
-        .map(|scenario| {
-            let mut all = StageMetrics::new();
-            for run in &scenario.runs {
-                all.merge(&run.metrics);
-            }
-            all
-        })
+        .map(|scenario| StageMetrics::merged(scenario.runs.iter().map(|run| &run.metrics)))
         .collect();
     Ok(Side {
         report,
@@ -323,13 +317,7 @@ async fn side(
         .await;
     let measured = results
         .iter()
-        .map(|result| {
-            let mut all = StageMetrics::new();
-            for run in &result.runs {
-                all.merge(&run.metrics);
-            }
-            all
-        })
+        .map(|result| StageMetrics::merged(result.runs.iter().map(|run| &run.metrics)))
         .collect();
     let name = report_file_name(
         "load-drill",

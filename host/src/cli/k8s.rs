@@ -19,7 +19,7 @@ use super::error::CliError;
 use super::printer::Printer;
 use crate::exit::Exit;
 use crate::k8s::{CONFIG_DIR, ConfigFile, Deployment, MAX_CONFIG_BYTES, SECRETS_DIR};
-use crate::report::write_json_atomic;
+use crate::report::{file_name_safe, write_json_atomic};
 
 /// Write Kubernetes manifests that run a drill as N segments and merge them.
 #[derive(Debug, Args)]
@@ -208,19 +208,7 @@ impl Files {
                 path.display()
             )));
         }
-        let name: String = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("file")
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let name = file_name_safe(path.file_name().and_then(|n| n.to_str()).unwrap_or("file"));
         let key = format!("{}-{name}", self.files.len());
         self.files.push(ConfigFile {
             key: key.clone(),

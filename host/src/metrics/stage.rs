@@ -285,6 +285,15 @@ impl StageMetrics {
         }
     }
 
+    /// One recorder holding every measurement of `all`.
+    pub fn merged<'a>(all: impl IntoIterator<Item = &'a StageMetrics>) -> StageMetrics {
+        let mut merged = StageMetrics::new();
+        for metrics in all {
+            merged.merge(metrics);
+        }
+        merged
+    }
+
     /// Adds another recorder's measurements (lossless: histograms add).
     pub fn merge(&mut self, o: &StageMetrics) {
         self.sent += o.sent;

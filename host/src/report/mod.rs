@@ -44,4 +44,6 @@ pub use types::{
     CredentialsReport, DataInfo, DrillReport, DrillStatus, LoadReport, PluginInfo, ReportHeader,
     ReportKind, RotationReport, SCHEMA_VERSION, ScenarioReport, StageReport, StageRun, TargetInfo,
 };
-pub use write::{compact_timestamp, report_file_name, rfc3339_millis, write_json_atomic};
+pub use write::{
+    compact_timestamp, file_name_safe, report_file_name, rfc3339_millis, write_json_atomic,
+};

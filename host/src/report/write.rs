@@ -42,8 +42,17 @@ pub fn compact_timestamp(t: SystemTime) -> String {
 /// [`compact_timestamp`]). Characters of `profile` other than letters,
 /// digits, `_`, `-` and `.` become `_` (a profile may be given as a path).
 pub fn report_file_name(kind: &str, profile: &str, at: SystemTime) -> String {
-    let profile: String = profile
-        .chars()
+    format!(
+        "{kind}-{}-{}.json",
+        file_name_safe(profile),
+        compact_timestamp(at)
+    )
+}
+
+/// `text` with every character but letters, digits, `_`, `-` and `.` as
+/// `_`: a part of a file name (or a ConfigMap key) whatever `text` held.
+pub fn file_name_safe(text: &str) -> String {
+    text.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
                 c
@@ -51,8 +60,7 @@ pub fn report_file_name(kind: &str, profile: &str, at: SystemTime) -> String {
                 '_'
             }
         })
-        .collect();
-    format!("{kind}-{profile}-{}.json", compact_timestamp(at))
+        .collect()
 }
 
 #[cfg(test)]
