@@ -168,6 +168,35 @@ fn one_two_and_four_segments_merge_into_the_report_of_one_run() {
             "{what}"
         );
         assert_eq!(merged["merged"]["count"], n, "{what}");
+        if n == 2 {
+            // Beside its segments, the dashboard counts the merged drill once.
+            let merged_file = reports_in(&merged_dir).remove(0);
+            std::fs::copy(
+                &merged_file,
+                segments.join(merged_file.file_name().expect("name")),
+            )
+            .expect("copy");
+            let mut cmd = relhost();
+            cmd.args(["dashboard", "--quiet", "--output-dir"])
+                .arg(&segments);
+            let output = run_bounded(cmd, Duration::from_secs(30));
+            assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+            let dashboard: Value = serde_json::from_slice(
+                &std::fs::read(segments.join("slo-dashboard.json")).expect("dashboard"),
+            )
+            .expect("JSON");
+            assert_eq!(dashboard["reports"]["load_drill"], 1, "{what}");
+            assert_eq!(dashboard["reports"]["ignored"], 2, "{what}");
+            for file in [
+                "slo-dashboard.json",
+                "slo-dashboard.md",
+                "slo-dashboard.html",
+            ] {
+                let _ = std::fs::remove_file(segments.join(file));
+            }
+            std::fs::remove_file(segments.join(merged_file.file_name().expect("name")))
+                .expect("remove");
+        }
 
         // Percentiles are those of one histogram holding every segment's samples.
         let mut stages: Vec<StageMetrics> = Vec::new();

@@ -65,7 +65,8 @@ pub struct Collected {
     pub canaries: Vec<ReportFile<CanaryReport>>,
     /// `game_day` reports.
     pub game_days: Vec<ReportFile<GameDayReport>>,
-    /// Files of a kind the dashboard leaves out (snapshots, its own output).
+    /// Files the dashboard leaves out: snapshots, its own output, the
+    /// reports of a drill's segments (the merged report is the drill).
     pub ignored: Vec<String>,
     /// Files skipped with a reason, by name.
     pub skipped: Vec<SkippedFile>,
@@ -144,8 +145,13 @@ impl Collected {
         let typed = |e: serde_json::Error| format!("not a valid {kind:?} report: {e}");
         match kind {
             ReportKind::LoadDrill => {
-                let report = serde_json::from_value(value).map_err(typed)?;
-                self.drills.push(file(name).with(report));
+                let report: DrillReport = serde_json::from_value(value).map_err(typed)?;
+                // A segment is a part of a drill: its merged report is the drill.
+                if report.segment.is_some() {
+                    self.ignored.push(name.to_owned());
+                } else {
+                    self.drills.push(file(name).with(report));
+                }
             }
             ReportKind::ReleaseGate => {
                 let report = serde_json::from_value(value).map_err(typed)?;

@@ -76,7 +76,8 @@ pub struct ReportCounts {
     pub canary_check: usize,
     /// `game_day`.
     pub game_day: usize,
-    /// Files of kinds left out on purpose (snapshots, the dashboard itself).
+    /// Files left out on purpose (snapshots, the dashboard itself, the
+    /// reports of a drill's segments).
     pub ignored: usize,
     /// Files skipped (see `skipped`).
     pub skipped: usize,
