@@ -180,6 +180,7 @@ fn a_dense_schedule_on_two_connections_keeps_its_times() {
     // two connections would carry under 3,000 requests/s and the sends
     // would fall ever further behind. With no connection to spare the
     // answers are read as they arrive.
+    let _machine = machine_to_myself();
     let sim = Sim::start(&[], &[]);
     let report = load_report(&[
         &format!("{}/healthz", sim.base_url),

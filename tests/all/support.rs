@@ -55,6 +55,15 @@ pub(crate) fn relhost() -> Command {
     cmd
 }
 
+/// Held by the tests that time sends and by those that run several
+/// relhost processes at once, so that the two never overlap: on two cores
+/// the processes would take the time the sends are measured by.
+pub(crate) fn machine_to_myself() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Runs a command to completion, killing it after `limit`.
 pub(crate) fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
