@@ -1,10 +1,23 @@
 #!/usr/bin/env bash
-# compare.sh - relhost side by side with wrk and oha on the same target.
+# compare.sh - relhost side by side with wrk, oha and h2load on the same target.
 #
 # Starts a private nginx on 127.0.0.1:PORT (1 worker, `return 200 "ok"`,
 # access_log off) pinned to TARGET_CPU, then runs each generator pinned to
 # GEN_CPU for DURATION seconds, REPS times, alternating tools (A B A B ...).
 # Each run is wrapped in `timeout` and `/usr/bin/time -v`.
+#
+# Modes (-m):
+#   http           plain HTTP/1.1 keep-alive (default tools: wrk oha relhost)
+#   https          HTTP/1.1 keep-alive over TLS 1.3 (wrk relhost); nginx has an
+#                  RSA-2048 leaf signed by a private CA made for the run
+#   h2             HTTP/2 over TLS, CONNS connections x STREAMS streams (-M) each
+#                  (h2load relhost); relhost runs with --http2 -c CONNS*STREAMS
+#   tls-handshake  a new TLS connection per request (`Connection: close`), as a
+#                  first visit or a balancer without keep-alive makes (wrk relhost);
+#                  nginx logs $ssl_session_reused, so each run reports the share of
+#                  handshakes that resumed a session
+# In every mode nginx's own count of requests (stub_status) is reported beside
+# the generator's, as target_rps.
 #
 # stdout: one summary line per tool (medians over the clean runs):
 #     tool req_per_s cpu_us_per_req peak_rss_kb
@@ -28,6 +41,9 @@
 #   ./compare.sh                                   # c=64, 10 s, 3 reps, wrk+oha+relhost
 #   ./compare.sh -c 5000 -r 1                      # memory per connection
 #   ./compare.sh -t oha -r 1 -O "-q 20000 --latency-correction"   # open model
+#   ./compare.sh -m https                          # TLS keep-alive, wrk vs relhost
+#   ./compare.sh -m h2 -c 64 -M 10                 # HTTP/2, h2load vs relhost
+#   ./compare.sh -m tls-handshake -c 64            # handshakes per second
 #
 # Caveats: oha keeps every result in memory, so its RSS grows with the request
 # count (~0.25-0.35 GB after 1M requests); to isolate per-connection memory use
@@ -41,7 +57,9 @@ PORT=18080            # nginx listen port on 127.0.0.1
 DURATION=10           # seconds per run
 CONNS=64              # concurrent connections
 REPS=3                # repetitions per tool
-TOOLS="wrk oha relhost"  # tools, run in this order each rep
+MODE=http             # http | https | h2 | tls-handshake
+STREAMS=10            # h2: streams per connection (h2load -m)
+TOOLS=""              # tools, run in this order each rep (default: the mode's)
 RELHOST="${RELHOST:-}"   # relhost binary (default: target/release/relhost, built if missing)
 RELHOST_ARGS=""       # extra relhost load arguments, e.g. "-q 50000" or "--plugin=whatsapp.wasm"
 GEN_CPU=0             # core for the load generator
@@ -66,7 +84,9 @@ Options:
   -d SECONDS     run duration (default $DURATION)
   -c CONNS       connections (default $CONNS)
   -r REPS        repetitions per tool (default $REPS)
-  -t "TOOLS"     tools to run, subset of "wrk oha" (default "$TOOLS")
+  -m MODE        http, https, h2 or tls-handshake (default $MODE)
+  -M STREAMS     h2: streams per connection (default $STREAMS)
+  -t "TOOLS"     tools to run, of "wrk oha h2load relhost" (default: the mode's)
   -g CPU         generator core (default $GEN_CPU)
   -s CPU         target (nginx) core (default $TARGET_CPU)
   -w DIR         keep raw outputs in DIR (default: temp dir, deleted)
@@ -80,8 +100,9 @@ Options:
 EOF
 }
 
-while getopts "p:d:c:r:t:g:s:w:T:O:W:R:a:q:nh" opt; do
+while getopts "p:d:c:r:m:M:t:g:s:w:T:O:W:R:a:q:nh" opt; do
     case "$opt" in
+        m) MODE=$OPTARG ;;      M) STREAMS=$OPTARG ;;
         p) PORT=$OPTARG ;;      d) DURATION=$OPTARG ;;  c) CONNS=$OPTARG ;;
         r) REPS=$OPTARG ;;      t) TOOLS=$OPTARG ;;     g) GEN_CPU=$OPTARG ;;
         s) TARGET_CPU=$OPTARG ;; w) WORKDIR=$OPTARG ;;  T) WRK_THREADS=$OPTARG ;;
@@ -93,6 +114,15 @@ done
 
 log() { printf '%s\n' "$*" >&2; }
 die() { log "compare.sh: $*"; exit 1; }
+
+case "$MODE" in
+    http)          DEFAULT_TOOLS="wrk oha relhost"; SCHEME=http ;;
+    https)         DEFAULT_TOOLS="wrk relhost";     SCHEME=https ;;
+    h2)            DEFAULT_TOOLS="h2load relhost";  SCHEME=https ;;
+    tls-handshake) DEFAULT_TOOLS="wrk relhost";     SCHEME=https ;;
+    *) die "unknown mode $MODE (http, https, h2, tls-handshake)" ;;
+esac
+TOOLS=${TOOLS:-$DEFAULT_TOOLS}
 
 export PATH="$PATH:${CARGO_HOME:-$HOME/.cargo}/bin"
 
@@ -128,6 +158,9 @@ install_missing() {
     command -v nginx    >/dev/null || pkgs+=(nginx)
     command -v python3  >/dev/null || pkgs+=(python3)
     command -v taskset  >/dev/null || pkgs+=(util-linux)
+    command -v curl     >/dev/null || pkgs+=(curl)
+    [[ $SCHEME == http ]] || command -v openssl >/dev/null || pkgs+=(openssl)
+    [[ " $TOOLS " != *" h2load "* ]] || command -v h2load >/dev/null || pkgs+=(nghttp2-client)
     [[ -x /usr/bin/time ]]         || pkgs+=(time)
     if ((${#pkgs[@]})); then
         [[ $INSTALL -eq 1 ]] || die "missing: ${pkgs[*]} (run without -n)"
@@ -174,6 +207,30 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
 fi
 
 NGX="$WORKDIR/nginx"
+# TLS: a private CA and an RSA-2048 leaf for 127.0.0.1, made for this run.
+LISTEN="listen 127.0.0.1:$PORT backlog=16384;"
+TLS_CONF=""
+LOG_CONF="access_log off;"
+CA=""
+if [[ $SCHEME == https ]]; then
+    TLS="$WORKDIR/tls"; mkdir -p "$TLS"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=compare.sh CA" \
+        -keyout "$TLS/ca.key" -out "$TLS/ca.pem" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+        -keyout "$TLS/leaf.key" -out "$TLS/leaf.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >"$TLS/leaf.ext"
+    openssl x509 -req -in "$TLS/leaf.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca.key" \
+        -CAcreateserial -days 2 -extfile "$TLS/leaf.ext" -out "$TLS/leaf.pem" 2>/dev/null
+    CA="$TLS/ca.pem"
+    LISTEN="listen 127.0.0.1:$PORT ssl backlog=16384;"
+    [[ $MODE == h2 ]] && LISTEN="listen 127.0.0.1:$PORT ssl http2 backlog=16384;"
+    TLS_CONF="ssl_certificate $TLS/leaf.pem; ssl_certificate_key $TLS/leaf.key;
+        ssl_protocols TLSv1.3; ssl_session_cache shared:TLS:10m; ssl_session_tickets on;"
+    if [[ $MODE == tls-handshake ]]; then
+        # One letter per request: r (session resumed) or . (full handshake).
+        LOG_CONF="log_format reused '\$ssl_session_reused'; access_log $NGX/logs/reused.log reused;"
+    fi
+fi
 cat >"$NGX/nginx.conf" <<EOF
 # generated by compare.sh
 daemon off;
@@ -188,7 +245,7 @@ events {
     multi_accept on;
 }
 http {
-    access_log off;
+    $LOG_CONF
     client_body_temp_path $NGX/tmp/body;
     proxy_temp_path       $NGX/tmp/proxy;
     fastcgi_temp_path     $NGX/tmp/fastcgi;
@@ -198,8 +255,14 @@ http {
     keepalive_timeout 75s;
     default_type text/plain;
     server {
-        listen 127.0.0.1:$PORT backlog=16384;
+        $LISTEN
+        $TLS_CONF
         location / { return 200 "ok"; }
+    }
+    server {
+        listen 127.0.0.1:$((PORT + 1));
+        access_log off;
+        location / { stub_status; }
     }
 }
 EOF
@@ -211,17 +274,25 @@ NGINX_PID=$!
 ready=0
 for _ in $(seq 50); do
     kill -0 "$NGINX_PID" 2>/dev/null || break
-    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT" &&
-        printf 'GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3 &&
-        head -n1 <&3 | grep -q ' 200 ') 2>/dev/null; then ready=1; break; fi
+    if curl -sf ${CA:+--cacert "$CA"} "$SCHEME://127.0.0.1:$PORT/" >/dev/null 2>&1; then ready=1; break; fi
     sleep 0.1
 done
 ((ready)) || { cat "$NGX/logs/error.log" "$NGX/logs/stdout.log" >&2 || true; die "nginx did not come up"; }
 NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -n1 || true)
-URL="http://127.0.0.1:$PORT/"
+URL="$SCHEME://127.0.0.1:$PORT/"
 log "# target: nginx $(nginx -v 2>&1 | sed 's/.*\///') pid=$NGINX_PID worker=$NGINX_WORKER cpu=$TARGET_CPU url=$URL"
 log "# wrk: $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2)  oha: $(command -v oha >/dev/null && oha --version)"
-log "# conns=$CONNS duration=${DURATION}s reps=$REPS gen_cpu=$GEN_CPU nofile=$NOFILE"
+log "# mode=$MODE conns=$CONNS$([[ $MODE == h2 ]] && echo " streams=$STREAMS") duration=${DURATION}s reps=$REPS gen_cpu=$GEN_CPU nofile=$NOFILE"
+command -v h2load >/dev/null && log "# h2load: $(h2load --version | head -n1)"
+
+# Requests nginx itself has served so far (stub_status).
+served() { curl -sf "http://127.0.0.1:$((PORT + 1))/" | awk 'NR == 3 {print $3}'; }
+# Handshakes nginx logged so far: "resumed full".
+handshakes() {
+    local log="$NGX/logs/reused.log"
+    [[ -f $log ]] || { echo "0 0"; return; }
+    awk '{ if ($1 == "r") r++; else f++ } END { print r + 0, f + 0 }' "$log"
+}
 
 # CPU ticks (utime+stime) used so far by the nginx worker.
 worker_ticks() { [[ -n "$NGINX_WORKER" ]] && awk '{print $14+$15}' "/proc/$NGINX_WORKER/stat" 2>/dev/null || echo 0; }
@@ -251,17 +322,26 @@ tfield() { awk -F': ' -v k="$2" '$1 ~ k {print $2}' "$1" | tail -n1; }
 # to runs/TOOL.results, details to stderr; returns 1 if the run was contended.
 # Runs in the main shell so the trap can see GEN_PID.
 run_one() {
-    local tool=$1 rep=$2 try=$3 out tim cmd t0 t1 b0 b1 w0 w1
+    local tool=$1 rep=$2 try=$3 out tim cmd t0 t1 b0 b1 w0 w1 s0 s1 h0 h1
     out="$WORKDIR/runs/${tool}_c${CONNS}_r${rep}_t${try}.out"
     tim="$WORKDIR/runs/${tool}_c${CONNS}_r${rep}_t${try}.time"
+    # Per mode: a new connection per request, TLS trust, HTTP/2.
+    local close=() relhost_mode=()
+    [[ $MODE == tls-handshake ]] && close=(-H "Connection: close")
+    [[ -n $CA ]] && relhost_mode+=(--ca-cert "$CA")
+    local conns=$CONNS
+    [[ $MODE == h2 ]] && { relhost_mode+=(--http2); conns=$((CONNS * STREAMS)); }
     case "$tool" in
-        wrk) cmd=(wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency $WRK_ARGS "$URL") ;;
+        wrk) cmd=(wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency "${close[@]}" $WRK_ARGS "$URL") ;;
         oha) cmd=(oha -z "${DURATION}s" -c "$CONNS" --no-tui --output-format json $OHA_ARGS "$URL") ;;
+        h2load) cmd=(h2load -c "$CONNS" -m "$STREAMS" -D "$DURATION" "$URL") ;;
         relhost) rm -rf "$out.d"
-            cmd=("$RELHOST" load "$URL" -z "${DURATION}s" -c "$CONNS" --quiet --output-dir "$out.d" $RELHOST_ARGS) ;;
+            cmd=("$RELHOST" load "$URL" -z "${DURATION}s" -c "$conns" --quiet --output-dir "$out.d"
+                 "${close[@]}" "${relhost_mode[@]}" $RELHOST_ARGS) ;;
         *) die "unknown tool $tool" ;;
     esac
     printf '%s\n' "taskset -c $GEN_CPU ${cmd[*]}" >"$out.cmd"
+    s0=$(served); h0=$(handshakes)
     t0=$(worker_ticks); b0=$(busy_ticks); w0=$(date +%s%N)
     timeout -k 5 $((DURATION + 60)) \
         /usr/bin/time -v -o "$tim" taskset -c "$GEN_CPU" "${cmd[@]}" >"$out" 2>"$out.err" &
@@ -271,15 +351,17 @@ run_one() {
     if [[ $tool == relhost ]]; then cat "$out.d"/load-drill-*.json >"$out"; fi
     GEN_PID=""
     t1=$(worker_ticks); b1=$(busy_ticks); w1=$(date +%s%N)
+    s1=$(served); h1=$(handshakes)
 
     local user sys rss
     user=$(tfield "$tim" "User time"); sys=$(tfield "$tim" "System time")
     rss=$(tfield "$tim" "Maximum resident set size")
     python3 - "$tool" "$out" "$user" "$sys" "$rss" "$((t1 - t0))" "$CLK_TCK" "$rep" \
         "$((b1 - b0))" "$(( (w1 - w0) / 1000000 ))" "$OTHER_MAX_FRAC" "$try" \
+        "$((s1 - s0))" "$h0" "$h1" \
         >>"$WORKDIR/runs/$tool.results" <<'PY'
 import json, re, sys
-tool, path, user, sys_t, rss, ticks, clk, rep, busy, wall_ms, frac, tr = sys.argv[1:]
+tool, path, user, sys_t, rss, ticks, clk, rep, busy, wall_ms, frac, tr, served, h0, h1 = sys.argv[1:]
 cpu = float(user) + float(sys_t)
 text = open(path).read()
 errs = ""
@@ -294,6 +376,18 @@ if tool == "wrk":
     p50, p99 = pct(50), pct(99)
     e = re.search(r"Socket errors:.*", text); nx = re.search(r"Non-2xx.*", text)
     errs = ";".join(x.group(0) for x in (e, nx) if x)
+elif tool == "h2load":
+    # "finished in 10.00s, 137265.30 req/s, ..."; "requests: N total, N started, N done, N succeeded, ..."
+    m = re.search(r"finished in ([\d.]+)s, ([\d.]+) req/s", text)
+    secs = float(m.group(1))
+    n = int(re.search(r"requests: \d+ total, \d+ started, (\d+) done", text).group(1))
+    def unit(v, u):
+        return float(v) * {"us": 1e-3, "ms": 1, "s": 1e3}[u]
+    m = re.search(r"time for request:\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)", text)
+    # h2load gives min, max and mean: the mean stands in for p50, the max for p99.
+    p50, p99 = (unit(m.group(5), m.group(6)), unit(m.group(3), m.group(4))) if m else (float("nan"),) * 2
+    f = re.search(r"(\d+) failed, (\d+) errored, (\d+) timeout", text)
+    errs = "failed=%s;errored=%s;timeout=%s" % f.groups() if f else ""
 elif tool == "relhost":
     d = json.loads(text)
     t = d["scenarios"][0]["totals"]
@@ -315,10 +409,15 @@ target_pct = 100.0 * target_s / secs
 wall = int(wall_ms) / 1000.0
 other = int(busy) / int(clk) - cpu - target_s
 clean = other <= float(frac) * wall
-print("# run tool=%s rep=%s try=%s reqs=%d secs=%.3f rps=%.0f cpu_s=%.2f us_per_req=%.2f rss_kb=%s "
-      "p50_ms=%.3f p99_ms=%.3f target_cpu=%.0f%% other_cpu_s=%.2f %s errors=[%s]"
-      % (tool, rep, tr, n, secs, rps, cpu, cpu * 1e6 / n, rss, p50, p99, target_pct, other,
-         "clean" if clean else "CONTENDED", errs), file=sys.stderr)
+# nginx's own count over the run's wall time (the generator's start-up included).
+target_rps = int(served) / wall
+r0, f0 = map(int, h0.split()); r1, f1 = map(int, h1.split())
+shakes = (r1 - r0) + (f1 - f0)
+resumed = " resumed=%.1f%%" % (100.0 * (r1 - r0) / shakes) if shakes else ""
+print("# run tool=%s rep=%s try=%s reqs=%d secs=%.3f rps=%.0f target_rps=%.0f cpu_s=%.2f us_per_req=%.2f rss_kb=%s "
+      "p50_ms=%.3f p99_ms=%.3f target_cpu=%.0f%% other_cpu_s=%.2f %s%s errors=[%s]"
+      % (tool, rep, tr, n, secs, rps, target_rps, cpu, cpu * 1e6 / n, rss, p50, p99, target_pct, other,
+         "clean" if clean else "CONTENDED", resumed, errs), file=sys.stderr)
 print("%.0f %.2f %s %d" % (rps, cpu * 1e6 / n, rss, clean))
 sys.exit(0 if clean else 3)
 PY
@@ -339,7 +438,7 @@ for rep in $(seq "$REPS"); do
 done
 
 # ---------------------------------------------------------------- summary --
-echo "# tool req_per_s cpu_us_per_req peak_rss_kb  (median of clean runs, $REPS reps, c=$CONNS, ${DURATION}s)"
+echo "# tool req_per_s cpu_us_per_req peak_rss_kb  (median of clean runs, mode $MODE, $REPS reps, c=$CONNS$([[ $MODE == h2 ]] && echo " x $STREAMS streams"), ${DURATION}s)"
 for tool in $TOOLS; do
     python3 -c '
 import sys, statistics as st
@@ -358,15 +457,18 @@ print("#   %s n=%d min-max: rps %.0f-%.0f  us/req %.2f-%.2f  rss %.0f-%.0f" % (s
 done
 
 # ----------------------------------------------------------------- ratios --
-# relhost against wrk: req/s and CPU per request (medians of clean runs).
-if [[ " $TOOLS " == *" relhost "* && " $TOOLS " == *" wrk "* ]]; then
-    python3 - "$WORKDIR/runs/wrk.results" "$WORKDIR/runs/relhost.results" <<'PY'
+# relhost against the mode's peer (wrk, or h2load for HTTP/2): req/s and CPU
+# per request (medians of clean runs).
+for peer in wrk h2load; do
+    if [[ " $TOOLS " == *" relhost "* && " $TOOLS " == *" $peer "* ]]; then
+        python3 - "$peer" "$WORKDIR/runs/$peer.results" "$WORKDIR/runs/relhost.results" <<'PY'
 import statistics as st, sys
 def med(path):
     rows = [list(map(float, l.split())) for l in open(path) if l.strip()]
     clean = [r for r in rows if r[3] == 1] or rows
     return [st.median(c) for c in zip(*clean)]
-wrk, rel = med(sys.argv[1]), med(sys.argv[2])
-print("# relhost/wrk: req/s %.2fx, CPU us per request %.2fx, peak RSS %.2fx" % (rel[0] / wrk[0], rel[1] / wrk[1], rel[2] / wrk[2]))
+peer, rel = med(sys.argv[2]), med(sys.argv[3])
+print("# relhost/%s: req/s %.2fx, CPU us per request %.2fx, peak RSS %.2fx" % (sys.argv[1], rel[0] / peer[0], rel[1] / peer[1], rel[2] / peer[2]))
 PY
-fi
+    fi
+done
