@@ -367,6 +367,21 @@ fn a_missing_duplicate_or_foreign_segment_is_refused_with_exit_2() {
         "nothing written: {:?}",
         reports_in(&merged)
     );
+    // A start two days ahead is taken for a typo.
+    let later = SystemTime::now() + Duration::from_secs(2 * 24 * 3600);
+    let later = format!("--start-at={}", humantime::format_rfc3339_seconds(later));
+    let mut flags = PARAMS.to_vec();
+    flags.push(&later);
+    let output = run_bounded(
+        drill(&url, &profile, &dir.path().join("later"), &flags),
+        Duration::from_secs(60),
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("more than a day"),
+        "{}",
+        describe(&output)
+    );
     // Segments must share a target: the built-in sim is each one's own.
     let output = run_bounded(
         {

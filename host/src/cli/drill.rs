@@ -55,7 +55,25 @@ const JOB_COMPLETION_INDEX: &str = "JOB_COMPLETION_INDEX";
 /// The environment variable holding the number of segments.
 const RELHOST_SEGMENTS: &str = "RELHOST_SEGMENTS";
 
+/// The furthest ahead `--start-at` may be: further is taken for a typo.
+const MAX_START_AHEAD: Duration = Duration::from_secs(24 * 3600);
+
 impl SegmentArgs {
+    /// When the load starts: refused more than a day ahead.
+    fn start_at(&self) -> Result<Option<SystemTime>, CliError> {
+        let Some(at) = self.start_at else {
+            return Ok(None);
+        };
+        match at.duration_since(SystemTime::now()) {
+            Ok(ahead) if ahead > MAX_START_AHEAD => Err(CliError::BadInput(format!(
+                "--start-at {}: {} ahead, more than a day",
+                humantime::format_rfc3339_seconds(at),
+                humantime::format_duration(Duration::from_secs(ahead.as_secs()))
+            ))),
+            _ => Ok(Some(at)),
+        }
+    }
+
     /// The segment this process runs: the flag, else the Indexed Job's
     /// environment; `None`: the drill is not split.
     fn segment(&self) -> Result<Option<Segment>, CliError> {
@@ -216,7 +234,7 @@ impl DrillCommand {
         let progress = ConsoleProgress::new(self.args.quiet());
         let mut options = self.args.options()?;
         options.segment = self.segment.segment()?;
-        options.start_at = self.segment.start_at;
+        options.start_at = self.segment.start_at()?;
         let prepared = drill::prepare(&options, &progress, &stop).await?;
         let outcome = prepared.run(stop, &progress).await?;
         printer.summary(&outcome.report);

@@ -667,17 +667,24 @@ async fn start_at(
     mut stop: watch::Receiver<bool>,
     progress: &dyn Progress,
 ) -> (Option<SystemTime>, SystemTime) {
-    if let Some(at) = at
-        && let Ok(wait) = at.duration_since(SystemTime::now())
-    {
-        progress.note(&format!(
-            "waiting {:.1} s for --start-at {}",
-            wait.as_secs_f64(),
-            humantime::format_rfc3339_millis(at)
-        ));
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            _ = stop.wait_for(|stopped| *stopped) => {}
+    if let Some(at) = at {
+        match at.duration_since(SystemTime::now()) {
+            Ok(wait) => {
+                progress.note(&format!(
+                    "waiting {:.1} s for --start-at {}",
+                    wait.as_secs_f64(),
+                    humantime::format_rfc3339_millis(at)
+                ));
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    _ = stop.wait_for(|stopped| *stopped) => {}
+                }
+            }
+            Err(late) => progress.note(&format!(
+                "warning: --start-at {} passed {:.1} s ago: starting now (the report records the skew)",
+                humantime::format_rfc3339_millis(at),
+                late.duration().as_secs_f64()
+            )),
         }
     }
     (at, SystemTime::now())
