@@ -21,6 +21,8 @@ pub const SECRETS_DIR: &str = "/relhost/secrets";
 pub const REPORTS_DIR: &str = "/reports";
 /// The plugin cache of a pod (an empty directory).
 const CACHE_DIR: &str = "/relhost/cache";
+/// The user (and group) the image runs as (the Dockerfile's `USER`).
+pub const IMAGE_USER: u32 = 65532;
 /// The most a ConfigMap may hold (Kubernetes refuses larger objects).
 pub const MAX_CONFIG_BYTES: usize = 1 << 20;
 
@@ -44,6 +46,8 @@ pub struct Deployment {
     pub image: String,
     /// How many segments (pods).
     pub segments: u32,
+    /// Workers per segment: the CPUs each segment's pod requests.
+    pub workers: u32,
     /// When the segments start their load.
     pub start_at: SystemTime,
     /// The Secret with credentials: its keys become environment variables
@@ -213,7 +217,7 @@ impl Deployment {
             mounts.push(json!({ "name": "secrets", "mountPath": SECRETS_DIR, "readOnly": true }));
             volumes.push(json!({
                 "name": "secrets",
-                "secret": { "secretName": secret, "defaultMode": 0o400 },
+                "secret": { "secretName": secret, "defaultMode": 0o440 },
             }));
         }
         container["volumeMounts"] = Value::Array(mounts);
@@ -221,6 +225,13 @@ impl Deployment {
             "metadata": { "labels": { "relhost/run": self.run_name() } },
             "spec": {
                 "restartPolicy": "Never",
+                // The image's user; the Secret's files and the reports
+                // volume belong to its group.
+                "securityContext": {
+                    "runAsUser": IMAGE_USER,
+                    "runAsGroup": IMAGE_USER,
+                    "fsGroup": IMAGE_USER,
+                },
                 "containers": [container],
                 "volumes": volumes,
             },
@@ -230,6 +241,8 @@ impl Deployment {
     fn segments_job(&self) -> Value {
         let env = vec![json!({ "name": "RELHOST_SEGMENTS", "value": self.segments.to_string() })];
         let mut template = self.pod("segment", self.segment_args(), env);
+        template["spec"]["containers"][0]["resources"] =
+            json!({ "requests": { "cpu": self.workers.to_string() } });
         // One segment per node where the cluster allows: segments exist to
         // add machines.
         template["spec"]["affinity"] = json!({
@@ -283,6 +296,7 @@ mod tests {
             namespace: Some("drills".into()),
             image: "registry.example/relhost:1".into(),
             segments: 4,
+            workers: 2,
             start_at: humantime::parse_rfc3339("2026-12-05T10:00:00Z").expect("an instant"),
             secret: Some("relhost-secrets".into()),
             storage: "1Gi".into(),

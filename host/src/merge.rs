@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::atomic_file::WriteError;
 use crate::drill::report::{RunInfo, drill_report};
+use crate::engine::MAX_SEGMENTS;
 use crate::exit::Exit;
 use crate::plugin::{
     COMPILED_CACHE, Limits, LoadedPlugin, PluginError, Runtime, SloEvaluatorPlugin,
@@ -64,6 +65,14 @@ pub enum MergeError {
         path: PathBuf,
         /// Why.
         source: std::io::Error,
+    },
+    /// A segment's record is damaged.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
     },
     /// A segment's report is of another layout.
     #[error("{path}: segment format {format}; this relhost reads format {SEGMENT_FORMAT}")]
@@ -188,7 +197,7 @@ pub async fn merge(options: &MergeOptions) -> Result<MergeOutcome, MergeError> {
 }
 
 /// Reads every report given, directories' `load-drill-*.json` included
-/// (merged reports in a directory are passed over).
+/// (a directory's merged and whole-drill reports are passed over).
 fn read_parts(inputs: &[PathBuf]) -> Result<Vec<Part>, MergeError> {
     let mut parts = Vec::new();
     for input in inputs {
@@ -208,7 +217,8 @@ fn read_parts(inputs: &[PathBuf]) -> Result<Vec<Part>, MergeError> {
             files.sort();
             for path in files {
                 let report = read_drill_report(&path)?;
-                if report.merged.is_some() {
+                // Merged and whole drills may share the directory.
+                if report.merged.is_some() || report.segment.is_none() {
                     continue;
                 }
                 parts.push(part(path, report)?);
@@ -234,6 +244,30 @@ fn part(path: PathBuf, mut report: DrillReport) -> Result<Part, MergeError> {
             path,
             format: segment.format,
         });
+    }
+    let refuse = |message: String| MergeError::Parse {
+        path: path.clone(),
+        message,
+    };
+    if segment.count == 0 || segment.count > MAX_SEGMENTS || segment.index >= segment.count {
+        return Err(refuse(format!(
+            "segment {}/{}: the index counts from 0 below the count, at most {MAX_SEGMENTS}",
+            segment.index, segment.count
+        )));
+    }
+    let pool = report.config["credentials"].as_u64().unwrap_or(0);
+    for scenario in &segment.record.scenarios {
+        if scenario.credential_uses.len() as u64 > pool {
+            return Err(refuse(format!(
+                "scenario {}: uses of {} credentials, but the pool held {pool}",
+                scenario.name,
+                scenario.credential_uses.len()
+            )));
+        }
+        for run in &scenario.runs {
+            run.run()
+                .map_err(|e| refuse(format!("scenario {}: {e}", scenario.name)))?;
+        }
     }
     Ok(Part {
         path,
@@ -409,7 +443,7 @@ fn merge_scenario(first: &ScenarioRecord, all: &[(&Part, &ScenarioRecord)]) -> S
                 merged.plugin_errors.push(message.clone());
             }
         }
-        merged.abandoned += scenario.abandoned;
+        merged.abandoned = merged.abandoned.saturating_add(scenario.abandoned);
         if merged.credential_uses.len() < scenario.credential_uses.len() {
             merged
                 .credential_uses
@@ -420,7 +454,7 @@ fn merge_scenario(first: &ScenarioRecord, all: &[(&Part, &ScenarioRecord)]) -> S
             .iter_mut()
             .zip(&scenario.credential_uses)
         {
-            *total += uses;
+            *total = total.saturating_add(*uses);
         }
         for error in &scenario.errors {
             merged.errors.push(format!("{}: {error}", label(part)));
@@ -441,7 +475,9 @@ fn merge_scenario(first: &ScenarioRecord, all: &[(&Part, &ScenarioRecord)]) -> S
 fn merge_stage(stage: &mut StageRecord, other: &StageRecord) {
     stage.metrics.merge(&other.metrics);
     stage.elapsed_us = stage.elapsed_us.max(other.elapsed_us);
-    stage.peak_concurrency += other.peak_concurrency;
+    stage.peak_concurrency = stage
+        .peak_concurrency
+        .saturating_add(other.peak_concurrency);
 }
 
 /// The built-in evaluators and the team's, loaded from where the segments

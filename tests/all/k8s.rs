@@ -148,6 +148,9 @@ fn the_manifests_are_valid_kubernetes_objects_and_their_recipe_runs() {
         container["envFrom"][0]["secretRef"]["name"],
         "relhost-secrets"
     );
+    assert_eq!(container["resources"]["requests"]["cpu"], "2");
+    let pod = &segments["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["fsGroup"], 65532);
     let env = container["env"].as_array().expect("env");
     let segments_env = env
         .iter()
@@ -249,6 +252,22 @@ fn what_the_manifests_cannot_carry_is_refused_with_exit_2() {
             "no-such-flag",
         ),
         (vec!["--segments=0"], vec![target], "segments"),
+        (vec!["--segments=2"], vec![target], "--workers"),
+        (
+            vec!["--segments=2"],
+            vec![target, "--param=api_key=XYZ"],
+            "--param api_key",
+        ),
+        (
+            vec!["--segments=2"],
+            vec![target, "--plugin=./gone.wasm"],
+            "no such file",
+        ),
+        (
+            vec!["--segments=2", "--start-in=2d"],
+            vec![target, "--workers=1"],
+            "start-in",
+        ),
     ] {
         let output = k8s(dir.path(), &flags, &drill);
         assert_eq!(
@@ -268,7 +287,7 @@ fn what_the_manifests_cannot_carry_is_refused_with_exit_2() {
     let output = k8s(
         dir.path(),
         &["--segments=2", "--secret=creds"],
-        &[target, &pool_flag],
+        &[target, &pool_flag, "--workers=1"],
     );
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let all = manifests(dir.path());
@@ -304,5 +323,10 @@ fn the_image_builds_with_the_toolchain_the_workspace_names_and_runs_as_non_root(
         .and_then(|u| u.parse().ok())
         .expect("numeric");
     assert_ne!(uid, 0);
+    assert_eq!(
+        uid,
+        relhost::k8s::IMAGE_USER,
+        "the manifests' securityContext"
+    );
     assert!(dockerfile.contains(r#"ENTRYPOINT ["relhost"]"#));
 }

@@ -37,8 +37,8 @@ pub(crate) struct OutputArgs {
 /// A finished drill a gate judges instead of drilling.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct JudgedDrillArgs {
-    /// Judge this drill report instead of drilling: a `relhost merge`d
-    /// drill of the same profile and target, or any whole drill's report.
+    /// Judge this merged drill (`relhost merge`) instead of drilling: of
+    /// the same profile, target and SLO baseline, run to its end.
     #[arg(long, value_name = "FILE")]
     pub(crate) drill_report: Option<PathBuf>,
 }

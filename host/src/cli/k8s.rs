@@ -47,8 +47,8 @@ pub struct K8sCommand {
     #[arg(long, value_name = "CLASS")]
     storage_class: Option<String>,
     /// The segments start this long after the manifests are written, so
-    /// that every pod is scheduled by then.
-    #[arg(long, default_value = "2m", value_name = "DURATION", value_parser = args::positive_duration)]
+    /// that every pod is scheduled by then (at most a day).
+    #[arg(long, default_value = "2m", value_name = "DURATION", value_parser = start_in)]
     start_in: Duration,
     /// How long the merge waits for every segment's report.
     #[arg(long, default_value = "1h", value_name = "DURATION", value_parser = args::positive_duration)]
@@ -64,15 +64,40 @@ pub struct K8sCommand {
     drill: Vec<String>,
 }
 
-/// Flags whose value is a file the pods must read from the ConfigMap.
-const FILE_FLAGS: &[&str] = &[
-    "profile",
-    "slo-baseline",
-    "plugin",
-    "slo-plugin",
-    "chat-rotation-plugin",
-    "payload-plugin",
-];
+/// Flags whose value is a file the pods read from the ConfigMap.
+const FILE_FLAGS: &[&str] = &["profile", "slo-baseline", "slo-plugin", "ca-cert"];
+
+/// Where a plugin flag's pods find the plugin.
+enum Shipped {
+    /// A file, shipped: its path in the pods.
+    File(String),
+    /// An `oci://` reference, pulled by the pods at the locked digest.
+    Registry(String),
+    /// Anything else (a built-in's name).
+    Other(String),
+}
+
+/// Ships a plugin file, keeps a registry reference, refuses the local
+/// registry (which is on this machine) and a path that is no file.
+fn plugin_source(flag: &str, source: &str, files: &mut Files) -> Result<Shipped, CliError> {
+    let path = Path::new(source);
+    if path.is_file() {
+        return files.add(path).map(Shipped::File);
+    }
+    if source.starts_with("oci://") {
+        return Ok(Shipped::Registry(source.to_owned()));
+    }
+    if source.starts_with("local:") {
+        return Err(bad(format!(
+            "--{flag}={source}: the local registry is on this machine; \
+             push the plugin to an OCI registry the cluster can reach"
+        )));
+    }
+    if source.contains('/') || source.ends_with(".wasm") {
+        return Err(bad(format!("--{flag}={source}: no such file here")));
+    }
+    Ok(Shipped::Other(source.to_owned()))
+}
 
 /// Flags the manifests set themselves.
 const SET_BY_MANIFESTS: &[&str] = &["segment", "start-at", "output-dir", "lock-file", "locked"];
@@ -85,7 +110,7 @@ impl K8sCommand {
         let mut files = Files::default();
         let mut drill_args = Vec::new();
         let mut registry_plugins = false;
-        let mut has_target = false;
+        let (mut has_target, mut workers) = (false, None);
         for (name, value) in &flags {
             let Some(value) = value else {
                 drill_args.push(format!("--{name}"));
@@ -113,29 +138,56 @@ impl K8sCommand {
                     }
                     format!("{SECRETS_DIR}/chat-auth-pool.json")
                 }
+                "param" => {
+                    let (param, _) = value.split_once('=').unwrap_or((value, ""));
+                    if crate::redact::is_credential_header(param) {
+                        return Err(bad(format!(
+                            "--param {param}: a credential would be written into the manifests \
+                             in the clear; give it to the pods through the Secret instead"
+                        )));
+                    }
+                    value.clone()
+                }
                 "base-url" => {
                     has_target = true;
                     value.clone()
                 }
-                "payload-plugin" => match value.split_once('=') {
-                    Some((scenario, source)) if Path::new(source).is_file() => {
-                        format!("{scenario}={}", files.add(Path::new(source))?)
-                    }
-                    _ => value.clone(),
-                },
-                "profile" if !(value.ends_with(".json") || value.contains('/')) => value.clone(),
-                n if FILE_FLAGS.contains(&n) && Path::new(value).is_file() => {
-                    files.add(Path::new(value))?
-                }
-                "plugin" | "slo-plugin" | "chat-rotation-plugin" => {
-                    if value.starts_with("local:") {
-                        return Err(bad(format!(
-                            "--{name}={value}: the local registry is on this machine; \
-                             push the plugin to an OCI registry the cluster can reach"
-                        )));
-                    }
-                    registry_plugins |= value.contains("://");
+                "workers" => {
+                    workers = value.parse().ok();
                     value.clone()
+                }
+                "profile" if !(value.ends_with(".json") || value.contains('/')) => value.clone(),
+                "payload-plugin" => {
+                    let (scenario, source) = value.split_once('=').unwrap_or(("", value));
+                    let source = match plugin_source(name, source, &mut files)? {
+                        Shipped::Registry(source) => {
+                            registry_plugins = true;
+                            source
+                        }
+                        // A built-in builder's name.
+                        Shipped::File(path) | Shipped::Other(path) => path,
+                    };
+                    format!("{scenario}={source}")
+                }
+                "plugin" | "chat-rotation-plugin" => {
+                    match plugin_source(name, value, &mut files)? {
+                        Shipped::Registry(source) => {
+                            registry_plugins = true;
+                            source
+                        }
+                        Shipped::File(path) => path,
+                        Shipped::Other(_) => {
+                            return Err(bad(format!(
+                                "--{name}={value}: neither a file nor an oci:// reference"
+                            )));
+                        }
+                    }
+                }
+                n if FILE_FLAGS.contains(&n) => {
+                    if !Path::new(value).is_file() {
+                        return Err(bad(format!("--{n}={value}: no such file here")));
+                    }
+                    files.add(Path::new(value))?
                 }
                 _ => value.clone(),
             };
@@ -146,6 +198,13 @@ impl K8sCommand {
                 "--base-url: segments drill one target the cluster can reach; give it".into(),
             ));
         }
+        let Some(workers) = workers else {
+            return Err(bad(
+                "--workers: the segments must agree on it (a pod would take its node's CPU \
+                 count); give it"
+                    .into(),
+            ));
+        };
         if registry_plugins {
             // Registry plugins run at the digests the lock file pins.
             let lock = Path::new("relhost.lock");
@@ -165,6 +224,7 @@ impl K8sCommand {
             namespace: self.namespace,
             image: self.image,
             segments: self.segments,
+            workers,
             start_at: SystemTime::now() + self.start_in,
             secret: self.secret,
             storage: self.storage,
@@ -178,8 +238,8 @@ impl K8sCommand {
             printer.line(&format!("wrote {}", path.display()));
         }
         printer.line(&format!(
-            "the segments start at {}: kubectl apply -f {} now; the merge job's \
-             outcome is the drill's verdict, its report in {}/merged",
+            "the segments start at {}: kubectl apply --server-side -f {} now; the merge \
+             job's outcome is the drill's verdict, its report in {}/merged",
             humantime::format_rfc3339_seconds(deployment.start_at),
             self.output_dir.display(),
             deployment.reports_dir()
@@ -258,6 +318,15 @@ fn normalize(tokens: &[String]) -> Result<Vec<(String, Option<String>)>, CliErro
         flags.push((name.to_owned(), value));
     }
     Ok(flags)
+}
+
+/// A delay of at most a day (as `relhost drill --start-at` takes).
+fn start_in(text: &str) -> Result<Duration, String> {
+    crate::policy::parse_duration_within(
+        text,
+        Duration::from_secs(1),
+        Duration::from_secs(24 * 3600),
+    )
 }
 
 fn bad(message: String) -> CliError {

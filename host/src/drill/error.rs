@@ -61,8 +61,8 @@ pub enum DrillError {
     /// A report cannot be written.
     #[error(transparent)]
     Write(#[from] WriteError),
-    /// A finished drill's report (`--drill-report`) cannot be read.
-    #[error("--drill-report: {0}")]
+    /// A finished drill's report cannot be read.
+    #[error(transparent)]
     Report(#[from] ReadError),
 }
 

@@ -56,7 +56,7 @@ use crate::plugin::{COMPILED_CACHE, Limits, Runtime, Secrets};
 use crate::policy::{self, PolicyDocument, Profile, Scale, SloBaseline};
 use crate::registry::ResolveOptions;
 use crate::report::{
-    DrillReport, PluginInfo, RunRecord, SEGMENT_FORMAT, SegmentSection, StagePlan,
+    DrillReport, DrillStatus, PluginInfo, RunRecord, SEGMENT_FORMAT, SegmentSection, StagePlan,
     read_drill_report, report_file_name, write_json_atomic,
 };
 use crate::slo::Evaluators;
@@ -402,7 +402,8 @@ impl PreparedDrill {
             .report_of(&record, &results, self.effective_config())
             .await;
         if let Some(segment) = self.options.segment {
-            report.segment = Some(Box::new(self.segment_section(segment, start, record)));
+            let section = self.segment_section(segment, start, record, &report.plugins);
+            report.segment = Some(Box::new(section));
         }
         if let Some(exporter) = exporter {
             let warnings = exporter.finish(&report).await;
@@ -422,8 +423,8 @@ impl PreparedDrill {
     }
 
     /// The drill a gate judges: run now, or, when `given` names the report
-    /// of a finished drill (a merged one, say), that report, checked to be
-    /// a whole drill of this profile against this target.
+    /// of a merged drill (`relhost merge`), that report, checked to be of
+    /// this profile, target and SLO baseline, and to have run to its end.
     pub async fn run_or_read(
         &self,
         given: Option<&Path>,
@@ -445,6 +446,20 @@ impl PreparedDrill {
                 "segment {}/{} of a drill: `relhost merge` its segments first",
                 segment.index, segment.count
             ));
+        }
+        let Some(merged) = &report.merged else {
+            return refuse("not a merged drill's report (`relhost merge` writes one)".into());
+        };
+        if matches!(report.status, DrillStatus::Interrupted | DrillStatus::Error) {
+            return refuse(format!(
+                "the drill did not run to its end (status {:?}): a gate judges whole drills",
+                report.status
+            ));
+        }
+        if merged.record.slo_baseline != self.baseline_text {
+            return refuse(
+                "drilled against another SLO baseline than this gate's (--slo-baseline)".into(),
+            );
         }
         if report.profile != self.profile.name {
             return refuse(format!(
@@ -532,6 +547,7 @@ impl PreparedDrill {
         segment: Segment,
         (start_at, load_started): (Option<SystemTime>, SystemTime),
         record: RunRecord,
+        plugins: &[PluginInfo],
     ) -> SegmentSection {
         let mut config = self.effective_config();
         // Each segment has its own run id in live metrics.
@@ -543,10 +559,14 @@ impl PreparedDrill {
             .scenarios
             .iter()
             .map(|s| {
-                let info = PluginInfo::of(&s.plugin);
                 let stages: Vec<StagePlan> = s.stages.iter().map(StagePlan::from).collect();
-                serde_json::json!({ "name": info.name, "sha256": info.sha256, "stages": stages })
+                serde_json::json!({ "name": s.plugin.descriptor().name, "stages": stages })
             })
+            .collect();
+        // Every plugin by what it is, wherever the segment loaded it from.
+        let plugins: Vec<serde_json::Value> = plugins
+            .iter()
+            .map(|p| serde_json::json!({ "name": p.name, "kind": p.kind, "sha256": p.sha256 }))
             .collect();
         SegmentSection {
             format: SEGMENT_FORMAT,
@@ -560,6 +580,7 @@ impl PreparedDrill {
                 "target": self.target.base_url.to_string(),
                 "config": config,
                 "scenarios": scenarios,
+                "plugins": plugins,
                 "slo_baseline": self.baseline_text,
             }),
             record,

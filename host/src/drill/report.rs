@@ -98,50 +98,54 @@ pub(crate) async fn drill_report(
 ) -> DrillReport {
     let mut warnings = info.warnings.clone();
     let mut scenarios = Vec::with_capacity(record.scenarios.len());
-    for result in &record.scenarios {
-        let d = result;
-        for message in &result.plugin_errors {
-            warnings.push(format!("{}: {message}", d.name));
+    for scenario in &record.scenarios {
+        for message in &scenario.plugin_errors {
+            warnings.push(format!("{}: {message}", scenario.name));
         }
-        if result.abandoned > 0 {
+        if scenario.abandoned > 0 {
             warnings.push(format!(
                 "{}: {} requests were still in flight when the grace period ended and are not counted",
-                d.name, result.abandoned
+                scenario.name, scenario.abandoned
             ));
         }
-        for error in &result.errors {
-            warnings.push(format!("{}: {error}", d.name));
+        for error in &scenario.errors {
+            warnings.push(format!("{}: {error}", scenario.name));
         }
-        if let Some(reason) = &result.skipped {
+        if let Some(reason) = &scenario.skipped {
             scenarios.push(ScenarioReport::skipped(
-                &d.name,
-                &d.endpoint,
-                d.event_stream,
+                &scenario.name,
+                &scenario.endpoint,
+                scenario.event_stream,
                 reason,
             ));
             continue;
         }
-        let runs: Vec<StageRun> = match result.runs.iter().map(StageRecord::run).collect() {
+        let runs: Vec<StageRun> = match scenario.runs.iter().map(StageRecord::run).collect() {
             Ok(runs) => runs,
             Err(message) => {
-                warnings.push(format!("{}: {message}", d.name));
+                warnings.push(format!("{}: {message}", scenario.name));
                 Vec::new()
             }
         };
-        let mut report = ScenarioReport::from_stages(&d.name, &d.endpoint, d.event_stream, &runs);
+        let mut report = ScenarioReport::from_stages(
+            &scenario.name,
+            &scenario.endpoint,
+            scenario.event_stream,
+            &runs,
+        );
         report.slo_gate = evaluators
             .gate(
-                &d.name,
+                &scenario.name,
                 &report.totals,
                 &report.timeseries,
-                baseline.thresholds_for(&d.name),
+                baseline.thresholds_for(&scenario.name),
             )
             .await;
-        if !result.errors.is_empty() {
+        if !scenario.errors.is_empty() {
             // Part of the run is lost, so nothing can pass.
             report.slo_gate.add_check(
                 "run_errors",
-                result.errors.len() as f64,
+                scenario.errors.len() as f64,
                 0.0,
                 Comparator::AtMost,
                 Unit::Count,
@@ -151,21 +155,21 @@ pub(crate) async fn drill_report(
             warnings.push(format!(
                 "{}: {} requests started more than {:?} after their intended time; \
                  latency_ms includes the delay (coordinated-omission corrected)",
-                d.name,
+                scenario.name,
                 report.totals.late_starts,
                 crate::engine::LATE_START
             ));
         }
-        if let (Some(rotation), false) = (&record.rotation, result.credential_uses.is_empty()) {
+        if let (Some(rotation), false) = (&record.rotation, scenario.credential_uses.is_empty()) {
             let credentials = CredentialsReport::from_uses(
                 &record.credential_source,
                 rotation.clone(),
-                &result.credential_uses,
+                &scenario.credential_uses,
             );
             for warning in &credentials.rotation.warnings {
                 warnings.push(format!(
                     "{}: rotation {}: {warning}",
-                    d.name, credentials.rotation.name
+                    scenario.name, credentials.rotation.name
                 ));
             }
             add_coverage_checks(&mut report, &credentials, record.coverage);

@@ -340,7 +340,8 @@ async fn run_scenario(
             }
             Ok(_) => {}
             Err(error) => result.errors.push(format!(
-                "worker {id} failed ({}): its requests are not counted",
+                "worker {} failed ({}): its requests are not counted",
+                plan.segment.global_worker(id as u32),
                 panic_message(error)
             )),
         }

@@ -20,7 +20,7 @@ pub use drill::{
 };
 pub use live::{LiveBuckets, LiveStats, LiveTotals, in_flight};
 pub use schedule::{RateSchedule, UserRamp};
-pub use segment::{Segment, SegmentError};
+pub use segment::{MAX_SEGMENTS, Segment, SegmentError};
 pub use template::{
     FillContext, MAX_HEADER_BYTES, MAX_HEADERS, PayloadTemplate, RequestLimits, RequestTemplate,
     TemplateError,

@@ -14,7 +14,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Which part of a drill this process runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Segment {
     /// 0-based, below `count` (as Kubernetes' `JOB_COMPLETION_INDEX`).
     pub index: u32,
@@ -29,7 +29,10 @@ pub enum SegmentError {
     #[error("{0:?} is not i/n (e.g. 0/4: the first of four segments)")]
     Form(String),
     /// `n` is zero or `i` is not below it.
-    #[error("segment {index}/{count}: the index counts from 0 and must be below the count")]
+    #[error(
+        "segment {index}/{count}: the index counts from 0 and must be below the count, \
+         which is 1 to {MAX_SEGMENTS}"
+    )]
     Range {
         /// The index given.
         index: u32,
@@ -38,13 +41,16 @@ pub enum SegmentError {
     },
 }
 
+/// The most segments a drill may have.
+pub const MAX_SEGMENTS: u32 = 1000;
+
 impl Segment {
     /// The whole drill in one process.
     pub const WHOLE: Segment = Segment { index: 0, count: 1 };
 
-    /// Segment `index` of `count`.
+    /// Segment `index` of `count` (at most [`MAX_SEGMENTS`]).
     pub fn new(index: u32, count: u32) -> Result<Self, SegmentError> {
-        if count == 0 || index >= count {
+        if count == 0 || count > MAX_SEGMENTS || index >= count {
             return Err(SegmentError::Range { index, count });
         }
         Ok(Segment { index, count })
@@ -72,7 +78,7 @@ impl Segment {
             if users == 0 {
                 1
             } else {
-                u128::from((users + n - 1 - i.min(users + n - 1)) / n)
+                u128::from(users.saturating_sub(i).div_ceil(n))
             }
         };
         let total: u128 = (0..n).map(users_of).sum();
@@ -89,12 +95,6 @@ impl Segment {
     /// The drill-wide sequence number of this segment's request `local`.
     pub(crate) fn sequence(&self, local: u64) -> u64 {
         local * u64::from(self.count) + u64::from(self.index)
-    }
-}
-
-impl Default for Segment {
-    fn default() -> Self {
-        Segment::WHOLE
     }
 }
 

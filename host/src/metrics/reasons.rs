@@ -25,7 +25,7 @@ impl ErrorReasons {
     /// Counts `n` failures of `class` for `reason`.
     pub(crate) fn add(&mut self, class: ErrorClass, reason: &str, n: u64) {
         if let Some(count) = self.counts.get_mut(&(class, reason.into())) {
-            *count += n;
+            *count = count.saturating_add(n);
             return;
         }
         let distinct = self.counts.keys().filter(|(c, _)| *c == class).count();
@@ -34,7 +34,8 @@ impl ErrorReasons {
         } else {
             OTHERS
         };
-        *self.counts.entry((class, reason.into())).or_insert(0) += n;
+        let count = self.counts.entry((class, reason.into())).or_insert(0);
+        *count = count.saturating_add(n);
     }
 
     /// Adds another tally's counts.

@@ -239,7 +239,9 @@ impl TryFrom<RawSeries> for Series {
     type Error = String;
 
     fn try_from(raw: RawSeries) -> Result<Self, Self::Error> {
-        if raw.base as usize + raw.points.len() > MAX_DECODED_SECOND {
+        if raw.points.len() > MAX_DECODED_SECOND
+            || raw.base as usize > MAX_DECODED_SECOND - raw.points.len()
+        {
             return Err(format!(
                 "series: seconds {}..{} reach past a week",
                 raw.base,
@@ -247,7 +249,8 @@ impl TryFrom<RawSeries> for Series {
             ));
         }
         let last_bucket = bucket_of(u64::from(u32::MAX));
-        let fits = |b: &Buckets| b.first + b.counts.len() <= last_bucket + 1;
+        let fits =
+            |b: &Buckets| b.first <= last_bucket + 1 && b.counts.len() <= last_bucket + 1 - b.first;
         for second in &raw.points {
             let sse = second.sse.iter().flat_map(|s| [&s.ttfb, &s.first_event]);
             if !std::iter::once(&second.latency).chain(sse).all(fits) {

@@ -61,13 +61,13 @@ impl SseMetrics {
     }
 
     fn merge(&mut self, o: &SseMetrics) {
-        self.streams += o.streams;
+        self.streams = self.streams.saturating_add(o.streams);
         hist::add(&mut self.ttfb, &o.ttfb);
         hist::add(&mut self.first_event, &o.first_event);
         hist::add(&mut self.duration, &o.duration);
-        self.events += o.events;
-        self.without_events += o.without_events;
-        self.cut += o.cut;
+        self.events = self.events.saturating_add(o.events);
+        self.without_events = self.without_events.saturating_add(o.without_events);
+        self.cut = self.cut.saturating_add(o.cut);
     }
 
     fn summarize(&self) -> SseSummary {
@@ -296,27 +296,27 @@ impl StageMetrics {
 
     /// Adds another recorder's measurements (lossless: histograms add).
     pub fn merge(&mut self, o: &StageMetrics) {
-        self.sent += o.sent;
+        self.sent = self.sent.saturating_add(o.sent);
         for (a, b) in self.statuses.iter_mut().zip(o.statuses.iter()) {
-            *a += *b;
+            *a = a.saturating_add(*b);
         }
         for &(code, n) in &o.odd_statuses {
             match self.odd_statuses.iter_mut().find(|(c, _)| *c == code) {
-                Some((_, m)) => *m += n,
+                Some((_, m)) => *m = m.saturating_add(n),
                 None => self.odd_statuses.push((code, n)),
             }
         }
         for (a, b) in self.network.iter_mut().zip(o.network.iter()) {
-            *a += *b;
+            *a = a.saturating_add(*b);
         }
         if let Some(other) = &o.reasons {
             self.reasons
                 .get_or_insert_with(Default::default)
                 .merge(other);
         }
-        self.unknown_status += o.unknown_status;
-        self.plugin_errors += o.plugin_errors;
-        self.late_starts += o.late_starts;
+        self.unknown_status = self.unknown_status.saturating_add(o.unknown_status);
+        self.plugin_errors = self.plugin_errors.saturating_add(o.plugin_errors);
+        self.late_starts = self.late_starts.saturating_add(o.late_starts);
         hist::add(&mut self.latency, &o.latency);
         hist::add(&mut self.service, &o.service);
         hist::add(&mut self.send_lag, &o.send_lag);

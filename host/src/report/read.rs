@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use super::DrillReport;
 
-/// The largest report file read: a long soak's segment, with its series,
+/// The largest report file read: an hour-long segment, with its series,
 /// stays far below.
-const MAX_REPORT_BYTES: u64 = 1 << 30;
+const MAX_REPORT_BYTES: u64 = 256 << 20;
 
 /// Why a drill report cannot be read.
 #[derive(Debug, thiserror::Error)]

@@ -67,27 +67,71 @@ impl Serialize for Hdr {
     }
 }
 
+/// The cookie of HdrHistogram's V2 encoding, compressed and not.
+const V2_COMPRESSED_COOKIE: u32 = 0x1c84_9314;
+const V2_COOKIE: u32 = 0x1c84_9313;
+/// The V2 header: cookie, payload length, normalizing offset, digits,
+/// lowest and highest value, integer-to-double ratio.
+const V2_HEADER: usize = 40;
+/// The most a histogram may take inflated: a 3-digit histogram up to an
+/// hour holds about 25,000 counts of at most 9 bytes each.
+const MAX_INFLATED: u64 = 1 << 20;
+
 impl<'de> Deserialize<'de> for Hdr {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        let bytes = BASE64
-            .decode(text.as_bytes())
-            .map_err(|e| serde::de::Error::custom(format!("histogram: not base64: {e}")))?;
-        let mut h: Histogram<u64> = Deserializer::new()
-            .deserialize(&mut bytes.as_slice())
-            .map_err(|e| serde::de::Error::custom(format!("histogram: {e:?}")))?;
-        if h.sigfig() != SIGFIG || h.high() > 2 * MAX_TRACKED_US {
-            return Err(serde::de::Error::custom(format!(
-                "histogram: {} significant digits up to {} µs; expected {} digits up to {} µs",
-                h.sigfig(),
-                h.high(),
-                SIGFIG,
-                MAX_TRACKED_US
-            )));
-        }
-        h.auto(true);
-        Ok(Hdr(h))
+        decode(&text).map(Hdr).map_err(serde::de::Error::custom)
     }
+}
+
+/// Decodes a histogram, checking its header before anything is sized by
+/// it: a report is untrusted input.
+fn decode(text: &str) -> Result<Histogram<u64>, String> {
+    use std::io::Read as _;
+    let bytes = BASE64
+        .decode(text.as_bytes())
+        .map_err(|e| format!("histogram: not base64: {e}"))?;
+    let word = |b: &[u8], at: usize| -> Option<u32> {
+        Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    };
+    if word(&bytes, 0) != Some(V2_COMPRESSED_COOKIE) || bytes.len() < 8 {
+        return Err("histogram: not HdrHistogram's compressed V2 encoding".into());
+    }
+    let mut inflated = Vec::new();
+    flate2::read::ZlibDecoder::new(&bytes[8..])
+        .take(MAX_INFLATED + 1)
+        .read_to_end(&mut inflated)
+        .map_err(|e| format!("histogram: cannot inflate: {e}"))?;
+    if inflated.len() as u64 > MAX_INFLATED {
+        return Err(format!(
+            "histogram: more than {MAX_INFLATED} bytes inflated"
+        ));
+    }
+    let long = |at: usize| -> Option<u64> {
+        Some(u64::from_be_bytes(
+            inflated.get(at..at + 8)?.try_into().ok()?,
+        ))
+    };
+    let (cookie, payload, digits, high) = (
+        word(&inflated, 0),
+        word(&inflated, 4),
+        word(&inflated, 12),
+        long(24),
+    );
+    let fits = cookie == Some(V2_COOKIE)
+        && payload.is_some_and(|p| p as usize == inflated.len().saturating_sub(V2_HEADER))
+        && digits == Some(u32::from(SIGFIG))
+        && high.is_some_and(|h| h <= 2 * MAX_TRACKED_US);
+    if !fits {
+        return Err(format!(
+            "histogram: its header is not of a {SIGFIG}-digit histogram of up to {MAX_TRACKED_US} µs"
+        ));
+    }
+    let mut h: Histogram<u64> = Deserializer::new()
+        .deserialize(&mut inflated.as_slice())
+        .map_err(|e| format!("histogram: {e:?}"))?;
+    h.auto(true);
+    Ok(h)
 }
 
 impl Serialize for StageMetrics {
@@ -243,6 +287,37 @@ mod tests {
     }
 
     #[test]
+    fn the_longest_latency_round_trips() {
+        let mut m = StageMetrics::new();
+        let mut s = sample(1);
+        s.latency_us = MAX_TRACKED_US * 5;
+        m.record(&s);
+        let back: StageMetrics = serde_json::from_str(&encoded(&m)).expect("decodes");
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn a_header_that_claims_gigabytes_is_refused_before_anything_is_sized() {
+        use std::io::Write as _;
+        // A V2 header of a 3-digit histogram whose payload claims 4 GiB.
+        let mut inner = Vec::new();
+        for word in [V2_COOKIE, 0xFFFF_FFF0, 0, 3] {
+            inner.extend(word.to_be_bytes());
+        }
+        for long in [1u64, 2, 1f64.to_bits()] {
+            inner.extend(long.to_be_bytes());
+        }
+        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        zlib.write_all(&inner).expect("deflate");
+        let deflated = zlib.finish().expect("deflate");
+        let mut bytes = V2_COMPRESSED_COOKIE.to_be_bytes().to_vec();
+        bytes.extend((deflated.len() as u32).to_be_bytes());
+        bytes.extend(deflated);
+        let error = decode(&BASE64.encode(bytes)).expect_err("refused");
+        assert!(error.contains("header"), "{error}");
+    }
+
+    #[test]
     fn damaged_encodings_are_refused() {
         let mut m = StageMetrics::new();
         m.record(&sample(5));
@@ -252,6 +327,18 @@ mod tests {
             ("latency", serde_json::json!("SElTVEZBQUFB")),
             ("sent", serde_json::json!(-1)),
             ("network", serde_json::json!({"no_such_class": 1})),
+            (
+                "series",
+                serde_json::json!({"base": 0, "points": [{
+                    "requests": 1, "errors": 0, "success_2xx": 1, "status_5xx": 0,
+                    "network": 0, "unknown": 0,
+                    "latency": {"first": u64::MAX, "counts": [1]}
+                }]}),
+            ),
+            (
+                "series",
+                serde_json::json!({"base": u32::MAX, "points": []}),
+            ),
         ] {
             let mut bad = good.clone();
             bad[field] = value;
