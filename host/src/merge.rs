@@ -100,18 +100,24 @@ pub enum MergeError {
     /// The SLO baseline the segments recorded is unusable.
     #[error(transparent)]
     Policy(#[from] PolicyError),
-    /// The team's SLO evaluators cannot be loaded as the segments ran them.
-    #[error("SLO evaluator: {0}")]
-    Plugin(String),
+    /// The team's SLO evaluators cannot be loaded.
+    #[error("SLO evaluator")]
+    Plugin(#[from] PluginError),
+    /// An SLO evaluator changed since the segments ran it.
+    #[error(
+        "SLO evaluator {source_path} changed since the segments ran it (sha256 {now}, the segments ran {then})"
+    )]
+    PluginChanged {
+        /// Where it is loaded from.
+        source_path: String,
+        /// Its digest now.
+        now: String,
+        /// The digest the segments recorded.
+        then: String,
+    },
     /// The merged report cannot be written.
     #[error(transparent)]
     Write(#[from] WriteError),
-}
-
-impl From<PluginError> for MergeError {
-    fn from(e: PluginError) -> Self {
-        MergeError::Plugin(e.to_string())
-    }
 }
 
 /// How often a waiting merge looks for the segments again.
@@ -503,12 +509,11 @@ async fn load_evaluators(first: &Part, cache_dir: &Path) -> Result<Evaluators, M
     let evaluators = Evaluators::load(&runtime, &extra).await?;
     for (loaded, recorded) in evaluators.plugins().zip(&recorded) {
         if loaded.sha256() != recorded.sha256 {
-            return Err(MergeError::Plugin(format!(
-                "{} changed since the segments ran it (sha256 {}, the segments ran {})",
-                recorded.source,
-                loaded.sha256(),
-                recorded.sha256
-            )));
+            return Err(MergeError::PluginChanged {
+                source_path: recorded.source.clone(),
+                now: loaded.sha256().to_owned(),
+                then: recorded.sha256.clone(),
+            });
         }
     }
     Ok(evaluators)
