@@ -183,7 +183,6 @@ fn the_manifests_are_valid_kubernetes_objects_and_their_recipe_runs() {
             .expect("base64");
         std::fs::write(root.join("relhost/config").join(key), bytes).expect("write");
     }
-    let _machine = machine_to_myself();
     let merge_args = local_args(of_kind(&all, "-merge"), &root);
     let merge = std::thread::spawn(move || {
         let mut cmd = relhost();

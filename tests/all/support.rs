@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -55,17 +55,40 @@ pub(crate) fn relhost() -> Command {
     cmd
 }
 
-/// Held by the tests that time sends and by those that run several
-/// relhost processes at once, so that the two never overlap: on two cores
-/// the processes would take the time the sends are measured by.
-pub(crate) fn machine_to_myself() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+/// Every command a test runs holds the machine shared; a test that times
+/// sends holds it alone ([`machine_to_myself`]), so that no other test's
+/// processes take the time its sends are measured by (on two cores, one
+/// busy relhost is enough).
+static MACHINE: RwLock<()> = RwLock::new(());
+
+thread_local! {
+    /// Whether this thread holds the machine alone.
+    static ALONE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The machine to this test alone while the guard lives: other tests'
+/// commands wait, and wait for it.
+pub(crate) struct Alone {
+    _guard: RwLockWriteGuard<'static, ()>,
+}
+
+impl Drop for Alone {
+    fn drop(&mut self) {
+        ALONE.with(|alone| alone.set(false));
+    }
+}
+
+/// Takes the machine for this test alone (see [`MACHINE`]).
+pub(crate) fn machine_to_myself() -> Alone {
+    let guard = MACHINE.write().unwrap_or_else(PoisonError::into_inner);
+    ALONE.with(|alone| alone.set(true));
+    Alone { _guard: guard }
 }
 
 /// Runs a command to completion, killing it after `limit`.
 pub(crate) fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
+    let _shared = (!ALONE.with(std::cell::Cell::get))
+        .then(|| MACHINE.read().unwrap_or_else(PoisonError::into_inner));
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = cmd.spawn().expect("spawn relhost");
     let pid = child.id();
