@@ -183,12 +183,9 @@ fn the_manifests_are_valid_kubernetes_objects_and_their_recipe_runs() {
             .expect("base64");
         std::fs::write(root.join("relhost/config").join(key), bytes).expect("write");
     }
-    let merge_args = local_args(of_kind(&all, "-merge"), &root);
-    let merge = std::thread::spawn(move || {
-        let mut cmd = relhost();
-        cmd.args(&merge_args);
-        run_bounded(cmd, Duration::from_secs(120))
-    });
+    let mut merge = relhost();
+    merge.args(local_args(of_kind(&all, "-merge"), &root));
+    let merge = std::thread::spawn(move || run_bounded(merge, Duration::from_secs(120)));
     let args = local_args(segments, &root);
     let pods: Vec<_> = (0..3)
         .map(|index| {

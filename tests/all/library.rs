@@ -41,6 +41,8 @@ fn options(target: TargetChoice, dir: &Path) -> DrillOptions {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
+    // The drill runs in this process: the machine is shared with it.
+    machine_shared();
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

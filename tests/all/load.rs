@@ -194,10 +194,10 @@ fn a_dense_schedule_on_two_connections_keeps_its_times() {
     let totals = &scenario(&report, "http_request")["totals"];
     assert_eq!(totals["status_counts"], json!({ "200": 4000 }), "{totals}");
     // Under 3,000 requests/s the last sends of the second would lag by
-    // about 300 ms; 150 ms leaves room for a busy machine (the suite runs
-    // tests in parallel) while still catching that.
+    // about 285 ms. The debug build, alone on a slow two-core machine,
+    // carries about 3,300/s here: its last sends lag by up to 170 ms.
     let lag = &totals["send_lag_ms"];
-    assert!(lag["p99"].as_f64().unwrap_or(f64::MAX) < 150.0, "{lag}");
+    assert!(lag["p99"].as_f64().unwrap_or(f64::MAX) < 230.0, "{lag}");
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::support::hub_signature;
+use crate::support::{hub_signature, machine_shared};
 
 const SECRET: &str = "e2e-app-secret";
 const STARTUP: Duration = Duration::from_secs(20);
@@ -48,6 +48,7 @@ impl Drop for ChildGuard {
 }
 
 fn spawn_sim(args: &[&str]) -> ChildGuard {
+    machine_shared();
     let child = Command::new(env!("CARGO_BIN_EXE_relhost"))
         .arg("sim")
         .args(args)

@@ -1,11 +1,12 @@
 //! Helpers: run the real binary with a clean environment, start the real
 //! sim as a child process, read reports.
 
+use std::cell::{Cell, RefCell};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -44,6 +45,7 @@ const CONTROLLED_ENV: &[&str] = &[
 /// (compiled plugins) is one temporary directory per test process, never
 /// the user's `~/.relhost`; a test may point it elsewhere.
 pub(crate) fn relhost() -> Command {
+    machine_shared();
     static CACHE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
     let cache = CACHE.get_or_init(|| tempfile::tempdir().expect("tempdir"));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_relhost"));
@@ -55,19 +57,35 @@ pub(crate) fn relhost() -> Command {
     cmd
 }
 
-/// Every command a test runs holds the machine shared; a test that times
-/// sends holds it alone ([`machine_to_myself`]), so that no other test's
-/// processes take the time its sends are measured by (on two cores, one
-/// busy relhost is enough).
+/// Every test holds the machine shared from its first command, sim or
+/// target on ([`machine_shared`]); a test that times sends holds it alone
+/// ([`machine_to_myself`]), so that no other test's processes take the time
+/// its sends are measured by (on two cores, one busy relhost is enough).
 static MACHINE: RwLock<()> = RwLock::new(());
 
 thread_local! {
-    /// Whether this thread holds the machine alone.
-    static ALONE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Whether this test holds the machine alone.
+    static ALONE: Cell<bool> = const { Cell::new(false) };
+    /// This test's shared hold, released when its thread ends.
+    static SHARED: RefCell<Option<RwLockReadGuard<'static, ()>>> = const { RefCell::new(None) };
 }
 
-/// The machine to this test alone while the guard lives: other tests'
-/// commands wait, and wait for it.
+/// Holds the machine shared for the rest of this test. Call it from the
+/// test's own thread (a thread it spawns would wait on a waiting
+/// [`machine_to_myself`] that waits on the test).
+pub(crate) fn machine_shared() {
+    if ALONE.with(Cell::get) {
+        return;
+    }
+    SHARED.with(|shared| {
+        let mut shared = shared.borrow_mut();
+        if shared.is_none() {
+            *shared = Some(MACHINE.read().unwrap_or_else(PoisonError::into_inner));
+        }
+    });
+}
+
+/// The machine to this test alone while the guard lives.
 pub(crate) struct Alone {
     _guard: RwLockWriteGuard<'static, ()>,
 }
@@ -78,7 +96,7 @@ impl Drop for Alone {
     }
 }
 
-/// Takes the machine for this test alone (see [`MACHINE`]).
+/// Takes the machine for this test alone; call it first.
 pub(crate) fn machine_to_myself() -> Alone {
     let guard = MACHINE.write().unwrap_or_else(PoisonError::into_inner);
     ALONE.with(|alone| alone.set(true));
@@ -87,8 +105,6 @@ pub(crate) fn machine_to_myself() -> Alone {
 
 /// Runs a command to completion, killing it after `limit`.
 pub(crate) fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
-    let _shared = (!ALONE.with(std::cell::Cell::get))
-        .then(|| MACHINE.read().unwrap_or_else(PoisonError::into_inner));
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = cmd.spawn().expect("spawn relhost");
     let pid = child.id();
@@ -135,6 +151,7 @@ impl Sim {
 
     /// [`Sim::start`] with the given ops token.
     pub(crate) fn start_as(ops_token: &str, args: &[&str], env: &[(&str, &str)]) -> Sim {
+        machine_shared();
         let mut cmd = relhost();
         cmd.args(["sim", "--listen=127.0.0.1:0"])
             .arg(format!("--ops-token={ops_token}"))
@@ -424,6 +441,7 @@ pub(crate) fn make_pool(sim: &Sim, dir: &Path, prefix: &str, count: u32) -> Path
 /// the test says so and is skipped (`None`), except under `CI`, where a
 /// missing program fails.
 pub(crate) fn test_program(env: &str, binary: &str, package: &str) -> Option<PathBuf> {
+    machine_shared();
     let path = std::env::var_os(env).map_or_else(|| PathBuf::from(binary), PathBuf::from);
     if path.exists() {
         return Some(path);
@@ -457,6 +475,7 @@ impl Recorded {
 /// A minimal HTTP/1.1 target on 127.0.0.1 that answers 200 to everything
 /// and records each request it got.
 pub(crate) fn recorder() -> (u16, Arc<Mutex<Vec<Recorded>>>) {
+    machine_shared();
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let received = Arc::new(Mutex::new(Vec::new()));
