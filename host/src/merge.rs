@@ -23,8 +23,8 @@ use crate::plugin::{
 use crate::policy::{Origin, PolicyDocument, PolicyError, SloBaseline};
 use crate::report::{
     DrillReport, MergedSection, MergedSegment, ReadError, RunRecord, SEGMENT_FORMAT,
-    ScenarioRecord, SegmentSection, StageRecord, read_drill_report, report_file_name,
-    write_json_atomic,
+    ScenarioRecord, SegmentSection, StageRecord, millis_between, read_drill_report,
+    report_file_name, write_json_atomic,
 };
 use crate::slo::Evaluators;
 
@@ -535,10 +535,7 @@ fn merged_section(parts: &[Part], record: RunRecord) -> MergedSection {
             status: part.report.status,
             load_started_at: part.segment.load_started_at.clone(),
             offset_ms: match (earliest, at) {
-                (Some(earliest), Some(at)) => {
-                    let offset = at.duration_since(earliest).unwrap_or(Duration::ZERO);
-                    (offset.as_secs_f64() * 1e6).round() / 1e3
-                }
+                (Some(earliest), Some(at)) => millis_between(earliest, *at),
                 _ => 0.0,
             },
             start_skew_ms: part.segment.start_skew_ms,

@@ -21,7 +21,7 @@ use crate::engine::{NoProgress, Progress, ScenarioResult};
 use crate::metrics::StageMetrics;
 use crate::policy::CanaryPolicy;
 use crate::report::{
-    DrillReport, DrillStatus, ReportHeader, ReportKind, compact_timestamp, read_drill_report,
+    DrillReport, DrillStatus, ReportHeader, ReportKind, compact_timestamp, read_merged_drill,
     report_file_name, write_json_atomic,
 };
 
@@ -169,8 +169,8 @@ impl Canary {
         command_line: Vec<String>,
         output_dir: &Path,
     ) -> Result<CanaryOutcome, DrillError> {
-        let control = merged_side(control, "--control-report")?;
-        let candidate = merged_side(candidate, "--candidate-report")?;
+        let control = merged_side(control)?;
+        let candidate = merged_side(candidate)?;
         if control.report.profile != candidate.report.profile {
             return Err(DrillError::Invalid(format!(
                 "--control-report drilled profile {:?}, --candidate-report {:?}: a canary compares one load",
@@ -275,15 +275,8 @@ struct Context {
 }
 
 /// A side from a merged drill's report: its record's measurements.
-fn merged_side(path: &Path, flag: &str) -> Result<Side, DrillError> {
-    let report = read_drill_report(path)?;
-    let Some(merged) = &report.merged else {
-        return Err(DrillError::Invalid(format!(
-            "{flag} {}: not a merged drill's report (`relhost merge` writes one); \
-             a canary needs every measurement, which only merged reports carry",
-            path.display()
-        )));
-    };
+fn merged_side(path: &Path) -> Result<Side, DrillError> {
+    let (report, merged) = read_merged_drill(path)?;
     let measured = merged
         .record
         .scenarios

@@ -57,7 +57,7 @@ use crate::policy::{self, PolicyDocument, Profile, Scale, SloBaseline};
 use crate::registry::ResolveOptions;
 use crate::report::{
     DrillReport, DrillStatus, PluginInfo, RunRecord, SEGMENT_FORMAT, SegmentSection, StagePlan,
-    read_drill_report, report_file_name, write_json_atomic,
+    millis_between, read_merged_drill, report_file_name, rfc3339_micros, write_json_atomic,
 };
 use crate::slo::Evaluators;
 
@@ -434,21 +434,12 @@ impl PreparedDrill {
         let Some(path) = given else {
             return self.run(stop, progress).await;
         };
-        let report = read_drill_report(path)?;
+        let (report, merged) = read_merged_drill(path)?;
         let refuse = |what: String| {
             Err(DrillError::Invalid(format!(
                 "--drill-report {}: {what}",
                 path.display()
             )))
-        };
-        if let Some(segment) = &report.segment {
-            return refuse(format!(
-                "segment {}/{} of a drill: `relhost merge` its segments first",
-                segment.index, segment.count
-            ));
-        }
-        let Some(merged) = &report.merged else {
-            return refuse("not a merged drill's report (`relhost merge` writes one)".into());
         };
         if matches!(report.status, DrillStatus::Interrupted | DrillStatus::Error) {
             return refuse(format!(
@@ -574,7 +565,7 @@ impl PreparedDrill {
             count: segment.count,
             start_at: start_at.map(rfc3339_micros),
             load_started_at: rfc3339_micros(load_started),
-            start_skew_ms: start_at.map(|at| skew_ms(at, load_started)),
+            start_skew_ms: start_at.map(|at| millis_between(at, load_started)),
             plan: serde_json::json!({
                 "profile": self.profile.name,
                 "target": self.target.base_url.to_string(),
@@ -709,20 +700,6 @@ async fn start_at(
         }
     }
     (at, SystemTime::now())
-}
-
-/// An instant in RFC 3339 with microseconds.
-fn rfc3339_micros(at: SystemTime) -> String {
-    humantime::format_rfc3339_micros(at).to_string()
-}
-
-/// How long after `at` `then` came, in ms (negative: before), to the µs.
-fn skew_ms(at: SystemTime, then: SystemTime) -> f64 {
-    let ms = match then.duration_since(at) {
-        Ok(late) => late.as_secs_f64() * 1e3,
-        Err(early) => -early.duration().as_secs_f64() * 1e3,
-    };
-    (ms * 1e3).round() / 1e3
 }
 
 fn default_workers() -> u32 {

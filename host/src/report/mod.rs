@@ -32,7 +32,7 @@ pub use gate_reports::{
 pub use junit::{JunitCase, junit_xml, write_junit, write_text_file, xml_escape};
 pub use markdown::{MarkdownSummary, SummaryRow, md_cell};
 pub use probe_outcome::{Observed, ProbeCheck, ProbeOutcome};
-pub use read::{ReadError, read_drill_report};
+pub use read::{ReadError, read_drill_report, read_merged_drill};
 pub use runbook::runbook_section;
 pub use segment::{
     CoverageGoals, MergedSection, MergedSegment, RunRecord, SEGMENT_FORMAT, ScenarioRecord,
@@ -45,5 +45,6 @@ pub use types::{
     ReportKind, RotationReport, SCHEMA_VERSION, ScenarioReport, StageReport, StageRun, TargetInfo,
 };
 pub use write::{
-    compact_timestamp, file_name_safe, report_file_name, rfc3339_millis, write_json_atomic,
+    compact_timestamp, file_name_safe, millis_between, report_file_name, rfc3339_micros,
+    rfc3339_millis, write_json_atomic,
 };

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::DrillReport;
+use super::{DrillReport, MergedSection};
 
 /// The largest report file read: an hour-long segment, with its series,
 /// stays far below.
@@ -19,6 +19,15 @@ pub enum ReadError {
         path: PathBuf,
         /// Why.
         source: std::io::Error,
+    },
+    /// The file is a drill report, but not a merged one.
+    #[error(
+        "{path}: not a merged drill's report (`relhost merge` the drill's segments \
+         and give the merged report)"
+    )]
+    NotMerged {
+        /// The file.
+        path: PathBuf,
     },
     /// The file is not a drill report.
     #[error("{path}: not a load drill report: {message}")]
@@ -48,4 +57,14 @@ pub fn read_drill_report(path: &Path) -> Result<DrillReport, ReadError> {
         path: path.to_owned(),
         message: e.to_string(),
     })
+}
+
+/// Reads a merged drill's report (`relhost merge` writes one): the report,
+/// and its merged section with the record of every measurement.
+pub fn read_merged_drill(path: &Path) -> Result<(DrillReport, MergedSection), ReadError> {
+    let mut report = read_drill_report(path)?;
+    let merged = report.merged.take().ok_or_else(|| ReadError::NotMerged {
+        path: path.to_owned(),
+    })?;
+    Ok((report, merged))
 }

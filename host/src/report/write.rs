@@ -27,6 +27,20 @@ pub fn rfc3339_millis(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
+/// RFC 3339 UTC with microseconds, e.g. `2026-11-27T00:30:12.345678Z`.
+pub fn rfc3339_micros(t: SystemTime) -> String {
+    humantime::format_rfc3339_micros(t).to_string()
+}
+
+/// How long after `from` `to` came, in ms to the µs (negative: before).
+pub fn millis_between(from: SystemTime, to: SystemTime) -> f64 {
+    let ms = match to.duration_since(from) {
+        Ok(after) => after.as_secs_f64() * 1e3,
+        Err(before) => -before.duration().as_secs_f64() * 1e3,
+    };
+    (ms * 1e3).round() / 1e3
+}
+
 /// A compact UTC timestamp for file names, `YYYYMMDDTHHMMSSZ`, e.g.
 /// `20261127T003012Z` (basic ISO 8601, second precision, sorts by time).
 pub fn compact_timestamp(t: SystemTime) -> String {
