@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose};
@@ -12,8 +13,9 @@ use serde_json::json;
 use crate::support::*;
 
 /// A TLS-terminating proxy to `upstream` on 127.0.0.1:0, serving a
-/// certificate for `localhost` signed by a fresh CA written to `ca_pem`.
-fn tls_front(upstream: SocketAddr, ca_pem: &PathBuf) -> SocketAddr {
+/// certificate for `localhost` signed by a fresh CA written to `ca_pem`;
+/// counts the handshakes that completed, and those that resumed a session.
+fn tls_front(upstream: SocketAddr, ca_pem: &PathBuf) -> (SocketAddr, Arc<Handshakes>) {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
@@ -35,6 +37,8 @@ fn tls_front(upstream: SocketAddr, ca_pem: &PathBuf) -> SocketAddr {
     .with_single_cert(vec![leaf.der().clone()], key)
     .expect("server config");
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let handshakes = Arc::new(Handshakes::default());
+    let counts = Arc::clone(&handshakes);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let address = listener.local_addr().expect("address");
     listener.set_nonblocking(true).expect("nonblocking");
@@ -47,10 +51,17 @@ fn tls_front(upstream: SocketAddr, ca_pem: &PathBuf) -> SocketAddr {
             let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
             while let Ok((tcp, _)) = listener.accept().await {
                 let acceptor = acceptor.clone();
+                let counts = Arc::clone(&counts);
                 tokio::spawn(async move {
                     let Ok(mut tls) = acceptor.accept(tcp).await else {
                         return;
                     };
+                    let resumed =
+                        tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+                    counts.completed.fetch_add(1, Ordering::SeqCst);
+                    counts
+                        .resumed
+                        .fetch_add(usize::from(resumed), Ordering::SeqCst);
                     let Ok(mut up) = tokio::net::TcpStream::connect(upstream).await else {
                         return;
                     };
@@ -59,7 +70,14 @@ fn tls_front(upstream: SocketAddr, ca_pem: &PathBuf) -> SocketAddr {
             }
         });
     });
-    address
+    (address, handshakes)
+}
+
+/// TLS handshakes a front completed.
+#[derive(Default)]
+struct Handshakes {
+    completed: AtomicUsize,
+    resumed: AtomicUsize,
 }
 
 #[test]
@@ -72,7 +90,7 @@ fn drills_over_https_with_a_private_ca() {
         .expect("sim address");
     let out = tempfile::tempdir().expect("tempdir");
     let ca_pem = out.path().join("ca.pem");
-    let front = tls_front(upstream, &ca_pem);
+    let (front, handshakes) = tls_front(upstream, &ca_pem);
     let profile = profile_file(
         out.path(),
         "tls",
@@ -81,10 +99,17 @@ fn drills_over_https_with_a_private_ca() {
     let base_url = format!("https://localhost:{}", front.port());
     let run = |ca: Option<&PathBuf>, dir: &str| {
         let mut cmd = relhost();
-        cmd.args(["drill", "--base-url", &base_url, "--profile"])
-            .arg(&profile)
-            .arg("--output-dir")
-            .arg(out.path().join(dir));
+        cmd.args([
+            "drill",
+            "--workers",
+            "3",
+            "--base-url",
+            &base_url,
+            "--profile",
+        ])
+        .arg(&profile)
+        .arg("--output-dir")
+        .arg(out.path().join(dir));
         if let Some(ca) = ca {
             cmd.arg("--ca-cert").arg(ca);
         }
@@ -96,15 +121,34 @@ fn drills_over_https_with_a_private_ca() {
     };
     let (output, report) = run(Some(&ca_pem), "trusted");
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let totals = &scenario(&report, "gmail_push_webhook")["totals"];
+    assert_eq!(totals["status_counts"], json!({ "200": 40 }));
+    // Every connection relhost reports, the front completed, and the
+    // sessions it resumed are those relhost reports resumed.
+    let completed = handshakes.completed.load(Ordering::SeqCst) as u64;
+    let resumed = handshakes.resumed.load(Ordering::SeqCst) as u64;
+    assert!(
+        completed >= 3,
+        "one connection per worker at least: {completed}"
+    );
     assert_eq!(
-        scenario(&report, "gmail_push_webhook")["totals"]["status_counts"],
-        json!({ "200": 40 })
+        totals["connections"],
+        json!({ "opened": completed, "tls_full": completed - resumed, "tls_resumed": resumed })
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "gmail_push_webhook: {completed} opened, {resumed} resumed"
+        )),
+        "{}",
+        describe(&output)
     );
 
     let (output, report) = run(None, "untrusted");
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let totals = &scenario(&report, "gmail_push_webhook")["totals"];
     assert_eq!(totals["network_errors"], json!({ "tls": 40 }));
+    assert_eq!(totals.get("connections"), None, "none was opened");
     // Why, in words: the certificate's issuer is unknown.
     let reasons = &totals["network_error_reasons"]["tls"];
     assert_eq!(reasons[0]["count"], 40, "{reasons}");

@@ -16,7 +16,7 @@ use tokio::time::{Instant, Sleep};
 
 use super::classify::{classify, describe};
 use super::connect::{Resolver, TimedConnector};
-use super::exchange::{Exchange, Failure, Tally};
+use super::exchange::{Exchange, Failure, OpenedCount, Tally};
 use super::h1::{self, Origin, Receive};
 use super::{ClientConfig, ClientTls, ErrorClass, HttpError};
 
@@ -39,8 +39,9 @@ pub struct OutgoingRequest {
 /// One worker's connections. Each engine worker owns its own `Client`
 /// (no lock shared by all workers); cheap to clone within the worker.
 ///
-/// `http://` requests over HTTP/1.1 take relhost's own client (module
-/// `http::h1`); HTTPS and HTTP/2 take a hyper-util pool.
+/// HTTP/1.1 requests, plain or over TLS, take relhost's own client (module
+/// `http::h1`); HTTP/2 and the control plane's [`Client::send_collect`]
+/// take a hyper-util pool.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -48,8 +49,10 @@ pub struct Client {
 
 struct Inner {
     pool: Pool,
-    /// Plain-TCP HTTP/1.1; `None` when the client speaks HTTP/2 only.
+    /// HTTP/1.1, plain and over TLS; `None` when the client speaks HTTP/2 only.
     h1: Option<h1::Pool>,
+    /// Connections `pool` opened that no exchange has reported yet.
+    opened: Arc<OpenedCount>,
     request_timeout: Duration,
     stream_idle_timeout: Duration,
 }
@@ -86,8 +89,10 @@ impl Client {
         // address still leaves time for the next; the outer bound below
         // covers resolve, TCP and TLS together.
         http.set_connect_timeout(Some(config.connect_timeout));
-        let https = HttpsConnector::from((http, tls.for_worker()));
-        let connector = TimedConnector::new(https, config.connect_timeout);
+        let worker_tls = tls.for_worker();
+        let https = HttpsConnector::from((http, Arc::clone(&worker_tls)));
+        let opened = Arc::default();
+        let connector = TimedConnector::new(https, config.connect_timeout, Arc::clone(&opened));
 
         let mut builder = hyper_util::client::legacy::Client::builder(TokioExecutor::new());
         builder
@@ -100,7 +105,8 @@ impl Client {
         Client {
             inner: Arc::new(Inner {
                 pool: builder.build(connector),
-                h1: (!config.http2).then(|| h1::Pool::new(config)),
+                h1: (!config.http2).then(|| h1::Pool::new(config, worker_tls)),
+                opened,
                 request_timeout: config.request_timeout,
                 stream_idle_timeout: config.stream_idle_timeout,
             }),
@@ -111,16 +117,15 @@ impl Client {
     /// bytes (and SSE events when `event_stream`) without keeping them.
     /// Never fails: every outcome is described by the returned [`Exchange`].
     pub async fn send(&self, request: OutgoingRequest, event_stream: bool) -> Exchange {
-        match &self.inner.h1 {
-            Some(h1) if request.uri.scheme() == Some(&http::uri::Scheme::HTTP) => {
-                h1.send(&request, event_stream).await
-            }
-            _ => self.send_hyper(request, event_stream).await,
+        let h1 = self.inner.h1.as_ref();
+        match h1.zip(Origin::of(&request.uri)) {
+            Some((h1, origin)) => h1.send(&origin, &request, event_stream).await,
+            None => self.send_hyper(request, event_stream).await,
         }
     }
 
     /// The origin of `base` when requests to it take relhost's own HTTP/1.1
-    /// client (`http://`, and the client is not HTTP/2-only). Such requests
+    /// client (`http://` or `https://`, and the client is not HTTP/2-only). Such requests
     /// may be written as HTTP/1.1 by the caller and sent with
     /// [`Client::send_wire`].
     pub fn http1_origin(&self, base: &http::Uri) -> Option<Origin> {
@@ -157,7 +162,15 @@ impl Client {
         }
     }
 
+    /// Sends over the hyper pool; the exchange reports the connections the
+    /// pool opened since the last one did.
     async fn send_hyper(&self, request: OutgoingRequest, event_stream: bool) -> Exchange {
+        let mut exchange = self.hyper_exchange(request, event_stream).await;
+        exchange.opened = self.inner.opened.take();
+        exchange
+    }
+
+    async fn hyper_exchange(&self, request: OutgoingRequest, event_stream: bool) -> Exchange {
         let inner = &*self.inner;
         let start = Instant::now();
         // One timer for the whole exchange: the head deadline first, then

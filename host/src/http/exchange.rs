@@ -1,6 +1,7 @@
 //! What one request's exchange produced, and the tally that builds it from
 //! the body's bytes as they arrive.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -31,6 +32,69 @@ pub struct Exchange {
     pub total: Duration,
     /// What the failure was, in words, when the result is an error class.
     pub reason: Option<Box<str>>,
+    /// The connections opened for it.
+    pub opened: Opened,
+}
+
+/// Connections opened: by one exchange, usually none (a kept-alive one was
+/// reused) or one, two when a stale one had to be replaced.
+///
+/// Over HTTP/2 a connection serves many exchanges, and one of them, not
+/// necessarily the one that waited for it, reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Opened {
+    /// Connections established (TCP, and the TLS handshake for `https://`).
+    pub connections: u32,
+    /// Of those, TLS sessions begun with a full handshake.
+    pub tls_full: u32,
+    /// Of those, TLS sessions that resumed an earlier one (a ticket or
+    /// session id the server accepted).
+    pub tls_resumed: u32,
+}
+
+impl Opened {
+    /// One more connection; `tls_resumed` says whether its TLS session
+    /// resumed an earlier one (`None`: plain TCP).
+    pub(super) fn add(&mut self, tls_resumed: Option<bool>) {
+        self.connections += 1;
+        match tls_resumed {
+            Some(true) => self.tls_resumed += 1,
+            Some(false) => self.tls_full += 1,
+            None => {}
+        }
+    }
+}
+
+/// Connections a shared pool opened, until an exchange takes them.
+#[derive(Debug, Default)]
+pub(super) struct OpenedCount {
+    connections: AtomicU32,
+    tls_full: AtomicU32,
+    tls_resumed: AtomicU32,
+}
+
+impl OpenedCount {
+    /// See [`Opened::add`].
+    pub(super) fn add(&self, tls_resumed: Option<bool>) {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        match tls_resumed {
+            Some(true) => self.tls_resumed.fetch_add(1, Ordering::Relaxed),
+            Some(false) => self.tls_full.fetch_add(1, Ordering::Relaxed),
+            None => 0,
+        };
+    }
+
+    /// The connections opened since the last take.
+    pub(super) fn take(&self) -> Opened {
+        if self.connections.load(Ordering::Relaxed) == 0 {
+            return Opened::default();
+        }
+        Opened {
+            connections: self.connections.swap(0, Ordering::Relaxed),
+            tls_full: self.tls_full.swap(0, Ordering::Relaxed),
+            tls_resumed: self.tls_resumed.swap(0, Ordering::Relaxed),
+        }
+    }
 }
 
 /// A failed request's class and what was seen, in words (e.g. `connect to
@@ -62,6 +126,7 @@ impl Exchange {
             body_bytes: 0,
             total,
             reason: Some(failure.reason),
+            opened: Opened::default(),
         }
     }
 }
@@ -96,6 +161,7 @@ impl Tally {
                 body_bytes: 0,
                 total: head_at,
                 reason: None,
+                opened: Opened::default(),
             },
             counter: event_stream.then(EventCounter::new),
         }

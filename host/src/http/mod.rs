@@ -33,7 +33,7 @@ pub use client::{Client, OutgoingRequest};
 pub use config::{ClientConfig, HttpError};
 pub use error::ErrorClass;
 pub use excerpt::{body_excerpt, excerpt};
-pub use exchange::Exchange;
+pub use exchange::{Exchange, Opened};
 pub(crate) use h1::wire;
 pub use h1::{Origin, Receive};
 pub use tls::ClientTls;

@@ -368,11 +368,15 @@ async fn http2_prior_knowledge() {
             ..config()
         };
         let client = Client::new(&h2).unwrap();
+        let mut opened = Vec::new();
         for _ in 0..3 {
             let ex = client.send(get(&uri), false).await;
             assert_eq!(ex.result, Ok(200), "{ex:?}");
             assert_eq!(ex.body_bytes, "HTTP/2.0".len() as u64);
+            opened.push(ex.opened.connections);
         }
+        // One connection, reported once.
+        assert_eq!(opened, [1, 0, 0]);
         // An HTTP/1.1 client gets no response head from an h2-only server.
         let ex = send(&config(), &uri, false).await;
         assert!(ex.result.is_err(), "{ex:?}");
@@ -846,6 +850,196 @@ async fn a_ticked_connection_idle_long_is_checked_for_a_close_before_reuse() {
         let ex = ticked(&client, &origin, post.as_bytes(), Duration::ZERO).await;
         assert_eq!(ex.result, Ok(200), "{ex:?}");
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    })
+    .await;
+}
+
+// HTTP/1.1 over TLS: the same servers behind a TLS front.
+
+/// Terminates TLS with `ca`'s certificate and relays each connection to
+/// `backend` over TCP. When the backend closes, the front ends the session
+/// with a `close_notify` (`clean`) or drops TCP without one, as many
+/// HTTP/1.1 servers do.
+async fn tls_front(ca: &TestCa, backend: SocketAddr, clean: bool) -> SocketAddr {
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&ca.server));
+    raw_server(move |socket| {
+        let acceptor = acceptor.clone();
+        async move {
+            let Ok(tls) = acceptor.accept(socket).await else {
+                return;
+            };
+            let Ok(back) = TcpStream::connect(backend).await else {
+                return;
+            };
+            let (mut from_client, mut to_client) = tokio::io::split(tls);
+            let (mut from_back, mut to_back) = back.into_split();
+            let up = async {
+                let _ = tokio::io::copy(&mut from_client, &mut to_back).await;
+                let _ = to_back.shutdown().await;
+                std::future::pending::<()>().await;
+            };
+            let down = async {
+                let _ = tokio::io::copy(&mut from_back, &mut to_client).await;
+                if clean {
+                    let _ = to_client.shutdown().await;
+                }
+            };
+            // Everything is dropped once the backend is done.
+            tokio::select! {
+                () = up => {}
+                () = down => {}
+            }
+        }
+    })
+    .await
+}
+
+/// A client that trusts `ca`.
+fn tls_client(ca: &TestCa) -> Client {
+    Client::new(&ClientConfig {
+        ca_cert: Some(ca.pem_path().to_path_buf()),
+        ..config()
+    })
+    .unwrap()
+}
+
+fn https(addr: SocketAddr) -> String {
+    format!("https://localhost:{}/", addr.port())
+}
+
+#[tokio::test]
+async fn over_tls_connections_are_kept_alive_and_new_ones_resume_the_session() {
+    bounded(async {
+        let ca = TestCa::new();
+        let (kept, kept_count) = counting_server(OK, false).await;
+        let (closed, closed_count) = counting_server(
+            b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok",
+            false,
+        )
+        .await;
+        let client = tls_client(&ca);
+        let mut opened = Vec::new();
+        for addr in [kept, closed] {
+            let front = tls_front(&ca, addr, true).await;
+            for _ in 0..3 {
+                let ex = client.send(get(&https(front)), false).await;
+                assert_eq!((ex.result, ex.body_bytes), (Ok(200), 2), "{ex:?}");
+                opened.push((ex.opened.connections, ex.opened.tls_resumed));
+            }
+        }
+        assert_eq!(kept_count.load(Ordering::SeqCst), 1);
+        assert_eq!(closed_count.load(Ordering::SeqCst), 3);
+        // One full handshake; every later connection resumed the session.
+        assert_eq!(opened, [(1, 0), (0, 0), (0, 0), (1, 1), (1, 1), (1, 1)]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn over_tls_a_close_ends_a_body_with_or_without_close_notify() {
+    bounded(async {
+        let ca = TestCa::new();
+        let until_close = raw_server(|mut socket| async move {
+            read_head(&mut socket).await;
+            let _ = socket
+                .write_all(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\nhello")
+                .await;
+        })
+        .await;
+        let cut = raw_server(|mut socket| async move {
+            read_head(&mut socket).await;
+            let _ = socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789")
+                .await;
+        })
+        .await;
+        let client = tls_client(&ca);
+        for clean in [true, false] {
+            let front = tls_front(&ca, until_close, clean).await;
+            let ex = client.send(get(&https(front)), false).await;
+            assert_eq!((ex.result, ex.body_bytes), (Ok(200), 5), "{clean}: {ex:?}");
+            let front = tls_front(&ca, cut, clean).await;
+            let ex = client.send(get(&https(front)), false).await;
+            assert_eq!(ex.result, Err(ErrorClass::BodyAborted), "{clean}: {ex:?}");
+            assert_eq!(ex.body_bytes, 10);
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn over_tls_an_idle_connection_the_server_closed_is_replaced() {
+    bounded(async {
+        let ca = TestCa::new();
+        let (addr, accepted) = counting_server(OK, true).await;
+        let front = tls_front(&ca, addr, true).await;
+        let client = tls_client(&ca);
+        for method in [http::Method::GET, http::Method::POST, http::Method::GET] {
+            let mut request = get(&https(front));
+            request.method = method;
+            let ex = client.send(request, false).await;
+            assert_eq!(ex.result, Ok(200), "{ex:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn over_tls_answers_read_at_ticks_are_timed_by_their_arrival() {
+    bounded(async {
+        let ca = TestCa::new();
+        let addr = one_slow_answer_server(3, Duration::from_millis(200)).await;
+        let front = tls_front(&ca, addr, true).await;
+        let client = tls_client(&ca);
+        let origin = client
+            .http1_origin(&https(front).parse().unwrap())
+            .expect("HTTP/1.1 over TLS");
+        let wire = format!("GET / HTTP/1.1\r\nHost: localhost:{}\r\n\r\n", front.port());
+        let wire = wire.as_bytes();
+        let ex = ticked(&client, &origin, wire, Duration::ZERO).await;
+        assert_eq!(ex.result, Ok(200), "{ex:?}");
+        assert_eq!(ex.opened.connections, 1);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Read 100 ms late, timed by when its records arrived.
+        let ex = ticked(&client, &origin, wire, Duration::from_millis(100)).await;
+        assert_eq!((ex.result, ex.body_bytes), (Ok(200), 2), "{ex:?}");
+        assert!(ex.total < Duration::from_millis(90), "{ex:?}");
+        // Slower than the ticks: the reactor wakes it.
+        let ex = ticked(&client, &origin, wire, Duration::ZERO).await;
+        assert_eq!(ex.result, Ok(200), "{ex:?}");
+        assert!(ex.total >= Duration::from_millis(200), "{ex:?}");
+        assert_eq!(ex.opened.connections, 0, "the connection was kept");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn over_tls_event_streams_and_large_bodies_are_read_whole() {
+    bounded(async {
+        let ca = TestCa::new();
+        let stream = raw_server(|mut socket| async move {
+            read_head(&mut socket).await;
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                        transfer-encoding: chunked\r\n\r\n";
+            let _ = socket.write_all(head.as_bytes()).await;
+            for piece in ["data: a\n", "\ndata: b\n\n", "data: c\n\n"] {
+                let chunk = format!("{:x}\r\n{piece}\r\n", piece.len());
+                let _ = socket.write_all(chunk.as_bytes()).await;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let _ = socket.write_all(b"0\r\n\r\n").await;
+        })
+        .await;
+        let client = tls_client(&ca);
+        let front = tls_front(&ca, stream, true).await;
+        let ex = client.send(get(&https(front)), true).await;
+        assert_eq!((ex.result, ex.events), (Ok(200), 3), "{ex:?}");
+        let large = hyper_h1_server(300_000).await;
+        let front = tls_front(&ca, large, true).await;
+        let ex = client.send(get(&https(front)), false).await;
+        assert_eq!((ex.result, ex.body_bytes), (Ok(200), 300_000), "{ex:?}");
     })
     .await;
 }

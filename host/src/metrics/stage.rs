@@ -12,8 +12,8 @@ use super::hist::{self, new_histogram, percentiles_ms, round3, us_to_ms};
 use super::reasons::ErrorReasons;
 use super::sample::{Sample, SseSample};
 use super::series::{SecondStats, Series};
-use super::summary::{PluginTime, SseSummary, StageSummary};
-use crate::http::ErrorClass;
+use super::summary::{Connections, PluginTime, SseSummary, StageSummary};
+use crate::http::{ErrorClass, Opened};
 
 /// Lowest status code with its own counter.
 const STATUS_MIN: u16 = 100;
@@ -135,6 +135,7 @@ pub struct StageMetrics {
     plugin_time: Histogram<u64>,
     plugin_total_us: u64,
     sse: Option<Box<SseMetrics>>,
+    connections: Connections,
     series: Series,
 }
 
@@ -162,6 +163,7 @@ impl StageMetrics {
             plugin_time: new_histogram(),
             plugin_total_us: 0,
             sse: None,
+            connections: Connections::default(),
             series: Series::default(),
         }
     }
@@ -214,6 +216,14 @@ impl StageMetrics {
         self.reasons
             .get_or_insert_with(Default::default)
             .add(class, reason, 1);
+    }
+
+    /// Counts the connections a request recorded with [`record`](Self::record) opened.
+    #[inline]
+    pub fn opened(&mut self, opened: Opened) {
+        if opened.connections > 0 {
+            self.connections.add(opened);
+        }
     }
 
     /// Counts a request that could not be built or judged because a plugin
@@ -322,6 +332,7 @@ impl StageMetrics {
         hist::add(&mut self.send_lag, &o.send_lag);
         hist::add(&mut self.plugin_time, &o.plugin_time);
         self.plugin_total_us = self.plugin_total_us.saturating_add(o.plugin_total_us);
+        self.connections.merge(&o.connections);
         if let Some(other) = &o.sse {
             match &mut self.sse {
                 Some(mine) => mine.merge(other),
@@ -401,6 +412,7 @@ impl StageMetrics {
             unknown_status_rate: rate(self.unknown_status),
             success_2xx_rate: rate(n_2xx),
             sse: self.sse.as_ref().map(|s| s.summarize()),
+            connections: self.connections,
             timeseries: self.series.points(),
         }
     }

@@ -1,6 +1,7 @@
 //! A human summary of a [`DrillReport`]: one aligned ASCII row per scenario,
-//! then the failed checks, the network errors with their most frequent
-//! reasons, and skipped scenarios.
+//! then the failed checks, the TLS connections and how many resumed a
+//! session, the network errors with their most frequent reasons, and
+//! skipped scenarios.
 
 use std::io::{self, Write};
 
@@ -111,6 +112,27 @@ pub fn write_summary_table(out: &mut impl Write, report: &DrillReport) -> io::Re
                 Some(m) => writeln!(out, " ({m})")?,
                 None => writeln!(out)?,
             }
+        }
+    }
+    let tls: Vec<_> = report
+        .scenarios
+        .iter()
+        .filter(|s| s.totals.connections.tls_full + s.totals.connections.tls_resumed > 0)
+        .collect();
+    if !tls.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "TLS connections:")?;
+        for s in tls {
+            let c = &s.totals.connections;
+            let resumed = c.tls_resumed as f64 / (c.tls_full + c.tls_resumed) as f64;
+            writeln!(
+                out,
+                "  {}: {} opened, {} resumed a session ({}%)",
+                s.name,
+                c.opened,
+                c.tls_resumed,
+                percent(resumed)
+            )?;
         }
     }
     let errors: Vec<_> = report

@@ -1,4 +1,5 @@
-//! relhost's own HTTP/1.1 client for `http://` targets: the load path.
+//! relhost's own HTTP/1.1 client for `http://` and `https://` targets: the
+//! load path.
 //!
 //! A general client pays per request for what a load generator does not
 //! need: a task per connection reached through a channel, a request and a
@@ -10,31 +11,35 @@
 //! puts the connection back. One worker's pool is only touched by that
 //! worker, so its lock is never contended. While the open model sends at
 //! the pacer's ticks, responses are read at those ticks too (see
-//! [`socket`]).
+//! [`socket`]). An `https://` connection runs its TLS session over the
+//! same socket (see [`tls`]).
 //!
-//! HTTPS and HTTP/2 go through hyper (see [`super::Client`]).
+//! HTTP/2 goes through hyper (see [`super::Client`]).
 
 mod chunked;
 mod socket;
+mod tls;
 pub(crate) mod wire;
 
 use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::{Pin, pin};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep, sleep_until};
 
 use self::chunked::{Chunked, Malformed};
 pub use self::socket::Receive;
 use self::socket::{Socket, TickWait, Ticks};
+use self::tls::{Connector, Tls};
 use self::wire::{Framing, Head};
-use super::classify::io_class;
-use super::exchange::{Exchange, Failure, Tally};
+use super::classify::{classify, describe, io_class};
+use super::exchange::{Exchange, Failure, Opened, Tally};
 use super::{ClientConfig, ErrorClass, OutgoingRequest};
 
 /// A connection's read buffer starts at this size and doubles, up to
@@ -43,28 +48,44 @@ const INITIAL_BUFFER: usize = 4 * 1024;
 /// The largest read buffer, and so the largest response head.
 const MAX_BUFFER: usize = 64 * 1024;
 
-/// Where plain-HTTP/1.1 requests go: `host:port`, and how to reach it.
+/// Where HTTP/1.1 requests go: scheme, `host:port`, and how to reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
-    /// The URI's authority, as written: the key of idle connections.
+    /// The URI's scheme and authority, as written: the key of idle connections.
     key: Box<str>,
     host: Box<str>,
     port: u16,
+    /// For `https://`: the name the server's certificate must have.
+    tls: Option<ServerName<'static>>,
 }
 
 impl Origin {
-    /// The origin of an `http://` URI.
+    /// The origin of an `http://` or `https://` URI.
     pub(crate) fn of(uri: &http::Uri) -> Option<Origin> {
-        if uri.scheme() != Some(&http::uri::Scheme::HTTP) {
-            return None;
-        }
         let authority = uri.authority()?;
+        let host = authority.host();
+        let (tls, default_port) = match uri.scheme_str()? {
+            "http" => (None, 80),
+            "https" => {
+                let name = unbracketed(host).to_owned();
+                (Some(ServerName::try_from(name).ok()?), 443)
+            }
+            _ => return None,
+        };
         Some(Origin {
-            key: authority.as_str().into(),
-            host: authority.host().into(),
-            port: authority.port_u16().unwrap_or(80),
+            key: format!("{}://{authority}", uri.scheme_str()?).into(),
+            host: host.into(),
+            port: authority.port_u16().unwrap_or(default_port),
+            tls,
         })
     }
+}
+
+/// `host` without the brackets of an IPv6 literal.
+fn unbracketed(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
 }
 
 /// One worker's HTTP/1.1 connections, idle ones kept per `host:port`.
@@ -74,6 +95,8 @@ pub(crate) struct Pool {
     idle: Mutex<Vec<(Box<str>, Vec<Connection>)>>,
     /// Exchanges waiting for the worker's next tick to read.
     ticks: Ticks,
+    /// TLS sessions for `https://` origins.
+    tls: Connector,
     max_idle_per_host: usize,
     connect_timeout: Duration,
     request_timeout: Duration,
@@ -81,10 +104,13 @@ pub(crate) struct Pool {
 }
 
 impl Pool {
-    pub(crate) fn new(config: &ClientConfig) -> Pool {
+    /// An empty pool; `tls` is the worker's TLS configuration (ALPN
+    /// `http/1.1`).
+    pub(crate) fn new(config: &ClientConfig, tls: Arc<rustls::ClientConfig>) -> Pool {
         Pool {
             idle: Mutex::new(Vec::new()),
             ticks: Ticks::default(),
+            tls: Connector::new(tls),
             max_idle_per_host: config.max_idle_per_host,
             connect_timeout: config.connect_timeout,
             request_timeout: config.request_timeout,
@@ -92,16 +118,17 @@ impl Pool {
         }
     }
 
-    /// Sends one request to its `http://` URI and reads the response to its
-    /// end; the same contract as [`super::Client::send`].
-    pub(crate) async fn send(&self, request: &OutgoingRequest, event_stream: bool) -> Exchange {
-        let Some(origin) = Origin::of(&request.uri) else {
-            let failure = Failure::new(ErrorClass::Other, "not an http:// URL");
-            return Exchange::failed(failure, Duration::ZERO);
-        };
+    /// Sends one request to `origin` (its URI's) and reads the response to
+    /// its end; the same contract as [`super::Client::send`].
+    pub(crate) async fn send(
+        &self,
+        origin: &Origin,
+        request: &OutgoingRequest,
+        event_stream: bool,
+    ) -> Exchange {
         let mut wire = Vec::new();
         wire::encode(request, &mut wire);
-        self.exchange(&origin, &wire, event_stream, Receive::OnArrival)
+        self.exchange(origin, &wire, event_stream, Receive::OnArrival)
             .await
     }
 
@@ -119,6 +146,23 @@ impl Pool {
         event_stream: bool,
         receive: Receive,
     ) -> Exchange {
+        let mut opened = Opened::default();
+        let mut exchange = self
+            .exchange_opening(origin, wire, event_stream, receive, &mut opened)
+            .await;
+        exchange.opened = opened;
+        exchange
+    }
+
+    /// [`Pool::exchange`], counting the connections it opens in `opened`.
+    async fn exchange_opening(
+        &self,
+        origin: &Origin,
+        wire: &[u8],
+        event_stream: bool,
+        receive: Receive,
+        opened: &mut Opened,
+    ) -> Exchange {
         let start = Instant::now();
         let deadline = start + self.request_timeout;
         let wait = TickWait::new(&self.ticks);
@@ -126,7 +170,7 @@ impl Pool {
         // head deadline first, then re-armed whenever the body makes us wait.
         let mut timer = pin!(None::<Sleep>);
         let head = {
-            let head = self.head(origin, wire, receive, start, &wait);
+            let head = self.head(origin, wire, receive, start, &wait, opened);
             match receive {
                 // `select!` yields when the task's budget is spent; a
                 // hand-written poll here let the hold stage of a 19,000-stream
@@ -235,6 +279,7 @@ impl Pool {
         receive: Receive,
         start: Instant,
         wait: &TickWait<'_>,
+        opened: &mut Opened,
     ) -> Result<(Connection, Head), Failure> {
         let mut retried = false;
         loop {
@@ -247,7 +292,11 @@ impl Pool {
                 Some(conn) => (conn, true),
                 // Boxed: connecting is rare, and its future would
                 // otherwise size every exchange.
-                None => (Box::pin(self.connect(origin)).await?, false),
+                None => {
+                    let conn = Box::pin(self.connect(origin)).await?;
+                    opened.add(conn.tls.as_ref().map(|tls| tls.resumed()));
+                    (conn, false)
+                }
             };
             if let Err(e) = conn.socket.set_mode(receive) {
                 // The socket is lost; a new one is opened, as for a stale one.
@@ -278,8 +327,7 @@ impl Pool {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         let (_, conns) = idle.iter_mut().find(|(origin, _)| **origin == *key)?;
         std::iter::from_fn(|| conns.pop()).find_map(|mut conn| {
-            conn.socket
-                .is_quiet(now.saturating_duration_since(conn.read_at))
+            conn.is_quiet(now.saturating_duration_since(conn.read_at))
                 .then_some(conn)
         })
     }
@@ -294,11 +342,24 @@ impl Pool {
         }
     }
 
-    /// A new connection to `origin`, within the connect timeout.
+    /// A new connection to `origin`, TLS handshake included, within the
+    /// connect timeout.
     async fn connect(&self, origin: &Origin) -> Result<Connection, Failure> {
-        let open = open(&origin.host, origin.port, self.connect_timeout);
+        let open = async {
+            let stream = open(&origin.host, origin.port, self.connect_timeout).await?;
+            let Some(name) = &origin.tls else {
+                return Ok(Connection::new(stream, None));
+            };
+            match self.tls.handshake(name.clone(), stream).await {
+                Ok((stream, tls)) => Ok(Connection::new(stream, Some(Box::new(tls)))),
+                Err(e) => Err(Failure::new(
+                    classify(&e),
+                    format!("TLS handshake with {}: {}", origin.host, describe(&e)),
+                )),
+            }
+        };
         match tokio::time::timeout(self.connect_timeout, open).await {
-            Ok(stream) => Ok(Connection::new(stream?)),
+            Ok(connection) => connection,
             Err(_elapsed) => Err(Failure::new(
                 ErrorClass::ConnectTimeout,
                 format!(
@@ -324,10 +385,7 @@ fn poll_timer(mut timer: Pin<&mut Option<Sleep>>, at: Instant, cx: &mut Context<
 /// address that accepts. Each address gets an equal share of `deadline`,
 /// so a dead first address still leaves time for the next.
 async fn open(host: &str, port: u16, deadline: Duration) -> Result<TcpStream, Failure> {
-    let literal = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
+    let literal = unbracketed(host);
     let addrs: Vec<SocketAddr> = match literal.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
         Err(_) => tokio::net::lookup_host((literal, port))
@@ -385,6 +443,8 @@ struct HeadFailure {
 /// and not yet consumed).
 struct Connection {
     socket: Socket,
+    /// The TLS session over the socket, for `https://`.
+    tls: Option<Box<Tls>>,
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -393,14 +453,21 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(stream: TcpStream) -> Connection {
+    fn new(stream: TcpStream, tls: Option<Box<Tls>>) -> Connection {
         Connection {
             socket: Socket::Reactor(stream),
+            tls,
             buf: vec![0; INITIAL_BUFFER],
             start: 0,
             end: 0,
             read_at: Instant::now(),
         }
+    }
+
+    /// Nothing arrived while the connection was idle `idle` (see
+    /// [`Socket::is_quiet`]), and its TLS session, if any, holds nothing.
+    fn is_quiet(&mut self, idle: Duration) -> bool {
+        self.socket.is_quiet(idle) && self.tls.as_mut().is_none_or(|tls| tls.is_quiet())
     }
 
     fn buffered(&self) -> &[u8] {
@@ -425,6 +492,14 @@ impl Connection {
         // A response to HEAD has no body, whatever its head says.
         let head_request = wire.starts_with(b"HEAD ");
         self.socket.begin();
+        let wire = match &mut self.tls {
+            None => wire,
+            Some(tls) => tls.seal(wire).map_err(|e| HeadFailure {
+                failure: Failure::new(ErrorClass::Tls, format!("sealing the request: {e}")),
+                unsent: true,
+                unanswered: true,
+            })?,
+        };
         let mut written = 0;
         while written < wire.len() {
             let failure = match poll_fn(|cx| self.socket.poll_write(cx, &wire[written..])).await {
@@ -437,7 +512,7 @@ impl Connection {
             };
             return Err(HeadFailure {
                 failure: Failure::new(
-                    io_class(&failure, false).unwrap_or(ErrorClass::Other),
+                    classify(&failure),
                     format!("writing the request: {failure}"),
                 ),
                 // Part of a request may already have been acted on.
@@ -484,7 +559,7 @@ impl Connection {
                 Err(e) => {
                     return Err(HeadFailure {
                         failure: Failure::new(
-                            io_class(&e, false).unwrap_or(ErrorClass::Other),
+                            classify(&e),
                             format!("reading the response head: {e}"),
                         ),
                         unsent: false,
@@ -522,8 +597,11 @@ impl Connection {
     /// fills an empty buffer grows it, so large bodies take fewer reads.
     fn poll_read(&mut self, cx: &mut Context<'_>, wait: &TickWait<'_>) -> Poll<io::Result<usize>> {
         let room = self.buf.len() - self.end;
-        let (n, at) =
-            std::task::ready!(self.socket.poll_read(cx, wait, &mut self.buf[self.end..]))?;
+        let free = &mut self.buf[self.end..];
+        let (n, at) = std::task::ready!(match &mut self.tls {
+            None => self.socket.poll_read(cx, wait, free),
+            Some(tls) => tls.poll_read(&mut self.socket, cx, wait, free),
+        })?;
         self.read_at = at;
         self.end += n;
         if n == room && self.start == 0 {

@@ -16,6 +16,7 @@ use crate::http::ErrorClass;
 use crate::metrics::hist::{MAX_TRACKED_US, SIGFIG};
 use crate::metrics::reasons::ErrorReasons;
 use crate::metrics::series::Series;
+use crate::metrics::summary::Connections;
 
 /// The serialized form of a recorder.
 #[derive(Serialize, Deserialize)]
@@ -39,6 +40,8 @@ struct Wire {
     plugin_time: Hdr,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sse: Option<SseWire>,
+    #[serde(default, skip_serializing_if = "Connections::is_empty")]
+    connections: Connections,
     series: Series,
 }
 
@@ -172,6 +175,7 @@ impl Serialize for StageMetrics {
                 without_events: s.without_events,
                 cut: s.cut,
             }),
+            connections: self.connections,
             series: self.series.clone(),
         }
         .serialize(serializer)
@@ -219,6 +223,7 @@ impl<'de> Deserialize<'de> for StageMetrics {
                 cut: s.cut,
             })
         });
+        m.connections = wire.connections;
         m.series = wire.series;
         Ok(m)
     }
