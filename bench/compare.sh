@@ -11,7 +11,9 @@
 #   https          HTTP/1.1 keep-alive over TLS 1.3 (wrk relhost); nginx has an
 #                  RSA-2048 leaf signed by a private CA made for the run
 #   h2             HTTP/2 over TLS, CONNS connections x STREAMS streams (-M) each
-#                  (h2load relhost); relhost runs with --http2 -c CONNS*STREAMS
+#                  (h2load relhost); relhost runs with --http2 --h2-connections CONNS
+#                  -c CONNS*STREAMS (the same connections, the same streams in flight;
+#                  -C N gives relhost N connections instead)
 #   tls-handshake  a new TLS connection per request (`Connection: close`), as a
 #                  first visit or a balancer without keep-alive makes (wrk relhost);
 #                  nginx logs $ssl_session_reused, so each run reports the share of
@@ -59,6 +61,7 @@ CONNS=64              # concurrent connections
 REPS=3                # repetitions per tool
 MODE=http             # http | https | h2 | tls-handshake
 STREAMS=10            # h2: streams per connection (h2load -m)
+H2_CONNS=""           # h2: relhost --h2-connections (default: CONNS)
 TOOLS=""              # tools, run in this order each rep (default: the mode's)
 RELHOST="${RELHOST:-}"   # relhost binary (default: target/release/relhost, built if missing)
 RELHOST_ARGS=""       # extra relhost load arguments, e.g. "-q 50000" or "--plugin=whatsapp.wasm"
@@ -86,6 +89,7 @@ Options:
   -r REPS        repetitions per tool (default $REPS)
   -m MODE        http, https, h2 or tls-handshake (default $MODE)
   -M STREAMS     h2: streams per connection (default $STREAMS)
+  -C N           h2: relhost's HTTP/2 connections (default CONNS, h2load's shape)
   -t "TOOLS"     tools to run, of "wrk oha h2load relhost" (default: the mode's)
   -g CPU         generator core (default $GEN_CPU)
   -s CPU         target (nginx) core (default $TARGET_CPU)
@@ -100,9 +104,9 @@ Options:
 EOF
 }
 
-while getopts "p:d:c:r:m:M:t:g:s:w:T:O:W:R:a:q:nh" opt; do
+while getopts "p:d:c:r:m:M:C:t:g:s:w:T:O:W:R:a:q:nh" opt; do
     case "$opt" in
-        m) MODE=$OPTARG ;;      M) STREAMS=$OPTARG ;;
+        m) MODE=$OPTARG ;;      M) STREAMS=$OPTARG ;;   C) H2_CONNS=$OPTARG ;;
         p) PORT=$OPTARG ;;      d) DURATION=$OPTARG ;;  c) CONNS=$OPTARG ;;
         r) REPS=$OPTARG ;;      t) TOOLS=$OPTARG ;;     g) GEN_CPU=$OPTARG ;;
         s) TARGET_CPU=$OPTARG ;; w) WORKDIR=$OPTARG ;;  T) WRK_THREADS=$OPTARG ;;
@@ -330,7 +334,7 @@ run_one() {
     [[ $MODE == tls-handshake ]] && close=(-H "Connection: close")
     [[ -n $CA ]] && relhost_mode+=(--ca-cert "$CA")
     local conns=$CONNS
-    [[ $MODE == h2 ]] && { relhost_mode+=(--http2); conns=$((CONNS * STREAMS)); }
+    [[ $MODE == h2 ]] && { relhost_mode+=(--http2 --h2-connections "${H2_CONNS:-$CONNS}"); conns=$((CONNS * STREAMS)); }
     case "$tool" in
         wrk) cmd=(wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency "${close[@]}" $WRK_ARGS "$URL") ;;
         oha) cmd=(oha -z "${DURATION}s" -c "$CONNS" --no-tui --output-format json $OHA_ARGS "$URL") ;;

@@ -1,6 +1,10 @@
 //! `relhost load URL`: the ad-hoc mode, closed and open model, through the
 //! built-in request-builder plugin.
 
+use std::io::copy;
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::json;
@@ -126,6 +130,22 @@ fn bad_load_flags_state_the_expected_form() {
             vec!["load", "http://127.0.0.1:9/", "-z", "500000000000y"],
             "longer than 30days",
         ),
+        (
+            vec!["load", "http://127.0.0.1:9/", "--h2-connections", "4"],
+            "--http2",
+        ),
+        (
+            vec![
+                "load",
+                "http://127.0.0.1:9/",
+                "--http2",
+                "--h2-connections",
+                "1",
+                "--workers",
+                "2",
+            ],
+            "--h2-connections=1 is fewer than the drill's 2 workers",
+        ),
     ] {
         let mut cmd = relhost();
         cmd.args(&args);
@@ -246,4 +266,69 @@ fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
             }
         })
         .collect()
+}
+
+/// Relays every connection on a port of its own to `upstream`, counting them.
+fn counting_relay(upstream: &str) -> (u16, Arc<AtomicUsize>) {
+    let upstream = upstream.trim_start_matches("http://").to_owned();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            count.fetch_add(1, Ordering::SeqCst);
+            let Ok(server) = TcpStream::connect(&upstream) else {
+                continue;
+            };
+            let (mut client_in, mut server_out) = (client, server);
+            let (Ok(mut client_out), Ok(mut server_in)) =
+                (client_in.try_clone(), server_out.try_clone())
+            else {
+                continue;
+            };
+            std::thread::spawn(move || {
+                let _ = copy(&mut client_in, &mut server_out);
+                let _ = server_out.shutdown(Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = copy(&mut server_in, &mut client_out);
+                let _ = client_out.shutdown(Shutdown::Write);
+            });
+        }
+    });
+    (port, accepted)
+}
+
+#[test]
+fn http2_streams_are_spread_over_the_connections_asked_for() {
+    let sim = Sim::start(&[], &[]);
+    let (port, accepted) = counting_relay(&sim.base_url);
+    // Five connections over three workers (2 + 2 + 1), 20 streams in flight.
+    let report = load_report(&[
+        &format!("http://127.0.0.1:{port}/healthz"),
+        "--http2",
+        "--h2-connections",
+        "5",
+        "--workers",
+        "3",
+        "-c",
+        "20",
+        "-n",
+        "300",
+        "-z",
+        "10s",
+    ]);
+    assert_valid_drill_report(&report);
+    assert_eq!(report["config"]["http2_connections"], 5);
+    assert_eq!(report["config"]["max_in_flight"], 20);
+    let totals = &scenario(&report, "http_request")["totals"];
+    assert_eq!(totals["status_counts"], json!({ "200": 300 }), "{totals}");
+    // Counted at the target too: the drill's check that the target is
+    // reachable, then the five.
+    assert_eq!(accepted.load(Ordering::SeqCst), 1 + 5);
+    assert_eq!(
+        totals["connections"],
+        json!({ "opened": 5, "tls_full": 0, "tls_resumed": 0 })
+    );
 }

@@ -74,8 +74,16 @@ pub(crate) struct ClientArgs {
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = positive_duration)]
     pub(crate) stream_idle_timeout: Duration,
     /// Use HTTP/2 (h2c prior knowledge on http://, ALPN on https://).
+    /// Requests in flight are streams, spread over --h2-connections.
     #[arg(long)]
     pub(crate) http2: bool,
+    /// With --http2: HTTP/2 connections to the target, spread evenly over
+    /// the workers (default: one per worker). Each carries its share of the
+    /// requests in flight as streams, up to the server's limit: h2load's
+    /// `-c 64 -m 10` is `--h2-connections=64 -c 640`.
+    #[arg(long, value_name = "N", requires = "http2",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub(crate) h2_connections: Option<u32>,
     /// PEM file with extra root certificates (a private CA).
     #[arg(long, value_name = "PEM")]
     pub(crate) ca_cert: Option<PathBuf>,
@@ -90,6 +98,7 @@ impl ClientArgs {
             stream_idle_timeout: self.stream_idle_timeout,
             http2: self.http2,
             ca_cert: self.ca_cert.clone(),
+            http2_connections: self.h2_connections.unwrap_or(0),
             ..ClientConfig::default()
         }
     }

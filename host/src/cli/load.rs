@@ -27,7 +27,9 @@ pub struct LoadCommand {
     /// The URL to load, e.g. http://127.0.0.1:8080/api/items?page=1.
     #[arg(value_name = "URL", value_parser = parse_url)]
     url: http::Uri,
-    /// Concurrent connections (closed model); with --rate, the most requests in flight.
+    /// Requests in flight (closed model): over HTTP/1.1 one connection
+    /// each, with --http2 streams spread over --h2-connections. With
+    /// --rate, the most requests in flight.
     #[arg(short = 'c', long = "connections", default_value = "50", value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     connections: u32,

@@ -115,6 +115,7 @@ impl PoolCommand {
             http2: false,
             ca_cert: self.ca_cert.clone(),
             max_idle_per_host: config.parallelism,
+            ..ClientConfig::default()
         })
         .map_err(|e| CliError::BadInput(error_chain(&e)))?;
         let file_name = pool::pool_file_name(&self.prefix, &self.seed, self.start, self.count);

@@ -264,6 +264,9 @@ pub async fn prepare(
                 .into(),
         ));
     }
+    let workers = options.workers.unwrap_or_else(default_workers);
+    let segment = options.segment.unwrap_or(Segment::WHOLE);
+    check_http2_connections(&options.client, workers * segment.count)?;
     let baseline_path = options.slo_baseline.as_deref();
     let baseline_text = SloBaseline::text_of(baseline_path)?;
     let baseline = SloBaseline::parse(&baseline_text, &SloBaseline::origin_of(baseline_path), &())?;
@@ -335,13 +338,12 @@ pub async fn prepare(
                 .await?,
             )
         };
-        let workers = options.workers.unwrap_or_else(default_workers);
         let plan = DrillPlan {
             base_url: target.base_url.clone(),
             scenarios,
             client: options.client.clone(),
             workers,
-            segment: options.segment.unwrap_or(Segment::WHOLE),
+            segment,
             max_in_flight: (options.max_in_flight / u64::from(workers)).max(1) as usize,
             grace: options.grace,
             seed: options.seed,
@@ -650,6 +652,12 @@ impl PreparedDrill {
             "request_timeout_ms": options.client.request_timeout.as_millis() as u64,
             "stream_idle_timeout_ms": options.client.stream_idle_timeout.as_millis() as u64,
             "http2": options.client.http2,
+            "http2_connections": options.client.http2.then(|| {
+                match options.client.http2_connections {
+                    0 => plan.workers * plan.segment.count,
+                    total => total,
+                }
+            }),
             "ca_cert": options.client.ca_cert.as_ref().map(|p| p.display().to_string()),
             "plugin_deadline_ms": options.plugin_limits.deadline.as_millis() as u64,
             "plugin_memory_mib": options.plugin_limits.memory_bytes >> 20,
@@ -700,6 +708,18 @@ async fn start_at(
         }
     }
     (at, SystemTime::now())
+}
+
+/// Every worker of the drill (of all its segments) needs an HTTP/2
+/// connection of its own: `--h2-connections` may not be fewer.
+fn check_http2_connections(client: &ClientConfig, workers: u32) -> Result<(), DrillError> {
+    match client.http2_connections {
+        n if client.http2 && n > 0 && n < workers => Err(DrillError::Invalid(format!(
+            "--h2-connections={n} is fewer than the drill's {workers} workers; \
+             each worker needs a connection of its own (give --workers={n} or more connections)"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn default_workers() -> u32 {

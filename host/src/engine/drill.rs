@@ -265,7 +265,12 @@ async fn run_scenario(
         };
         workers.push(Worker::new(
             id,
-            Client::with_tls(&plan.client, tls),
+            Client::with_tls(
+                &plan
+                    .client
+                    .worker_share(id, plan.workers * plan.segment.count),
+                tls,
+            ),
             (spec.plugin.instantiate(id).await?, builder),
             picker,
             Arc::clone(&context),

@@ -3,6 +3,7 @@
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -48,7 +49,10 @@ pub struct Client {
 }
 
 struct Inner {
-    pool: Pool,
+    /// hyper pools: one for HTTP/1.1 control-plane calls, or one per
+    /// HTTP/2 connection, taken in turn.
+    pools: Box<[Pool]>,
+    next_pool: AtomicUsize,
     /// HTTP/1.1, plain and over TLS; `None` when the client speaks HTTP/2 only.
     h1: Option<h1::Pool>,
     /// Connections `pool` opened that no exchange has reported yet.
@@ -102,9 +106,18 @@ impl Client {
         if config.http2 {
             builder.http2_only(true);
         }
+        // A hyper pool keeps one HTTP/2 connection per origin: one pool per
+        // connection.
+        let pools = match config.http2 {
+            true => config.http2_connections.max(1),
+            false => 1,
+        };
         Client {
             inner: Arc::new(Inner {
-                pool: builder.build(connector),
+                pools: (0..pools)
+                    .map(|_| builder.build(connector.clone()))
+                    .collect(),
+                next_pool: AtomicUsize::new(0),
                 h1: (!config.http2).then(|| h1::Pool::new(config, worker_tls)),
                 opened,
                 request_timeout: config.request_timeout,
@@ -178,7 +191,7 @@ impl Client {
         let mut timer = pin!(tokio::time::sleep_until(start + inner.request_timeout));
         let head = tokio::select! {
             biased;
-            head = inner.pool.request(hyper_request(request)) => head,
+            head = inner.pool().request(hyper_request(request)) => head,
             () = &mut timer => {
                 let reason = format!("no response head within {:?}", inner.request_timeout);
                 let failure = Failure::new(ErrorClass::RequestTimeout, reason);
@@ -227,6 +240,16 @@ impl Client {
     }
 }
 
+impl Inner {
+    /// The next hyper pool in turn.
+    fn pool(&self) -> &Pool {
+        match &*self.pools {
+            [pool] => pool,
+            pools => &pools[self.next_pool.fetch_add(1, Ordering::Relaxed) % pools.len()],
+        }
+    }
+}
+
 /// The hyper request for `request`.
 fn hyper_request(request: OutgoingRequest) -> http::Request<Full<Bytes>> {
     let mut req = http::Request::new(Full::new(request.body));
@@ -254,7 +277,7 @@ impl Client {
         let mut timer = pin!(tokio::time::sleep_until(start + inner.request_timeout));
         let head = tokio::select! {
             biased;
-            head = inner.pool.request(hyper_request(request)) => head,
+            head = inner.pool().request(hyper_request(request)) => head,
             () = &mut timer => return Err(ErrorClass::RequestTimeout),
         };
         let response = head.map_err(|err| classify(&err))?;

@@ -23,11 +23,30 @@ pub struct ClientConfig {
     pub ca_cert: Option<PathBuf>,
     /// Most idle connections kept per host in a worker's pool.
     pub max_idle_per_host: usize,
+    /// With `http2`: the HTTP/2 connections of the whole run, each carrying
+    /// as many streams as the server allows (`0`: one per client). A drill
+    /// spreads them over its workers ([`ClientConfig::worker_share`]); one
+    /// client alone opens them all, and sends each request on the next one.
+    pub http2_connections: u32,
+}
+
+impl ClientConfig {
+    /// The settings of worker `index` of `workers`: its even share of
+    /// [`ClientConfig::http2_connections`] (at least one).
+    pub fn worker_share(&self, index: u32, workers: u32) -> ClientConfig {
+        let workers = workers.max(1);
+        let share = self.http2_connections / workers
+            + u32::from(index % workers < self.http2_connections % workers);
+        ClientConfig {
+            http2_connections: share.max(1),
+            ..self.clone()
+        }
+    }
 }
 
 impl Default for ClientConfig {
     /// 5 s connect, 30 s request, 30 s stream idle, HTTP/1.1, system roots
-    /// only, 1024 idle connections per host.
+    /// only, 1024 idle connections per host, one HTTP/2 connection per client.
     fn default() -> ClientConfig {
         ClientConfig {
             connect_timeout: Duration::from_secs(5),
@@ -36,6 +55,7 @@ impl Default for ClientConfig {
             http2: false,
             ca_cert: None,
             max_idle_per_host: 1024,
+            http2_connections: 0,
         }
     }
 }
@@ -69,4 +89,27 @@ pub enum HttpError {
     /// rustls rejected the TLS client configuration.
     #[error("cannot build the TLS client configuration")]
     TlsConfig(#[source] rustls::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http2_connections_are_shared_evenly_by_the_workers() {
+        let config = |n| ClientConfig {
+            http2_connections: n,
+            ..ClientConfig::default()
+        };
+        let shares = |n, workers| -> Vec<u32> {
+            (0..workers)
+                .map(|i| config(n).worker_share(i, workers).http2_connections)
+                .collect()
+        };
+        assert_eq!(shares(5, 3), [2, 2, 1]);
+        assert_eq!(shares(64, 2), [32, 32]);
+        assert_eq!(shares(6, 6), [1; 6]);
+        // Unset: one per worker.
+        assert_eq!(shares(0, 4), [1; 4]);
+    }
 }

@@ -40,6 +40,7 @@ fn config() -> ClientConfig {
         http2: false,
         ca_cert: None,
         max_idle_per_host: 8,
+        http2_connections: 0,
     }
 }
 
@@ -377,6 +378,19 @@ async fn http2_prior_knowledge() {
         }
         // One connection, reported once.
         assert_eq!(opened, [1, 0, 0]);
+        // Three connections, each request on the next.
+        let client = Client::new(&ClientConfig {
+            http2_connections: 3,
+            ..h2.clone()
+        })
+        .unwrap();
+        let mut opened = 0;
+        for _ in 0..6 {
+            let ex = client.send(get(&uri), false).await;
+            assert_eq!(ex.result, Ok(200), "{ex:?}");
+            opened += ex.opened.connections;
+        }
+        assert_eq!(opened, 3);
         // An HTTP/1.1 client gets no response head from an h2-only server.
         let ex = send(&config(), &uri, false).await;
         assert!(ex.result.is_err(), "{ex:?}");
