@@ -337,7 +337,7 @@ run_one() {
     [[ $MODE == h2 ]] && { relhost_mode+=(--http2 --h2-connections "${H2_CONNS:-$CONNS}"); conns=$((CONNS * STREAMS)); }
     case "$tool" in
         wrk) cmd=(wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency "${close[@]}" $WRK_ARGS "$URL") ;;
-        oha) cmd=(oha -z "${DURATION}s" -c "$CONNS" --no-tui --output-format json $OHA_ARGS "$URL") ;;
+        oha) cmd=(oha -z "${DURATION}s" -c "$CONNS" --no-tui --output-format json ${CA:+--cacert "$CA"} $OHA_ARGS "$URL") ;;
         h2load) cmd=(h2load -c "$CONNS" -m "$STREAMS" -D "$DURATION" "$URL") ;;
         relhost) rm -rf "$out.d"
             cmd=("$RELHOST" load "$URL" -z "${DURATION}s" -c "$conns" --quiet --output-dir "$out.d"
