@@ -1,8 +1,10 @@
 //! HTTP client side: connection pools, TLS, event-stream reading and error classes.
 //!
-//! Each engine worker owns a [`Client`] (one hyper-util pool over a rustls
-//! connector); the rustls configuration is built once per run as a
-//! [`ClientTls`] and shared read-only. [`Client::send`] times one request
+//! Each engine worker owns a [`Client`]: relhost's own HTTP/1.1 client for
+//! `http://` and `https://` (TLS by rustls over the same sockets), and
+//! hyper-util pools for HTTP/2 and control-plane calls. The rustls
+//! configuration is built once per run as a [`ClientTls`] and shared
+//! read-only. [`Client::send`] times one request
 //! from the moment it is called, reads the whole response without keeping
 //! it (counting bytes and, for event streams, SSE events) and ends in an
 //! [`Exchange`]: a status, or exactly one [`ErrorClass`].

@@ -663,17 +663,23 @@ async fn a_request_lost_on_a_reused_connection_is_retried_only_when_idempotent()
 #[tokio::test]
 async fn an_idle_connection_the_server_closed_is_replaced() {
     bounded(async {
-        let (addr, accepted) = counting_server(OK, true).await;
-        let client = Client::new(&config()).unwrap();
-        for method in [http::Method::GET, http::Method::POST, http::Method::GET] {
-            let mut request = get(&format!("http://{addr}/"));
-            request.method = method;
-            let ex = client.send(request, false).await;
-            assert_eq!(ex.result, Ok(200), "{ex:?}");
-            // Let the server's close arrive before the next request.
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let ca = TestCa::new();
+        for tls in [false, true] {
+            let (addr, accepted) = counting_server(OK, true).await;
+            let (client, uri) = match tls {
+                false => (Client::new(&config()).unwrap(), format!("http://{addr}/")),
+                true => (tls_client(&ca), https(tls_front(&ca, addr, true).await)),
+            };
+            for method in [http::Method::GET, http::Method::POST, http::Method::GET] {
+                let mut request = get(&uri);
+                request.method = method;
+                let ex = client.send(request, false).await;
+                assert_eq!(ex.result, Ok(200), "tls {tls}: {ex:?}");
+                // Let the server's close arrive before the next request.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert_eq!(accepted.load(Ordering::SeqCst), 3, "tls {tls}");
         }
-        assert_eq!(accepted.load(Ordering::SeqCst), 3);
     })
     .await;
 }
@@ -977,25 +983,6 @@ async fn over_tls_a_close_ends_a_body_with_or_without_close_notify() {
             assert_eq!(ex.result, Err(ErrorClass::BodyAborted), "{clean}: {ex:?}");
             assert_eq!(ex.body_bytes, 10);
         }
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn over_tls_an_idle_connection_the_server_closed_is_replaced() {
-    bounded(async {
-        let ca = TestCa::new();
-        let (addr, accepted) = counting_server(OK, true).await;
-        let front = tls_front(&ca, addr, true).await;
-        let client = tls_client(&ca);
-        for method in [http::Method::GET, http::Method::POST, http::Method::GET] {
-            let mut request = get(&https(front));
-            request.method = method;
-            let ex = client.send(request, false).await;
-            assert_eq!(ex.result, Ok(200), "{ex:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert_eq!(accepted.load(Ordering::SeqCst), 3);
     })
     .await;
 }
