@@ -181,6 +181,8 @@ install_missing() {
     fi
 }
 install_missing
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if [[ " $TOOLS " == *" relhost "* ]]; then
     if [[ -z "$RELHOST" ]]; then
@@ -217,18 +219,10 @@ TLS_CONF=""
 LOG_CONF="access_log off;"
 CA=""
 if [[ $SCHEME == https ]]; then
-    TLS="$WORKDIR/tls"; mkdir -p "$TLS"
-    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=compare.sh CA" \
-        -keyout "$TLS/ca.key" -out "$TLS/ca.pem" 2>/dev/null
-    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
-        -keyout "$TLS/leaf.key" -out "$TLS/leaf.csr" 2>/dev/null
-    printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >"$TLS/leaf.ext"
-    openssl x509 -req -in "$TLS/leaf.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca.key" \
-        -CAcreateserial -days 2 -extfile "$TLS/leaf.ext" -out "$TLS/leaf.pem" 2>/dev/null
-    CA="$TLS/ca.pem"
+    private_ca "$WORKDIR/tls"
     LISTEN="listen 127.0.0.1:$PORT ssl backlog=16384;"
     [[ $MODE == h2 ]] && LISTEN="listen 127.0.0.1:$PORT ssl http2 backlog=16384;"
-    TLS_CONF="ssl_certificate $TLS/leaf.pem; ssl_certificate_key $TLS/leaf.key;
+    TLS_CONF="ssl_certificate $LEAF_PEM; ssl_certificate_key $LEAF_KEY;
         ssl_protocols TLSv1.3; ssl_session_cache shared:TLS:10m; ssl_session_tickets on;"
     if [[ $MODE == tls-handshake ]]; then
         # One letter per request: r (session resumed) or . (full handshake).

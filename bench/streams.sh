@@ -8,6 +8,10 @@
 # with `relhost pool`, then runs the m3_20k milestone profile scaled to N
 # streams (closed model) pinned to GEN_CPU under `/usr/bin/time -v`.
 #
+# With -S, the sim serves HTTPS (a private CA and a leaf for 127.0.0.1 made
+# for the run) and relhost trusts the CA with --ca-cert: the streams are
+# TLS connections, as against the real deployment.
+#
 # stdout: one line
 #     streams=N peak_concurrency=P peak_rss_kb=R kb_per_stream=K requests=Q not_2xx=E
 #   kb_per_stream = peak RSS / peak concurrency (the whole process, runtime,
@@ -18,6 +22,7 @@
 #
 # Example:
 #   bash bench/streams.sh -n 19000          # m3_20k scaled to 19,000 streams
+#   bash bench/streams.sh -n 19000 -S       # the same over TLS
 
 set -euo pipefail
 
@@ -30,6 +35,7 @@ GEN_CPU=0
 TARGET_CPU=1
 RELHOST="${RELHOST:-}"
 WORKDIR=""
+TLS=0
 
 usage() {
     awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"
@@ -44,10 +50,11 @@ Options:
   -g CPU         relhost's core (default $GEN_CPU)
   -t CPU         the sim's core (default $TARGET_CPU)
   -w DIR         keep outputs in DIR (default: a temp dir, deleted)
+  -S             over TLS (the sim serves HTTPS)
 EOF
 }
 
-while getopts "n:s:u:k:G:g:t:w:h" opt; do
+while getopts "n:s:u:k:G:g:t:w:Sh" opt; do
     case "$opt" in
         n) STREAMS="$OPTARG" ;;
         s) DURATION_SCALE="$OPTARG" ;;
@@ -57,6 +64,7 @@ while getopts "n:s:u:k:G:g:t:w:h" opt; do
         g) GEN_CPU="$OPTARG" ;;
         t) TARGET_CPU="$OPTARG" ;;
         w) WORKDIR="$OPTARG" ;;
+        S) TLS=1 ;;
         h) usage; exit 0 ;;
         *) usage >&2; exit 2 ;;
     esac
@@ -87,7 +95,13 @@ cleanup() {
 trap cleanup EXIT
 
 huge=100000000
-start_sim "$WORKDIR" "$TARGET_CPU" \
+tls_sim=() trust=()
+if (( TLS )); then
+    private_ca "$WORKDIR/tls"
+    tls_sim=(--tls-cert "$LEAF_PEM" --tls-key "$LEAF_KEY")
+    trust=(--ca-cert "$CA")
+fi
+start_sim "$WORKDIR" "$TARGET_CPU" "${tls_sim[@]}" \
     --sim-chat-tokens="$TOKENS" --sim-chat-token-gap-ms="$GAP_MS" \
     --rate-limit-chat-stream-max="$huge" \
     --bulkhead-openrouter-max-concurrent="$huge" \
@@ -96,7 +110,7 @@ start_sim "$WORKDIR" "$TARGET_CPU" \
     --ff-admission-enforce=false
 
 "$RELHOST" pool --count "$POOL" --app-origin "$URL" --prefix streams --seed bench \
-    --output-dir "$WORKDIR/pool" --quiet
+    --output-dir "$WORKDIR/pool" --quiet "${trust[@]}"
 POOL_FILE="$(ls "$WORKDIR"/pool/chat-auth-pool-*.json)"
 
 scale="$(awk -v n="$STREAMS" 'BEGIN { printf "%.6f", n / 20000 }')"
@@ -104,7 +118,7 @@ echo "# relhost drill: m3_20k x $scale ($STREAMS streams), duration x $DURATION_
 /usr/bin/time -v -o "$WORKDIR/time.txt" taskset -c "$GEN_CPU" "$RELHOST" drill \
     --base-url "$URL" --profile m3_20k \
     --chat-concurrency-scale "$scale" --chat-duration-scale "$DURATION_SCALE" \
-    --chat-auth-pool-file "$POOL_FILE" --output-dir "$WORKDIR/out" --quiet \
+    --chat-auth-pool-file "$POOL_FILE" --output-dir "$WORKDIR/out" --quiet "${trust[@]}" \
     >"$WORKDIR/drill.out" 2>"$WORKDIR/drill.err" || true
 
 REPORT="$(ls "$WORKDIR"/out/load-drill-*.json 2>/dev/null | head -1)"

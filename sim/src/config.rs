@@ -7,9 +7,11 @@
 //! alone, for in-process use.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::faults::{Fault, FaultSpecError};
+use crate::tls::{ServerTls, TlsError};
 
 /// A bad knob, flag or fault spec; the message names the variable or flag and
 /// the expected form.
@@ -745,6 +747,13 @@ pub struct SimArgs {
         value_name = "SPEC"
     )]
     pub faults: Vec<String>,
+    /// Serve HTTPS with this PEM certificate chain (leaf first; its names
+    /// must include the address clients use), with --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     #[command(flatten)]
     knobs: KnobArgs,
 }
@@ -758,6 +767,8 @@ impl Default for SimArgs {
             functions_listen: None,
             seed: None,
             faults: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
             knobs: KnobArgs::default(),
         }
     }
@@ -772,6 +783,14 @@ impl SimArgs {
     /// The address of the function API, when it has its own.
     pub fn functions_listen(&self) -> Option<SocketAddr> {
         self.functions_listen
+    }
+
+    /// The TLS the sim serves with, when `--tls-cert` and `--tls-key` are given.
+    pub fn tls(&self) -> Result<Option<ServerTls>, TlsError> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => ServerTls::from_pem_files(cert, key).map(Some),
+            _ => Ok(None),
+        }
     }
 
     /// Validates every value into a [`SimConfig`].

@@ -1,6 +1,7 @@
 //! relhost-sim: the reference HTTP target that relhost drills.
 //!
-//! A hyper server (HTTP/1.1 and h2c on one port) that behaves like the
+//! A hyper server (HTTP/1.1 and HTTP/2 on one port, over TLS when given a
+//! certificate) that behaves like the
 //! seed's backend: Better Auth-style sign-up/sign-in and threads, an SSE
 //! chat endpoint backed by simulated primary/secondary providers with
 //! failover, Gmail Pub/Sub push and WhatsApp webhooks, the seed's runtime
@@ -30,6 +31,7 @@ mod sentry;
 mod server;
 mod state;
 mod stats;
+mod tls;
 mod tool_alerts;
 mod tool_cache;
 mod tool_queue;
@@ -47,5 +49,6 @@ pub use faults::{
     VALID_FAULTS,
 };
 pub use rng::splitmix64;
-pub use server::{SimHandle, start, start_at};
+pub use server::{SimHandle, start, start_at, start_tls};
 pub use stats::MAX_WINDOW_MINUTES;
+pub use tls::{ServerTls, TlsError};

@@ -1,6 +1,7 @@
-//! The accept loop: HTTP/1.1 and h2c on one port (hyper-util's auto
-//! builder), TCP_NODELAY, real connection resets for the reset fault, and
-//! graceful shutdown through a watch channel.
+//! The accept loop: HTTP/1.1 and HTTP/2 on one port (hyper-util's auto
+//! builder), over TLS when the sim has a certificate, TCP_NODELAY, real
+//! connection resets for the reset fault, and graceful shutdown through a
+//! watch channel.
 
 use std::io;
 use std::net::SocketAddr;
@@ -22,9 +23,13 @@ use crate::config::SimConfig;
 use crate::conn::{ConnCtl, Surface};
 use crate::faults::Fault;
 use crate::state::SimState;
+use crate::tls::ServerTls;
 
 /// How long open connections get to finish after shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// How long a client gets to complete its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A TCP stream that is closed with a reset (SO_LINGER 0) when its
 /// connection was asked to reset.
@@ -85,6 +90,8 @@ impl AsyncWrite for ResetOnDrop {
 #[derive(Debug)]
 pub struct SimHandle {
     addr: SocketAddr,
+    /// `https` or `http`.
+    scheme: &'static str,
     functions_addr: Option<SocketAddr>,
     state: Arc<SimState>,
     shutdown: watch::Sender<bool>,
@@ -105,6 +112,16 @@ pub async fn start_at(
     addr: SocketAddr,
     functions: Option<SocketAddr>,
     config: SimConfig,
+) -> io::Result<SimHandle> {
+    start_tls(addr, functions, config, None).await
+}
+
+/// Like [`start_at`]; with `tls`, every address serves HTTPS.
+pub async fn start_tls(
+    addr: SocketAddr,
+    functions: Option<SocketAddr>,
+    config: SimConfig,
+    tls: Option<ServerTls>,
 ) -> io::Result<SimHandle> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
@@ -127,7 +144,7 @@ pub async fn start_at(
         tokio::spawn(crate::tool_runner::run(Arc::clone(&state), rx.clone())),
         tokio::spawn(accept_loop(
             listener,
-            site_surface,
+            (site_surface, tls.clone()),
             Arc::clone(&state),
             rx.clone(),
         )),
@@ -135,7 +152,7 @@ pub async fn start_at(
     let functions_addr = functions.map(|(l, a)| {
         tasks.push(tokio::spawn(accept_loop(
             l,
-            Surface::Functions,
+            (Surface::Functions, tls.clone()),
             Arc::clone(&state),
             rx,
         )));
@@ -143,6 +160,7 @@ pub async fn start_at(
     });
     Ok(SimHandle {
         addr,
+        scheme: if tls.is_some() { "https" } else { "http" },
         functions_addr,
         state,
         shutdown,
@@ -156,16 +174,17 @@ impl SimHandle {
         self.addr
     }
 
-    /// `http://IP:PORT`: HTTP actions (`/api/chat`, webhooks, auth), as
-    /// `NAME.convex.site`.
+    /// `http://IP:PORT` (`https://` with TLS): HTTP actions (`/api/chat`,
+    /// webhooks, auth), as `NAME.convex.site`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
-    /// `http://IP:PORT` of the Convex function API, as `NAME.convex.cloud`
-    /// (the base URL when the sim listens on one address).
+    /// The URL of the Convex function API, as `NAME.convex.cloud` (the
+    /// base URL when the sim listens on one address).
     pub fn functions_url(&self) -> String {
-        format!("http://{}", self.functions_addr.unwrap_or(self.addr))
+        let addr = self.functions_addr.unwrap_or(self.addr);
+        format!("{}://{addr}", self.scheme)
     }
 
     /// The bearer token of the ops endpoints.
@@ -217,7 +236,7 @@ fn builder() -> auto::Builder<TokioExecutor> {
 
 async fn accept_loop(
     listener: TcpListener,
-    surface: Surface,
+    (surface, tls): (Surface, Option<ServerTls>),
     state: Arc<SimState>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -233,8 +252,7 @@ async fn accept_loop(
                     let _ = stream.set_nodelay(true);
                     conns.spawn(serve_conn(
                         Arc::clone(&builder),
-                        stream,
-                        peer,
+                        (stream, peer, tls.clone()),
                         surface,
                         Arc::clone(&state),
                         shutdown.clone(),
@@ -259,17 +277,38 @@ async fn accept_loop(
 
 async fn serve_conn(
     builder: Arc<auto::Builder<TokioExecutor>>,
-    stream: TcpStream,
-    peer: SocketAddr,
+    (stream, peer, tls): (TcpStream, SocketAddr, Option<ServerTls>),
     surface: Surface,
     state: Arc<SimState>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let ctl = Arc::new(ConnCtl::new(peer, surface));
-    let io = TokioIo::new(ResetOnDrop {
+    let io = ResetOnDrop {
         inner: stream,
         ctl: Arc::clone(&ctl),
-    });
+    };
+    let Some(tls) = tls else {
+        return serve_io(&builder, io, ctl, state, shutdown).await;
+    };
+    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor().accept(io));
+    // A failed or stalled handshake only ends its connection.
+    if let Ok(Ok(io)) = handshake.await {
+        serve_io(&builder, io, ctl, state, shutdown).await;
+    }
+}
+
+/// Serves HTTP on one connection (plain or TLS) until it ends, is reset,
+/// or the sim shuts down.
+async fn serve_io<I>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: I,
+    ctl: Arc<ConnCtl>,
+    state: Arc<SimState>,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(io);
     let svc_ctl = Arc::clone(&ctl);
     let svc =
         service_fn(move |req| crate::routes::handle(Arc::clone(&state), Arc::clone(&svc_ctl), req));

@@ -2,7 +2,7 @@
 //! CA) proxies to the real sim; relhost trusts the CA through `--ca-cert`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -12,30 +12,37 @@ use serde_json::json;
 
 use crate::support::*;
 
-/// A TLS-terminating proxy to `upstream` on 127.0.0.1:0, serving a
-/// certificate for `localhost` signed by a fresh CA written to `ca_pem`;
-/// counts the handshakes that completed, and those that resumed a session.
-fn tls_front(upstream: SocketAddr, ca_pem: &PathBuf) -> (SocketAddr, Arc<Handshakes>) {
+/// A fresh private CA written to `ca.pem` in `dir`, and a certificate it
+/// signed for `localhost` and `127.0.0.1` (`cert.pem`, `key.pem`).
+fn private_ca(dir: &Path) -> rustls::ServerConfig {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
     let ca =
         CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("CA");
-    std::fs::write(ca_pem, ca.pem()).expect("write CA");
+    std::fs::write(dir.join("ca.pem"), ca.pem()).expect("write CA");
     let leaf_key = KeyPair::generate().expect("key");
-    let leaf = CertificateParams::new(vec!["localhost".to_string()])
+    let leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
         .expect("leaf params")
         .signed_by(&leaf_key, &ca)
         .expect("leaf");
+    std::fs::write(dir.join("cert.pem"), leaf.pem()).expect("write certificate");
+    std::fs::write(dir.join("key.pem"), leaf_key.serialize_pem()).expect("write key");
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("protocols")
-    .with_no_client_auth()
-    .with_single_cert(vec![leaf.der().clone()], key)
-    .expect("server config");
+    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("protocols")
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone()], key)
+        .expect("server config")
+}
+
+/// A TLS-terminating proxy to `upstream` on 127.0.0.1:0, serving a
+/// certificate of a fresh private CA (see [`private_ca`]) whose PEM is
+/// `dir/ca.pem`; counts the handshakes that completed, and those that
+/// resumed a session.
+fn tls_front(upstream: SocketAddr, dir: &Path) -> (SocketAddr, Arc<Handshakes>) {
+    let config = private_ca(dir);
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let handshakes = Arc::new(Handshakes::default());
     let counts = Arc::clone(&handshakes);
@@ -90,7 +97,7 @@ fn drills_over_https_with_a_private_ca() {
         .expect("sim address");
     let out = tempfile::tempdir().expect("tempdir");
     let ca_pem = out.path().join("ca.pem");
-    let (front, handshakes) = tls_front(upstream, &ca_pem);
+    let (front, handshakes) = tls_front(upstream, out.path());
     let profile = profile_file(
         out.path(),
         "tls",
@@ -160,6 +167,72 @@ fn drills_over_https_with_a_private_ca() {
     );
     assert!(
         String::from_utf8_lossy(&output.stdout).contains("UnknownIssuer"),
+        "{}",
+        describe(&output)
+    );
+}
+
+#[test]
+fn the_sim_serves_https_over_http1_and_http2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    private_ca(dir.path());
+    let pem = |name: &str| dir.path().join(name).display().to_string();
+    let sim = Sim::start(
+        &[
+            &format!("--tls-cert={}", pem("cert.pem")),
+            &format!("--tls-key={}", pem("key.pem")),
+        ],
+        &[],
+    );
+    assert!(
+        sim.base_url.starts_with("https://127.0.0.1:"),
+        "{}",
+        sim.base_url
+    );
+    for http2 in [false, true] {
+        let out = dir.path().join(format!("out-{http2}"));
+        let mut cmd = relhost();
+        cmd.args(["load", &format!("{}/healthz", sim.base_url)])
+            .args(["-c", "4", "-n", "200", "-z", "10s", "--workers", "2"])
+            .arg(format!("--ca-cert={}", pem("ca.pem")))
+            .arg("--output-dir")
+            .arg(&out);
+        if http2 {
+            cmd.arg("--http2");
+        }
+        let output = run_bounded(cmd, Duration::from_secs(60));
+        assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+        let report = only_report(&out, "load-drill-load-");
+        let totals = &scenario(&report, "http_request")["totals"];
+        assert_eq!(totals["status_counts"], json!({ "200": 200 }), "{totals}");
+        let connections = &totals["connections"];
+        let opened = connections["opened"].as_u64().unwrap_or(0);
+        // HTTP/1.1: a connection per request in flight; HTTP/2: one per worker.
+        let expected = if http2 { 2..=2 } else { 2..=4 };
+        assert!(expected.contains(&opened), "http2 {http2}: {connections}");
+        assert_eq!(
+            connections["tls_full"].as_u64().unwrap_or(0)
+                + connections["tls_resumed"].as_u64().unwrap_or(0),
+            opened,
+            "{connections}"
+        );
+    }
+}
+
+#[test]
+fn a_sim_certificate_that_cannot_be_read_is_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing.pem");
+    let mut cmd = relhost();
+    cmd.args(["sim", "--listen=127.0.0.1:0"])
+        .arg("--tls-cert")
+        .arg(&missing)
+        .arg("--tls-key")
+        .arg(&missing);
+    let output = run_bounded(cmd, Duration::from_secs(30));
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("missing.pem"),
         "{}",
         describe(&output)
     );

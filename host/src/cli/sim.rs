@@ -8,9 +8,9 @@ use super::signals::wait_for_signal;
 use crate::exit::Exit;
 
 /// Serve relhost-sim until Ctrl-C or SIGTERM. The first line of output is
-/// `relhost-sim listening on http://ADDR`, the second
-/// `function API on http://ADDR` (the Convex function API: the same address,
-/// or `--functions-listen`).
+/// `relhost-sim listening on http://ADDR` (`https://` with `--tls-cert`),
+/// the second `function API on http://ADDR` (the Convex function API: the
+/// same address, or `--functions-listen`).
 #[derive(Debug, Args)]
 pub struct SimCommand {
     #[command(flatten)]
@@ -24,8 +24,12 @@ impl SimCommand {
         let functions = self.args.functions_listen();
         let generated_token = self.args.ops_token.is_none();
         let generated_key = self.args.deploy_key.is_none();
+        let tls = self
+            .args
+            .tls()
+            .map_err(|e| CliError::BadInput(e.to_string()))?;
         let config = self.args.into_config()?;
-        let sim = relhost_sim::start_at(listen, functions, config)
+        let sim = relhost_sim::start_tls(listen, functions, config, tls)
             .await
             .map_err(|e| CliError::CannotRun(format!("cannot listen on {listen}: {e}")))?;
         let printer = Printer::stdout(false);

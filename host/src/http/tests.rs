@@ -1021,22 +1021,27 @@ async fn over_tls_event_streams_and_large_bodies_are_read_whole() {
     bounded(async {
         let ca = TestCa::new();
         let stream = raw_server(|mut socket| async move {
-            read_head(&mut socket).await;
-            let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
-                        transfer-encoding: chunked\r\n\r\n";
-            let _ = socket.write_all(head.as_bytes()).await;
-            for piece in ["data: a\n", "\ndata: b\n\n", "data: c\n\n"] {
-                let chunk = format!("{:x}\r\n{piece}\r\n", piece.len());
-                let _ = socket.write_all(chunk.as_bytes()).await;
-                tokio::time::sleep(Duration::from_millis(10)).await;
+            while request_arrives(&mut socket).await {
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                            transfer-encoding: chunked\r\n\r\n";
+                let _ = socket.write_all(head.as_bytes()).await;
+                for piece in ["data: a\n", "\ndata: b\n\n", "data: c\n\n"] {
+                    let chunk = format!("{:x}\r\n{piece}\r\n", piece.len());
+                    let _ = socket.write_all(chunk.as_bytes()).await;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                let _ = socket.write_all(b"0\r\n\r\n").await;
             }
-            let _ = socket.write_all(b"0\r\n\r\n").await;
         })
         .await;
         let client = tls_client(&ca);
         let front = tls_front(&ca, stream, true).await;
-        let ex = client.send(get(&https(front)), true).await;
-        assert_eq!((ex.result, ex.events), (Ok(200), 3), "{ex:?}");
+        // The second stream on the connection the first one held.
+        for opened in [1, 0] {
+            let ex = client.send(get(&https(front)), true).await;
+            assert_eq!((ex.result, ex.events), (Ok(200), 3), "{ex:?}");
+            assert_eq!(ex.opened.connections, opened, "{ex:?}");
+        }
         let large = hyper_h1_server(300_000).await;
         let front = tls_front(&ca, large, true).await;
         let ex = client.send(get(&https(front)), false).await;

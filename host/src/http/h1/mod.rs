@@ -45,6 +45,10 @@ use super::{ClientConfig, ErrorClass, OutgoingRequest};
 /// A connection's read buffer starts at this size and doubles, up to
 /// [`MAX_BUFFER`], while reads keep filling it (large bodies).
 const INITIAL_BUFFER: usize = 4 * 1024;
+/// The same over TLS, where rustls buffers the records read and our reads
+/// of plaintext make no system call: small, so an event stream held open
+/// costs less memory.
+const INITIAL_TLS_BUFFER: usize = 1024;
 /// The largest read buffer, and so the largest response head.
 const MAX_BUFFER: usize = 64 * 1024;
 
@@ -212,6 +216,11 @@ impl Pool {
                 return Exchange::failed(failure, start.elapsed());
             }
         };
+        if event_stream && let Some(tls) = &mut conn.tls {
+            // An event stream holds its connection long: it keeps no
+            // sealed request meanwhile.
+            tls.release_sealed();
+        }
         let mut tally = Tally::new(start, conn.read_at, head.status, event_stream);
         let mut body = Body::new(head.framing);
         let reusable = loop {
@@ -454,10 +463,14 @@ struct Connection {
 
 impl Connection {
     fn new(stream: TcpStream, tls: Option<Box<Tls>>) -> Connection {
+        let buffer = match tls {
+            Some(_) => INITIAL_TLS_BUFFER,
+            None => INITIAL_BUFFER,
+        };
         Connection {
             socket: Socket::Reactor(stream),
             tls,
-            buf: vec![0; INITIAL_BUFFER],
+            buf: vec![0; buffer],
             start: 0,
             end: 0,
             read_at: Instant::now(),

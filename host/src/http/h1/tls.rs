@@ -91,6 +91,11 @@ impl Tls {
         }
     }
 
+    /// Frees the buffer the last request was sealed in.
+    pub(super) fn release_sealed(&mut self) {
+        self.sealed = Vec::new();
+    }
+
     /// Reads plaintext into `buf` (not empty): how many bytes, and when the
     /// records they came in arrived. `0` is the end of the connection: a
     /// `close_notify`, or the server closing TCP without one (which HTTP/1.1
