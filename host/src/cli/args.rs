@@ -78,7 +78,7 @@ pub(crate) struct ClientArgs {
     #[arg(long)]
     pub(crate) http2: bool,
     /// With --http2: HTTP/2 connections to the target, spread evenly over
-    /// the workers (default: one per worker). Each carries its share of the
+    /// the workers (of all segments, when split; default: one per worker). Each carries its share of the
     /// requests in flight as streams, up to the server's limit: h2load's
     /// `-c 64 -m 10` is `--h2-connections=64 -c 640`.
     #[arg(long, value_name = "N", requires = "http2",

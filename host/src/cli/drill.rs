@@ -176,7 +176,8 @@ pub(crate) struct DrillArgs {
     /// Workers per scenario, each with its own connections (default: one per CPU).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     workers: Option<u32>,
-    /// Most requests in flight at once, over all workers (of a segment, when split).
+    /// Most requests in flight at once, over all workers (of a segment, when
+    /// split): connections over HTTP/1.1, streams over --h2-connections with --http2.
     #[arg(long, default_value = "50000", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     max_in_flight: u64,
     /// After Ctrl-C or SIGTERM, how long to wait for requests in flight.
