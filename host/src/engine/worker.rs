@@ -99,7 +99,7 @@ enum Payload {
     /// Built as a request, for the client to write (boxed: the wire form
     /// is the common one, and a flight's size counts per stream).
     Request(Box<OutgoingRequest>),
-    /// Already written as HTTP/1.1, for the plain-TCP load path.
+    /// Already written as HTTP/1.1, for the HTTP/1.1 load path (plain or TLS).
     Wire { origin: Arc<Origin>, bytes: Vec<u8> },
 }
 
@@ -199,7 +199,7 @@ impl Worker {
         grace: Duration,
         outputs: &mpsc::UnboundedSender<StageOutput>,
     ) {
-        // Templates for the plain-TCP HTTP/1.1 path are written as wire bytes.
+        // Templates for the HTTP/1.1 path (plain or TLS) are written as wire bytes.
         let origin = self
             .client
             .http1_origin(&self.scenario.base_url)
@@ -540,7 +540,7 @@ impl Worker {
 }
 
 /// Fills request `ctx` from `template`: as HTTP/1.1 bytes, in a recycled
-/// buffer, for the plain-TCP path (`origin`), else as a request.
+/// buffer, for the HTTP/1.1 path (`origin`), else as a request.
 fn fill(
     template: &mut RequestTemplate,
     origin: Option<&Arc<Origin>>,

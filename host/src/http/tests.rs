@@ -549,7 +549,7 @@ async fn send_collect_returns_status_headers_and_body() {
     .await;
 }
 
-// HTTP/1.1 connection handling of the plain-TCP client.
+// HTTP/1.1 connection handling of the own client.
 
 /// Serves every request on a connection with `response` until the client
 /// closes it (`close_after_one`: closes after the first response); counts
