@@ -52,6 +52,9 @@ struct Inner {
     /// hyper pools: one for HTTP/1.1 control-plane calls, or one per
     /// HTTP/2 connection, taken in turn.
     pools: Box<[Pool]>,
+    /// Exchanges in flight on each of `pools`.
+    in_flight: Box<[AtomicUsize]>,
+    /// Where the search for the least busy pool starts next.
     next_pool: AtomicUsize,
     /// HTTP/1.1, plain and over TLS; `None` when the client speaks HTTP/2 only.
     h1: Option<h1::Pool>,
@@ -117,6 +120,7 @@ impl Client {
                 pools: (0..pools)
                     .map(|_| builder.build(connector.clone()))
                     .collect(),
+                in_flight: (0..pools).map(|_| AtomicUsize::new(0)).collect(),
                 next_pool: AtomicUsize::new(0),
                 h1: (!config.http2).then(|| h1::Pool::new(config, worker_tls)),
                 opened,
@@ -178,12 +182,18 @@ impl Client {
     /// Sends over the hyper pool; the exchange reports the connections the
     /// pool opened since the last one did.
     async fn send_hyper(&self, request: OutgoingRequest, event_stream: bool) -> Exchange {
-        let mut exchange = self.hyper_exchange(request, event_stream).await;
+        let (pool, _in_flight) = self.inner.pool();
+        let mut exchange = self.hyper_exchange(pool, request, event_stream).await;
         exchange.opened = self.inner.opened.take();
         exchange
     }
 
-    async fn hyper_exchange(&self, request: OutgoingRequest, event_stream: bool) -> Exchange {
+    async fn hyper_exchange(
+        &self,
+        pool: &Pool,
+        request: OutgoingRequest,
+        event_stream: bool,
+    ) -> Exchange {
         let inner = &*self.inner;
         let start = Instant::now();
         // One timer for the whole exchange: the head deadline first, then
@@ -191,7 +201,7 @@ impl Client {
         let mut timer = pin!(tokio::time::sleep_until(start + inner.request_timeout));
         let head = tokio::select! {
             biased;
-            head = inner.pool().request(hyper_request(request)) => head,
+            head = pool.request(hyper_request(request)) => head,
             () = &mut timer => {
                 let reason = format!("no response head within {:?}", inner.request_timeout);
                 let failure = Failure::new(ErrorClass::RequestTimeout, reason);
@@ -241,12 +251,34 @@ impl Client {
 }
 
 impl Inner {
-    /// The next hyper pool in turn.
-    fn pool(&self) -> &Pool {
-        match &*self.pools {
-            [pool] => pool,
-            pools => &pools[self.next_pool.fetch_add(1, Ordering::Relaxed) % pools.len()],
-        }
+    /// The hyper pool (the HTTP/2 connection) with the fewest exchanges in
+    /// flight, counting one more until the guard drops. A connection whose
+    /// answers just arrived gets the requests that follow them, so they
+    /// leave together, as its answers came (taking the pools in turn cost
+    /// a write and a wake-up of a connection's task per request). Ties go
+    /// to the pools in turn.
+    fn pool(&self) -> (&Pool, InFlight<'_>) {
+        let pools = self.pools.len();
+        let start = match pools {
+            1 => 0,
+            _ => self.next_pool.fetch_add(1, Ordering::Relaxed) % pools,
+        };
+        let index = (start..pools)
+            .chain(0..start)
+            .min_by_key(|&i| self.in_flight[i].load(Ordering::Relaxed))
+            .unwrap_or(0);
+        let count = &self.in_flight[index];
+        count.fetch_add(1, Ordering::Relaxed);
+        (&self.pools[index], InFlight(count))
+    }
+}
+
+/// One exchange in flight on a pool.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -277,7 +309,7 @@ impl Client {
         let mut timer = pin!(tokio::time::sleep_until(start + inner.request_timeout));
         let head = tokio::select! {
             biased;
-            head = inner.pool().request(hyper_request(request)) => head,
+            head = inner.pools[0].request(hyper_request(request)) => head,
             () = &mut timer => return Err(ErrorClass::RequestTimeout),
         };
         let response = head.map_err(|err| classify(&err))?;

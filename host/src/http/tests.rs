@@ -310,6 +310,65 @@ async fn body_cut_mid_way_is_body_aborted() {
     .await;
 }
 
+/// An HTTP/2 server whose answers tell the connection they came on: the
+/// body of the n-th connection accepted is n bytes long. `/slow` answers
+/// after 400 ms.
+async fn h2_numbering_server() -> SocketAddr {
+    let accepted = Arc::new(AtomicUsize::new(0));
+    raw_server(move |socket| {
+        let number = accepted.fetch_add(1, Ordering::SeqCst) + 1;
+        async move {
+            let service = service_fn(
+                move |req: hyper::Request<hyper::body::Incoming>| async move {
+                    if req.uri().path() == "/slow" {
+                        tokio::time::sleep(Duration::from_millis(400)).await;
+                    }
+                    let body = Bytes::from(vec![b'x'; number]);
+                    Ok::<_, Infallible>(hyper::Response::new(Full::new(body)))
+                },
+            );
+            let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(socket), service)
+                .await;
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn http2_requests_go_to_the_connection_with_the_fewest_in_flight() {
+    bounded(async {
+        let addr = h2_numbering_server().await;
+        let client = Client::new(&ClientConfig {
+            http2: true,
+            http2_connections: 2,
+            ..config()
+        })
+        .unwrap();
+        let slow = client.send(get(&format!("http://{addr}/slow")), false);
+        let quick = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let mut connections = Vec::new();
+            for _ in 0..3 {
+                let ex = client.send(get(&format!("http://{addr}/")), false).await;
+                assert_eq!(ex.result, Ok(200), "{ex:?}");
+                connections.push(ex.body_bytes);
+            }
+            connections
+        };
+        let (slow, quick) = tokio::join!(slow, quick);
+        assert_eq!(slow.result, Ok(200), "{slow:?}");
+        // While the slow one holds its connection, every quick one takes
+        // the other, however the turn goes.
+        assert_eq!(quick.len(), 3);
+        assert!(
+            quick.iter().all(|&c| c != slow.body_bytes),
+            "{quick:?} beside {slow:?}"
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn sse_events_across_awkward_frames() {
     bounded(async {
