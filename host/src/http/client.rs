@@ -3,7 +3,6 @@
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -17,8 +16,9 @@ use tokio::time::{Instant, Sleep};
 
 use super::classify::{classify, describe};
 use super::connect::{Resolver, TimedConnector};
-use super::exchange::{Exchange, Failure, OpenedCount, Tally};
+use super::exchange::{Exchange, Failure, Opened, Tally};
 use super::h1::{self, Origin, Receive};
+use super::h2;
 use super::{ClientConfig, ClientTls, ErrorClass, HttpError};
 
 type Connector = TimedConnector<HttpsConnector<HttpConnector<Resolver>>>;
@@ -41,25 +41,21 @@ pub struct OutgoingRequest {
 /// (no lock shared by all workers); cheap to clone within the worker.
 ///
 /// HTTP/1.1 requests, plain or over TLS, take relhost's own client (module
-/// `http::h1`); HTTP/2 and the control plane's [`Client::send_collect`]
-/// take a hyper-util pool.
+/// `http::h1`); HTTP/2 requests take hyper's client connections the worker
+/// keeps (module `http::h2`); the control plane's [`Client::send_collect`]
+/// takes a hyper-util pool.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    /// hyper pools: one for HTTP/1.1 control-plane calls, or one per
-    /// HTTP/2 connection, taken in turn.
-    pools: Box<[Pool]>,
-    /// Exchanges in flight on each of `pools`.
-    in_flight: Box<[AtomicUsize]>,
-    /// Where the search for the least busy pool starts next.
-    next_pool: AtomicUsize,
+    /// hyper's pool: the control plane's calls ([`Client::send_collect`]).
+    pool: Pool,
     /// HTTP/1.1, plain and over TLS; `None` when the client speaks HTTP/2 only.
     h1: Option<h1::Pool>,
-    /// Connections `pool` opened that no exchange has reported yet.
-    opened: Arc<OpenedCount>,
+    /// HTTP/2 connections; `None` when the client speaks HTTP/1.1.
+    h2: Option<h2::Pool>,
     request_timeout: Duration,
     stream_idle_timeout: Duration,
 }
@@ -98,8 +94,7 @@ impl Client {
         http.set_connect_timeout(Some(config.connect_timeout));
         let worker_tls = tls.for_worker();
         let https = HttpsConnector::from((http, Arc::clone(&worker_tls)));
-        let opened = Arc::default();
-        let connector = TimedConnector::new(https, config.connect_timeout, Arc::clone(&opened));
+        let connector = TimedConnector::new(https, config.connect_timeout);
 
         let mut builder = hyper_util::client::legacy::Client::builder(TokioExecutor::new());
         builder
@@ -109,21 +104,15 @@ impl Client {
         if config.http2 {
             builder.http2_only(true);
         }
-        // A hyper pool keeps one HTTP/2 connection per origin: one pool per
-        // connection.
-        let pools = match config.http2 {
-            true => config.http2_connections.max(1),
-            false => 1,
+        let (h1, h2) = match config.http2 {
+            false => (Some(h1::Pool::new(config, worker_tls)), None),
+            true => (None, Some(h2::Pool::new(config, worker_tls))),
         };
         Client {
             inner: Arc::new(Inner {
-                pools: (0..pools)
-                    .map(|_| builder.build(connector.clone()))
-                    .collect(),
-                in_flight: (0..pools).map(|_| AtomicUsize::new(0)).collect(),
-                next_pool: AtomicUsize::new(0),
-                h1: (!config.http2).then(|| h1::Pool::new(config, worker_tls)),
-                opened,
+                pool: builder.build(connector),
+                h1,
+                h2,
                 request_timeout: config.request_timeout,
                 stream_idle_timeout: config.stream_idle_timeout,
             }),
@@ -134,10 +123,11 @@ impl Client {
     /// bytes (and SSE events when `event_stream`) without keeping them.
     /// Never fails: every outcome is described by the returned [`Exchange`].
     pub async fn send(&self, request: OutgoingRequest, event_stream: bool) -> Exchange {
-        let h1 = self.inner.h1.as_ref();
-        match h1.zip(Origin::of(&request.uri)) {
-            Some((h1, origin)) => h1.send(&origin, &request, event_stream).await,
-            None => self.send_hyper(request, event_stream).await,
+        let inner = &*self.inner;
+        match (&inner.h1, &inner.h2, Origin::of(&request.uri)) {
+            (Some(h1), _, Some(origin)) => h1.send(&origin, &request, event_stream).await,
+            (_, Some(h2), Some(origin)) => self.send_h2(h2, &origin, request, event_stream).await,
+            _ => self.send_hyper(request, event_stream).await,
         }
     }
 
@@ -179,41 +169,62 @@ impl Client {
         }
     }
 
-    /// Sends over the hyper pool; the exchange reports the connections the
-    /// pool opened since the last one did.
-    async fn send_hyper(&self, request: OutgoingRequest, event_stream: bool) -> Exchange {
-        let (pool, _in_flight) = self.inner.pool();
-        let mut exchange = self.hyper_exchange(pool, request, event_stream).await;
-        exchange.opened = self.inner.opened.take();
-        exchange
-    }
-
-    async fn hyper_exchange(
+    /// Sends over one of the worker's HTTP/2 connections.
+    async fn send_h2(
         &self,
-        pool: &Pool,
+        h2: &h2::Pool,
+        origin: &Origin,
         request: OutgoingRequest,
         event_stream: bool,
     ) -> Exchange {
-        let inner = &*self.inner;
         let start = Instant::now();
-        // One timer for the whole exchange: the head deadline first, then
-        // re-armed whenever we have to wait for a body frame.
-        let mut timer = pin!(tokio::time::sleep_until(start + inner.request_timeout));
+        let mut timer = pin!(tokio::time::sleep_until(start + self.inner.request_timeout));
+        let mut opened = Opened::default();
+        let (head, _in_flight) = tokio::select! {
+            biased;
+            (head, in_flight) = h2.request(origin, hyper_request(request), &mut opened) => {
+                (head, Some(in_flight))
+            }
+            () = &mut timer => (Err(self.head_timeout()), None),
+        };
+        let mut exchange = self.read_response(head, start, timer, event_stream).await;
+        exchange.opened = opened;
+        exchange
+    }
+
+    /// Sends over hyper's pool (a URL neither client takes).
+    async fn send_hyper(&self, request: OutgoingRequest, event_stream: bool) -> Exchange {
+        let start = Instant::now();
+        let mut timer = pin!(tokio::time::sleep_until(start + self.inner.request_timeout));
         let head = tokio::select! {
             biased;
-            head = pool.request(hyper_request(request)) => head,
-            () = &mut timer => {
-                let reason = format!("no response head within {:?}", inner.request_timeout);
-                let failure = Failure::new(ErrorClass::RequestTimeout, reason);
-                return Exchange::failed(failure, start.elapsed());
+            head = self.inner.pool.request(hyper_request(request)) => {
+                head.map_err(|e| Failure::new(classify(&e), describe(&e)))
             }
+            () = &mut timer => Err(self.head_timeout()),
         };
+        self.read_response(head, start, timer, event_stream).await
+    }
+
+    /// No response head came within the request timeout.
+    fn head_timeout(&self) -> Failure {
+        let reason = format!("no response head within {:?}", self.inner.request_timeout);
+        Failure::new(ErrorClass::RequestTimeout, reason)
+    }
+
+    /// Reads the body of the response `head` to its end; `timer` (the head
+    /// deadline's) is re-armed whenever a body frame has to be waited for.
+    async fn read_response(
+        &self,
+        head: Result<hyper::Response<Incoming>, Failure>,
+        start: Instant,
+        mut timer: Pin<&mut Sleep>,
+        event_stream: bool,
+    ) -> Exchange {
+        let inner = &*self.inner;
         let response = match head {
             Ok(response) => response,
-            Err(err) => {
-                let failure = Failure::new(classify(&err), describe(&err));
-                return Exchange::failed(failure, start.elapsed());
-            }
+            Err(failure) => return Exchange::failed(failure, start.elapsed()),
         };
         let mut tally = Tally::new(
             start,
@@ -250,38 +261,6 @@ impl Client {
     }
 }
 
-impl Inner {
-    /// The hyper pool (the HTTP/2 connection) with the fewest exchanges in
-    /// flight, counting one more until the guard drops. A connection whose
-    /// answers just arrived gets the requests that follow them, so they
-    /// leave together, as its answers came (taking the pools in turn cost
-    /// a write and a wake-up of a connection's task per request). Ties go
-    /// to the pools in turn.
-    fn pool(&self) -> (&Pool, InFlight<'_>) {
-        let pools = self.pools.len();
-        let start = match pools {
-            1 => 0,
-            _ => self.next_pool.fetch_add(1, Ordering::Relaxed) % pools,
-        };
-        let index = (start..pools)
-            .chain(0..start)
-            .min_by_key(|&i| self.in_flight[i].load(Ordering::Relaxed))
-            .unwrap_or(0);
-        let count = &self.in_flight[index];
-        count.fetch_add(1, Ordering::Relaxed);
-        (&self.pools[index], InFlight(count))
-    }
-}
-
-/// One exchange in flight on a pool.
-struct InFlight<'a>(&'a AtomicUsize);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 /// The hyper request for `request`.
 fn hyper_request(request: OutgoingRequest) -> http::Request<Full<Bytes>> {
     let mut req = http::Request::new(Full::new(request.body));
@@ -309,7 +288,7 @@ impl Client {
         let mut timer = pin!(tokio::time::sleep_until(start + inner.request_timeout));
         let head = tokio::select! {
             biased;
-            head = inner.pools[0].request(hyper_request(request)) => head,
+            head = inner.pool.request(hyper_request(request)) => head,
             () = &mut timer => return Err(ErrorClass::RequestTimeout),
         };
         let response = head.map_err(|err| classify(&err))?;

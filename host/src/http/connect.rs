@@ -12,17 +12,11 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hyper_rustls::MaybeHttpsStream;
 use hyper_util::client::legacy::connect::dns::{GaiAddrs, GaiFuture, GaiResolver, Name};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use tower_service::Service;
-
-use super::exchange::OpenedCount;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -112,48 +106,24 @@ impl ConnectTimedOut {
     }
 }
 
-/// A connection a connector established: whether its TLS session resumed
-/// an earlier one (`None`: plain TCP).
-pub(crate) trait Established {
-    fn tls_resumed(&self) -> Option<bool>;
-}
-
-impl Established for MaybeHttpsStream<TokioIo<TcpStream>> {
-    fn tls_resumed(&self) -> Option<bool> {
-        match self {
-            MaybeHttpsStream::Http(_) => None,
-            MaybeHttpsStream::Https(tls) => {
-                let (_, session) = tls.inner().get_ref();
-                Some(session.handshake_kind() == Some(rustls::HandshakeKind::Resumed))
-            }
-        }
-    }
-}
-
 /// Bounds every call of the wrapped connector by one deadline; when it
 /// passes, the call fails with [`ConnectTimedOut`] and the half-open
-/// connection is dropped. Counts the connections established in `opened`.
+/// connection is dropped.
 #[derive(Debug, Clone)]
 pub(crate) struct TimedConnector<C> {
     inner: C,
     timeout: Duration,
-    opened: Arc<OpenedCount>,
 }
 
 impl<C> TimedConnector<C> {
-    pub(crate) fn new(inner: C, timeout: Duration, opened: Arc<OpenedCount>) -> TimedConnector<C> {
-        TimedConnector {
-            inner,
-            timeout,
-            opened,
-        }
+    pub(crate) fn new(inner: C, timeout: Duration) -> TimedConnector<C> {
+        TimedConnector { inner, timeout }
     }
 }
 
 impl<C> Service<http::Uri> for TimedConnector<C>
 where
     C: Service<http::Uri>,
-    C::Response: Established,
     C::Future: Send + 'static,
     C::Error: Into<BoxError>,
 {
@@ -168,15 +138,10 @@ where
 
     fn call(&mut self, dst: http::Uri) -> Self::Future {
         let timeout = self.timeout;
-        let opened = Arc::clone(&self.opened);
         let connecting = self.inner.call(dst);
         Box::pin(async move {
             match tokio::time::timeout(timeout, connecting).await {
-                Ok(Ok(connection)) => {
-                    opened.add(connection.tls_resumed());
-                    Ok(connection)
-                }
-                Ok(Err(e)) => Err(e.into()),
+                Ok(result) => result.map_err(Into::into),
                 Err(_elapsed) => Err(ConnectTimedOut(timeout).into()),
             }
         })
@@ -202,7 +167,7 @@ mod tests {
     #[tokio::test]
     async fn timed_connector_bounds_a_stuck_connect() {
         let stuck = tower_service_fn(|_| std::future::pending::<Result<(), io::Error>>());
-        let mut connector = TimedConnector::new(stuck, Duration::from_millis(20), Arc::default());
+        let mut connector = TimedConnector::new(stuck, Duration::from_millis(20));
         let err = connector
             .call("http://127.0.0.1:1/".parse().unwrap())
             .await
@@ -215,19 +180,13 @@ mod tests {
         let refused = tower_service_fn(|_| async {
             Err::<(), _>(io::Error::from(io::ErrorKind::ConnectionRefused))
         });
-        let mut connector = TimedConnector::new(refused, Duration::from_secs(5), Arc::default());
+        let mut connector = TimedConnector::new(refused, Duration::from_secs(5));
         let err = connector
             .call("http://127.0.0.1:1/".parse().unwrap())
             .await
             .unwrap_err();
         let io = err.downcast_ref::<io::Error>().expect("io error");
         assert_eq!(io.kind(), io::ErrorKind::ConnectionRefused);
-    }
-
-    impl Established for () {
-        fn tls_resumed(&self) -> Option<bool> {
-            None
-        }
     }
 
     /// A minimal `service_fn` (tower itself is not a dependency).

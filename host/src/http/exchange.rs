@@ -1,7 +1,6 @@
 //! What one request's exchange produced, and the tally that builds it from
 //! the body's bytes as they arrive.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -39,8 +38,8 @@ pub struct Exchange {
 /// Connections opened: by one exchange, usually none (a kept-alive one was
 /// reused) or one, two when a stale one had to be replaced.
 ///
-/// Over HTTP/2 a connection serves many exchanges, and one of them, not
-/// necessarily the one that waited for it, reports it.
+/// Over HTTP/2 a connection serves many exchanges; the one that opened it
+/// reports it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Opened {
     /// Connections established (TCP, and the TLS handshake for `https://`).
@@ -61,38 +60,6 @@ impl Opened {
             Some(true) => self.tls_resumed += 1,
             Some(false) => self.tls_full += 1,
             None => {}
-        }
-    }
-}
-
-/// Connections a shared pool opened, until an exchange takes them.
-#[derive(Debug, Default)]
-pub(super) struct OpenedCount {
-    connections: AtomicU32,
-    tls_full: AtomicU32,
-    tls_resumed: AtomicU32,
-}
-
-impl OpenedCount {
-    /// See [`Opened::add`].
-    pub(super) fn add(&self, tls_resumed: Option<bool>) {
-        self.connections.fetch_add(1, Ordering::Relaxed);
-        match tls_resumed {
-            Some(true) => self.tls_resumed.fetch_add(1, Ordering::Relaxed),
-            Some(false) => self.tls_full.fetch_add(1, Ordering::Relaxed),
-            None => 0,
-        };
-    }
-
-    /// The connections opened since the last take.
-    pub(super) fn take(&self) -> Opened {
-        if self.connections.load(Ordering::Relaxed) == 0 {
-            return Opened::default();
-        }
-        Opened {
-            connections: self.connections.swap(0, Ordering::Relaxed),
-            tls_full: self.tls_full.swap(0, Ordering::Relaxed),
-            tls_resumed: self.tls_resumed.swap(0, Ordering::Relaxed),
         }
     }
 }

@@ -312,8 +312,9 @@ async fn body_cut_mid_way_is_body_aborted() {
 
 /// An HTTP/2 server whose answers tell the connection they came on: the
 /// body of the n-th connection accepted is n bytes long. `/slow` answers
-/// after 400 ms.
-async fn h2_numbering_server() -> SocketAddr {
+/// after 400 ms. With `lifetime`, each connection is closed that long
+/// after it was accepted.
+async fn h2_numbering_server(lifetime: Option<Duration>) -> SocketAddr {
     let accepted = Arc::new(AtomicUsize::new(0));
     raw_server(move |socket| {
         let number = accepted.fetch_add(1, Ordering::SeqCst) + 1;
@@ -327,9 +328,12 @@ async fn h2_numbering_server() -> SocketAddr {
                     Ok::<_, Infallible>(hyper::Response::new(Full::new(body)))
                 },
             );
-            let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(socket), service)
-                .await;
+            let serve = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(socket), service);
+            match lifetime {
+                Some(lifetime) => drop(tokio::time::timeout(lifetime, serve).await),
+                None => drop(serve.await),
+            }
         }
     })
     .await
@@ -338,7 +342,7 @@ async fn h2_numbering_server() -> SocketAddr {
 #[tokio::test]
 async fn http2_requests_go_to_the_connection_with_the_fewest_in_flight() {
     bounded(async {
-        let addr = h2_numbering_server().await;
+        let addr = h2_numbering_server(None).await;
         let client = Client::new(&ClientConfig {
             http2: true,
             http2_connections: 2,
@@ -365,6 +369,48 @@ async fn http2_requests_go_to_the_connection_with_the_fewest_in_flight() {
             quick.iter().all(|&c| c != slow.body_bytes),
             "{quick:?} beside {slow:?}"
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_http2_connection_that_closed_is_opened_again() {
+    bounded(async {
+        let addr = h2_numbering_server(Some(Duration::from_millis(150))).await;
+        let client = Client::new(&ClientConfig {
+            http2: true,
+            ..config()
+        })
+        .unwrap();
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let ex = client.send(get(&format!("http://{addr}/")), false).await;
+            assert_eq!(ex.result, Ok(200), "{ex:?}");
+            seen.push((ex.body_bytes, ex.opened.connections));
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        // The second request came on a second connection, counted once.
+        assert_eq!(seen, [(1, 1), (2, 1)]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_tls_server_that_does_not_offer_http2_is_a_tls_failure() {
+    bounded(async {
+        let ca = TestCa::new();
+        let (addr, _) = counting_server(OK, false).await;
+        let front = tls_front(&ca, addr, true).await;
+        let client = Client::new(&ClientConfig {
+            http2: true,
+            ca_cert: Some(ca.pem_path().to_path_buf()),
+            ..config()
+        })
+        .unwrap();
+        let ex = client.send(get(&https(front)), false).await;
+        assert_eq!(ex.result, Err(ErrorClass::Tls), "{ex:?}");
+        let reason = ex.reason.as_deref().unwrap_or_default();
+        assert!(reason.contains("did not agree to HTTP/2"), "{reason}");
     })
     .await;
 }

@@ -14,7 +14,7 @@
 //! [`socket`]). An `https://` connection runs its TLS session over the
 //! same socket (see [`tls`]).
 //!
-//! HTTP/2 goes through hyper (see [`super::Client`]).
+//! HTTP/2 goes through hyper (see [`super::h2`]).
 
 mod chunked;
 mod socket;
@@ -56,11 +56,11 @@ const MAX_BUFFER: usize = 64 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
     /// The URI's scheme and authority, as written: the key of idle connections.
-    key: Box<str>,
-    host: Box<str>,
-    port: u16,
+    pub(super) key: Box<str>,
+    pub(super) host: Box<str>,
+    pub(super) port: u16,
     /// For `https://`: the name the server's certificate must have.
-    tls: Option<ServerName<'static>>,
+    pub(super) tls: Option<ServerName<'static>>,
 }
 
 impl Origin {
@@ -393,7 +393,7 @@ fn poll_timer(mut timer: Pin<&mut Option<Sleep>>, at: Instant, cx: &mut Context<
 /// Resolves `host` (an IP literal needs no lookup) and connects to the first
 /// address that accepts. Each address gets an equal share of `deadline`,
 /// so a dead first address still leaves time for the next.
-async fn open(host: &str, port: u16, deadline: Duration) -> Result<TcpStream, Failure> {
+pub(super) async fn open(host: &str, port: u16, deadline: Duration) -> Result<TcpStream, Failure> {
     let literal = unbracketed(host);
     let addrs: Vec<SocketAddr> = match literal.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
