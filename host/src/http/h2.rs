@@ -131,12 +131,11 @@ impl Pool {
             let Some(name) = &origin.tls else {
                 return Ok((handshake(stream).await?, None));
             };
-            let tls = self.tls.connect(name.clone(), stream).await.map_err(|e| {
-                Failure::new(
-                    classify(&e),
-                    format!("TLS handshake with {}: {}", origin.host, describe(&e)),
-                )
-            })?;
+            let tls = self
+                .tls
+                .connect(name.clone(), stream)
+                .await
+                .map_err(|e| origin.handshake_failed(&e))?;
             let session = tls.get_ref().1;
             if session.alpn_protocol() != Some(b"h2") {
                 return Err(Failure::new(
@@ -147,16 +146,7 @@ impl Pool {
             let resumed = session.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
             Ok((handshake(tls).await?, Some(resumed)))
         };
-        match tokio::time::timeout(self.connect_timeout, connect).await {
-            Ok(connected) => connected,
-            Err(_elapsed) => Err(Failure::new(
-                ErrorClass::ConnectTimeout,
-                format!(
-                    "no connection to {}:{} within {:?}",
-                    origin.host, origin.port, self.connect_timeout
-                ),
-            )),
-        }
+        origin.connect_within(self.connect_timeout, connect).await
     }
 }
 

@@ -85,6 +85,32 @@ impl Origin {
     }
 }
 
+impl Origin {
+    /// `connect` (resolve, TCP and TLS), bounded by `timeout`.
+    pub(super) async fn connect_within<T>(
+        &self,
+        timeout: Duration,
+        connect: impl Future<Output = Result<T, Failure>>,
+    ) -> Result<T, Failure> {
+        match tokio::time::timeout(timeout, connect).await {
+            Ok(connected) => connected,
+            Err(_elapsed) => Err(Failure::new(
+                ErrorClass::ConnectTimeout,
+                format!(
+                    "no connection to {}:{} within {timeout:?}",
+                    self.host, self.port
+                ),
+            )),
+        }
+    }
+
+    /// The TLS handshake with the origin failed with `e`.
+    pub(super) fn handshake_failed(&self, e: &io::Error) -> Failure {
+        let reason = format!("TLS handshake with {}: {}", self.host, describe(e));
+        Failure::new(classify(e), reason)
+    }
+}
+
 /// `host` without the brackets of an IPv6 literal.
 fn unbracketed(host: &str) -> &str {
     host.strip_prefix('[')
@@ -361,22 +387,10 @@ impl Pool {
             };
             match self.tls.handshake(name.clone(), stream).await {
                 Ok((stream, tls)) => Ok(Connection::new(stream, Some(Box::new(tls)))),
-                Err(e) => Err(Failure::new(
-                    classify(&e),
-                    format!("TLS handshake with {}: {}", origin.host, describe(&e)),
-                )),
+                Err(e) => Err(origin.handshake_failed(&e)),
             }
         };
-        match tokio::time::timeout(self.connect_timeout, open).await {
-            Ok(connection) => connection,
-            Err(_elapsed) => Err(Failure::new(
-                ErrorClass::ConnectTimeout,
-                format!(
-                    "no connection to {}:{} within {:?}",
-                    origin.host, origin.port, self.connect_timeout
-                ),
-            )),
-        }
+        origin.connect_within(self.connect_timeout, open).await
     }
 }
 
