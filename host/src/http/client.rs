@@ -132,8 +132,8 @@ impl Client {
     }
 
     /// The origin of `base` when requests to it take relhost's own HTTP/1.1
-    /// client (`http://` or `https://`, and the client is not HTTP/2-only). Such requests
-    /// may be written as HTTP/1.1 by the caller and sent with
+    /// client (`http://` or `https://`, and the client is not HTTP/2-only).
+    /// Such requests may be written as HTTP/1.1 by the caller and sent with
     /// [`Client::send_wire`].
     pub fn http1_origin(&self, base: &http::Uri) -> Option<Origin> {
         self.inner.h1.as_ref().and_then(|_| Origin::of(base))
@@ -154,7 +154,10 @@ impl Client {
         match &self.inner.h1 {
             Some(h1) => h1.exchange(origin, wire, event_stream, receive).await,
             None => Exchange::failed(
-                Failure::new(ErrorClass::Other, "not an http:// URL"),
+                Failure::new(
+                    ErrorClass::Other,
+                    "an HTTP/1.1 message for an HTTP/2 client",
+                ),
                 Duration::ZERO,
             ),
         }
