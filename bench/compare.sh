@@ -185,14 +185,7 @@ install_missing
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if [[ " $TOOLS " == *" relhost "* ]]; then
-    if [[ -z "$RELHOST" ]]; then
-        root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-        RELHOST="$root/target/release/relhost"
-        if [[ ! -x "$RELHOST" ]]; then
-            log "# cargo build --release -p relhost"
-            (cd "$root" && cargo build --release -p relhost >&2)
-        fi
-    fi
+    relhost_binary "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
     [[ -x "$RELHOST" ]] || die "relhost binary not found: $RELHOST"
 fi
 

@@ -266,7 +266,7 @@ pub async fn prepare(
     }
     let workers = options.workers.unwrap_or_else(default_workers);
     let segment = options.segment.unwrap_or(Segment::WHOLE);
-    check_http2_connections(&options.client, workers * segment.count)?;
+    check_http2_connections(&options.client, segment.all_workers(workers))?;
     let baseline_path = options.slo_baseline.as_deref();
     let baseline_text = SloBaseline::text_of(baseline_path)?;
     let baseline = SloBaseline::parse(&baseline_text, &SloBaseline::origin_of(baseline_path), &())?;
@@ -654,7 +654,7 @@ impl PreparedDrill {
             "http2": options.client.http2,
             "http2_connections": options.client.http2.then(|| {
                 match options.client.http2_connections {
-                    0 => plan.workers * plan.segment.count,
+                    0 => plan.segment.all_workers(plan.workers),
                     total => total,
                 }
             }),

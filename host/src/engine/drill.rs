@@ -268,7 +268,7 @@ async fn run_scenario(
             Client::with_tls(
                 &plan
                     .client
-                    .worker_share(id, plan.workers * plan.segment.count),
+                    .worker_share(id, plan.segment.all_workers(plan.workers)),
                 tls,
             ),
             (spec.plugin.instantiate(id).await?, builder),
@@ -281,7 +281,7 @@ async fn run_scenario(
     // follow each other without a pause.
     let mut leader = spec
         .plugin
-        .instantiate(plan.workers * plan.segment.count)
+        .instantiate(plan.segment.all_workers(plan.workers))
         .await?;
     let mut plans = Vec::with_capacity(spec.stages.len());
     for stage in &spec.stages {

@@ -98,7 +98,7 @@ impl ScenarioJob {
             stages,
             drill_started,
             segment,
-            stride: workers * segment.count,
+            stride: segment.all_workers(workers),
             max_in_flight,
             sequence: AtomicU64::new(0),
         }

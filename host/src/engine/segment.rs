@@ -61,6 +61,11 @@ impl Segment {
         self.count == 1
     }
 
+    /// The drill's workers over all its segments, when each runs `workers`.
+    pub fn all_workers(&self, workers: u32) -> u32 {
+        workers * self.count
+    }
+
     /// The global id of this segment's worker `local` (of `workers` per segment).
     pub(crate) fn global_worker(&self, local: u32) -> u32 {
         local * self.count + self.index

@@ -531,7 +531,7 @@ impl Worker {
                 .as_secs() as u32,
         };
         output.metrics.record(&sample);
-        output.metrics.opened(ex.opened);
+        output.metrics.opened(&ex.connections);
         self.live.record(&sample);
         if let (Err(class), Some(reason)) = (ex.result, &ex.reason) {
             output.metrics.error_reason(class, reason);

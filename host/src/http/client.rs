@@ -16,7 +16,7 @@ use tokio::time::{Instant, Sleep};
 
 use super::classify::{classify, describe};
 use super::connect::{Resolver, TimedConnector};
-use super::exchange::{Exchange, Failure, Opened, Tally};
+use super::exchange::{Connections, Exchange, Failure, Tally};
 use super::h1::{self, Origin, Receive};
 use super::h2;
 use super::{ClientConfig, ClientTls, ErrorClass, HttpError};
@@ -182,7 +182,7 @@ impl Client {
     ) -> Exchange {
         let start = Instant::now();
         let mut timer = pin!(tokio::time::sleep_until(start + self.inner.request_timeout));
-        let mut opened = Opened::default();
+        let mut opened = Connections::default();
         let (head, _in_flight) = tokio::select! {
             biased;
             (head, in_flight) = h2.request(origin, hyper_request(request), &mut opened) => {
@@ -191,7 +191,7 @@ impl Client {
             () = &mut timer => (Err(self.head_timeout()), None),
         };
         let mut exchange = self.read_response(head, start, timer, event_stream).await;
-        exchange.opened = opened;
+        exchange.connections = opened;
         exchange
     }
 

@@ -26,7 +26,8 @@ pub struct ClientConfig {
     /// With `http2`: the HTTP/2 connections of the whole run, each carrying
     /// as many streams as the server allows (`0`: one per client). A drill
     /// spreads them over its workers ([`ClientConfig::worker_share`]); one
-    /// client alone opens them all, and sends each request on the next one.
+    /// client alone opens them all, and sends each request on the one with
+    /// the fewest in flight.
     pub http2_connections: u32,
 }
 

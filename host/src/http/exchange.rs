@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::ErrorClass;
@@ -32,35 +33,49 @@ pub struct Exchange {
     /// What the failure was, in words, when the result is an error class.
     pub reason: Option<Box<str>>,
     /// The connections opened for it.
-    pub opened: Opened,
+    pub connections: Connections,
 }
 
-/// Connections opened: by one exchange, usually none (a kept-alive one was
-/// reused) or one, two when a stale one had to be replaced.
+/// Connections opened, and how their TLS sessions began: by one exchange
+/// (usually none, as a kept-alive one was reused; one; two when a stale
+/// one had to be replaced), or summed over a stage in reports.
 ///
 /// Over HTTP/2 a connection serves many exchanges; the one that opened it
 /// reports it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Opened {
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Connections {
     /// Connections established (TCP, and the TLS handshake for `https://`).
-    pub connections: u32,
-    /// Of those, TLS sessions begun with a full handshake.
-    pub tls_full: u32,
-    /// Of those, TLS sessions that resumed an earlier one (a ticket or
-    /// session id the server accepted).
-    pub tls_resumed: u32,
+    pub opened: u64,
+    /// TLS sessions begun with a full handshake.
+    pub tls_full: u64,
+    /// TLS sessions that resumed an earlier one (a ticket or session id the
+    /// server accepted).
+    pub tls_resumed: u64,
 }
 
-impl Opened {
+impl Connections {
     /// One more connection; `tls_resumed` says whether its TLS session
     /// resumed an earlier one (`None`: plain TCP).
     pub(super) fn add(&mut self, tls_resumed: Option<bool>) {
-        self.connections += 1;
+        self.opened += 1;
         match tls_resumed {
             Some(true) => self.tls_resumed += 1,
             Some(false) => self.tls_full += 1,
             None => {}
         }
+    }
+
+    /// Adds another count.
+    pub fn merge(&mut self, o: &Connections) {
+        self.opened = self.opened.saturating_add(o.opened);
+        self.tls_full = self.tls_full.saturating_add(o.tls_full);
+        self.tls_resumed = self.tls_resumed.saturating_add(o.tls_resumed);
+    }
+
+    /// Nothing was opened.
+    pub fn is_empty(&self) -> bool {
+        *self == Connections::default()
     }
 }
 
@@ -93,7 +108,7 @@ impl Exchange {
             body_bytes: 0,
             total,
             reason: Some(failure.reason),
-            opened: Opened::default(),
+            connections: Connections::default(),
         }
     }
 }
@@ -128,7 +143,7 @@ impl Tally {
                 body_bytes: 0,
                 total: head_at,
                 reason: None,
-                opened: Opened::default(),
+                connections: Connections::default(),
             },
             counter: event_stream.then(EventCounter::new),
         }

@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Mutex;
 
 use super::classify::{classify, describe};
-use super::exchange::{Failure, Opened};
+use super::exchange::{Connections, Failure};
 use super::h1::{Origin, open};
 use super::{ClientConfig, ErrorClass};
 
@@ -70,7 +70,7 @@ impl Pool {
         &self,
         origin: &Origin,
         request: http::Request<Full<Bytes>>,
-        opened: &mut Opened,
+        opened: &mut Connections,
     ) -> (Result<hyper::Response<Incoming>, Failure>, InFlight<'_>) {
         let slot = self.least_busy();
         slot.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -83,7 +83,7 @@ impl Pool {
         slot: &Slot,
         origin: &Origin,
         request: http::Request<Full<Bytes>>,
-        opened: &mut Opened,
+        opened: &mut Connections,
     ) -> Result<hyper::Response<Incoming>, Failure> {
         let mut send = {
             let mut sender = slot.sender.lock().await;

@@ -37,7 +37,7 @@ pub use client::{Client, OutgoingRequest};
 pub use config::{ClientConfig, HttpError};
 pub use error::ErrorClass;
 pub use excerpt::{body_excerpt, excerpt};
-pub use exchange::{Exchange, Opened};
+pub use exchange::{Connections, Exchange};
 pub(crate) use h1::wire;
 pub use h1::{Origin, Receive};
 pub use tls::ClientTls;

@@ -386,7 +386,7 @@ async fn an_http2_connection_that_closed_is_opened_again() {
         for _ in 0..2 {
             let ex = client.send(get(&format!("http://{addr}/")), false).await;
             assert_eq!(ex.result, Ok(200), "{ex:?}");
-            seen.push((ex.body_bytes, ex.opened.connections));
+            seen.push((ex.body_bytes, ex.connections.opened));
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         // The second request came on a second connection, counted once.
@@ -479,7 +479,7 @@ async fn http2_prior_knowledge() {
             let ex = client.send(get(&uri), false).await;
             assert_eq!(ex.result, Ok(200), "{ex:?}");
             assert_eq!(ex.body_bytes, "HTTP/2.0".len() as u64);
-            opened.push(ex.opened.connections);
+            opened.push(ex.connections.opened);
         }
         // One connection, reported once.
         assert_eq!(opened, [1, 0, 0]);
@@ -493,7 +493,7 @@ async fn http2_prior_knowledge() {
         for _ in 0..6 {
             let ex = client.send(get(&uri), false).await;
             assert_eq!(ex.result, Ok(200), "{ex:?}");
-            opened += ex.opened.connections;
+            opened += ex.connections.opened;
         }
         assert_eq!(opened, 3);
         // An HTTP/1.1 client gets no response head from an h2-only server.
@@ -1049,7 +1049,7 @@ async fn over_tls_connections_are_kept_alive_and_new_ones_resume_the_session() {
             for _ in 0..3 {
                 let ex = client.send(get(&https(front)), false).await;
                 assert_eq!((ex.result, ex.body_bytes), (Ok(200), 2), "{ex:?}");
-                opened.push((ex.opened.connections, ex.opened.tls_resumed));
+                opened.push((ex.connections.opened, ex.connections.tls_resumed));
             }
         }
         assert_eq!(kept_count.load(Ordering::SeqCst), 1);
@@ -1106,7 +1106,7 @@ async fn over_tls_answers_read_at_ticks_are_timed_by_their_arrival() {
         let wire = wire.as_bytes();
         let ex = ticked(&client, &origin, wire, Duration::ZERO).await;
         assert_eq!(ex.result, Ok(200), "{ex:?}");
-        assert_eq!(ex.opened.connections, 1);
+        assert_eq!(ex.connections.opened, 1);
         tokio::time::sleep(Duration::from_millis(50)).await;
         // Read 100 ms late, timed by when its records arrived.
         let ex = ticked(&client, &origin, wire, Duration::from_millis(100)).await;
@@ -1116,7 +1116,7 @@ async fn over_tls_answers_read_at_ticks_are_timed_by_their_arrival() {
         let ex = ticked(&client, &origin, wire, Duration::ZERO).await;
         assert_eq!(ex.result, Ok(200), "{ex:?}");
         assert!(ex.total >= Duration::from_millis(200), "{ex:?}");
-        assert_eq!(ex.opened.connections, 0, "the connection was kept");
+        assert_eq!(ex.connections.opened, 0, "the connection was kept");
     })
     .await;
 }
@@ -1145,7 +1145,7 @@ async fn over_tls_event_streams_and_large_bodies_are_read_whole() {
         for opened in [1, 0] {
             let ex = client.send(get(&https(front)), true).await;
             assert_eq!((ex.result, ex.events), (Ok(200), 3), "{ex:?}");
-            assert_eq!(ex.opened.connections, opened, "{ex:?}");
+            assert_eq!(ex.connections.opened, opened, "{ex:?}");
         }
         let large = hyper_h1_server(300_000).await;
         let front = tls_front(&ca, large, true).await;

@@ -17,4 +17,4 @@ pub use reasons::ReasonCount;
 pub use sample::{Sample, SseSample};
 pub use series::SecondStats;
 pub use stage::{Outcomes, StageMetrics};
-pub use summary::{Connections, Percentiles, PluginTime, SseSummary, StageSummary, TimePoint};
+pub use summary::{Percentiles, PluginTime, SseSummary, StageSummary, TimePoint};

@@ -12,8 +12,8 @@ use super::hist::{self, new_histogram, percentiles_ms, round3, us_to_ms};
 use super::reasons::ErrorReasons;
 use super::sample::{Sample, SseSample};
 use super::series::{SecondStats, Series};
-use super::summary::{Connections, PluginTime, SseSummary, StageSummary};
-use crate::http::{ErrorClass, Opened};
+use super::summary::{PluginTime, SseSummary, StageSummary};
+use crate::http::{Connections, ErrorClass};
 
 /// Lowest status code with its own counter.
 const STATUS_MIN: u16 = 100;
@@ -220,9 +220,9 @@ impl StageMetrics {
 
     /// Counts the connections a request recorded with [`record`](Self::record) opened.
     #[inline]
-    pub fn opened(&mut self, opened: Opened) {
-        if opened.connections > 0 {
-            self.connections.add(opened);
+    pub fn opened(&mut self, opened: &Connections) {
+        if opened.opened > 0 {
+            self.connections.merge(opened);
         }
     }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::reasons::ReasonCount;
-use crate::http::Opened;
+use crate::http::Connections;
 
 /// Latency percentiles in milliseconds, rounded to 3 decimals (all 0 when
 /// nothing was recorded).
@@ -61,41 +61,6 @@ pub struct SseSummary {
     pub streams_without_events: u64,
     /// Streams cut mid-way.
     pub streams_cut: u64,
-}
-
-/// Connections opened, and how their TLS sessions began.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Connections {
-    /// Connections established (TCP, and the TLS handshake for `https://`).
-    pub opened: u64,
-    /// TLS sessions begun with a full handshake.
-    pub tls_full: u64,
-    /// TLS sessions that resumed an earlier one (a ticket or session id the
-    /// server accepted).
-    pub tls_resumed: u64,
-}
-
-impl Connections {
-    /// Adds the connections one exchange opened.
-    #[inline]
-    pub fn add(&mut self, opened: Opened) {
-        self.opened += u64::from(opened.connections);
-        self.tls_full += u64::from(opened.tls_full);
-        self.tls_resumed += u64::from(opened.tls_resumed);
-    }
-
-    /// Adds another count.
-    pub fn merge(&mut self, o: &Connections) {
-        self.opened = self.opened.saturating_add(o.opened);
-        self.tls_full = self.tls_full.saturating_add(o.tls_full);
-        self.tls_resumed = self.tls_resumed.saturating_add(o.tls_resumed);
-    }
-
-    /// Nothing was opened.
-    pub fn is_empty(&self) -> bool {
-        *self == Connections::default()
-    }
 }
 
 /// One second of the time series.

@@ -39,7 +39,7 @@ use self::socket::{Socket, TickWait, Ticks};
 use self::tls::{Connector, Tls};
 use self::wire::{Framing, Head};
 use super::classify::{classify, describe, io_class};
-use super::exchange::{Exchange, Failure, Opened, Tally};
+use super::exchange::{Connections, Exchange, Failure, Tally};
 use super::{ClientConfig, ErrorClass, OutgoingRequest};
 
 /// A connection's read buffer starts at this size and doubles, up to
@@ -176,11 +176,11 @@ impl Pool {
         event_stream: bool,
         receive: Receive,
     ) -> Exchange {
-        let mut opened = Opened::default();
+        let mut opened = Connections::default();
         let mut exchange = self
             .exchange_opening(origin, wire, event_stream, receive, &mut opened)
             .await;
-        exchange.opened = opened;
+        exchange.connections = opened;
         exchange
     }
 
@@ -191,7 +191,7 @@ impl Pool {
         wire: &[u8],
         event_stream: bool,
         receive: Receive,
-        opened: &mut Opened,
+        opened: &mut Connections,
     ) -> Exchange {
         let start = Instant::now();
         let deadline = start + self.request_timeout;
@@ -314,7 +314,7 @@ impl Pool {
         receive: Receive,
         start: Instant,
         wait: &TickWait<'_>,
-        opened: &mut Opened,
+        opened: &mut Connections,
     ) -> Result<(Connection, Head), Failure> {
         let mut retried = false;
         loop {

@@ -12,11 +12,11 @@ use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerial
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::{STATUS_MAX, STATUS_MIN, SseMetrics, StageMetrics};
+use crate::http::Connections;
 use crate::http::ErrorClass;
 use crate::metrics::hist::{MAX_TRACKED_US, SIGFIG};
 use crate::metrics::reasons::ErrorReasons;
 use crate::metrics::series::Series;
-use crate::metrics::summary::Connections;
 
 /// The serialized form of a recorder.
 #[derive(Serialize, Deserialize)]
