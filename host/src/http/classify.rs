@@ -5,8 +5,9 @@
 //! wraps from `source()` (it returns the *inner error's* source), so the walk
 //! steps into it with `get_ref()` instead. The most specific finding wins: a
 //! `rustls::Error` anywhere makes the failure `Tls`; an `io::ErrorKind` such
-//! as `ConnectionRefused` beats the outer hyper flags; those flags
-//! (`is_incomplete_message`, `is_closed`, ...) are the fallback.
+//! as `ConnectionRefused` beats the outer hyper and h2 flags; those flags
+//! (`is_incomplete_message`, `is_closed`, a stream reset, ...) are the
+//! fallback.
 //!
 //! Our own connector wrappers (see [`super::connect`]) put typed errors in the
 //! chain: a [`ResolveError`] is `Dns` and a [`ConnectTimedOut`] is
@@ -31,6 +32,15 @@ pub(crate) fn classify(err: &DynError) -> ErrorClass {
             connect |= client.is_connect();
         } else if let Some(hyper) = e.downcast_ref::<hyper::Error>() {
             fallback = fallback.or_else(|| hyper_class(hyper));
+        } else if let Some(h2) = e.downcast_ref::<h2::Error>() {
+            // `h2::Error` has no `source()`: its I/O error is looked at directly.
+            match h2.get_io() {
+                Some(io) => {
+                    current = Some(io as &DynError);
+                    continue;
+                }
+                None => fallback = fallback.or_else(|| h2_class(h2)),
+            }
         } else if e.is::<ResolveError>() {
             return ErrorClass::Dns;
         } else if e.is::<ConnectTimedOut>() {
@@ -81,6 +91,12 @@ fn hyper_class(err: &hyper::Error) -> Option<ErrorClass> {
     } else {
         None
     }
+}
+
+/// What an HTTP/2 error says, if anything: a stream the server reset or
+/// refused, or a connection it sent away, is `Reset`.
+fn h2_class(err: &h2::Error) -> Option<ErrorClass> {
+    (err.is_reset() || err.is_go_away()).then_some(ErrorClass::Reset)
 }
 
 /// What an I/O error kind says, if anything. `connect` is true inside a
@@ -187,6 +203,14 @@ mod tests {
             described, "wrapper: invalid peer certificate: UnknownIssuer",
             "io wrappers that repeat their cause are left out"
         );
+    }
+
+    #[test]
+    fn an_h2_error_of_our_own_making_is_other() {
+        // Neither a reset nor I/O (the streams the server reset are tested
+        // against a server, in `http::tests`).
+        let own = h2::Error::from(h2::Reason::PROTOCOL_ERROR);
+        assert_eq!(classify(&own), ErrorClass::Other);
     }
 
     #[test]

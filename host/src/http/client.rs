@@ -16,7 +16,7 @@ use tokio::time::{Instant, Sleep};
 
 use super::classify::{classify, describe};
 use super::connect::{Resolver, TimedConnector};
-use super::exchange::{Connections, Exchange, Failure, Tally};
+use super::exchange::{Exchange, Failure, Tally};
 use super::h1::{self, Origin, Receive};
 use super::h2;
 use super::{ClientConfig, ClientTls, ErrorClass, HttpError};
@@ -41,7 +41,7 @@ pub struct OutgoingRequest {
 /// (no lock shared by all workers); cheap to clone within the worker.
 ///
 /// HTTP/1.1 requests, plain or over TLS, take relhost's own client (module
-/// `http::h1`); HTTP/2 requests take hyper's client connections the worker
+/// `http::h1`); HTTP/2 requests take the `h2` crate's connections the worker
 /// keeps (module `http::h2`); the control plane's [`Client::send_collect`]
 /// takes a hyper-util pool.
 #[derive(Clone)]
@@ -126,7 +126,7 @@ impl Client {
         let inner = &*self.inner;
         match (&inner.h1, &inner.h2, Origin::of(&request.uri)) {
             (Some(h1), _, Some(origin)) => h1.send(&origin, &request, event_stream).await,
-            (_, Some(h2), Some(origin)) => self.send_h2(h2, &origin, request, event_stream).await,
+            (_, Some(h2), Some(origin)) => h2.send(&origin, request, event_stream).await,
             _ => self.send_hyper(request, event_stream).await,
         }
     }
@@ -170,29 +170,6 @@ impl Client {
         if let Some(h1) = &self.inner.h1 {
             h1.tick();
         }
-    }
-
-    /// Sends over one of the worker's HTTP/2 connections.
-    async fn send_h2(
-        &self,
-        h2: &h2::Pool,
-        origin: &Origin,
-        request: OutgoingRequest,
-        event_stream: bool,
-    ) -> Exchange {
-        let start = Instant::now();
-        let mut timer = pin!(tokio::time::sleep_until(start + self.inner.request_timeout));
-        let mut opened = Connections::default();
-        let (head, _in_flight) = tokio::select! {
-            biased;
-            (head, in_flight) = h2.request(origin, hyper_request(request), &mut opened) => {
-                (head, Some(in_flight))
-            }
-            () = &mut timer => (Err(self.head_timeout()), None),
-        };
-        let mut exchange = self.read_response(head, start, timer, event_stream).await;
-        exchange.connections = opened;
-        exchange
     }
 
     /// Sends over hyper's pool (a URL neither client takes).

@@ -1,6 +1,10 @@
-//! HTTP/2 connections for the load path: hyper's client connections, kept
-//! by the worker itself, with no pool, connector service or checkout
-//! between a request and its connection.
+//! HTTP/2 for the load path: the `h2` crate's client connections, kept by
+//! the worker itself, and each exchange run in the future the worker polls.
+//!
+//! hyper's HTTP/2 client puts a channel, a callback and a task of its own
+//! between every request and its connection. Here an exchange opens its
+//! stream on the connection itself, and reads the response head and body
+//! from it; only the connection's I/O runs in a task.
 //!
 //! A worker keeps [`ClientConfig::http2_connections`] connections (its
 //! share); each request goes to the one with the fewest in flight, so a
@@ -8,22 +12,31 @@
 //! them in one write. A connection that closed is opened again by the next
 //! request that needs it.
 
+use std::future::poll_fn;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::client::conn::http2::{self, SendRequest};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use h2::RecvStream;
+use h2::client::SendRequest;
+use http::Method;
+use http::header::{CONNECTION, CONTENT_LENGTH, HeaderValue, TE, TRANSFER_ENCODING, UPGRADE};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Mutex;
+use tokio::time::{Instant, Sleep, sleep_until};
 
 use super::classify::{classify, describe};
-use super::exchange::{Connections, Failure};
+use super::exchange::{Connections, Exchange, Failure, Tally};
 use super::h1::{Origin, open};
-use super::{ClientConfig, ErrorClass};
+use super::{ClientConfig, ErrorClass, OutgoingRequest};
+
+/// The window each stream may receive before it is read (as hyper's client).
+const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
+/// The window the whole connection may receive before it is read.
+const CONNECTION_WINDOW: u32 = 5 * 1024 * 1024;
 
 /// One worker's HTTP/2 connections.
 pub(crate) struct Pool {
@@ -32,6 +45,8 @@ pub(crate) struct Pool {
     next: AtomicUsize,
     tls: tokio_rustls::TlsConnector,
     connect_timeout: Duration,
+    request_timeout: Duration,
+    stream_idle_timeout: Duration,
 }
 
 /// One connection, once opened, and the requests in flight on it.
@@ -40,10 +55,12 @@ struct Slot {
     in_flight: AtomicUsize,
 }
 
-/// A connection's request handle, and the origin it was opened to.
+/// A connection's request handle, the origin it was opened to, and whether
+/// its I/O has ended.
 struct Sender {
     key: Box<str>,
-    send: SendRequest<Full<Bytes>>,
+    send: SendRequest<Bytes>,
+    closed: Arc<AtomicBool>,
 }
 
 impl Pool {
@@ -59,50 +76,154 @@ impl Pool {
             next: AtomicUsize::new(0),
             tls: tokio_rustls::TlsConnector::from(tls),
             connect_timeout: config.connect_timeout,
+            request_timeout: config.request_timeout,
+            stream_idle_timeout: config.stream_idle_timeout,
         }
     }
 
-    /// Sends `request` to `origin` and waits for its response head,
-    /// counting in `opened` a connection it opens. The request counts as in
-    /// flight on its connection until `InFlight` drops (hold it while the
-    /// body is read).
-    pub(crate) async fn request(
+    /// Sends `request` to `origin` (its URI's) and reads the response to
+    /// its end; the same contract as [`super::Client::send`].
+    pub(crate) async fn send(
         &self,
         origin: &Origin,
-        request: http::Request<Full<Bytes>>,
-        opened: &mut Connections,
-    ) -> (Result<hyper::Response<Incoming>, Failure>, InFlight<'_>) {
+        request: OutgoingRequest,
+        event_stream: bool,
+    ) -> Exchange {
+        let start = Instant::now();
+        let mut timer = pin!(sleep_until(start + self.request_timeout));
         let slot = self.least_busy();
         slot.in_flight.fetch_add(1, Ordering::Relaxed);
-        let in_flight = InFlight(&slot.in_flight);
-        (self.send(slot, origin, request, opened).await, in_flight)
+        let _in_flight = InFlight(&slot.in_flight);
+        let mut opened = Connections::default();
+        let head = tokio::select! {
+            biased;
+            head = self.head(slot, origin, request, &mut opened) => head,
+            () = &mut timer => Err(Failure::new(
+                ErrorClass::RequestTimeout,
+                format!("no response head within {:?}", self.request_timeout),
+            )),
+        };
+        let mut exchange = match head {
+            Ok(response) => self.read_body(response, start, timer, event_stream).await,
+            Err(failure) => Exchange::failed(failure, start.elapsed()),
+        };
+        exchange.connections = opened;
+        exchange
     }
 
-    async fn send(
+    /// Opens the request's stream on `slot`'s connection (opening that
+    /// first when needed, counted in `opened`), sends it, and waits for its
+    /// response head. A kept connection found closed before the stream
+    /// opened is replaced once: the request had not left.
+    async fn head(
         &self,
         slot: &Slot,
         origin: &Origin,
-        request: http::Request<Full<Bytes>>,
+        request: OutgoingRequest,
         opened: &mut Connections,
-    ) -> Result<hyper::Response<Incoming>, Failure> {
-        let mut send = {
-            let mut sender = slot.sender.lock().await;
-            match &*sender {
-                Some(s) if s.key == origin.key && !s.send.is_closed() => s.send.clone(),
-                _ => {
-                    let (send, resumed) = self.connect(origin).await?;
-                    opened.add(resumed);
-                    *sender = Some(Sender {
-                        key: origin.key.clone(),
-                        send: send.clone(),
-                    });
-                    send
-                }
+    ) -> Result<http::Response<RecvStream>, Failure> {
+        let failed = |e: h2::Error| Failure::new(classify(&e), describe(&e));
+        let mut stale = None;
+        let mut send = loop {
+            let (send, closed, kept) = self
+                .connection(slot, origin, stale.as_ref(), opened)
+                .await?;
+            // Waits while the server's limit of concurrent streams is reached.
+            match send.ready().await {
+                Ok(send) => break send,
+                Err(_) if kept && stale.is_none() => stale = Some(closed),
+                Err(e) => return Err(failed(e)),
             }
         };
-        let failure = |e: hyper::Error| Failure::new(classify(&e), describe(&e));
-        send.ready().await.map_err(failure)?;
-        send.send_request(request).await.map_err(failure)
+        let (head, body) = h2_request(request);
+        let end_of_stream = body.is_empty();
+        let (response, mut stream) = send.send_request(head, end_of_stream).map_err(failed)?;
+        if !end_of_stream {
+            // Buffered by the connection, which sends it as the server's
+            // flow-control windows allow.
+            stream.send_data(body, true).map_err(failed)?;
+        }
+        response.await.map_err(failed)
+    }
+
+    /// `slot`'s connection to `origin`, opened (and counted in `opened`)
+    /// when there is none, it goes elsewhere, it closed, or it is `stale`;
+    /// with its closed flag, and whether it was kept from before.
+    async fn connection(
+        &self,
+        slot: &Slot,
+        origin: &Origin,
+        stale: Option<&Arc<AtomicBool>>,
+        opened: &mut Connections,
+    ) -> Result<(SendRequest<Bytes>, Arc<AtomicBool>, bool), Failure> {
+        let mut sender = slot.sender.lock().await;
+        if let Some(s) = &*sender
+            && s.key == origin.key
+            && !s.closed.load(Ordering::Relaxed)
+            && !stale.is_some_and(|stale| Arc::ptr_eq(stale, &s.closed))
+        {
+            return Ok((s.send.clone(), Arc::clone(&s.closed), true));
+        }
+        let (send, closed, resumed) = Box::pin(self.connect(origin)).await?;
+        opened.add(resumed);
+        *sender = Some(Sender {
+            key: origin.key.clone(),
+            send: send.clone(),
+            closed: Arc::clone(&closed),
+        });
+        Ok((send, closed, false))
+    }
+
+    /// Reads the body of `response` to its end; `timer` (the head
+    /// deadline's) is re-armed whenever data has to be waited for.
+    async fn read_body(
+        &self,
+        response: http::Response<RecvStream>,
+        start: Instant,
+        mut timer: Pin<&mut Sleep>,
+        event_stream: bool,
+    ) -> Exchange {
+        let status = response.status().as_u16();
+        let mut tally = Tally::new(start, Instant::now(), status, event_stream);
+        let mut body = response.into_body();
+        loop {
+            let mut armed = false;
+            let data = poll_fn(|cx| {
+                if let Poll::Ready(data) = body.poll_data(cx) {
+                    return Poll::Ready(Some(data));
+                }
+                if !armed {
+                    timer
+                        .as_mut()
+                        .reset(Instant::now() + self.stream_idle_timeout);
+                    armed = true;
+                }
+                timer.as_mut().poll(cx).map(|()| None)
+            })
+            .await;
+            tally.read_returned(Instant::now());
+            match data {
+                Some(Some(Ok(data))) => {
+                    tally.data(&data);
+                    // The window opens again as soon as the data is counted.
+                    let _ = body.flow_control().release_capacity(data.len());
+                }
+                Some(None) => break,
+                Some(Some(Err(e))) => {
+                    let reason = format!("reading the body: {}", describe(&e));
+                    tally.fail(Failure::new(ErrorClass::BodyAborted, reason));
+                    break;
+                }
+                None => {
+                    tally.fail(Failure::new(
+                        ErrorClass::StreamIdleTimeout,
+                        format!("no body data for {:?}", self.stream_idle_timeout),
+                    ));
+                    break;
+                }
+            }
+        }
+        tally.finish()
     }
 
     /// The connection with the fewest requests in flight; ties in turn.
@@ -120,16 +241,18 @@ impl Pool {
     }
 
     /// A new connection to `origin`, TLS handshake (ALPN `h2`) and HTTP/2
-    /// preface included, within the connect timeout; and whether its TLS
-    /// session resumed an earlier one (`None`: h2c).
+    /// preface included, within the connect timeout; the flag its I/O task
+    /// sets when it ends; and whether its TLS session resumed an earlier
+    /// one (`None`: h2c).
     async fn connect(
         &self,
         origin: &Origin,
-    ) -> Result<(SendRequest<Full<Bytes>>, Option<bool>), Failure> {
+    ) -> Result<(SendRequest<Bytes>, Arc<AtomicBool>, Option<bool>), Failure> {
         let connect = async {
             let stream = open(&origin.host, origin.port, self.connect_timeout).await?;
             let Some(name) = &origin.tls else {
-                return Ok((handshake(stream).await?, None));
+                let (send, closed) = handshake(stream).await?;
+                return Ok((send, closed, None));
             };
             let tls = self
                 .tls
@@ -144,28 +267,70 @@ impl Pool {
                 ));
             }
             let resumed = session.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
-            Ok((handshake(tls).await?, Some(resumed)))
+            let (send, closed) = handshake(tls).await?;
+            Ok((send, closed, Some(resumed)))
         };
         origin.connect_within(self.connect_timeout, connect).await
     }
 }
 
-/// Starts HTTP/2 on `io`: the connection's task runs on the runtime.
-async fn handshake<I>(io: I) -> Result<SendRequest<Full<Bytes>>, Failure>
+/// Starts HTTP/2 on `io`: the connection's I/O runs in a task of its own,
+/// which sets the returned flag when it ends.
+async fn handshake<I>(io: I) -> Result<(SendRequest<Bytes>, Arc<AtomicBool>), Failure>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (send, connection) = http2::Builder::new(TokioExecutor::new())
-        .timer(TokioTimer::new())
-        .handshake(TokioIo::new(io))
+    let (send, connection) = h2::client::Builder::new()
+        .initial_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .enable_push(false)
+        .handshake(io)
         .await
         .map_err(|e| Failure::new(classify(&e), describe(&e)))?;
-    tokio::spawn(connection);
-    Ok(send)
+    let closed = Arc::new(AtomicBool::new(false));
+    let done = Arc::clone(&closed);
+    tokio::spawn(async move {
+        // Its error reaches the requests in flight, which report it.
+        let _ = connection.await;
+        done.store(true, Ordering::Relaxed);
+    });
+    Ok((send, closed))
+}
+
+/// The HTTP/2 request head for `request`, and its body. Headers that only
+/// HTTP/1.1 connections have are left out (HTTP/2 forbids them); a body,
+/// or a method whose body has a meaning, gets its length.
+fn h2_request(request: OutgoingRequest) -> (http::Request<()>, Bytes) {
+    let OutgoingRequest {
+        method,
+        uri,
+        mut headers,
+        body,
+    } = request;
+    for name in [CONNECTION, TRANSFER_ENCODING, UPGRADE] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+    if headers.get(TE).is_some_and(|te| te != "trailers") {
+        headers.remove(TE);
+    }
+    let payload = !matches!(
+        method,
+        Method::GET | Method::HEAD | Method::DELETE | Method::CONNECT
+    );
+    if (payload || !body.is_empty()) && !headers.contains_key(CONTENT_LENGTH) {
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+    }
+    let mut head = http::Request::new(());
+    *head.method_mut() = method;
+    *head.uri_mut() = uri;
+    *head.headers_mut() = headers;
+    (head, body)
 }
 
 /// One request in flight on a connection.
-pub(crate) struct InFlight<'a>(&'a AtomicUsize);
+struct InFlight<'a>(&'a AtomicUsize);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {

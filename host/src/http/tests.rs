@@ -415,6 +415,110 @@ async fn a_tls_server_that_does_not_offer_http2_is_a_tls_failure() {
     .await;
 }
 
+/// An HTTP/2 server (the `h2` crate's) with small flow-control windows
+/// (1,000 bytes per stream): `/refuse` is reset with `REFUSED_STREAM`,
+/// `/cut` closes the connection once its head is read, `/big` answers
+/// 6 MB (more than the client's windows), and any other request is
+/// answered with its body's length and its `content-length`, as
+/// `LENGTH/HEADER`.
+async fn h2_crate_server() -> SocketAddr {
+    raw_server(|socket| async move {
+        let Ok(mut conn) = h2::server::Builder::new()
+            .initial_window_size(1000)
+            .handshake::<_, Bytes>(socket)
+            .await
+        else {
+            return;
+        };
+        while let Some(Ok((request, mut respond))) = conn.accept().await {
+            let path = request.uri().path().to_owned();
+            match path.as_str() {
+                "/refuse" => respond.send_reset(h2::Reason::REFUSED_STREAM),
+                "/cut" => return,
+                _ => {
+                    tokio::spawn(async move {
+                        let header = request
+                            .headers()
+                            .get("content-length")
+                            .map(|v| v.to_str().unwrap_or("?").to_owned())
+                            .unwrap_or_default();
+                        let mut body = request.into_body();
+                        let mut length = 0;
+                        while let Some(Ok(data)) = body.data().await {
+                            length += data.len();
+                            let _ = body.flow_control().release_capacity(data.len());
+                        }
+                        let answer = match path.as_str() {
+                            "/big" => Bytes::from(vec![b'x'; 6 << 20]),
+                            _ => Bytes::from(format!("{length}/{header}")),
+                        };
+                        let Ok(mut stream) = respond.send_response(http::Response::new(()), false)
+                        else {
+                            return;
+                        };
+                        stream.reserve_capacity(answer.len());
+                        let _ = stream.send_data(answer, true);
+                        // Keep the stream until its data is gone.
+                        let _ = std::future::poll_fn(|cx| stream.poll_reset(cx)).await;
+                    });
+                }
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn http2_bodies_larger_than_the_windows_go_both_ways() {
+    bounded(async {
+        let addr = h2_crate_server().await;
+        let client = Client::new(&ClientConfig {
+            http2: true,
+            ..config()
+        })
+        .unwrap();
+        let mut post = get(&format!("http://{addr}/echo"));
+        post.method = http::Method::POST;
+        post.headers
+            .insert("connection", "keep-alive".parse().unwrap());
+        post.body = Bytes::from(vec![b'y'; 50_000]);
+        let ex = client.send(post, false).await;
+        assert_eq!(ex.result, Ok(200), "{ex:?}");
+        // The whole body arrived with its length, and the HTTP/1.1-only
+        // header was left out rather than failing the request.
+        assert_eq!(ex.body_bytes, "50000/50000".len() as u64);
+        // 6 MB flows only if the client opens its windows as it reads.
+        let ex = client.send(get(&format!("http://{addr}/big")), false).await;
+        assert_eq!(ex.result, Ok(200), "{ex:?}");
+        assert_eq!(ex.body_bytes, 6 << 20);
+        assert_eq!(ex.connections.opened, 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn http2_streams_refused_or_cut_by_the_server_are_resets() {
+    bounded(async {
+        let addr = h2_crate_server().await;
+        let client = Client::new(&ClientConfig {
+            http2: true,
+            ..config()
+        })
+        .unwrap();
+        for path in ["/refuse", "/cut"] {
+            let ex = client
+                .send(get(&format!("http://{addr}{path}")), false)
+                .await;
+            assert_eq!(ex.result, Err(ErrorClass::Reset), "{path}: {ex:?}");
+        }
+        // The connection cut is opened again for the next request.
+        let ex = client.send(get(&format!("http://{addr}/")), false).await;
+        assert_eq!(ex.result, Ok(200), "{ex:?}");
+        assert_eq!(ex.connections.opened, 1);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn sse_events_across_awkward_frames() {
     bounded(async {

@@ -14,7 +14,7 @@
 //! [`socket`]). An `https://` connection runs its TLS session over the
 //! same socket (see [`tls`]).
 //!
-//! HTTP/2 goes through hyper (see [`super::h2`]).
+//! HTTP/2 has a module of its own (see [`super::h2`]).
 
 mod chunked;
 mod socket;
