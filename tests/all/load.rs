@@ -332,3 +332,57 @@ fn http2_streams_are_spread_over_the_connections_asked_for() {
         json!({ "opened": 5, "tls_full": 0, "tls_resumed": 0 })
     );
 }
+
+#[test]
+fn preconnect_opens_the_connections_before_the_load() {
+    let sim = Sim::start(&[], &[]);
+    // Four requests 250 ms apart over two workers: each would reuse one
+    // connection, two in all; opened beforehand, they are four (two per
+    // worker, the share of -c 4).
+    for (extra, opened) in [(&[][..], 2), (&["--preconnect"][..], 4)] {
+        let (port, accepted) = counting_relay(&sim.base_url);
+        let url = format!("http://127.0.0.1:{port}/healthz");
+        let mut args = vec![url.as_str(), "-q", "4", "-n", "4", "-c", "4"];
+        args.extend(["--workers", "2", "-z", "10s"]);
+        args.extend(extra);
+        let report = load_report(&args);
+        assert_valid_drill_report(&report);
+        assert_eq!(report["config"]["preconnect"], !extra.is_empty());
+        let totals = &scenario(&report, "http_request")["totals"];
+        assert_eq!(totals["status_counts"], json!({ "200": 4 }), "{totals}");
+        assert_eq!(
+            totals["connections"]["opened"], opened,
+            "{extra:?}: {totals}"
+        );
+        // The target saw them too, after the drill's reachability check.
+        assert_eq!(accepted.load(Ordering::SeqCst), 1 + opened, "{extra:?}");
+    }
+}
+
+#[test]
+fn preconnect_opens_every_http2_connection() {
+    let sim = Sim::start(&[], &[]);
+    let (port, accepted) = counting_relay(&sim.base_url);
+    // Two requests, one per worker, would open one connection each; all
+    // four are opened beforehand.
+    let report = load_report(&[
+        &format!("http://127.0.0.1:{port}/healthz"),
+        "--http2",
+        "--h2-connections",
+        "4",
+        "--workers",
+        "2",
+        "--preconnect",
+        "-q",
+        "4",
+        "-n",
+        "2",
+        "-z",
+        "10s",
+    ]);
+    assert_valid_drill_report(&report);
+    let totals = &scenario(&report, "http_request")["totals"];
+    assert_eq!(totals["status_counts"], json!({ "200": 2 }), "{totals}");
+    assert_eq!(totals["connections"]["opened"], 4, "{totals}");
+    assert_eq!(accepted.load(Ordering::SeqCst), 1 + 4);
+}

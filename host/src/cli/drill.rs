@@ -180,6 +180,12 @@ pub(crate) struct DrillArgs {
     /// split): connections over HTTP/1.1, streams over --h2-connections with --http2.
     #[arg(long, default_value = "50000", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     max_in_flight: u64,
+    /// Open the connections before the load starts (each worker up to its
+    /// share of --max-in-flight, at most 1,024; with --http2 all of
+    /// --h2-connections), so its first requests find them open. They are
+    /// counted in the first stage.
+    #[arg(long)]
+    preconnect: bool,
     /// After Ctrl-C or SIGTERM, how long to wait for requests in flight.
     #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = args::duration)]
     grace: Duration,
@@ -316,6 +322,7 @@ impl DrillArgs {
             segment: None,
             start_at: None,
             max_in_flight: self.max_in_flight,
+            preconnect: self.preconnect,
             grace: self.grace,
             seed: self.seed,
             credentials: auth_pool::from_operator(self.chat_auth_pool_file.as_deref())?,

@@ -143,6 +143,8 @@ pub struct DrillOptions {
     pub start_at: Option<SystemTime>,
     /// Most requests in flight at once, over all workers.
     pub max_in_flight: u64,
+    /// Open the connections before the load starts.
+    pub preconnect: bool,
     /// After a stop, how long requests in flight may finish.
     pub grace: Duration,
     /// Seed of every random sequence.
@@ -189,6 +191,7 @@ impl DrillOptions {
             segment: None,
             start_at: None,
             max_in_flight: 50_000,
+            preconnect: false,
             grace: Duration::from_secs(5),
             seed: 1,
             credentials: (Credentials::default(), CredentialSource::None),
@@ -345,6 +348,7 @@ pub async fn prepare(
             workers,
             segment,
             max_in_flight: (options.max_in_flight / u64::from(workers)).max(1) as usize,
+            preconnect: options.preconnect,
             grace: options.grace,
             seed: options.seed,
             secrets: Arc::clone(&secrets),
@@ -648,6 +652,7 @@ impl PreparedDrill {
             "run_id": options.run_id,
             "outputs": outputs,
             "max_in_flight": options.max_in_flight,
+            "preconnect": options.preconnect,
             "connect_timeout_ms": options.client.connect_timeout.as_millis() as u64,
             "request_timeout_ms": options.client.request_timeout.as_millis() as u64,
             "stream_idle_timeout_ms": options.client.stream_idle_timeout.as_millis() as u64,

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 
@@ -59,6 +60,8 @@ pub struct DrillPlan {
     pub segment: Segment,
     /// Requests one worker may have in flight.
     pub max_in_flight: usize,
+    /// Open each worker's connections before the scenario's load starts.
+    pub preconnect: bool,
     /// How long an interrupted stage waits for requests in flight.
     pub grace: Duration,
     /// Seed of every random sequence of the run.
@@ -286,6 +289,17 @@ async fn run_scenario(
     let mut plans = Vec::with_capacity(spec.stages.len());
     for stage in &spec.stages {
         plans.push(leader.plan(&wit_stage(stage)).await?);
+    }
+    if plan.preconnect {
+        // The schedule starts once the connections are open (or Ctrl-C).
+        let opens = workers
+            .iter_mut()
+            .map(|worker| worker.preconnect(&plan.base_url, plan.max_in_flight));
+        let mut stopped = stop.clone();
+        tokio::select! {
+            _ = future::join_all(opens) => {}
+            _ = stopped.wait_for(|stop| *stop) => {}
+        }
     }
     if *stop.borrow() {
         result.skipped = Some("interrupted before it started".into());

@@ -21,7 +21,7 @@ use super::pacer::{DENSE, Pacer};
 use super::payloads::{PayloadFeed, Taken};
 use super::rotation::Picker;
 use super::template::{FillContext, RequestLimits, RequestTemplate, TemplateError};
-use crate::http::{Client, Exchange, Origin, OutgoingRequest, Receive};
+use crate::http::{Client, Connections, Exchange, Origin, OutgoingRequest, Receive};
 use crate::metrics::{Sample, SseSample, StageMetrics};
 use crate::plugin::{
     self, CallContext, PayloadInstance, ResponseSummary, ScenarioInstance, Secrets, wit,
@@ -158,6 +158,8 @@ pub(crate) struct Worker {
     ticked_reads: usize,
     /// Wire buffers of finished requests, for the next ones.
     buffers: Vec<Vec<u8>>,
+    /// Connections opened before the first stage, counted in it.
+    preconnected: Connections,
 }
 
 impl Worker {
@@ -180,7 +182,15 @@ impl Worker {
             pacer: Pacer::new(),
             ticked_reads: 0,
             buffers: Vec::new(),
+            preconnected: Connections::default(),
         }
+    }
+
+    /// Opens up to `count` connections to `base` before the load starts
+    /// (see [`Client::preconnect`]); the first stage counts them.
+    pub(crate) async fn preconnect(&mut self, base: &http::Uri, count: usize) {
+        let opened = self.client.preconnect(base, count).await;
+        self.preconnected.merge(&opened);
     }
 
     /// Requests per credential-pool index so far (empty without a pool).
@@ -207,6 +217,8 @@ impl Worker {
         let mut stages: Vec<StageState> = Vec::with_capacity(job.stages.len());
         let mut due = Due::new(self.id, job);
         stages.push(self.enter(job, 0));
+        let preconnected = std::mem::take(&mut self.preconnected);
+        stages[0].output.metrics.opened(&preconnected);
         let mut in_flight = FuturesUnordered::new();
         let mut stopping: Option<Instant> = None;
         // The pacer ticked: responses read at ticks are read once the

@@ -16,7 +16,7 @@ use tokio::time::{Instant, Sleep};
 
 use super::classify::{classify, describe};
 use super::connect::{Resolver, TimedConnector};
-use super::exchange::{Exchange, Failure, Tally};
+use super::exchange::{Connections, Exchange, Failure, Tally};
 use super::h1::{self, Origin, Receive};
 use super::h2;
 use super::{ClientConfig, ClientTls, ErrorClass, HttpError};
@@ -128,6 +128,20 @@ impl Client {
             (Some(h1), _, Some(origin)) => h1.send(&origin, &request, event_stream).await,
             (_, Some(h2), Some(origin)) => h2.send(&origin, request, event_stream).await,
             _ => self.send_hyper(request, event_stream).await,
+        }
+    }
+
+    /// Opens connections to the origin of `base` before any request needs
+    /// them: up to `count` over HTTP/1.1 (kept idle, at most
+    /// [`ClientConfig::max_idle_per_host`]), the worker's share of the
+    /// connections over HTTP/2. A connection that cannot be opened is left
+    /// to the requests, which count its failure. Returns what was opened.
+    pub async fn preconnect(&self, base: &http::Uri, count: usize) -> Connections {
+        let inner = &*self.inner;
+        match (&inner.h1, &inner.h2, Origin::of(base)) {
+            (Some(h1), _, Some(origin)) => h1.preconnect(&origin, count).await,
+            (_, Some(h2), Some(origin)) => h2.preconnect(&origin).await,
+            _ => Connections::default(),
         }
     }
 

@@ -20,6 +20,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::future;
 use h2::RecvStream;
 use h2::client::SendRequest;
 use http::Method;
@@ -109,6 +110,21 @@ impl Pool {
         };
         exchange.connections = opened;
         exchange
+    }
+
+    /// Opens every connection to `origin` not yet open; returns those opened.
+    /// One that fails is left to the requests.
+    pub(crate) async fn preconnect(&self, origin: &Origin) -> Connections {
+        let opens = self.slots.iter().map(|slot| async move {
+            let mut opened = Connections::default();
+            let _ = self.connection(slot, origin, None, &mut opened).await;
+            opened
+        });
+        let mut total = Connections::default();
+        for opened in future::join_all(opens).await {
+            total.merge(&opened);
+        }
+        total
     }
 
     /// Opens the request's stream on `slot`'s connection (opening that

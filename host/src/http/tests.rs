@@ -1165,6 +1165,32 @@ async fn over_tls_connections_are_kept_alive_and_new_ones_resume_the_session() {
 }
 
 #[tokio::test]
+async fn connections_opened_ahead_are_used_over_tls_and_plain() {
+    bounded(async {
+        let ca = TestCa::new();
+        let (backend, accepted) = counting_server(OK, false).await;
+        let front = tls_front(&ca, backend, true).await;
+        let plain = format!("http://{backend}/");
+        let client = tls_client(&ca);
+        for uri in [https(front), plain] {
+            let before = accepted.load(Ordering::SeqCst);
+            let opened = client.preconnect(&uri.parse().unwrap(), 3).await;
+            assert_eq!(opened.opened, 3, "{uri}: {opened:?}");
+            // The TLS server's session tickets arrive meanwhile: they do
+            // not make the connections look used.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let sends = (0..3).map(|_| client.send(get(&uri), false));
+            for ex in futures_util::future::join_all(sends).await {
+                assert_eq!(ex.result, Ok(200), "{ex:?}");
+                assert_eq!(ex.connections.opened, 0, "{uri}: {ex:?}");
+            }
+            assert_eq!(accepted.load(Ordering::SeqCst) - before, 3, "{uri}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn over_tls_a_close_ends_a_body_with_or_without_close_notify() {
     bounded(async {
         let ca = TestCa::new();

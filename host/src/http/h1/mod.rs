@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures_util::{StreamExt, stream};
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep, sleep_until};
@@ -51,6 +52,8 @@ const INITIAL_BUFFER: usize = 4 * 1024;
 const INITIAL_TLS_BUFFER: usize = 1024;
 /// The largest read buffer, and so the largest response head.
 const MAX_BUFFER: usize = 64 * 1024;
+/// Connections [`Pool::preconnect`] opens at once.
+const PRECONNECTS_AT_ONCE: usize = 64;
 
 /// Where HTTP/1.1 requests go: scheme, `host:port`, and how to reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,6 +163,23 @@ impl Pool {
         wire::encode(request, &mut wire);
         self.exchange(origin, &wire, event_stream, Receive::OnArrival)
             .await
+    }
+
+    /// Opens up to `count` connections to `origin` (as many as may be kept
+    /// idle), [`PRECONNECTS_AT_ONCE`] at a time, and keeps them idle;
+    /// returns those opened. One that fails is left out.
+    pub(crate) async fn preconnect(&self, origin: &Origin, count: usize) -> Connections {
+        let mut opened = Connections::default();
+        let mut connects = stream::iter(0..count.min(self.max_idle_per_host))
+            .map(|_| self.connect(origin))
+            .buffer_unordered(PRECONNECTS_AT_ONCE);
+        while let Some(connected) = connects.next().await {
+            if let Ok(conn) = connected {
+                opened.add(conn.tls.as_ref().map(|tls| tls.resumed()));
+                self.put(&origin.key, conn);
+            }
+        }
+        opened
     }
 
     /// The worker's pacer ticked: exchanges reading at ticks read now.
@@ -492,9 +512,16 @@ impl Connection {
     }
 
     /// Nothing arrived while the connection was idle `idle` (see
-    /// [`Socket::is_quiet`]), and its TLS session, if any, holds nothing.
+    /// [`Socket::is_quiet`]), and its TLS session, if any, holds nothing:
+    /// records that did arrive are read first, and only plaintext or a
+    /// close counts (not the session tickets a TLS 1.3 server sends after
+    /// the handshake).
     fn is_quiet(&mut self, idle: Duration) -> bool {
-        self.socket.is_quiet(idle) && self.tls.as_mut().is_none_or(|tls| tls.is_quiet())
+        let quiet = self.socket.is_quiet(idle);
+        match &mut self.tls {
+            None => quiet,
+            Some(tls) => (quiet || tls.read_idle(&mut self.socket)) && tls.is_quiet(),
+        }
     }
 
     fn buffered(&self) -> &[u8] {

@@ -10,7 +10,7 @@
 //! the kernel received the data (`SO_TIMESTAMPNS`), so a response read at a
 //! tick is timed by when it arrived, not by when it was read.
 
-use std::io::{self, IoSliceMut};
+use std::io::{self, IoSliceMut, Read};
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -265,6 +265,15 @@ impl Socket {
                 matches!(ticked.stream.peek(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
             }
             Socket::Lost => false,
+        }
+    }
+
+    /// Reads what has arrived without waiting: `WouldBlock` when nothing has.
+    pub(super) fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Socket::Reactor(stream) => stream.try_read(buf),
+            Socket::Ticked(ticked) => ticked.stream.read(buf),
+            Socket::Lost => Err(lost()),
         }
     }
 

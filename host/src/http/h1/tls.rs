@@ -137,11 +137,39 @@ impl Tls {
         }
     }
 
+    /// Reads the records that arrived while the connection was idle, without
+    /// waiting (a TLS 1.3 server sends its session tickets after the
+    /// handshake, so a connection opened ahead of its first request finds
+    /// them there); `false` when the socket ended or failed instead.
+    pub(super) fn read_idle(&mut self, socket: &mut Socket) -> bool {
+        loop {
+            match self.session.read_tls(&mut Idle(socket)) {
+                Ok(0) => return false,
+                Ok(_) => {
+                    if self.session.process_new_packets().is_err() {
+                        return false;
+                    }
+                }
+                Err(e) => return e.kind() == io::ErrorKind::WouldBlock,
+            }
+        }
+    }
+
     /// No plaintext is waiting and the server has not closed the session.
     pub(super) fn is_quiet(&mut self) -> bool {
         self.session
             .process_new_packets()
             .is_ok_and(|state| state.plaintext_bytes_to_read() == 0 && !state.peer_has_closed())
+    }
+}
+
+/// The socket as the [`Read`] rustls reads records from while the
+/// connection is idle: nothing is waited for.
+struct Idle<'a>(&'a mut Socket);
+
+impl Read for Idle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.try_read(buf)
     }
 }
 
