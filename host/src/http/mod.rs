@@ -1,9 +1,9 @@
 //! HTTP client side: connection pools, TLS, event-stream reading and error classes.
 //!
 //! Each engine worker owns a [`Client`]: relhost's own HTTP/1.1 client for
-//! `http://` and `https://` (TLS by rustls over the same sockets), hyper's
-//! HTTP/2 client connections, and a hyper-util pool for control-plane
-//! calls. The rustls
+//! `http://` and `https://` (TLS by rustls over the same sockets), the h2
+//! crate's HTTP/2 client connections, and a hyper-util pool for
+//! control-plane calls. The rustls
 //! configuration is built once per run as a [`ClientTls`] and shared
 //! read-only. [`Client::send`] times one request
 //! from the moment it is called, reads the whole response without keeping
