@@ -418,9 +418,10 @@ async fn a_tls_server_that_does_not_offer_http2_is_a_tls_failure() {
 /// An HTTP/2 server (the `h2` crate's) with small flow-control windows
 /// (1,000 bytes per stream): `/refuse` is reset with `REFUSED_STREAM`,
 /// `/cut` closes the connection once its head is read, `/big` answers
-/// 6 MB (more than the client's windows), and any other request is
-/// answered with its body's length and its `content-length`, as
-/// `LENGTH/HEADER`.
+/// 6 MB (more than the client's windows), `/events` sends an event stream
+/// in pieces that split its events (`/events-reset` resets it after the
+/// second piece), and any other request is answered with its body's
+/// length and its `content-length`, as `LENGTH/HEADER`.
 async fn h2_crate_server() -> SocketAddr {
     raw_server(|socket| async move {
         let Ok(mut conn) = h2::server::Builder::new()
@@ -435,6 +436,24 @@ async fn h2_crate_server() -> SocketAddr {
             match path.as_str() {
                 "/refuse" => respond.send_reset(h2::Reason::REFUSED_STREAM),
                 "/cut" => return,
+                "/events" | "/events-reset" => {
+                    tokio::spawn(async move {
+                        let Ok(mut stream) = respond.send_response(http::Response::new(()), false)
+                        else {
+                            return;
+                        };
+                        let pieces: [&[u8]; 4] =
+                            [b"data: a\n", b"\ndata: b\n\n: ping\n\nda", b"ta: c\n\n", b""];
+                        for (i, piece) in pieces.into_iter().enumerate() {
+                            if i == 2 && path == "/events-reset" {
+                                stream.send_reset(h2::Reason::INTERNAL_ERROR);
+                                return;
+                            }
+                            let _ = stream.send_data(Bytes::from_static(piece), i == 3);
+                            tokio::time::sleep(Duration::from_millis(15)).await;
+                        }
+                    });
+                }
                 _ => {
                     tokio::spawn(async move {
                         let header = request
@@ -492,6 +511,32 @@ async fn http2_bodies_larger_than_the_windows_go_both_ways() {
         assert_eq!(ex.result, Ok(200), "{ex:?}");
         assert_eq!(ex.body_bytes, 6 << 20);
         assert_eq!(ex.connections.opened, 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn http2_event_streams_are_counted_as_they_arrive() {
+    bounded(async {
+        let addr = h2_crate_server().await;
+        let client = Client::new(&ClientConfig {
+            http2: true,
+            ..config()
+        })
+        .unwrap();
+        let ex = client.send(get(&format!("http://{addr}/events")), true).await;
+        assert_eq!(ex.result, Ok(200), "{ex:?}");
+        assert_eq!(ex.events, 3, "{ex:?}");
+        let first_event = ex.first_event.expect("first event");
+        assert!(ex.ttfb.expect("ttfb") < first_event, "{ex:?}");
+        assert!(first_event < ex.total, "{ex:?}");
+        // Reset after the second piece: the events that came are counted,
+        // and the body was cut.
+        let ex = client
+            .send(get(&format!("http://{addr}/events-reset")), true)
+            .await;
+        assert_eq!(ex.result, Err(ErrorClass::BodyAborted), "{ex:?}");
+        assert_eq!((ex.status, ex.events), (Some(200), 2), "{ex:?}");
     })
     .await;
 }
