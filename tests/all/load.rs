@@ -300,13 +300,32 @@ fn counting_relay(upstream: &str) -> (u16, Arc<AtomicUsize>) {
     (port, accepted)
 }
 
-#[test]
-fn http2_streams_are_spread_over_the_connections_asked_for() {
+/// `relhost load` of `requests` requests to the sim's `/healthz` through a
+/// counting relay, with `args`; every one must be answered 200. Returns
+/// the report (checked against its schema), its totals, and the
+/// connections the target saw beyond the drill's check that it is reachable.
+fn relayed_load(args: &[&str], requests: u64) -> (serde_json::Value, serde_json::Value, usize) {
     let sim = Sim::start(&[], &[]);
     let (port, accepted) = counting_relay(&sim.base_url);
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let n = requests.to_string();
+    let mut all = vec![url.as_str(), "-n", &n, "-z", "10s"];
+    all.extend(args);
+    let report = load_report(&all);
+    assert_valid_drill_report(&report);
+    let totals = scenario(&report, "http_request")["totals"].clone();
+    assert_eq!(
+        totals["status_counts"],
+        json!({ "200": requests }),
+        "{totals}"
+    );
+    (report, totals, accepted.load(Ordering::SeqCst) - 1)
+}
+
+#[test]
+fn http2_streams_are_spread_over_the_connections_asked_for() {
     // Five connections over three workers (2 + 2 + 1), 20 streams in flight.
-    let report = load_report(&[
-        &format!("http://127.0.0.1:{port}/healthz"),
+    let args = [
         "--http2",
         "--h2-connections",
         "5",
@@ -314,19 +333,12 @@ fn http2_streams_are_spread_over_the_connections_asked_for() {
         "3",
         "-c",
         "20",
-        "-n",
-        "300",
-        "-z",
-        "10s",
-    ]);
-    assert_valid_drill_report(&report);
+    ];
+    let (report, totals, accepted) = relayed_load(&args, 300);
     assert_eq!(report["config"]["http2_connections"], 5);
     assert_eq!(report["config"]["max_in_flight"], 20);
-    let totals = &scenario(&report, "http_request")["totals"];
-    assert_eq!(totals["status_counts"], json!({ "200": 300 }), "{totals}");
-    // Counted at the target too: the drill's check that the target is
-    // reachable, then the five.
-    assert_eq!(accepted.load(Ordering::SeqCst), 1 + 5);
+    // Counted at the target too.
+    assert_eq!(accepted, 5);
     assert_eq!(
         totals["connections"],
         json!({ "opened": 5, "tls_full": 0, "tls_resumed": 0 })
@@ -335,54 +347,29 @@ fn http2_streams_are_spread_over_the_connections_asked_for() {
 
 #[test]
 fn preconnect_opens_the_connections_before_the_load() {
-    let sim = Sim::start(&[], &[]);
     // Four requests 250 ms apart over two workers: each would reuse one
     // connection, two in all; opened beforehand, they are four (two per
     // worker, the share of -c 4).
     for (extra, opened) in [(&[][..], 2), (&["--preconnect"][..], 4)] {
-        let (port, accepted) = counting_relay(&sim.base_url);
-        let url = format!("http://127.0.0.1:{port}/healthz");
-        let mut args = vec![url.as_str(), "-q", "4", "-n", "4", "-c", "4"];
-        args.extend(["--workers", "2", "-z", "10s"]);
+        let mut args = vec!["-q", "4", "-c", "4", "--workers", "2"];
         args.extend(extra);
-        let report = load_report(&args);
-        assert_valid_drill_report(&report);
+        let (report, totals, accepted) = relayed_load(&args, 4);
         assert_eq!(report["config"]["preconnect"], !extra.is_empty());
-        let totals = &scenario(&report, "http_request")["totals"];
-        assert_eq!(totals["status_counts"], json!({ "200": 4 }), "{totals}");
         assert_eq!(
             totals["connections"]["opened"], opened,
             "{extra:?}: {totals}"
         );
-        // The target saw them too, after the drill's reachability check.
-        assert_eq!(accepted.load(Ordering::SeqCst), 1 + opened, "{extra:?}");
+        assert_eq!(accepted, opened, "{extra:?}");
     }
 }
 
 #[test]
 fn preconnect_opens_every_http2_connection() {
-    let sim = Sim::start(&[], &[]);
-    let (port, accepted) = counting_relay(&sim.base_url);
     // Two requests, one per worker, would open one connection each; all
     // four are opened beforehand.
-    let report = load_report(&[
-        &format!("http://127.0.0.1:{port}/healthz"),
-        "--http2",
-        "--h2-connections",
-        "4",
-        "--workers",
-        "2",
-        "--preconnect",
-        "-q",
-        "4",
-        "-n",
-        "2",
-        "-z",
-        "10s",
-    ]);
-    assert_valid_drill_report(&report);
-    let totals = &scenario(&report, "http_request")["totals"];
-    assert_eq!(totals["status_counts"], json!({ "200": 2 }), "{totals}");
+    let args = ["--http2", "--h2-connections", "4", "--workers", "2"];
+    let (_, totals, accepted) =
+        relayed_load(&[&args[..], &["--preconnect", "-q", "4"]].concat(), 2);
     assert_eq!(totals["connections"]["opened"], 4, "{totals}");
-    assert_eq!(accepted.load(Ordering::SeqCst), 1 + 4);
+    assert_eq!(accepted, 4);
 }

@@ -442,8 +442,12 @@ async fn h2_crate_server() -> SocketAddr {
                         else {
                             return;
                         };
-                        let pieces: [&[u8]; 4] =
-                            [b"data: a\n", b"\ndata: b\n\n: ping\n\nda", b"ta: c\n\n", b""];
+                        let pieces: [&[u8]; 4] = [
+                            b"data: a\n",
+                            b"\ndata: b\n\n: ping\n\nda",
+                            b"ta: c\n\n",
+                            b"",
+                        ];
                         for (i, piece) in pieces.into_iter().enumerate() {
                             if i == 2 && path == "/events-reset" {
                                 stream.send_reset(h2::Reason::INTERNAL_ERROR);
@@ -487,15 +491,20 @@ async fn h2_crate_server() -> SocketAddr {
     .await
 }
 
+/// [`h2_crate_server`], and an HTTP/2 client for it.
+async fn h2_crate_target() -> (SocketAddr, Client) {
+    let client = Client::new(&ClientConfig {
+        http2: true,
+        ..config()
+    })
+    .unwrap();
+    (h2_crate_server().await, client)
+}
+
 #[tokio::test]
 async fn http2_bodies_larger_than_the_windows_go_both_ways() {
     bounded(async {
-        let addr = h2_crate_server().await;
-        let client = Client::new(&ClientConfig {
-            http2: true,
-            ..config()
-        })
-        .unwrap();
+        let (addr, client) = h2_crate_target().await;
         let mut post = get(&format!("http://{addr}/echo"));
         post.method = http::Method::POST;
         post.headers
@@ -518,13 +527,10 @@ async fn http2_bodies_larger_than_the_windows_go_both_ways() {
 #[tokio::test]
 async fn http2_event_streams_are_counted_as_they_arrive() {
     bounded(async {
-        let addr = h2_crate_server().await;
-        let client = Client::new(&ClientConfig {
-            http2: true,
-            ..config()
-        })
-        .unwrap();
-        let ex = client.send(get(&format!("http://{addr}/events")), true).await;
+        let (addr, client) = h2_crate_target().await;
+        let ex = client
+            .send(get(&format!("http://{addr}/events")), true)
+            .await;
         assert_eq!(ex.result, Ok(200), "{ex:?}");
         assert_eq!(ex.events, 3, "{ex:?}");
         let first_event = ex.first_event.expect("first event");
@@ -544,12 +550,7 @@ async fn http2_event_streams_are_counted_as_they_arrive() {
 #[tokio::test]
 async fn http2_streams_refused_or_cut_by_the_server_are_resets() {
     bounded(async {
-        let addr = h2_crate_server().await;
-        let client = Client::new(&ClientConfig {
-            http2: true,
-            ..config()
-        })
-        .unwrap();
+        let (addr, client) = h2_crate_target().await;
         for path in ["/refuse", "/cut"] {
             let ex = client
                 .send(get(&format!("http://{addr}{path}")), false)
