@@ -181,9 +181,9 @@ pub(crate) struct DrillArgs {
     #[arg(long, default_value = "50000", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     max_in_flight: u64,
     /// Open the connections before the load starts (each worker up to its
-    /// share of --max-in-flight, at most 1,024; with --http2 all of
-    /// --h2-connections), so its first requests find them open. They are
-    /// counted in the first stage.
+    /// share of the requests in flight, --max-in-flight or `load -c`, at
+    /// most 1,024; with --http2 all of --h2-connections), so its first
+    /// requests find them open. They are counted in the first stage.
     #[arg(long)]
     preconnect: bool,
     /// After Ctrl-C or SIGTERM, how long to wait for requests in flight.
