@@ -1,22 +1,21 @@
 //! One worker's connection pool and the timed send of one request.
 
-use std::future::{Future, poll_fn};
-use std::pin::{Pin, pin};
+use std::pin::pin;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Frame, Incoming};
+use http_body_util::Full;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
+use super::body::{next_piece, read_response};
 use super::classify::{classify, describe};
+use super::config::Timeouts;
 use super::connect::{Resolver, TimedConnector};
-use super::exchange::{Connections, Exchange, Failure, Tally};
+use super::exchange::{Connections, Exchange, Failure};
 use super::h1::{self, Origin, Receive};
 use super::h2;
 use super::{ClientConfig, ClientTls, ErrorClass, HttpError};
@@ -56,15 +55,13 @@ struct Inner {
     h1: Option<h1::Pool>,
     /// HTTP/2 connections; `None` when the client speaks HTTP/1.1.
     h2: Option<h2::Pool>,
-    request_timeout: Duration,
-    stream_idle_timeout: Duration,
+    timeouts: Timeouts,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("request_timeout", &self.inner.request_timeout)
-            .field("stream_idle_timeout", &self.inner.stream_idle_timeout)
+            .field("timeouts", &self.inner.timeouts)
             .finish_non_exhaustive()
     }
 }
@@ -113,8 +110,7 @@ impl Client {
                 pool: builder.build(connector),
                 h1,
                 h2,
-                request_timeout: config.request_timeout,
-                stream_idle_timeout: config.stream_idle_timeout,
+                timeouts: config.timeouts(),
             }),
         }
     }
@@ -188,70 +184,20 @@ impl Client {
 
     /// Sends over hyper's pool (a URL neither client takes).
     async fn send_hyper(&self, request: OutgoingRequest, event_stream: bool) -> Exchange {
+        let timeouts = &self.inner.timeouts;
         let start = Instant::now();
-        let mut timer = pin!(tokio::time::sleep_until(start + self.inner.request_timeout));
+        let mut timer = pin!(tokio::time::sleep_until(start + timeouts.request));
         let head = tokio::select! {
             biased;
             head = self.inner.pool.request(hyper_request(request)) => {
                 head.map_err(|e| Failure::new(classify(&e), describe(&e)))
             }
-            () = &mut timer => Err(self.head_timeout()),
+            () = &mut timer => Err(timeouts.head_missed()),
         };
-        self.read_response(head, start, timer, event_stream).await
-    }
-
-    /// No response head came within the request timeout.
-    fn head_timeout(&self) -> Failure {
-        let reason = format!("no response head within {:?}", self.inner.request_timeout);
-        Failure::new(ErrorClass::RequestTimeout, reason)
-    }
-
-    /// Reads the body of the response `head` to its end; `timer` (the head
-    /// deadline's) is re-armed whenever a body frame has to be waited for.
-    async fn read_response(
-        &self,
-        head: Result<hyper::Response<Incoming>, Failure>,
-        start: Instant,
-        mut timer: Pin<&mut Sleep>,
-        event_stream: bool,
-    ) -> Exchange {
-        let inner = &*self.inner;
-        let response = match head {
-            Ok(response) => response,
-            Err(failure) => return Exchange::failed(failure, start.elapsed()),
-        };
-        let mut tally = Tally::new(
-            start,
-            Instant::now(),
-            response.status().as_u16(),
-            event_stream,
-        );
-        let mut body = response.into_body();
-        loop {
-            let frame = next_frame(&mut body, timer.as_mut(), inner.stream_idle_timeout).await;
-            tally.read_returned(Instant::now());
-            match frame {
-                None => {
-                    tally.fail(Failure::new(
-                        ErrorClass::StreamIdleTimeout,
-                        format!("no body data for {:?}", inner.stream_idle_timeout),
-                    ));
-                    break;
-                }
-                Some(None) => break,
-                Some(Some(Ok(frame))) => {
-                    if let Some(data) = frame.data_ref() {
-                        tally.data(data);
-                    }
-                }
-                Some(Some(Err(e))) => {
-                    let reason = format!("reading the body: {}", describe(&e));
-                    tally.fail(Failure::new(ErrorClass::BodyAborted, reason));
-                    break;
-                }
-            }
+        match head {
+            Ok(response) => read_response(response, start, timer, timeouts, event_stream).await,
+            Err(failure) => Exchange::failed(failure, start.elapsed()),
         }
-        tally.finish()
     }
 }
 
@@ -279,7 +225,7 @@ impl Client {
     ) -> Result<(u16, http::HeaderMap, Bytes), ErrorClass> {
         let inner = &*self.inner;
         let start = Instant::now();
-        let mut timer = pin!(tokio::time::sleep_until(start + inner.request_timeout));
+        let mut timer = pin!(tokio::time::sleep_until(start + inner.timeouts.request));
         let head = tokio::select! {
             biased;
             head = inner.pool.request(hyper_request(request)) => head,
@@ -289,45 +235,20 @@ impl Client {
         let (parts, mut body) = response.into_parts();
         let mut collected = bytes::BytesMut::new();
         loop {
-            match next_frame(&mut body, timer.as_mut(), inner.stream_idle_timeout).await {
+            match next_piece(&mut body, timer.as_mut(), inner.timeouts.stream_idle).await {
                 None => return Err(ErrorClass::StreamIdleTimeout),
                 Some(None) => break,
-                Some(Some(Ok(frame))) => {
-                    if let Some(data) = frame.data_ref() {
-                        if collected.len() + data.len() > Self::COLLECT_LIMIT {
-                            return Err(ErrorClass::Other);
-                        }
-                        collected.extend_from_slice(data);
+                Some(Some(Ok(data))) => {
+                    if collected.len() + data.len() > Self::COLLECT_LIMIT {
+                        return Err(ErrorClass::Other);
                     }
+                    collected.extend_from_slice(&data);
                 }
                 Some(Some(Err(_))) => return Err(ErrorClass::BodyAborted),
             }
         }
         Ok((parts.status.as_u16(), parts.headers, collected.freeze()))
     }
-}
-
-/// The next body frame, or `None` when none came within `idle`. The timer
-/// is re-armed only when the frame is not already available, so a body that
-/// arrives in one piece costs no timer work per frame.
-async fn next_frame(
-    body: &mut Incoming,
-    mut timer: Pin<&mut Sleep>,
-    idle: Duration,
-) -> Option<Option<Result<Frame<Bytes>, hyper::Error>>> {
-    let mut frame = body.frame();
-    let mut armed = false;
-    poll_fn(|cx| {
-        if let Poll::Ready(frame) = Pin::new(&mut frame).poll(cx) {
-            return Poll::Ready(Some(frame));
-        }
-        if !armed {
-            timer.as_mut().reset(Instant::now() + idle);
-            armed = true;
-        }
-        timer.as_mut().poll(cx).map(|()| None)
-    })
-    .await
 }
 
 // Workers may move a client between tasks and threads.

@@ -4,6 +4,9 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::ErrorClass;
+use super::exchange::Failure;
+
 /// Client settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientConfig {
@@ -31,7 +34,39 @@ pub struct ClientConfig {
     pub http2_connections: u32,
 }
 
+/// The timeouts of every request (see [`ClientConfig`]), and the failures
+/// their expiry is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timeouts {
+    pub(crate) connect: Duration,
+    pub(crate) request: Duration,
+    pub(crate) stream_idle: Duration,
+}
+
+impl Timeouts {
+    /// No response head came within the request timeout.
+    pub(crate) fn head_missed(&self) -> Failure {
+        let reason = format!("no response head within {:?}", self.request);
+        Failure::new(ErrorClass::RequestTimeout, reason)
+    }
+
+    /// No body data came within the stream-idle timeout.
+    pub(crate) fn body_idle(&self) -> Failure {
+        let reason = format!("no body data for {:?}", self.stream_idle);
+        Failure::new(ErrorClass::StreamIdleTimeout, reason)
+    }
+}
+
 impl ClientConfig {
+    /// The timeouts of every request.
+    pub(crate) fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            connect: self.connect_timeout,
+            request: self.request_timeout,
+            stream_idle: self.stream_idle_timeout,
+        }
+    }
+
     /// The settings of worker `index` of `workers`: its even share of
     /// [`ClientConfig::http2_connections`] (at least one).
     pub fn worker_share(&self, index: u32, workers: u32) -> ClientConfig {

@@ -12,25 +12,26 @@
 //! them in one write. A connection that closed is opened again by the next
 //! request that needs it.
 
-use std::future::poll_fn;
-use std::pin::{Pin, pin};
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::task::Poll;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future;
 use h2::RecvStream;
 use h2::client::SendRequest;
 use http::Method;
-use http::header::{CONNECTION, CONTENT_LENGTH, HeaderValue, TE, TRANSFER_ENCODING, UPGRADE};
+use http::header::{
+    CONNECTION, CONTENT_LENGTH, HeaderName, HeaderValue, TE, TRANSFER_ENCODING, UPGRADE,
+};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Mutex;
-use tokio::time::{Instant, Sleep, sleep_until};
+use tokio::time::{Instant, sleep_until};
 
+use super::body::read_response;
 use super::classify::{classify, describe};
-use super::exchange::{Connections, Exchange, Failure, Tally};
+use super::config::Timeouts;
+use super::exchange::{Connections, Exchange, Failure};
 use super::h1::{Origin, open};
 use super::{ClientConfig, ErrorClass, OutgoingRequest};
 
@@ -45,9 +46,7 @@ pub(crate) struct Pool {
     /// Where the search for the least busy connection starts next.
     next: AtomicUsize,
     tls: tokio_rustls::TlsConnector,
-    connect_timeout: Duration,
-    request_timeout: Duration,
-    stream_idle_timeout: Duration,
+    timeouts: Timeouts,
 }
 
 /// One connection, once opened, and the requests in flight on it.
@@ -76,9 +75,7 @@ impl Pool {
                 .collect(),
             next: AtomicUsize::new(0),
             tls: tokio_rustls::TlsConnector::from(tls),
-            connect_timeout: config.connect_timeout,
-            request_timeout: config.request_timeout,
-            stream_idle_timeout: config.stream_idle_timeout,
+            timeouts: config.timeouts(),
         }
     }
 
@@ -91,7 +88,7 @@ impl Pool {
         event_stream: bool,
     ) -> Exchange {
         let start = Instant::now();
-        let mut timer = pin!(sleep_until(start + self.request_timeout));
+        let mut timer = pin!(sleep_until(start + self.timeouts.request));
         let slot = self.least_busy();
         slot.in_flight.fetch_add(1, Ordering::Relaxed);
         let _in_flight = InFlight(&slot.in_flight);
@@ -99,13 +96,12 @@ impl Pool {
         let head = tokio::select! {
             biased;
             head = self.head(slot, origin, request, &mut opened) => head,
-            () = &mut timer => Err(Failure::new(
-                ErrorClass::RequestTimeout,
-                format!("no response head within {:?}", self.request_timeout),
-            )),
+            () = &mut timer => Err(self.timeouts.head_missed()),
         };
         let mut exchange = match head {
-            Ok(response) => self.read_body(response, start, timer, event_stream).await,
+            Ok(response) => {
+                read_response(response, start, timer, &self.timeouts, event_stream).await
+            }
             Err(failure) => Exchange::failed(failure, start.elapsed()),
         };
         exchange.connections = opened;
@@ -190,58 +186,6 @@ impl Pool {
         Ok((send, closed, false))
     }
 
-    /// Reads the body of `response` to its end; `timer` (the head
-    /// deadline's) is re-armed whenever data has to be waited for.
-    async fn read_body(
-        &self,
-        response: http::Response<RecvStream>,
-        start: Instant,
-        mut timer: Pin<&mut Sleep>,
-        event_stream: bool,
-    ) -> Exchange {
-        let status = response.status().as_u16();
-        let mut tally = Tally::new(start, Instant::now(), status, event_stream);
-        let mut body = response.into_body();
-        loop {
-            let mut armed = false;
-            let data = poll_fn(|cx| {
-                if let Poll::Ready(data) = body.poll_data(cx) {
-                    return Poll::Ready(Some(data));
-                }
-                if !armed {
-                    timer
-                        .as_mut()
-                        .reset(Instant::now() + self.stream_idle_timeout);
-                    armed = true;
-                }
-                timer.as_mut().poll(cx).map(|()| None)
-            })
-            .await;
-            tally.read_returned(Instant::now());
-            match data {
-                Some(Some(Ok(data))) => {
-                    tally.data(&data);
-                    // The window opens again as soon as the data is counted.
-                    let _ = body.flow_control().release_capacity(data.len());
-                }
-                Some(None) => break,
-                Some(Some(Err(e))) => {
-                    let reason = format!("reading the body: {}", describe(&e));
-                    tally.fail(Failure::new(ErrorClass::BodyAborted, reason));
-                    break;
-                }
-                None => {
-                    tally.fail(Failure::new(
-                        ErrorClass::StreamIdleTimeout,
-                        format!("no body data for {:?}", self.stream_idle_timeout),
-                    ));
-                    break;
-                }
-            }
-        }
-        tally.finish()
-    }
-
     /// The connection with the fewest requests in flight; ties in turn.
     fn least_busy(&self) -> &Slot {
         let slots = self.slots.len();
@@ -265,7 +209,7 @@ impl Pool {
         origin: &Origin,
     ) -> Result<(SendRequest<Bytes>, Arc<AtomicBool>, Option<bool>), Failure> {
         let connect = async {
-            let stream = open(&origin.host, origin.port, self.connect_timeout).await?;
+            let stream = open(&origin.host, origin.port, self.timeouts.connect).await?;
             let Some(name) = &origin.tls else {
                 let (send, closed) = handshake(stream).await?;
                 return Ok((send, closed, None));
@@ -286,7 +230,7 @@ impl Pool {
             let (send, closed) = handshake(tls).await?;
             Ok((send, closed, Some(resumed)))
         };
-        origin.connect_within(self.connect_timeout, connect).await
+        origin.connect_within(self.timeouts.connect, connect).await
     }
 }
 
@@ -323,13 +267,16 @@ fn h2_request(request: OutgoingRequest) -> (http::Request<()>, Bytes) {
         mut headers,
         body,
     } = request;
-    for name in [CONNECTION, TRANSFER_ENCODING, UPGRADE] {
-        headers.remove(name);
-    }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
-    if headers.get(TE).is_some_and(|te| te != "trailers") {
-        headers.remove(TE);
+    // One pass over the few headers a request has; names are looked up
+    // only in the rare request that has such a header.
+    if headers.iter().any(|(name, value)| http1_only(name, value)) {
+        let names: Vec<HeaderName> = (headers.iter())
+            .filter(|(name, value)| http1_only(name, value))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in names {
+            headers.remove(name);
+        }
     }
     let payload = !matches!(
         method,
@@ -343,6 +290,15 @@ fn h2_request(request: OutgoingRequest) -> (http::Request<()>, Bytes) {
     *head.uri_mut() = uri;
     *head.headers_mut() = headers;
     (head, body)
+}
+
+/// A header only an HTTP/1.1 connection has, which HTTP/2 forbids
+/// (RFC 9113, section 8.2.2).
+fn http1_only(name: &HeaderName, value: &HeaderValue) -> bool {
+    [CONNECTION, TRANSFER_ENCODING, UPGRADE].contains(name)
+        || name == "keep-alive"
+        || name == "proxy-connection"
+        || (name == TE && value != "trailers")
 }
 
 /// One request in flight on a connection.

@@ -17,6 +17,7 @@
 //! is `RequestTimeout`; `stream_idle_timeout` bounds every gap between body
 //! frames.
 
+mod body;
 mod classify;
 mod client;
 mod config;

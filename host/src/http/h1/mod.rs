@@ -40,6 +40,7 @@ use self::socket::{Socket, TickWait, Ticks};
 use self::tls::{Connector, Tls};
 use self::wire::{Framing, Head};
 use super::classify::{classify, describe, io_class};
+use super::config::Timeouts;
 use super::exchange::{Connections, Exchange, Failure, Tally};
 use super::{ClientConfig, ErrorClass, OutgoingRequest};
 
@@ -86,9 +87,7 @@ impl Origin {
             tls,
         })
     }
-}
 
-impl Origin {
     /// `connect` (resolve, TCP and TLS), bounded by `timeout`.
     pub(super) async fn connect_within<T>(
         &self,
@@ -131,9 +130,7 @@ pub(crate) struct Pool {
     /// TLS sessions for `https://` origins.
     tls: Connector,
     max_idle_per_host: usize,
-    connect_timeout: Duration,
-    request_timeout: Duration,
-    stream_idle_timeout: Duration,
+    timeouts: Timeouts,
 }
 
 impl Pool {
@@ -145,9 +142,7 @@ impl Pool {
             ticks: Ticks::default(),
             tls: Connector::new(tls),
             max_idle_per_host: config.max_idle_per_host,
-            connect_timeout: config.connect_timeout,
-            request_timeout: config.request_timeout,
-            stream_idle_timeout: config.stream_idle_timeout,
+            timeouts: config.timeouts(),
         }
     }
 
@@ -214,7 +209,7 @@ impl Pool {
         opened: &mut Connections,
     ) -> Exchange {
         let start = Instant::now();
-        let deadline = start + self.request_timeout;
+        let deadline = start + self.timeouts.request;
         let wait = TickWait::new(&self.ticks);
         // One timer for the whole exchange, made when first needed: the
         // head deadline first, then re-armed whenever the body makes us wait.
@@ -254,13 +249,7 @@ impl Pool {
         let (mut conn, head) = match head {
             Some(Ok(answer)) => answer,
             Some(Err(failure)) => return Exchange::failed(failure, start.elapsed()),
-            None => {
-                let failure = Failure::new(
-                    ErrorClass::RequestTimeout,
-                    format!("no response head within {:?}", self.request_timeout),
-                );
-                return Exchange::failed(failure, start.elapsed());
-            }
+            None => return Exchange::failed(self.timeouts.head_missed(), start.elapsed()),
         };
         if event_stream && let Some(tls) = &mut conn.tls {
             // An event stream holds its connection long: it keeps no
@@ -286,7 +275,7 @@ impl Pool {
                 }
             }
             let read = conn
-                .read_within(timer.as_mut(), self.stream_idle_timeout, &wait)
+                .read_within(timer.as_mut(), self.timeouts.stream_idle, &wait)
                 .await;
             // A failed read ends the exchange now.
             tally.read_returned(match read {
@@ -309,10 +298,7 @@ impl Pool {
                 }
                 Some(Ok(_)) => {}
                 None => {
-                    tally.fail(Failure::new(
-                        ErrorClass::StreamIdleTimeout,
-                        format!("no body data for {:?}", self.stream_idle_timeout),
-                    ));
+                    tally.fail(self.timeouts.body_idle());
                     break false;
                 }
             }
@@ -401,7 +387,7 @@ impl Pool {
     /// connect timeout.
     async fn connect(&self, origin: &Origin) -> Result<Connection, Failure> {
         let open = async {
-            let stream = open(&origin.host, origin.port, self.connect_timeout).await?;
+            let stream = open(&origin.host, origin.port, self.timeouts.connect).await?;
             let Some(name) = &origin.tls else {
                 return Ok(Connection::new(stream, None));
             };
@@ -410,7 +396,7 @@ impl Pool {
                 Err(e) => Err(origin.handshake_failed(&e)),
             }
         };
-        origin.connect_within(self.connect_timeout, open).await
+        origin.connect_within(self.timeouts.connect, open).await
     }
 }
 
